@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// config is kycd's whole configuration: flags, each with an environment
+// twin, defaults filled and checked in one place.
+type config struct {
+	Addr             string
+	Database         string
+	RalioSecrets     []string
+	AdminToken       string
+	Sinks            []string
+	SinkSecret       string
+	Retention        time.Duration
+	MaxBody          int64
+	LogFormat        string
+	RetryBase        time.Duration
+	RetryCap         time.Duration
+	RetryMaxAttempts int
+	RetryMaxAge      time.Duration
+	JSON             bool
+}
+
+// envTwins maps each flag to its environment variable.
+var envTwins = map[string]string{
+	"addr":               "KYCD_ADDR",
+	"database":           "KYCD_DATABASE",
+	"ralio-secret":       "KYCD_RALIO_SECRETS",
+	"admin-token":        "KYCD_ADMIN_TOKEN",
+	"sink":               "KYCD_SINKS",
+	"sink-secret":        "KYCD_SINK_SECRET",
+	"retention":          "KYCD_RETENTION",
+	"max-body":           "KYCD_MAX_BODY",
+	"log-format":         "KYCD_LOG_FORMAT",
+	"retry-base":         "KYCD_RETRY_BASE",
+	"retry-cap":          "KYCD_RETRY_CAP",
+	"retry-max-attempts": "KYCD_RETRY_MAX_ATTEMPTS",
+	"retry-max-age":      "KYCD_RETRY_MAX_AGE",
+}
+
+func (c *config) flags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on (serve) or to send to (send)")
+	fs.StringVar(&c.Database, "database", "sqlite:kycd.db", "sqlite:PATH or postgres://…")
+	fs.StringSliceVar(&c.RalioSecrets, "ralio-secret", nil, "Ralio webhook secret; repeat or comma-separate to rotate (generated and kept in the database when unset)")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token for the API (generated and kept in the database when unset)")
+	fs.StringArrayVar(&c.Sinks, "sink", nil, "notification sink: http=URL, nats=URL?subject=PREFIX or log; repeatable (default log)")
+	fs.StringVar(&c.SinkSecret, "sink-secret", "", "Standard Webhooks secret (whsec_…) that signs http sink deliveries")
+	fs.DurationVar(&c.Retention, "retention", 90*24*time.Hour, "how long raw event bodies and quarantined bodies are kept")
+	fs.Int64Var(&c.MaxBody, "max-body", 1<<20, "largest webhook body accepted, in bytes")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&c.RetryBase, "retry-base", time.Second, "first retry delay of a notification delivery")
+	fs.DurationVar(&c.RetryCap, "retry-cap", time.Hour, "longest retry delay of a notification delivery")
+	fs.IntVar(&c.RetryMaxAttempts, "retry-max-attempts", 15, "attempts before a delivery is dead")
+	fs.DurationVar(&c.RetryMaxAge, "retry-max-age", 24*time.Hour, "age after which a failing delivery is dead")
+	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
+}
+
+// applyEnv fills every flag not given on the command line from its
+// environment twin, so that a bad value names both.
+func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		env, ok := envTwins[f.Name]
+		if !ok || f.Changed || err != nil {
+			return
+		}
+		v := getenv(env)
+		if v == "" {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			parts := strings.Split(v, ",")
+			for i := range parts {
+				parts[i] = strings.TrimSpace(parts[i])
+			}
+			err = sv.Replace(parts)
+		} else {
+			err = f.Value.Set(v)
+		}
+		if err != nil {
+			err = fmt.Errorf("invalid %s=%q: %v (it sets --%s: %s)", env, v, err, f.Name, f.Usage)
+		}
+	})
+	return err
+}
+
+// validate checks values that flag parsing cannot, naming the flag and the fix.
+func (c *config) validate() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("--addr %q: want HOST:PORT, e.g. 127.0.0.1:8080", c.Addr)
+	}
+	if _, _, err := parseDatabase(c.Database); err != nil {
+		return err
+	}
+	for _, s := range c.RalioSecrets {
+		if s == "" {
+			return fmt.Errorf("--ralio-secret: empty secret in the list; remove the stray comma")
+		}
+	}
+	if c.Retention <= 0 {
+		return fmt.Errorf("--retention %s: must be positive, e.g. 2160h for 90 days", c.Retention)
+	}
+	if c.MaxBody < 1024 {
+		return fmt.Errorf("--max-body %d: must be at least 1024 bytes", c.MaxBody)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.RetryBase <= 0 || c.RetryCap < c.RetryBase {
+		return fmt.Errorf("--retry-base %s / --retry-cap %s: base must be positive and no more than cap", c.RetryBase, c.RetryCap)
+	}
+	if c.RetryMaxAttempts < 1 {
+		return fmt.Errorf("--retry-max-attempts %d: must be at least 1", c.RetryMaxAttempts)
+	}
+	if c.RetryMaxAge <= 0 {
+		return fmt.Errorf("--retry-max-age %s: must be positive", c.RetryMaxAge)
+	}
+	return nil
+}
+
+// parseDatabase splits --database into its driver and address.
+func parseDatabase(v string) (driver, addr string, err error) {
+	switch {
+	case strings.HasPrefix(v, "sqlite:"):
+		if p := strings.TrimPrefix(v, "sqlite:"); p != "" {
+			return "sqlite", p, nil
+		}
+	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
+		return "postgres", v, nil
+	}
+	return "", "", fmt.Errorf("--database %q: want sqlite:PATH (e.g. sqlite:kycd.db) or postgres://USER@HOST/DB", v)
+}
+
+// isLoopback reports whether addr only listens on this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}

@@ -1,0 +1,21 @@
+// Command kycd receives Ralio's KYC webhooks, keeps every session's true
+// state and tells the merchant's systems what happened.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "kycd:", err)
+		stop()
+		os.Exit(1)
+	}
+}

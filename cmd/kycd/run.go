@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/sqlite"
+)
+
+// env is what every command works with: its configuration and its streams.
+type env struct {
+	cfg    config
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// run is kycd's whole program; main and the tests call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "kycd",
+		Short:         "Receive Ralio KYC webhooks, keep every session's true state, notify your systems",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), getenv); err != nil {
+				return err
+			}
+			return e.cfg.validate()
+		},
+	}
+	e.cfg.flags(root.PersistentFlags())
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return fmt.Errorf("%w (see kycd %s --help)", err, cmd.Name())
+	})
+	root.AddCommand(
+		serveCmd(e),
+		migrateCmd(e),
+		sendCmd(e),
+		sessionsCmd(e),
+		subjectsCmd(e),
+		quarantineCmd(e),
+		versionCmd(e),
+	)
+	return root.ExecuteContext(ctx)
+}
+
+// openStore opens the configured database and brings its schema up to date.
+// With mustExist, a SQLite file that is not there is an error rather than a
+// new empty database: reading commands should not create one by accident.
+func (e *env) openStore(ctx context.Context, mustExist bool) (kycd.Store, error) {
+	driver, addr, err := parseDatabase(e.cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	switch driver {
+	case "sqlite":
+		if mustExist {
+			if _, err := os.Stat(addr); errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("no database at %s: start kycd serve first, or point --database (KYCD_DATABASE) at the one it uses", addr)
+			}
+		}
+		s, err := sqlite.Open(addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("--database %s: PostgreSQL is not supported yet; use sqlite:PATH", driver)
+}
+
+func migrateCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or update the database schema, then exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := e.openStore(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			fmt.Fprintln(e.stdout, "database is up to date:", e.cfg.Database)
+			return nil
+		},
+	}
+}

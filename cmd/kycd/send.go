@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ralio"
+)
+
+//go:embed samples/*.json
+var samples embed.FS
+
+// sampleTypes lists the event types `kycd send --type` has a sample of.
+func sampleTypes() []string {
+	entries, _ := samples.ReadDir("samples")
+	var out []string
+	for _, e := range entries {
+		out = append(out, strings.TrimSuffix(e.Name(), ".json"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+type sendOptions struct {
+	url      string
+	typ      string
+	file     string
+	newID    bool
+	attempts int
+	backoff  time.Duration
+}
+
+func sendCmd(e *env) *cobra.Command {
+	var o sendOptions
+	cmd := &cobra.Command{
+		Use:   "send",
+		Short: "Send a signed Ralio event to a kycd (a sample of any type, or a file), retrying like Ralio",
+		Long: "Send signs an event with the Ralio secret and POSTs it to kycd's webhook, retrying 5xx answers and\n" +
+			"network errors with exponential backoff as Ralio does. Without --ralio-secret it uses the secret that\n" +
+			"kycd serve generated in the same database.\n\nSample types: " + strings.Join(sampleTypes(), ", "),
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.send(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.url, "url", "", "webhook URL (default http://ADDR/webhooks/ralio from --addr)")
+	f.StringVar(&o.typ, "type", ralio.TypeSessionFailed, "event type of the sample to send")
+	f.StringVar(&o.file, "file", "", "send this file's bytes instead of a sample (- for standard input)")
+	f.BoolVar(&o.newID, "new-id", false, "give the event a fresh id and the current time, so it is a new event")
+	f.IntVar(&o.attempts, "attempts", 6, "attempts before giving up on 5xx answers and network errors")
+	f.DurationVar(&o.backoff, "backoff", 500*time.Millisecond, "delay before the first retry; doubles each time")
+	return cmd
+}
+
+func (e *env) send(ctx context.Context, o sendOptions) error {
+	if o.attempts < 1 {
+		return fmt.Errorf("--attempts %d: must be at least 1", o.attempts)
+	}
+	body, err := e.sendBody(o)
+	if err != nil {
+		return err
+	}
+	secret, err := e.ralioSecret(ctx)
+	if err != nil {
+		return err
+	}
+	url := o.url
+	if url == "" {
+		url = "http://" + e.cfg.Addr + "/webhooks/ralio"
+	}
+	sig := ralio.Sign(body, secret)
+	client := &http.Client{Timeout: 60 * time.Second} // Ralio waits 60 s
+	delay := o.backoff
+	for attempt := 1; ; attempt++ {
+		status, answer, retryAfter, err := post(ctx, client, url, body, sig)
+		switch {
+		case err != nil:
+			fmt.Fprintf(e.stdout, "attempt %d: %v\n", attempt, err)
+		case status >= 500:
+			fmt.Fprintf(e.stdout, "attempt %d: %d %s\n", attempt, status, http.StatusText(status))
+		default:
+			if e.cfg.JSON {
+				fmt.Fprintf(e.stdout, "%s\n", bytes.TrimSpace(answer))
+			} else {
+				fmt.Fprintf(e.stdout, "attempt %d: %d %s %s\n", attempt, status, http.StatusText(status), bytes.TrimSpace(answer))
+			}
+			if status/100 != 2 {
+				return fmt.Errorf("kycd refused the event with %d; Ralio would not retry it", status)
+			}
+			return nil
+		}
+		if attempt >= o.attempts {
+			return fmt.Errorf("gave up after %d attempts", attempt)
+		}
+		wait := delay
+		if retryAfter > wait {
+			wait = retryAfter
+		}
+		fmt.Fprintf(e.stdout, "retrying in %s\n", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		delay *= 2
+	}
+}
+
+func post(ctx context.Context, client *http.Client, url string, body []byte, sig string) (int, []byte, time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, 0, fmt.Errorf("--url %q: %w", url, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(ralio.SignatureHeader, sig)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	return resp.StatusCode, answer, time.Duration(secs) * time.Second, nil
+}
+
+// sendBody returns the bytes to send: a file, or a sample by type.
+func (e *env) sendBody(o sendOptions) ([]byte, error) {
+	var body []byte
+	var err error
+	switch {
+	case o.file == "-":
+		body, err = io.ReadAll(e.stdin)
+	case o.file != "":
+		body, err = os.ReadFile(o.file)
+	default:
+		body, err = samples.ReadFile("samples/" + o.typ + ".json")
+		if err != nil {
+			return nil, fmt.Errorf("--type %q: no sample of that type; choose one of %s, or send your own with --file", o.typ, strings.Join(sampleTypes(), ", "))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--file: %w", err)
+	}
+	if o.newID {
+		return freshen(body)
+	}
+	return body, nil
+}
+
+// freshen gives an event a new id and the current time.
+func freshen(body []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("--new-id: the event is not a JSON object: %w", err)
+	}
+	idKey := "id"
+	if _, ok := m["eventId"]; ok {
+		idKey = "eventId"
+	}
+	m[idKey] = uuid.NewString()
+	m["timestamp"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	return json.Marshal(m)
+}
+
+// ralioSecret is the secret to sign with: the first configured one, or the
+// one kycd serve generated in the database.
+func (e *env) ralioSecret(ctx context.Context) (string, error) {
+	if len(e.cfg.RalioSecrets) > 0 {
+		return e.cfg.RalioSecrets[0], nil
+	}
+	store, err := e.openStore(ctx, true)
+	if err != nil {
+		return "", fmt.Errorf("no Ralio secret: pass --ralio-secret (KYCD_RALIO_SECRETS), or run kycd serve once on this database so it generates one (%w)", err)
+	}
+	defer store.Close()
+	secret, err := store.Setting(ctx, settingRalioSecret)
+	if kycd.ErrorCode(err) == kycd.ENOTFOUND {
+		return "", errors.New("no Ralio secret: pass --ralio-secret (KYCD_RALIO_SECRETS), or run kycd serve once on this database so it generates one")
+	}
+	return secret, err
+}

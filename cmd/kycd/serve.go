@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/ralio"
+	"github.com/kycd/kycd/server"
+)
+
+// Keys of the settings that kycd generates on first start.
+const (
+	settingRalioSecret = "ralio_secret"
+	settingAdminToken  = "admin_token"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish.
+const shutdownTimeout = 30 * time.Second
+
+func serveCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Receive Ralio webhooks and serve the API",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.serve(cmd.Context())
+		},
+	}
+}
+
+func (e *env) logger() *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if e.cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+func (e *env) serve(ctx context.Context) error {
+	cfg := e.cfg
+	if !isLoopback(cfg.Addr) && cfg.AdminToken == "" {
+		return fmt.Errorf("--addr %s is reachable from other machines, so the API needs an admin token you chose: set --admin-token or KYCD_ADMIN_TOKEN (e.g. KYCD_ADMIN_TOKEN=$(openssl rand -hex 32))", cfg.Addr)
+	}
+	log := e.logger()
+	store, err := e.openStore(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	secrets := cfg.RalioSecrets
+	if len(secrets) == 0 {
+		secret, err := e.generated(ctx, store, settingRalioSecret, "a Ralio webhook secret", "--ralio-secret / KYCD_RALIO_SECRETS")
+		if err != nil {
+			return err
+		}
+		secrets = []string{secret}
+	}
+	token := cfg.AdminToken
+	if token == "" {
+		if token, err = e.generated(ctx, store, settingAdminToken, "an admin token", "--admin-token / KYCD_ADMIN_TOKEN"); err != nil {
+			return err
+		}
+	}
+	verifier, err := ralio.NewVerifier(secrets...)
+	if err != nil {
+		return fmt.Errorf("--ralio-secret: %w", err)
+	}
+	metrics := server.NewMetrics()
+	in := &ingest.Ingester{Store: store, Sinks: e.sinkNames()}
+	handler := server.New(server.Options{
+		Logger:     log,
+		Store:      store,
+		Verifier:   verifier,
+		Ingester:   in,
+		Metrics:    metrics,
+		AdminToken: token,
+		MaxBody:    cfg.MaxBody,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(e.stdout, "kycd listening on http://%s (webhook: POST /webhooks/ralio)\n", ln.Addr())
+	log.Info("serving", "addr", ln.Addr().String(), "database", redactDatabase(cfg.Database))
+
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		purgeLoop(bg, log, store, cfg.Retention)
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopBg()
+	<-purged
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// generated returns the stored value of key, generating, keeping and
+// printing it once on the first start (as `stripe listen` does).
+func (e *env) generated(ctx context.Context, store kycd.Store, key, what, howToSet string) (string, error) {
+	b := make([]byte, 32)
+	rand.Read(b)
+	v, created, err := store.InitSetting(ctx, key, base64.RawURLEncoding.EncodeToString(b))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	if created {
+		fmt.Fprintf(e.stdout, "Generated %s (kept in the database, shown only this once; set %s to choose your own):\n  %s\n", what, howToSet, v)
+	}
+	return v, nil
+}
+
+// sinkNames returns the configured sinks, log when none is.
+func (e *env) sinkNames() []string {
+	if len(e.cfg.Sinks) == 0 {
+		return []string{"log"}
+	}
+	return e.cfg.Sinks
+}
+
+// redactDatabase keeps a password in a database URL out of the logs.
+func redactDatabase(v string) string {
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return v
+}
+
+// purgeLoop drops raw bodies older than the retention, hourly.
+func purgeLoop(ctx context.Context, log *slog.Logger, store kycd.Store, retention time.Duration) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := store.Purge(ctx, time.Now().Add(-retention)); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("retention purge failed", "err", err)
+			}
+		} else if n > 0 {
+			log.Info("retention purge", "bodies", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package kycd
+
+import "time"
+
+// Notification types.
+const (
+	NotifySessionRejected  = "kyc.session.rejected"
+	NotifySessionVerified  = "kyc.session.verified"
+	NotifySessionReview    = "kyc.session.review"
+	NotifySessionExpired   = "kyc.session.expired"
+	NotifySessionInvited   = "kyc.session.invited"
+	NotifyKYCLevelUpdated  = "kyc.level.updated"
+	NotifyKYBLevelUpdated  = "kyb.level.updated"
+	NotifyDocumentExpiring = "kyc.document.expiring"
+)
+
+// Notification tells the merchant's systems what an applied event changed.
+// Its ID is the same on every delivery attempt, so receivers drop repeats.
+type Notification struct {
+	ID            string      `json:"id"`
+	Type          string      `json:"type"`
+	OccurredAt    time.Time   `json:"occurredAt"`
+	SourceEventID string      `json:"sourceEventId"`
+	SessionID     string      `json:"sessionId,omitempty"`
+	Subject       SubjectRef  `json:"subject,omitzero"`
+	Status        Status      `json:"status,omitempty"`
+	Failures      []Failure   `json:"failures,omitzero"`
+	Level         string      `json:"level,omitempty"`
+	Invitation    *Invitation `json:"invitation,omitempty"`
+	Expiration    *Expiration `json:"expiration,omitempty"`
+}
+
+// NotificationType returns the notification type an event produces when it
+// is applied, or "" for events that notify nothing.
+func NotificationType(ev *Event) string {
+	switch {
+	case ev.Status == StatusRejected:
+		return NotifySessionRejected
+	case ev.Status == StatusVerified:
+		return NotifySessionVerified
+	case ev.Status == StatusReview:
+		return NotifySessionReview
+	case ev.Status == StatusExpired:
+		return NotifySessionExpired
+	case ev.Status == StatusNotStarted:
+		return NotifySessionInvited
+	case ev.Level != "" && ev.Subject.Type == SubjectBusiness:
+		return NotifyKYBLevelUpdated
+	case ev.Level != "":
+		return NotifyKYCLevelUpdated
+	case ev.Expiration != nil:
+		return NotifyDocumentExpiring
+	}
+	return ""
+}
+
+// NewNotification builds the notification for ev under the given id, or
+// returns nil when ev notifies nothing. Rejections carry the flat failure
+// list, each failure with guidance from guide (which may be nil).
+func NewNotification(id string, ev *Event, guide func(code string) string) *Notification {
+	typ := NotificationType(ev)
+	if typ == "" {
+		return nil
+	}
+	n := &Notification{
+		ID:            id,
+		Type:          typ,
+		OccurredAt:    ev.Timestamp,
+		SourceEventID: ev.ID,
+		SessionID:     ev.SessionID,
+		Subject:       ev.Subject,
+		Status:        ev.Status,
+		Level:         ev.Level,
+		Invitation:    ev.Invitation,
+		Expiration:    ev.Expiration,
+	}
+	if ev.Status == StatusRejected {
+		n.Failures = Failures(ev.Checks)
+		if guide != nil {
+			for i := range n.Failures {
+				n.Failures[i].Guidance = guide(n.Failures[i].Code)
+			}
+		}
+	}
+	return n
+}

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kycd/kycd"
+)
+
+func handleSession(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := o.Store.Session(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s)
+	})
+}
+
+func handleSubject(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := o.Store.Subject(r.Context(), r.PathValue("id"), r.URL.Query().Get("type"))
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, s)
+	})
+}
+
+func handleEvent(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, err := o.Store.Event(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, e)
+	})
+}
+
+// QuarantineView is a quarantined body as the API shows it. Body is the
+// refused body as text (it may not be JSON at all).
+type QuarantineView struct {
+	*kycd.Quarantined
+	Body         *string `json:"body,omitempty"`
+	OriginalBody *string `json:"originalBody,omitempty"`
+}
+
+func bodyText(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	if !utf8.ValidString(s) {
+		s = strconv.Quote(s)
+	}
+	return &s
+}
+
+func handleQuarantineList(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		all := q.Get("all") == "1" || q.Get("all") == "true"
+		items, err := o.Store.Quarantine(r.Context(), all, limit)
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		out := make([]QuarantineView, len(items))
+		for i, it := range items {
+			out[i] = QuarantineView{Quarantined: it}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": out})
+	})
+}
+
+func handleQuarantineItem(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		it, err := o.Store.QuarantineItem(r.Context(), r.PathValue("id"))
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, QuarantineView{Quarantined: it, Body: bodyText(it.Body), OriginalBody: bodyText(it.OriginalBody)})
+	})
+}
+
+// ReplayResult is the answer to a quarantine replay.
+type ReplayResult struct {
+	QuarantineID string `json:"quarantineId"`
+	EventID      string `json:"eventId"`
+	Outcome      string `json:"outcome"`
+	Duplicate    bool   `json:"duplicate,omitempty"`
+}
+
+func handleQuarantineReplay(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		res, err := o.Ingester.Replay(r.Context(), id)
+		if err != nil {
+			p := Problem{Status: statusOf(kycd.ErrorCode(err)), Detail: kycd.ErrorMessage(err)}
+			if p.Status == http.StatusBadRequest {
+				p.Title = "Still not a valid Ralio event"
+				p.Status = http.StatusUnprocessableEntity
+			}
+			if p.Status >= 500 {
+				writeError(w, r, o.Logger, err)
+				return
+			}
+			writeProblem(w, p)
+			return
+		}
+		writeJSON(w, http.StatusOK, ReplayResult{QuarantineID: id, EventID: res.EventID, Outcome: res.Outcome, Duplicate: res.Duplicate})
+	})
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func handleReadyz(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := o.Store.Ping(ctx); err != nil {
+			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "store not reachable"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+

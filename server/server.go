@@ -1,0 +1,68 @@
+// Package server is kycd's HTTP face: the Ralio webhook, the read API, the
+// health and metrics endpoints.
+package server
+
+import (
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/ralio"
+)
+
+// DefaultMaxBody is the largest webhook body accepted unless configured.
+const DefaultMaxBody = 1 << 20
+
+// Options are the server's dependencies.
+type Options struct {
+	Logger     *slog.Logger
+	Store      kycd.Store
+	Verifier   *ralio.Verifier
+	Ingester   *ingest.Ingester
+	Metrics    *Metrics
+	AdminToken string
+	MaxBody    int64            // DefaultMaxBody when 0
+	Now        func() time.Time // time.Now when nil
+}
+
+// New returns kycd's HTTP handler.
+func New(o Options) http.Handler {
+	if o.MaxBody <= 0 {
+		o.MaxBody = DefaultMaxBody
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics()
+	}
+	mux := http.NewServeMux()
+	addRoutes(mux, o)
+	return mux
+}
+
+// requireAdmin lets a request through only with the admin bearer token.
+func requireAdmin(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="kycd"`)
+			writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "an admin token is required: send Authorization: Bearer <token>"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isJSON reports whether a Content-Type names JSON (application/json or any
+// application/*+json), ignoring parameters such as charset.
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}

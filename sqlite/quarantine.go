@@ -1,0 +1,132 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/kycd/kycd"
+)
+
+// AddQuarantine keeps a refused body.
+func (s *Store) AddQuarantine(ctx context.Context, q *kycd.Quarantined) error {
+	_, err := s.w.ExecContext(ctx,
+		`INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		q.ID, formatTime(q.ReceivedAt), q.Reason, string(q.Problem), nullString(q.EventID), q.Body, q.OriginalBody)
+	if err != nil {
+		return fmt.Errorf("sqlite: add quarantine: %w", unavailable(s, err))
+	}
+	return nil
+}
+
+const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result`
+
+func scanQuarantined(row interface{ Scan(...any) error }) (*kycd.Quarantined, error) {
+	var q kycd.Quarantined
+	var received, problem string
+	var eventID, replayedAt, result sql.NullString
+	if err := row.Scan(&q.ID, &received, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result); err != nil {
+		return nil, err
+	}
+	var err error
+	if q.ReceivedAt, err = parseTime(received); err != nil {
+		return nil, err
+	}
+	if replayedAt.Valid {
+		if q.ReplayedAt, err = parseTime(replayedAt.String); err != nil {
+			return nil, err
+		}
+	}
+	q.Problem = []byte(problem)
+	q.EventID = eventID.String
+	q.ReplayResult = result.String
+	return &q, nil
+}
+
+// QuarantineItem returns one quarantined body.
+func (s *Store) QuarantineItem(ctx context.Context, id string) (*kycd.Quarantined, error) {
+	q, err := scanQuarantined(s.r.QueryRowContext(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: quarantine item: %w", s.notFound(err, "quarantined body %s not found", id))
+	}
+	return q, nil
+}
+
+// Quarantine lists quarantined bodies, newest first.
+func (s *Store) Quarantine(ctx context.Context, all bool, limit int) ([]*kycd.Quarantined, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT `+quarantineColumns+` FROM quarantine WHERE (? OR replayed_at IS NULL) ORDER BY received_at DESC, id LIMIT ?`, all, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: quarantine: %w", translate(s, err))
+	}
+	defer rows.Close()
+	out := []*kycd.Quarantined{}
+	for rows.Next() {
+		q, err := scanQuarantined(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: quarantine: %w", translate(s, err))
+		}
+		out = append(out, q)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: quarantine: %w", translate(s, err))
+	}
+	return out, nil
+}
+
+// ResolveQuarantine records a successful replay.
+func (s *Store) ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error {
+	r, err := s.w.ExecContext(ctx, `UPDATE quarantine SET replayed_at = ?, replay_result = ? WHERE id = ?`, formatTime(at), result, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: resolve quarantine: %w", translate(s, err))
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return kycd.Errorf(kycd.ENOTFOUND, "quarantined body %s not found", id)
+	}
+	return nil
+}
+
+// Setting returns a stored setting.
+func (s *Store) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	if err := s.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v); err != nil {
+		return "", fmt.Errorf("sqlite: setting: %w", s.notFound(err, "setting %s not found", key))
+	}
+	return v, nil
+}
+
+// InitSetting stores value under key unless it has one already.
+func (s *Store) InitSetting(ctx context.Context, key, value string) (string, bool, error) {
+	r, err := s.w.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value)
+	if err != nil {
+		return "", false, fmt.Errorf("sqlite: init setting: %w", translate(s, err))
+	}
+	if n, _ := r.RowsAffected(); n == 1 {
+		return value, true, nil
+	}
+	var v string
+	if err := s.w.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v); err != nil {
+		return "", false, fmt.Errorf("sqlite: init setting: %w", translate(s, err))
+	}
+	return v, false, nil
+}
+
+// Purge drops raw bodies received before t; event ids stay for good.
+func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
+	t := formatTime(before)
+	r1, err := s.w.ExecContext(ctx, `UPDATE events SET body = NULL WHERE received_at < ? AND body IS NOT NULL`, t)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge events: %w", translate(s, err))
+	}
+	r2, err := s.w.ExecContext(ctx, `DELETE FROM quarantine WHERE received_at < ?`, t)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge quarantine: %w", translate(s, err))
+	}
+	n1, _ := r1.RowsAffected()
+	n2, _ := r2.RowsAffected()
+	return n1 + n2, nil
+}

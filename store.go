@@ -1,0 +1,57 @@
+package kycd
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps events, their projections, the quarantine and the notification
+// outbox. Implementations (sqlite, postgres) pass one conformance suite.
+// Errors carry the codes of this package: ENOTFOUND, ECONFLICT, EUNAVAILABLE;
+// anything else is EINTERNAL.
+type Store interface {
+	// Ingest records ev exactly once and applies its effect, all in one
+	// transaction: the event row, the session or subject projection (newest
+	// event by (timestamp, id) wins; an older one is kept in history only),
+	// and, when the event is applied and n is not nil, the notification with
+	// one pending delivery per sink. A second call with the same event id
+	// and body hash changes nothing and reports Duplicate; with another body
+	// hash it fails with ECONFLICT. A failure to commit is EUNAVAILABLE.
+	Ingest(ctx context.Context, ev *Event, n *Notification, sinks []string) (IngestResult, error)
+
+	// Session returns a session with its checks and history, or ENOTFOUND.
+	Session(ctx context.Context, id string) (*Session, error)
+	// Subject returns a subject with its level and sessions, or ENOTFOUND.
+	// When the same id is known under several subject types, the first by
+	// type name is returned unless typ names one.
+	Subject(ctx context.Context, id, typ string) (*Subject, error)
+	// Event returns a stored event, or ENOTFOUND.
+	Event(ctx context.Context, id string) (*EventRecord, error)
+
+	// AddQuarantine keeps a refused body. It must succeed before the refusal
+	// is answered, since Ralio never sends a refused event again.
+	AddQuarantine(ctx context.Context, q *Quarantined) error
+	// QuarantineItem returns one quarantined body, or ENOTFOUND.
+	QuarantineItem(ctx context.Context, id string) (*Quarantined, error)
+	// Quarantine lists quarantined bodies, newest first; pending ones only
+	// unless all is set.
+	Quarantine(ctx context.Context, all bool, limit int) ([]*Quarantined, error)
+	// ResolveQuarantine records the result of a successful replay.
+	ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error
+
+	// Setting returns a stored setting, or ENOTFOUND.
+	Setting(ctx context.Context, key string) (string, error)
+	// InitSetting stores value under key unless the key has a value already,
+	// and returns the value in force and whether this call stored it.
+	InitSetting(ctx context.Context, key, value string) (current string, created bool, err error)
+
+	// Purge drops the raw bodies of events received before t, and the
+	// quarantined bodies kept since before t, and reports how many it
+	// dropped. Event ids stay, so a late duplicate is still recognised.
+	Purge(ctx context.Context, before time.Time) (int64, error)
+
+	// Ping reports whether the store can serve requests (EUNAVAILABLE if not).
+	Ping(ctx context.Context) error
+	// Close releases the store; later calls fail with EUNAVAILABLE.
+	Close() error
+}

@@ -58,7 +58,8 @@ func (in *Ingester) receive(ctx context.Context, body []byte, quarantine bool) (
 		if !errors.As(err, &ve) {
 			return Result{}, &kycd.Error{Code: kycd.EINTERNAL, Message: "could not decode the event", Err: err}
 		}
-		res := Result{EventID: probeID(body)}
+		// Parse returns what it could decode; a valid id indexes the quarantine.
+		res := Result{EventID: re.ID}
 		refusal := &kycd.Error{Code: kycd.EINVALID, Message: "the body is not a valid Ralio event", Err: ve}
 		if quarantine {
 			if res.QuarantineID, err = in.quarantine(ctx, now, kycd.QuarantineInvalid, res.EventID, body, nil, refusal); err != nil {
@@ -154,24 +155,6 @@ func BodyHash(body []byte) string {
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	return hex.EncodeToString(sum[:])
-}
-
-// probeID finds the event id of a body that failed validation, for the
-// quarantine index; "" when there is none that is a UUID.
-func probeID(body []byte) string {
-	var env struct {
-		ID      string `json:"id"`
-		EventID string `json:"eventId"`
-	}
-	if json.Unmarshal(body, &env) != nil {
-		return ""
-	}
-	for _, s := range []string{env.ID, env.EventID} {
-		if u, err := uuid.Parse(s); err == nil {
-			return u.String()
-		}
-	}
-	return ""
 }
 
 // toEvent translates Ralio's event into what kycd records.

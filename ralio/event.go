@@ -45,7 +45,7 @@ type Event struct {
 	// Type is the canonical event type (event or eventType, dotted names
 	// normalised). It may be a type this package does not know.
 	Type string
-	// Timestamp is Ralio's timestamp of the event.
+	// Timestamp is Ralio's timestamp of the event, converted to UTC.
 	Timestamp time.Time
 	// Known reports whether Type is one of the Type constants; for unknown
 	// types only the envelope is decoded and validated.

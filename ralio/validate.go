@@ -14,10 +14,10 @@ type FieldError struct {
 	// Field is the JSON path of the field as it was sent, e.g. "id",
 	// "data.sessionId" or "data.checks[1].state". A missing field is named
 	// by its camelCase spelling. Field is "" when the whole body is wrong.
-	Field string
+	Field string `json:"field"`
 	// Reason is a short lower-case sentence, e.g. "is required" or
 	// "must be a UUID".
-	Reason string
+	Reason string `json:"reason"`
 }
 
 // String returns the field and the reason as one phrase; the whole body is

@@ -101,7 +101,7 @@ func (e *env) send(ctx context.Context, o sendOptions) error {
 				fmt.Fprintf(e.stdout, "attempt %d: %d %s %s\n", attempt, status, http.StatusText(status), bytes.TrimSpace(answer))
 			}
 			if status/100 != 2 {
-				return fmt.Errorf("kycd refused the event with %d; Ralio would not retry it", status)
+				return fmt.Errorf("the event was refused with %d; Ralio would not retry it", status)
 			}
 			return nil
 		}

@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/ralio"
+	"github.com/kycd/kycd/server"
+	"github.com/kycd/kycd/sqlite"
+)
+
+const secret = "test-secret"
+
+// dyingStore closes the real store in the middle of an ingest, as a crash of
+// the database would.
+type dyingStore struct{ *sqlite.Store }
+
+func (s dyingStore) Ingest(ctx context.Context, ev *kycd.Event, n *kycd.Notification, sinks []string) (kycd.IngestResult, error) {
+	s.Store.Close()
+	return s.Store.Ingest(ctx, ev, n, sinks)
+}
+
+func newServer(t *testing.T, wrap func(*sqlite.Store) kycd.Store) (http.Handler, *sqlite.Store) {
+	t.Helper()
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	v, err := ralio.NewVerifier(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := wrap(s)
+	return server.New(server.Options{
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store:      store,
+		Verifier:   v,
+		Ingester:   &ingest.Ingester{Store: store, Sinks: []string{"log"}},
+		AdminToken: "token",
+	}), s
+}
+
+func post(t *testing.T, h http.Handler, body []byte) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, secret))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func seed(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../ralio/testdata/a-kyc_session_failed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func assertRetryable(t *testing.T, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503 so that Ralio retries; body %s", rec.Code, rec.Body)
+	}
+	if rec.Header().Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type = %q, want application/problem+json", ct)
+	}
+}
+
+func TestStoreClosedAnswers503(t *testing.T) {
+	h, s := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
+	s.Close()
+	assertRetryable(t, post(t, h, seed(t)))
+}
+
+func TestStoreDyingMidRequestAnswers503(t *testing.T) {
+	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return dyingStore{s} })
+	assertRetryable(t, post(t, h, seed(t)))
+}
+
+// An invalid body whose quarantine cannot be written must not be answered
+// 400: Ralio would drop it and no copy would be left.
+func TestInvalidBodyWithStoreDownAnswers503(t *testing.T) {
+	h, s := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
+	s.Close()
+	assertRetryable(t, post(t, h, []byte(`{"id":"not-a-uuid"}`)))
+}
+
+func TestReadyzFollowsTheStore(t *testing.T) {
+	h, s := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
+	get := func() int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code
+	}
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("readyz = %d, want 200", code)
+	}
+	s.Close()
+	if code := get(); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with the store closed = %d, want 503", code)
+	}
+}

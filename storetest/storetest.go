@@ -1,0 +1,378 @@
+// Package storetest is the conformance suite every kycd.Store passes: the
+// same assertions run against SQLite and PostgreSQL.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kycd/kycd"
+)
+
+// Open returns a fresh, migrated, empty store for one test.
+type Open func(t *testing.T) kycd.Store
+
+// Run runs the suite against the stores open returns.
+func Run(t *testing.T, open Open) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s kycd.Store)
+	}{
+		{"IngestAppliesNewSession", testIngestAppliesNewSession},
+		{"DuplicateHasNoSecondEffect", testDuplicate},
+		{"SameIDOtherBodyConflicts", testConflict},
+		{"StaleEventKeptInHistoryOnly", testStale},
+		{"EqualTimestampsOrderedByID", testEqualTimestamps},
+		{"NewerEventOverturnsOutcome", testOverturn},
+		{"LevelNewestWins", testLevel},
+		{"UnhandledEventStored", testUnhandled},
+		{"ConcurrentCopiesOneEffect", testConcurrentCopies},
+		{"Quarantine", testQuarantine},
+		{"Settings", testSettings},
+		{"PurgeKeepsIDs", testPurge},
+		{"NotFound", testNotFound},
+		{"ClosedStoreUnavailable", testClosed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+var base = time.Date(2026, 3, 17, 16, 0, 0, 0, time.UTC)
+
+// sessionEvent builds a session event at base+offset.
+func sessionEvent(sessionID string, status kycd.Status, offset time.Duration) *kycd.Event {
+	id := uuid.NewString()
+	ev := &kycd.Event{
+		ID:         id,
+		Type:       map[kycd.Status]string{kycd.StatusRejected: "kyc_session_failed", kycd.StatusVerified: "kyc_session_verified", kycd.StatusReview: "kyc_session_manual_review", kycd.StatusExpired: "kyc_session_expired"}[status],
+		Timestamp:  base.Add(offset),
+		ReceivedAt: time.Now().UTC(),
+		Body:       []byte(fmt.Sprintf(`{"id":%q}`, id)),
+		BodyHash:   "hash-" + id,
+		SessionID:  sessionID,
+		Subject:    kycd.SubjectRef{Type: kycd.SubjectUser, ID: "c3d4e5f6-a7b8-4c9d-8e1f-2a3b4c5d6e7f"},
+		Status:     status,
+	}
+	if status == kycd.StatusRejected {
+		ev.Checks = []kycd.Check{
+			{Type: "document-verification", State: "Refused", Reasons: []kycd.Reason{{Type: "document", Code: "EXPIRED_DOCUMENT", Message: "The provided document has expired", Category: "DOC"}}},
+			{Type: "liveness", State: "Validated", Reasons: []kycd.Reason{}},
+		}
+	}
+	return ev
+}
+
+func ingest(t *testing.T, s kycd.Store, ev *kycd.Event) kycd.IngestResult {
+	t.Helper()
+	n := kycd.NewNotification(uuid.NewString(), ev, nil)
+	res, err := s.Ingest(context.Background(), ev, n, []string{"log"})
+	if err != nil {
+		t.Fatalf("Ingest(%s): %v", ev.ID, err)
+	}
+	return res
+}
+
+func session(t *testing.T, s kycd.Store, id string) *kycd.Session {
+	t.Helper()
+	sess, err := s.Session(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Session(%s): %v", id, err)
+	}
+	return sess
+}
+
+func testIngestAppliesNewSession(t *testing.T, s kycd.Store) {
+	sid := uuid.NewString()
+	ev := sessionEvent(sid, kycd.StatusRejected, 0)
+	res := ingest(t, s, ev)
+	if res.Duplicate || res.Outcome != kycd.OutcomeApplied || res.NotificationID == "" {
+		t.Fatalf("result = %+v, want applied with a notification", res)
+	}
+	sess := session(t, s, sid)
+	if sess.Status != kycd.StatusRejected || !sess.StatusAt.Equal(ev.Timestamp) || sess.StatusEventID != ev.ID || sess.Subject != ev.Subject {
+		t.Fatalf("session = %+v", sess)
+	}
+	if len(sess.Checks) != 2 || sess.Checks[0].Reasons[0].Code != "EXPIRED_DOCUMENT" || sess.Checks[0].Reasons[0].Category != "DOC" || sess.Checks[1].State != "Validated" {
+		t.Fatalf("checks = %+v", sess.Checks)
+	}
+	want := kycd.Failure{CheckType: "document-verification", Code: "EXPIRED_DOCUMENT", Message: "The provided document has expired"}
+	if len(sess.Failures) != 1 || sess.Failures[0] != want {
+		t.Fatalf("failures = %+v, want [%+v]", sess.Failures, want)
+	}
+	if len(sess.History) != 1 || !sess.History[0].Applied || sess.History[0].EventID != ev.ID {
+		t.Fatalf("history = %+v", sess.History)
+	}
+	rec, err := s.Event(context.Background(), ev.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Outcome != kycd.OutcomeApplied || string(rec.Body) != string(ev.Body) || rec.Type != ev.Type || rec.SessionID != sid {
+		t.Fatalf("event record = %+v", rec)
+	}
+	sub, err := s.Subject(context.Background(), ev.Subject.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ss := range sub.Sessions {
+		found = found || (ss.ID == sid && ss.Status == kycd.StatusRejected)
+	}
+	if sub.Type != kycd.SubjectUser || !found {
+		t.Fatalf("subject = %+v, want user with session %s", sub, sid)
+	}
+}
+
+func testDuplicate(t *testing.T, s kycd.Store) {
+	sid := uuid.NewString()
+	ev := sessionEvent(sid, kycd.StatusRejected, 0)
+	ingest(t, s, ev)
+	again := *ev
+	res := ingest(t, s, &again)
+	if !res.Duplicate || res.NotificationID != "" {
+		t.Fatalf("second ingest = %+v, want duplicate without notification", res)
+	}
+	if h := session(t, s, sid).History; len(h) != 1 {
+		t.Fatalf("history has %d entries after a duplicate, want 1", len(h))
+	}
+}
+
+func testConflict(t *testing.T, s kycd.Store) {
+	ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, 0)
+	ingest(t, s, ev)
+	other := *ev
+	other.BodyHash = "another"
+	_, err := s.Ingest(context.Background(), &other, nil, nil)
+	if kycd.ErrorCode(err) != kycd.ECONFLICT {
+		t.Fatalf("err = %v, want ECONFLICT", err)
+	}
+}
+
+func testStale(t *testing.T, s kycd.Store) {
+	sid := uuid.NewString()
+	newer := sessionEvent(sid, kycd.StatusVerified, time.Hour)
+	older := sessionEvent(sid, kycd.StatusRejected, 0)
+	ingest(t, s, newer)
+	res := ingest(t, s, older)
+	if res.Outcome != kycd.OutcomeStale || res.NotificationID != "" {
+		t.Fatalf("older event = %+v, want stale without notification", res)
+	}
+	sess := session(t, s, sid)
+	if sess.Status != kycd.StatusVerified || sess.StatusEventID != newer.ID || len(sess.Checks) != 0 {
+		t.Fatalf("session = %+v, want VERIFIED from %s with its (empty) checks", sess, newer.ID)
+	}
+	if len(sess.History) != 2 || sess.History[0].EventID != older.ID || sess.History[0].Applied || !sess.History[1].Applied {
+		t.Fatalf("history = %+v, want the older event first, not applied", sess.History)
+	}
+	if rec, _ := s.Event(context.Background(), older.ID); rec == nil || rec.Outcome != kycd.OutcomeStale {
+		t.Fatalf("older event record = %+v, want outcome stale", rec)
+	}
+}
+
+func testEqualTimestamps(t *testing.T, s kycd.Store) {
+	sid := uuid.NewString()
+	a := sessionEvent(sid, kycd.StatusRejected, 0)
+	b := sessionEvent(sid, kycd.StatusReview, 0)
+	a.ID, b.ID = "00000000-0000-4000-8000-000000000001", "ffffffff-ffff-4fff-8fff-ffffffffffff"
+	ingest(t, s, b)
+	if res := ingest(t, s, a); res.Outcome != kycd.OutcomeStale {
+		t.Fatalf("smaller id at equal timestamp = %s, want stale", res.Outcome)
+	}
+	if st := session(t, s, sid).Status; st != kycd.StatusReview {
+		t.Fatalf("status = %s, want REVIEW (larger id wins)", st)
+	}
+}
+
+func testOverturn(t *testing.T, s kycd.Store) {
+	sid := uuid.NewString()
+	ingest(t, s, sessionEvent(sid, kycd.StatusRejected, 0))
+	ingest(t, s, sessionEvent(sid, kycd.StatusReview, time.Minute))
+	res := ingest(t, s, sessionEvent(sid, kycd.StatusVerified, 2*time.Minute))
+	if res.Outcome != kycd.OutcomeApplied {
+		t.Fatalf("outcome = %s", res.Outcome)
+	}
+	sess := session(t, s, sid)
+	if sess.Status != kycd.StatusVerified || len(sess.Failures) != 0 || len(sess.History) != 3 {
+		t.Fatalf("session = %+v, want VERIFIED without failures and 3 history entries", sess)
+	}
+}
+
+func levelEvent(subject kycd.SubjectRef, level string, offset time.Duration) *kycd.Event {
+	id := uuid.NewString()
+	return &kycd.Event{ID: id, Type: "kyc_state_updated", Timestamp: base.Add(offset), ReceivedAt: time.Now(),
+		Body: []byte(`{}`), BodyHash: id, Subject: subject, Level: level}
+}
+
+func testLevel(t *testing.T, s kycd.Store) {
+	user := kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}
+	ingest(t, s, levelEvent(user, "LIGHT", time.Hour))
+	if res := ingest(t, s, levelEvent(user, "REGULAR", 0)); res.Outcome != kycd.OutcomeStale || res.NotificationID != "" {
+		t.Fatalf("older level = %+v, want stale without notification", res)
+	}
+	sub, err := s.Subject(context.Background(), user.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.Level != "LIGHT" || !sub.LevelAt.Equal(base.Add(time.Hour)) {
+		t.Fatalf("subject = %+v, want LIGHT", sub)
+	}
+	biz := kycd.SubjectRef{Type: kycd.SubjectBusiness, ID: user.ID}
+	ingest(t, s, levelEvent(biz, "REGULAR", 0))
+	if sub, _ := s.Subject(context.Background(), user.ID, kycd.SubjectBusiness); sub == nil || sub.Level != "REGULAR" {
+		t.Fatalf("business subject = %+v, want REGULAR", sub)
+	}
+	if sub, _ := s.Subject(context.Background(), user.ID, kycd.SubjectUser); sub == nil || sub.Level != "LIGHT" {
+		t.Fatalf("user subject after business level = %+v, want LIGHT", sub)
+	}
+}
+
+func testUnhandled(t *testing.T, s kycd.Store) {
+	id := uuid.NewString()
+	ev := &kycd.Event{ID: id, Type: "viban_created", Timestamp: base, ReceivedAt: time.Now(), Body: []byte(`{"x":1}`), BodyHash: id}
+	res := ingest(t, s, ev)
+	if res.Outcome != kycd.OutcomeUnhandled || res.NotificationID != "" {
+		t.Fatalf("unknown event = %+v, want unhandled, no notification", res)
+	}
+	if rec, err := s.Event(context.Background(), id); err != nil || rec.Type != "viban_created" {
+		t.Fatalf("Event = %+v, %v", rec, err)
+	}
+}
+
+func testConcurrentCopies(t *testing.T, s kycd.Store) {
+	sid := uuid.NewString()
+	ev := sessionEvent(sid, kycd.StatusRejected, 0)
+	const copies = 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	applied, dups := 0, 0
+	for range copies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := *ev
+			res, err := s.Ingest(context.Background(), &c, kycd.NewNotification(uuid.NewString(), &c, nil), []string{"log"})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				t.Errorf("Ingest: %v", err)
+			case res.Duplicate:
+				dups++
+			case res.Outcome == kycd.OutcomeApplied:
+				applied++
+			}
+		}()
+	}
+	wg.Wait()
+	if applied != 1 || dups != copies-1 {
+		t.Fatalf("applied %d, duplicates %d; want 1 and %d", applied, dups, copies-1)
+	}
+	if h := session(t, s, sid).History; len(h) != 1 {
+		t.Fatalf("history has %d entries, want 1", len(h))
+	}
+}
+
+func testQuarantine(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	q := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: time.Now().UTC(), Reason: kycd.QuarantineConflict,
+		Problem: []byte(`{"detail":"x"}`), EventID: uuid.NewString(), Body: []byte(`{"b":2}`), OriginalBody: []byte(`{"b":1}`)}
+	if err := s.AddQuarantine(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.QuarantineItem(ctx, q.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Body) != `{"b":2}` || string(got.OriginalBody) != `{"b":1}` || got.Reason != q.Reason || got.EventID != q.EventID || string(got.Problem) != `{"detail":"x"}` {
+		t.Fatalf("quarantined = %+v", got)
+	}
+	list, err := s.Quarantine(ctx, false, 10)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("pending list = %d items, %v; want 1", len(list), err)
+	}
+	if err := s.ResolveQuarantine(ctx, q.ID, kycd.OutcomeApplied, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := s.Quarantine(ctx, false, 10); len(list) != 0 {
+		t.Fatalf("pending list after replay has %d items, want 0", len(list))
+	}
+	if list, _ := s.Quarantine(ctx, true, 10); len(list) != 1 || list[0].ReplayResult != kycd.OutcomeApplied || list[0].ReplayedAt.IsZero() {
+		t.Fatalf("full list after replay = %+v", list)
+	}
+}
+
+func testSettings(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	if _, err := s.Setting(ctx, "k"); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("missing setting: %v, want ENOTFOUND", err)
+	}
+	v, created, err := s.InitSetting(ctx, "k", "first")
+	if err != nil || !created || v != "first" {
+		t.Fatalf("first InitSetting = %q %v %v", v, created, err)
+	}
+	v, created, err = s.InitSetting(ctx, "k", "second")
+	if err != nil || created || v != "first" {
+		t.Fatalf("second InitSetting = %q %v %v, want the first value kept", v, created, err)
+	}
+	if v, _ := s.Setting(ctx, "k"); v != "first" {
+		t.Fatalf("Setting = %q", v)
+	}
+}
+
+func testPurge(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, 0)
+	ev.ReceivedAt = time.Now().Add(-48 * time.Hour)
+	ingest(t, s, ev)
+	recent := sessionEvent(uuid.NewString(), kycd.StatusVerified, 0)
+	ingest(t, s, recent)
+	n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("Purge = %d, %v; want 1", n, err)
+	}
+	if rec, _ := s.Event(ctx, ev.ID); rec == nil || rec.Body != nil {
+		t.Fatalf("old event after purge = %+v, want kept without body", rec)
+	}
+	if rec, _ := s.Event(ctx, recent.ID); rec == nil || rec.Body == nil {
+		t.Fatalf("recent event after purge = %+v, want body kept", rec)
+	}
+	again := *ev
+	if res := ingest(t, s, &again); !res.Duplicate {
+		t.Fatalf("late duplicate after purge = %+v, want duplicate", res)
+	}
+}
+
+func testNotFound(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	id := uuid.NewString()
+	checks := map[string]error{}
+	_, checks["Session"] = s.Session(ctx, id)
+	_, checks["Subject"] = s.Subject(ctx, id, "")
+	_, checks["Event"] = s.Event(ctx, id)
+	_, checks["QuarantineItem"] = s.QuarantineItem(ctx, id)
+	checks["ResolveQuarantine"] = s.ResolveQuarantine(ctx, id, "x", time.Now())
+	for name, err := range checks {
+		if kycd.ErrorCode(err) != kycd.ENOTFOUND {
+			t.Errorf("%s(unknown) = %v, want ENOTFOUND", name, err)
+		}
+	}
+}
+
+func testClosed(t *testing.T, s kycd.Store) {
+	s.Close()
+	ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, 0)
+	if _, err := s.Ingest(context.Background(), ev, nil, nil); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
+		t.Fatalf("Ingest on a closed store = %v, want EUNAVAILABLE", err)
+	}
+	if err := s.Ping(context.Background()); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
+		t.Fatalf("Ping on a closed store = %v, want EUNAVAILABLE", err)
+	}
+}

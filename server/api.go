@@ -137,4 +137,3 @@ func handleReadyz(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 }
-

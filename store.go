@@ -39,6 +39,30 @@ type Store interface {
 	// ResolveQuarantine records the result of a successful replay.
 	ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error
 
+	// ClaimDeliveries leases up to limit pending deliveries that are due at
+	// now, for the given sinks, to owner until now+lease. A leased delivery
+	// is not claimed again until its lease expires, so one dispatcher at a
+	// time works it; a crashed dispatcher's deliveries come back when their
+	// leases run out.
+	ClaimDeliveries(ctx context.Context, owner string, sinks []string, now time.Time, lease time.Duration, limit int) ([]*Delivery, error)
+	// RecordAttempt appends an attempt to a delivery claimed by owner and
+	// sets its new state, ending the lease. It fails with ECONFLICT when the
+	// lease was lost to another owner.
+	RecordAttempt(ctx context.Context, id, owner string, a Attempt, next DeliveryUpdate) error
+	// Deliveries lists deliveries in a state ("" for all), oldest first.
+	Deliveries(ctx context.Context, state string, limit int) ([]*Delivery, error)
+	// Delivery returns a delivery with its attempts and notification, or
+	// ENOTFOUND.
+	Delivery(ctx context.Context, id string) (*Delivery, error)
+	// RetryDelivery makes a delivery due at now in a new round of attempts,
+	// whatever its state. ENOTFOUND for an unknown id.
+	RetryDelivery(ctx context.Context, id string, now time.Time) error
+	// RetryDeadDeliveries does RetryDelivery for every dead delivery and
+	// reports how many.
+	RetryDeadDeliveries(ctx context.Context, now time.Time) (int, error)
+	// OutboxDepth counts deliveries by state.
+	OutboxDepth(ctx context.Context) (map[string]int, error)
+
 	// Setting returns a stored setting, or ENOTFOUND.
 	Setting(ctx context.Context, key string) (string, error)
 	// InitSetting stores value under key unless the key has a value already,

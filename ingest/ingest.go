@@ -30,6 +30,9 @@ type Ingester struct {
 	Guide func(code string) string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Notified is called after a notification was committed, to wake the
+	// dispatcher; may be nil.
+	Notified func()
 }
 
 // Result is what became of one body.
@@ -73,6 +76,9 @@ func (in *Ingester) receive(ctx context.Context, body []byte, quarantine bool) (
 	res := Result{EventID: ev.ID, EventType: ev.Type, Known: re.Known}
 	n := kycd.NewNotification(uuid.NewString(), ev, in.Guide)
 	res.IngestResult, err = in.Store.Ingest(ctx, ev, n, in.Sinks)
+	if err == nil && res.NotificationID != "" && in.Notified != nil {
+		in.Notified()
+	}
 	if kycd.ErrorCode(err) == kycd.ECONFLICT && quarantine {
 		var original []byte
 		if stored, serr := in.Store.Event(ctx, ev.ID); serr == nil {

@@ -18,6 +18,9 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("GET /api/v1/quarantine", admin(handleQuarantineList(o)))
 	mux.Handle("GET /api/v1/quarantine/{id}", admin(handleQuarantineItem(o)))
 	mux.Handle("POST /api/v1/quarantine/{id}/replay", admin(handleQuarantineReplay(o)))
+	mux.Handle("GET /api/v1/deliveries", admin(handleDeliveries(o)))
+	mux.Handle("GET /api/v1/deliveries/{id}", admin(handleDelivery(o)))
+	mux.Handle("POST /api/v1/deliveries/{id}/retry", admin(handleDeliveryRetry(o)))
 	mux.Handle("/api/", admin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no such API endpoint"})
 	})))

@@ -27,6 +27,9 @@ type Options struct {
 	AdminToken string
 	MaxBody    int64            // DefaultMaxBody when 0
 	Now        func() time.Time // time.Now when nil
+	// WakeDispatcher makes the dispatcher look at the outbox now (after a
+	// retry); may be nil.
+	WakeDispatcher func()
 }
 
 // New returns kycd's HTTP handler.

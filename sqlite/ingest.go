@@ -198,8 +198,8 @@ func insertNotification(ctx context.Context, tx *sql.Tx, n *kycd.Notification, s
 			return err
 		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?)`,
-			id.String(), n.ID, sink, ts, ts, ts,
+			`INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)`,
+			id.String(), n.ID, sink, ts, ts, ts, ts,
 		); err != nil {
 			return err
 		}

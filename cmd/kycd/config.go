@@ -26,6 +26,7 @@ type config struct {
 	RetryCap         time.Duration
 	RetryMaxAttempts int
 	RetryMaxAge      time.Duration
+	GuidanceFile     string
 	JSON             bool
 }
 
@@ -44,6 +45,7 @@ var envTwins = map[string]string{
 	"retry-cap":          "KYCD_RETRY_CAP",
 	"retry-max-attempts": "KYCD_RETRY_MAX_ATTEMPTS",
 	"retry-max-age":      "KYCD_RETRY_MAX_AGE",
+	"guidance":           "KYCD_GUIDANCE",
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -60,6 +62,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RetryCap, "retry-cap", time.Hour, "longest retry delay of a notification delivery")
 	fs.IntVar(&c.RetryMaxAttempts, "retry-max-attempts", 15, "attempts before a delivery is dead")
 	fs.DurationVar(&c.RetryMaxAge, "retry-max-age", 24*time.Hour, "age after which a failing delivery is dead")
+	fs.StringVar(&c.GuidanceFile, "guidance", "", "JSON file of reason code → guidance sentence, over the built-in ones")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
 }
 
@@ -104,6 +107,14 @@ func (c *config) validate() error {
 		if s == "" {
 			return fmt.Errorf("--ralio-secret: empty secret in the list; remove the stray comma")
 		}
+	}
+	for _, s := range c.Sinks {
+		if err := checkSink(s); err != nil {
+			return err
+		}
+	}
+	if c.SinkSecret != "" && !strings.HasPrefix(c.SinkSecret, "whsec_") {
+		return fmt.Errorf("--sink-secret: want the Standard Webhooks form whsec_<base64>")
 	}
 	if c.Retention <= 0 {
 		return fmt.Errorf("--retention %s: must be positive, e.g. 2160h for 90 days", c.Retention)

@@ -209,7 +209,11 @@ func quarantineCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer store.Close()
-			in := &ingest.Ingester{Store: store, Sinks: e.sinkNames()}
+			guide, err := e.guidance()
+			if err != nil {
+				return err
+			}
+			in := &ingest.Ingester{Store: store, Sinks: e.sinkNames(), Guide: guide.For}
 			res, err := in.Replay(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("replay %s: %w", args[0], err)

@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		sessionsCmd(e),
 		subjectsCmd(e),
 		quarantineCmd(e),
+		deliveriesCmd(e),
 		versionCmd(e),
 	)
 	return root.ExecuteContext(ctx)

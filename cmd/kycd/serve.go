@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/dispatch"
 	"github.com/kycd/kycd/ingest"
 	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/server"
@@ -62,7 +64,7 @@ func (e *env) serve(ctx context.Context) error {
 
 	secrets := cfg.RalioSecrets
 	if len(secrets) == 0 {
-		secret, err := e.generated(ctx, store, settingRalioSecret, "a Ralio webhook secret", "--ralio-secret / KYCD_RALIO_SECRETS")
+		secret, err := e.generated(ctx, store, settingRalioSecret, "a Ralio webhook secret", "--ralio-secret / KYCD_RALIO_SECRETS", randomToken())
 		if err != nil {
 			return err
 		}
@@ -70,7 +72,7 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	token := cfg.AdminToken
 	if token == "" {
-		if token, err = e.generated(ctx, store, settingAdminToken, "an admin token", "--admin-token / KYCD_ADMIN_TOKEN"); err != nil {
+		if token, err = e.generated(ctx, store, settingAdminToken, "an admin token", "--admin-token / KYCD_ADMIN_TOKEN", randomToken()); err != nil {
 			return err
 		}
 	}
@@ -78,16 +80,37 @@ func (e *env) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--ralio-secret: %w", err)
 	}
+	guide, err := e.guidance()
+	if err != nil {
+		return err
+	}
+	sinks, closeSinks, err := e.openSinks(ctx, store)
+	if err != nil {
+		return err
+	}
+	defer closeSinks()
 	metrics := server.NewMetrics()
-	in := &ingest.Ingester{Store: store, Sinks: e.sinkNames()}
+	dispatch.RegisterOutboxDepth(metrics.Registry, store)
+	dispatcher, err := dispatch.New(dispatch.Options{
+		Store:   store,
+		Sinks:   sinks,
+		Backoff: dispatch.Backoff{Base: cfg.RetryBase, Cap: cfg.RetryCap, MaxAttempts: cfg.RetryMaxAttempts, MaxAge: cfg.RetryMaxAge},
+		Logger:  log,
+		Metrics: dispatch.NewMetrics(metrics.Registry),
+	})
+	if err != nil {
+		return err
+	}
+	in := &ingest.Ingester{Store: store, Sinks: e.sinkNames(), Guide: guide.For, Notified: dispatcher.Wake}
 	handler := server.New(server.Options{
-		Logger:     log,
-		Store:      store,
-		Verifier:   verifier,
-		Ingester:   in,
-		Metrics:    metrics,
-		AdminToken: token,
-		MaxBody:    cfg.MaxBody,
+		Logger:         log,
+		Store:          store,
+		Verifier:       verifier,
+		Ingester:       in,
+		Metrics:        metrics,
+		AdminToken:     token,
+		MaxBody:        cfg.MaxBody,
+		WakeDispatcher: dispatcher.Wake,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -107,11 +130,9 @@ func (e *env) serve(ctx context.Context) error {
 
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
-	purged := make(chan struct{})
-	go func() {
-		defer close(purged)
-		purgeLoop(bg, log, store, cfg.Retention)
-	}()
+	var wg sync.WaitGroup
+	wg.Go(func() { purgeLoop(bg, log, store, cfg.Retention) })
+	wg.Go(func() { dispatcher.Run(bg) })
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -124,8 +145,10 @@ func (e *env) serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	// Then the dispatcher: it stops claiming, and sends under way finish
+	// within their timeout and are recorded before the store closes.
 	stopBg()
-	<-purged
+	wg.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -135,10 +158,8 @@ func (e *env) serve(ctx context.Context) error {
 
 // generated returns the stored value of key, generating, keeping and
 // printing it once on the first start (as `stripe listen` does).
-func (e *env) generated(ctx context.Context, store kycd.Store, key, what, howToSet string) (string, error) {
-	b := make([]byte, 32)
-	rand.Read(b)
-	v, created, err := store.InitSetting(ctx, key, base64.RawURLEncoding.EncodeToString(b))
+func (e *env) generated(ctx context.Context, store kycd.Store, key, what, howToSet, value string) (string, error) {
+	v, created, err := store.InitSetting(ctx, key, value)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
@@ -148,12 +169,11 @@ func (e *env) generated(ctx context.Context, store kycd.Store, key, what, howToS
 	return v, nil
 }
 
-// sinkNames returns the configured sinks, log when none is.
-func (e *env) sinkNames() []string {
-	if len(e.cfg.Sinks) == 0 {
-		return []string{"log"}
-	}
-	return e.cfg.Sinks
+// randomToken returns 256 random bits, URL-safe.
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // redactDatabase keeps a password in a database URL out of the logs.

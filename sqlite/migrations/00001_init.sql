@@ -98,6 +98,8 @@ CREATE TABLE deliveries (
     sink            TEXT NOT NULL,
     state           TEXT NOT NULL, -- pending | delivered | dead
     attempts        INTEGER NOT NULL DEFAULT 0,
+    round_attempts  INTEGER NOT NULL DEFAULT 0, -- attempts since creation or the last manual retry
+    round_started_at TEXT NOT NULL,
     next_attempt_at TEXT NOT NULL,
     lease_owner     TEXT,
     lease_until     TEXT,
@@ -107,6 +109,7 @@ CREATE TABLE deliveries (
     UNIQUE (notification_id, sink)
 );
 CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX deliveries_notification ON deliveries (notification_id);
 
 CREATE TABLE delivery_attempts (
     delivery_id TEXT NOT NULL REFERENCES deliveries (id),

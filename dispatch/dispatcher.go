@@ -1,0 +1,196 @@
+// Package dispatch drains the notification outbox: it claims due deliveries
+// under a lease, sends them through their sinks concurrently, records every
+// attempt and schedules the next with backoff until the delivery is
+// delivered or dead.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kycd/kycd"
+)
+
+// Options configure a Dispatcher. Zero values take the defaults noted.
+type Options struct {
+	Store   kycd.Store
+	Sinks   map[string]kycd.Sink // by the name stored on each delivery
+	Backoff Backoff              // DefaultBackoff
+	Logger  *slog.Logger
+	Metrics *Metrics // none when nil
+
+	Now  func() time.Time // time.Now
+	Rand func() float64   // math/rand/v2.Float64
+
+	Owner       string        // a new UUID: this dispatcher's name on its leases
+	Timeout     time.Duration // 10 s: one send's limit
+	Lease       time.Duration // 4×Timeout: how long a claim holds
+	Concurrency int           // 8 sends at once per sink
+	BatchSize   int           // 64 deliveries per claim
+	Poll        time.Duration // 500 ms between looks at an idle outbox
+}
+
+// Dispatcher delivers notifications. Several may run on one store (one per
+// replica): leases keep them from working the same delivery at once.
+type Dispatcher struct {
+	o     Options
+	slots map[string]chan struct{}
+	names []string
+	wake  chan struct{}
+}
+
+// New returns a Dispatcher for o.
+func New(o Options) (*Dispatcher, error) {
+	if o.Store == nil || len(o.Sinks) == 0 {
+		return nil, errors.New("dispatch: a store and at least one sink are required")
+	}
+	if o.Backoff == (Backoff{}) {
+		o.Backoff = DefaultBackoff
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Owner == "" {
+		o.Owner = uuid.NewString()
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Lease <= 0 {
+		o.Lease = 4 * o.Timeout
+	}
+	if o.Lease <= o.Timeout {
+		return nil, fmt.Errorf("dispatch: lease %s must outlast the send timeout %s", o.Lease, o.Timeout)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 64
+	}
+	if o.Poll <= 0 {
+		o.Poll = 500 * time.Millisecond
+	}
+	d := &Dispatcher{o: o, slots: map[string]chan struct{}{}, wake: make(chan struct{}, 1)}
+	for name := range o.Sinks {
+		d.names = append(d.names, name)
+		d.slots[name] = make(chan struct{}, o.Concurrency)
+	}
+	return d, nil
+}
+
+// Wake makes an idle dispatcher look at the outbox now, e.g. right after an
+// ingest committed a notification.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run dispatches until ctx is cancelled. Sends under way then finish within
+// their timeout (the soft stop becomes hard after it) and are recorded;
+// nothing is claimed after ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-d.wake:
+		}
+		n, err := d.DispatchOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.o.Logger.Warn("dispatch: claim failed", "err", err)
+		}
+		wait := d.o.Poll
+		if n == d.o.BatchSize {
+			wait = 0 // more may be due
+		}
+		timer.Reset(wait)
+	}
+}
+
+// DispatchOnce claims one batch of due deliveries, sends them and records
+// the attempts, and reports how many it claimed.
+func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
+	if ctx.Err() != nil {
+		return 0, nil
+	}
+	batch, err := d.o.Store.ClaimDeliveries(ctx, d.o.Owner, d.names, d.o.Now(), d.o.Lease, d.o.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	// Sends outlive ctx by at most their timeout, so a stop never cuts a
+	// send whose answer is on its way.
+	sendCtx := context.WithoutCancel(ctx)
+	var wg sync.WaitGroup
+	for _, del := range batch {
+		slot := d.slots[del.Sink]
+		slot <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slot }()
+			d.deliver(sendCtx, del)
+		}()
+	}
+	wg.Wait()
+	return len(batch), nil
+}
+
+// deliver makes one attempt and records it.
+func (d *Dispatcher) deliver(ctx context.Context, del *kycd.Delivery) {
+	start := d.o.Now()
+	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
+	err := d.o.Sinks[del.Sink].Send(ctx, kycd.Message{ID: del.NotificationID, Type: del.NotificationType, Payload: del.Payload})
+	cancel()
+	end := d.o.Now()
+	a := kycd.Attempt{At: start, DurationMS: end.Sub(start).Milliseconds(), Outcome: kycd.AttemptDelivered}
+	up := kycd.DeliveryUpdate{State: kycd.DeliveryDelivered, NextAttemptAt: end}
+	if err != nil {
+		var se *kycd.SinkError
+		if errors.As(err, &se) {
+			a.StatusCode = se.StatusCode
+		}
+		a.Error = err.Error()
+		up = d.o.Backoff.Next(del.RoundAttempts+1, del.RoundStartedAt, end, d.o.Rand(), err)
+		a.Outcome = kycd.AttemptFailed
+		if se != nil && se.Permanent {
+			a.Outcome = kycd.AttemptRejected
+		}
+	}
+	log := d.o.Logger.With("delivery_id", del.ID, "notification_id", del.NotificationID, "sink", kycd.SinkLabel(del.Sink),
+		"attempt", del.AttemptCount+1, "outcome", a.Outcome)
+	if d.o.Metrics != nil {
+		d.o.Metrics.Attempts.WithLabelValues(kycd.SinkLabel(del.Sink), a.Outcome).Inc()
+	}
+	if rerr := d.o.Store.RecordAttempt(context.WithoutCancel(ctx), del.ID, d.o.Owner, a, up); rerr != nil {
+		// The lease runs out and the delivery is sent again: at least once.
+		log.Warn("dispatch: could not record the attempt", "err", rerr)
+		return
+	}
+	switch {
+	case err == nil:
+		log.Info("notification delivered")
+	case up.State == kycd.DeliveryDead:
+		log.Warn("notification dead", "err", err)
+	default:
+		log.Info("notification not delivered; will retry", "err", err, "next", up.NextAttemptAt)
+	}
+}

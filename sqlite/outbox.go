@@ -1,0 +1,245 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kycd/kycd"
+)
+
+const deliveryColumns = `d.id, d.notification_id, n.type, d.sink, d.state, d.attempts, d.round_attempts, d.round_started_at,
+	d.next_attempt_at, d.last_error, d.lease_owner, d.created_at, d.updated_at, n.payload`
+
+func scanDelivery(row interface{ Scan(...any) error }) (*kycd.Delivery, error) {
+	var d kycd.Delivery
+	var roundStarted, next, created, updated string
+	var lastError, owner sql.NullString
+	var payload []byte
+	if err := row.Scan(&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
+		&roundStarted, &next, &lastError, &owner, &created, &updated, &payload); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		dst *time.Time
+		src string
+	}{{&d.RoundStartedAt, roundStarted}, {&d.NextAttemptAt, next}, {&d.CreatedAt, created}, {&d.UpdatedAt, updated}} {
+		t, err := parseTime(f.src)
+		if err != nil {
+			return nil, err
+		}
+		*f.dst = t
+	}
+	if d.State != kycd.DeliveryPending {
+		d.NextAttemptAt = time.Time{}
+	}
+	d.LastError = lastError.String
+	d.LeaseOwner = owner.String
+	d.Payload = payload
+	return &d, nil
+}
+
+// ClaimDeliveries leases due deliveries. The write connection's IMMEDIATE
+// transaction makes the select-then-update atomic against every other
+// writer, in this process or another.
+func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []string, now time.Time, lease time.Duration, limit int) (_ []*kycd.Delivery, err error) {
+	if len(sinks) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	ts := formatTime(now)
+	args := []any{ts, ts}
+	for _, sink := range sinks {
+		args = append(args, sink)
+	}
+	args = append(args, limit)
+	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+`
+		FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+		WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+		AND d.sink IN (`+placeholders(len(sinks))+`)
+		ORDER BY d.next_attempt_at, d.id LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
+	}
+	var out []*kycd.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
+		}
+		d.LeaseOwner = owner
+		out = append(out, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
+	}
+	until := formatTime(now.Add(lease))
+	for _, d := range out {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?`, owner, until, d.ID); err != nil {
+			return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// RecordAttempt appends an attempt and moves the delivery on, if owner still
+// holds it.
+func (s *Store) RecordAttempt(ctx context.Context, id, owner string, a kycd.Attempt, next kycd.DeliveryUpdate) (err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: record attempt: %w", translate(s, err))
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	var n int
+	err = tx.QueryRowContext(ctx, `
+		UPDATE deliveries SET state = ?, attempts = attempts + 1, round_attempts = round_attempts + 1,
+			next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+		WHERE id = ? AND lease_owner = ? RETURNING attempts`,
+		next.State, formatTime(next.NextAttemptAt), nullString(next.Error), formatTime(a.At.Add(time.Duration(a.DurationMS)*time.Millisecond)), id, owner,
+	).Scan(&n)
+	if err == sql.ErrNoRows {
+		return kycd.Errorf(kycd.ECONFLICT, "delivery %s is no longer leased by %s", id, owner)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: record attempt: %w", translate(s, err))
+	}
+	if _, err = tx.ExecContext(ctx,
+		`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		id, n, formatTime(a.At), a.DurationMS, a.Outcome, sql.NullInt64{Int64: int64(a.StatusCode), Valid: a.StatusCode != 0}, nullString(a.Error),
+	); err != nil {
+		return fmt.Errorf("sqlite: record attempt: %w", translate(s, err))
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: record attempt: %w", translate(s, err))
+	}
+	return nil
+}
+
+// Deliveries lists deliveries, oldest first.
+func (s *Store) Deliveries(ctx context.Context, state string, limit int) ([]*kycd.Delivery, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+deliveryColumns+`
+		FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+		WHERE (? = '' OR d.state = ?) ORDER BY d.created_at, d.id LIMIT ?`, state, state, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: deliveries: %w", translate(s, err))
+	}
+	defer rows.Close()
+	out := []*kycd.Delivery{}
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: deliveries: %w", translate(s, err))
+		}
+		d.Payload = nil
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: deliveries: %w", translate(s, err))
+	}
+	return out, nil
+}
+
+// Delivery returns one delivery with its attempts.
+func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error) {
+	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+`
+		FROM deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: delivery: %w", s.notFound(err, "delivery %s not found", id))
+	}
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT attempt, started_at, duration_ms, outcome, status_code, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: delivery attempts: %w", translate(s, err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a kycd.Attempt
+		var at string
+		var code sql.NullInt64
+		var msg sql.NullString
+		if err := rows.Scan(&a.N, &at, &a.DurationMS, &a.Outcome, &code, &msg); err != nil {
+			return nil, fmt.Errorf("sqlite: delivery attempts: %w", translate(s, err))
+		}
+		if a.At, err = parseTime(at); err != nil {
+			return nil, fmt.Errorf("sqlite: delivery attempts: %w", err)
+		}
+		a.StatusCode, a.Error = int(code.Int64), msg.String
+		d.Attempts = append(d.Attempts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: delivery attempts: %w", translate(s, err))
+	}
+	return d, nil
+}
+
+const retrySQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, round_attempts = 0, round_started_at = ?,
+	lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE `
+
+// RetryDelivery makes a delivery due now, in a new round of attempts.
+func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) error {
+	ts := formatTime(now)
+	r, err := s.w.ExecContext(ctx, retrySQL+`id = ?`, ts, ts, ts, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: retry delivery: %w", translate(s, err))
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return kycd.Errorf(kycd.ENOTFOUND, "delivery %s not found", id)
+	}
+	return nil
+}
+
+// RetryDeadDeliveries makes every dead delivery due now.
+func (s *Store) RetryDeadDeliveries(ctx context.Context, now time.Time) (int, error) {
+	ts := formatTime(now)
+	r, err := s.w.ExecContext(ctx, retrySQL+`state = 'dead'`, ts, ts, ts)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: retry dead deliveries: %w", translate(s, err))
+	}
+	n, _ := r.RowsAffected()
+	return int(n), nil
+}
+
+// OutboxDepth counts deliveries by state.
+func (s *Store) OutboxDepth(ctx context.Context) (map[string]int, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT state, count(*) FROM deliveries GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: outbox depth: %w", translate(s, err))
+	}
+	defer rows.Close()
+	out := map[string]int{kycd.DeliveryPending: 0, kycd.DeliveryDelivered: 0, kycd.DeliveryDead: 0}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, fmt.Errorf("sqlite: outbox depth: %w", translate(s, err))
+		}
+		out[state] = n
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,443 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/dispatch"
+	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/ralio"
+	"github.com/kycd/kycd/server"
+	"github.com/kycd/kycd/sink/httpsink"
+	"github.com/kycd/kycd/sqlite"
+)
+
+const sinkSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// clock is the injected clock: time moves only when a test says so.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// receiver is a real HTTP endpoint that answers from a script, then 200.
+type receiver struct {
+	*httptest.Server
+	mu       sync.Mutex
+	script   []func(w http.ResponseWriter)
+	requests []*http.Request
+	bodies   [][]byte
+}
+
+func newReceiver(t *testing.T, script ...func(w http.ResponseWriter)) *receiver {
+	r := &receiver{script: script}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.requests = append(r.requests, req)
+		r.bodies = append(r.bodies, body)
+		var answer func(http.ResponseWriter)
+		if len(r.script) > 0 {
+			answer, r.script = r.script[0], r.script[1:]
+		}
+		r.mu.Unlock()
+		if answer != nil {
+			answer(w)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.requests)
+}
+
+func status(code int, headers ...string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		for i := 0; i+1 < len(headers); i += 2 {
+			w.Header().Set(headers[i], headers[i+1])
+		}
+		w.WriteHeader(code)
+	}
+}
+
+func times(n int, f func(http.ResponseWriter)) []func(http.ResponseWriter) {
+	out := make([]func(http.ResponseWriter), n)
+	for i := range out {
+		out[i] = f
+	}
+	return out
+}
+
+type fixture struct {
+	store *sqlite.Store
+	path  string
+	clock *clock
+	sink  string
+	recv  *receiver
+}
+
+func newFixture(t *testing.T, script ...func(http.ResponseWriter)) *fixture {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kycd.db")
+	store := openStore(t, path)
+	recv := newReceiver(t, script...)
+	return &fixture{store: store, path: path, clock: &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}, sink: "http=" + recv.URL, recv: recv}
+}
+
+func openStore(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// notify records a rejection event with one delivery to the fixture's sink
+// and returns the delivery id.
+func (f *fixture) notify(t *testing.T) string {
+	t.Helper()
+	ev := &kycd.Event{
+		ID: uuid.NewString(), Type: "kyc_session_failed", Timestamp: f.clock.Now(), ReceivedAt: f.clock.Now(),
+		Body: []byte(`{}`), BodyHash: uuid.NewString(), SessionID: uuid.NewString(),
+		Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, Status: kycd.StatusRejected,
+		Checks: []kycd.Check{{Type: "document-verification", State: "Refused", Reasons: []kycd.Reason{{Code: "EXPIRED_DOCUMENT", Message: "expired"}}}},
+	}
+	n := kycd.NewNotification(uuid.NewString(), ev, kycd.DefaultGuidance().For)
+	res, err := f.store.Ingest(context.Background(), ev, n, []string{f.sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := f.store.Deliveries(context.Background(), "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.NotificationID == res.NotificationID {
+			return d.ID
+		}
+	}
+	t.Fatalf("no delivery for notification %s", res.NotificationID)
+	return ""
+}
+
+func (f *fixture) dispatcher(t *testing.T, store kycd.Store, b dispatch.Backoff, rnd float64) *dispatch.Dispatcher {
+	t.Helper()
+	sink, err := httpsink.New(f.recv.URL, sinkSecret, nil, f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(dispatch.Options{
+		Store: store, Sinks: map[string]kycd.Sink{f.sink: sink}, Backoff: b,
+		Now: f.clock.Now, Rand: func() float64 { return rnd },
+		Timeout: 5 * time.Second, Lease: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (f *fixture) delivery(t *testing.T, id string) *kycd.Delivery {
+	t.Helper()
+	d, err := f.store.Delivery(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func dispatchOnce(t *testing.T, d *dispatch.Dispatcher) int {
+	t.Helper()
+	n, err := d.DispatchOnce(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDeliveredAfterNFailures(t *testing.T) {
+	const failures = 3
+	f := newFixture(t, times(failures, status(http.StatusInternalServerError))...)
+	id := f.notify(t)
+	d := f.dispatcher(t, f.store, dispatch.Backoff{Base: time.Second, Cap: time.Minute, MaxAttempts: 10, MaxAge: time.Hour}, 0.999)
+	for i := range failures {
+		if n := dispatchOnce(t, d); n != 1 {
+			t.Fatalf("round %d claimed %d deliveries, want 1", i, n)
+		}
+		del := f.delivery(t, id)
+		if del.State != kycd.DeliveryPending || !del.NextAttemptAt.After(f.clock.Now()) {
+			t.Fatalf("after failure %d: %+v, want pending with a later attempt", i+1, del)
+		}
+		// Not due yet: nothing to claim until the clock reaches the schedule.
+		if n := dispatchOnce(t, d); n != 0 {
+			t.Fatalf("claimed %d deliveries before they were due", n)
+		}
+		f.clock.Set(del.NextAttemptAt)
+	}
+	dispatchOnce(t, d)
+	del := f.delivery(t, id)
+	if del.State != kycd.DeliveryDelivered || del.AttemptCount != failures+1 || len(del.Attempts) != failures+1 {
+		t.Fatalf("delivery = %+v, want delivered after %d attempts", del, failures+1)
+	}
+	for i, a := range del.Attempts[:failures] {
+		if a.Outcome != kycd.AttemptFailed || a.StatusCode != 500 || a.N != i+1 {
+			t.Errorf("attempt %d = %+v, want failed with 500", i+1, a)
+		}
+	}
+	if last := del.Attempts[failures]; last.Outcome != kycd.AttemptDelivered {
+		t.Errorf("last attempt = %+v, want delivered", last)
+	}
+	if f.recv.count() != failures+1 {
+		t.Fatalf("receiver got %d requests, want %d", f.recv.count(), failures+1)
+	}
+	first := f.recv.requests[0].Header.Get("webhook-id")
+	for i, r := range f.recv.requests {
+		if r.Header.Get("webhook-id") != first || first != del.NotificationID {
+			t.Errorf("request %d webhook-id = %q, want the notification id %s on every attempt", i, r.Header.Get("webhook-id"), del.NotificationID)
+		}
+	}
+	var n kycd.Notification
+	if err := json.Unmarshal(f.recv.bodies[0], &n); err != nil || n.Type != kycd.NotifySessionRejected || len(n.Failures) != 1 || n.Failures[0].Guidance == "" {
+		t.Fatalf("notification = %+v, %v; want a rejection with guidance", n, err)
+	}
+}
+
+func TestClientErrorIsDeadAtOnce(t *testing.T) {
+	f := newFixture(t, status(http.StatusBadRequest))
+	id := f.notify(t)
+	d := f.dispatcher(t, f.store, dispatch.DefaultBackoff, 0.5)
+	dispatchOnce(t, d)
+	del := f.delivery(t, id)
+	if del.State != kycd.DeliveryDead || len(del.Attempts) != 1 || del.Attempts[0].Outcome != kycd.AttemptRejected || del.Attempts[0].StatusCode != 400 {
+		t.Fatalf("delivery = %+v, want dead after one rejected attempt", del)
+	}
+	f.clock.Set(f.clock.Now().Add(48 * time.Hour))
+	if n := dispatchOnce(t, d); n != 0 || f.recv.count() != 1 {
+		t.Fatalf("a dead delivery was sent again (%d claimed, %d requests)", n, f.recv.count())
+	}
+}
+
+func TestTooManyRequestsWaitsRetryAfter(t *testing.T) {
+	f := newFixture(t, status(http.StatusTooManyRequests, "Retry-After", "2"))
+	id := f.notify(t)
+	// Jitter 0: without Retry-After the retry would be due at once.
+	d := f.dispatcher(t, f.store, dispatch.DefaultBackoff, 0)
+	start := f.clock.Now()
+	dispatchOnce(t, d)
+	del := f.delivery(t, id)
+	if del.State != kycd.DeliveryPending || del.NextAttemptAt.Sub(start) < 2*time.Second {
+		t.Fatalf("delivery = %+v, want pending at least 2s after %s", del, start)
+	}
+	f.clock.Set(start.Add(1999 * time.Millisecond))
+	if n := dispatchOnce(t, d); n != 0 {
+		t.Fatal("retried before Retry-After elapsed")
+	}
+	f.clock.Set(start.Add(2 * time.Second))
+	dispatchOnce(t, d)
+	if del := f.delivery(t, id); del.State != kycd.DeliveryDelivered || len(del.Attempts) != 2 {
+		t.Fatalf("delivery = %+v, want delivered on the second attempt", del)
+	}
+}
+
+func TestDeadAfterMaxAttempts(t *testing.T) {
+	f := newFixture(t, times(10, status(http.StatusServiceUnavailable))...)
+	id := f.notify(t)
+	d := f.dispatcher(t, f.store, dispatch.Backoff{Base: time.Second, Cap: time.Minute, MaxAttempts: 3, MaxAge: time.Hour}, 0.5)
+	for range 3 {
+		dispatchOnce(t, d)
+		if del := f.delivery(t, id); !del.NextAttemptAt.IsZero() {
+			f.clock.Set(del.NextAttemptAt)
+		}
+	}
+	del := f.delivery(t, id)
+	if del.State != kycd.DeliveryDead || len(del.Attempts) != 3 || del.LastError == "" {
+		t.Fatalf("delivery = %+v, want dead after 3 attempts with the last error", del)
+	}
+}
+
+func TestDeadDeliveryRetriedViaAPIIsDelivered(t *testing.T) {
+	f := newFixture(t, status(http.StatusGone))
+	id := f.notify(t)
+	d := f.dispatcher(t, f.store, dispatch.DefaultBackoff, 0.5)
+	dispatchOnce(t, d)
+	if del := f.delivery(t, id); del.State != kycd.DeliveryDead {
+		t.Fatalf("state = %s, want dead", del.State)
+	}
+	verifier, _ := ralio.NewVerifier("x")
+	var woken atomic.Bool
+	api := server.New(server.Options{
+		Logger: slog.New(slog.DiscardHandler), Store: f.store, Verifier: verifier,
+		Ingester: &ingest.Ingester{Store: f.store}, AdminToken: "token", Now: f.clock.Now,
+		WakeDispatcher: func() { woken.Store(true) },
+	})
+	// The dead list shows it; the retry puts it back in line.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/deliveries?state=dead", nil)
+	req.Header.Set("Authorization", "Bearer token")
+	api.ServeHTTP(rec, req)
+	if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(id)) {
+		t.Fatalf("GET dead deliveries = %d %s, want it listed", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	req = httptest.NewRequest(http.MethodPost, "/api/v1/deliveries/"+id+"/retry", nil)
+	req.Header.Set("Authorization", "Bearer token")
+	api.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted || !woken.Load() {
+		t.Fatalf("POST retry = %d %s (woken %v), want 202 and the dispatcher woken", rec.Code, rec.Body, woken.Load())
+	}
+	dispatchOnce(t, d)
+	del := f.delivery(t, id)
+	if del.State != kycd.DeliveryDelivered || len(del.Attempts) != 2 {
+		t.Fatalf("delivery = %+v, want delivered on the attempt after the retry", del)
+	}
+	rec = httptest.NewRecorder()
+	req = httptest.NewRequest(http.MethodPost, "/api/v1/deliveries/"+uuid.NewString()+"/retry", nil)
+	req.Header.Set("Authorization", "Bearer token")
+	api.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotFound {
+		t.Fatalf("retry of an unknown delivery = %d, want 404", rec.Code)
+	}
+}
+
+// blockingSink stands in for a send that never returns because the process
+// died during it.
+type blockingSink struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingSink) Send(ctx context.Context, m kycd.Message) error {
+	close(s.started)
+	<-s.release
+	return nil
+}
+
+func TestCrashedDispatchersLeaseExpiresAndAnotherDelivers(t *testing.T) {
+	f := newFixture(t)
+	id := f.notify(t)
+	crashed := openStore(t, f.path) // the dead process's own connection
+	blocked := &blockingSink{started: make(chan struct{}), release: make(chan struct{})}
+	d1, err := dispatch.New(dispatch.Options{
+		Store: crashed, Sinks: map[string]kycd.Sink{f.sink: blocked}, Now: f.clock.Now,
+		Timeout: 5 * time.Second, Lease: 30 * time.Second, Owner: "replica-1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d1.DispatchOnce(context.Background())
+	}()
+	<-blocked.started
+	// The process dies mid-send: its connection is gone, its lease held.
+	crashed.Close()
+	defer func() { close(blocked.release); <-done }()
+
+	d2 := f.dispatcher(t, f.store, dispatch.DefaultBackoff, 0.5)
+	f.clock.Set(f.clock.Now().Add(29 * time.Second))
+	if n := dispatchOnce(t, d2); n != 0 {
+		t.Fatal("a second dispatcher took a delivery whose lease was still held")
+	}
+	f.clock.Set(f.clock.Now().Add(2 * time.Second))
+	if n := dispatchOnce(t, d2); n != 1 {
+		t.Fatalf("after the lease expired the second dispatcher claimed %d, want 1", n)
+	}
+	del := f.delivery(t, id)
+	if del.State != kycd.DeliveryDelivered || f.recv.count() != 1 {
+		t.Fatalf("delivery = %+v with %d requests, want delivered by the second dispatcher", del, f.recv.count())
+	}
+}
+
+// countingSink counts sends per notification, with a little latency so
+// claims overlap.
+type countingSink struct {
+	mu    sync.Mutex
+	sends map[string]int
+}
+
+func (s *countingSink) Send(ctx context.Context, m kycd.Message) error {
+	time.Sleep(time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sends[m.ID]++
+	return nil
+}
+
+func TestConcurrentDispatchersNeverShareADelivery(t *testing.T) {
+	f := newFixture(t)
+	const deliveries = 60
+	for range deliveries {
+		f.notify(t)
+	}
+	sink := &countingSink{sends: map[string]int{}}
+	var wg sync.WaitGroup
+	for i := range 3 {
+		store := openStore(t, f.path)
+		d, err := dispatch.New(dispatch.Options{
+			Store: store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now,
+			BatchSize: 7, Owner: "replica-" + strconv.Itoa(i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			for {
+				n, err := d.DispatchOnce(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if n == 0 {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(sink.sends) != deliveries {
+		t.Fatalf("%d notifications sent, want %d", len(sink.sends), deliveries)
+	}
+	for id, n := range sink.sends {
+		if n != 1 {
+			t.Errorf("notification %s sent %d times, want once", id, n)
+		}
+	}
+}

@@ -104,16 +104,13 @@ func handleQuarantineReplay(o Options) http.Handler {
 		id := r.PathValue("id")
 		res, err := o.Ingester.Replay(r.Context(), id)
 		if err != nil {
-			p := Problem{Status: statusOf(kycd.ErrorCode(err)), Detail: kycd.ErrorMessage(err)}
-			if p.Status == http.StatusBadRequest {
-				p.Title = "Still not a valid Ralio event"
-				p.Status = http.StatusUnprocessableEntity
-			}
-			if p.Status >= 500 {
-				writeError(w, r, o.Logger, err)
+			// The replay request itself is fine; the stored body is what is
+			// still wrong, hence 422 rather than 400.
+			if kycd.ErrorCode(err) == kycd.EINVALID {
+				writeProblem(w, invalidEvent(http.StatusUnprocessableEntity, err))
 				return
 			}
-			writeProblem(w, p)
+			writeError(w, r, o.Logger, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, ReplayResult{QuarantineID: id, EventID: res.EventID, Outcome: res.Outcome, Duplicate: res.Duplicate})

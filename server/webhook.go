@@ -92,14 +92,7 @@ func handleWebhook(o Options) http.Handler {
 		case kycd.EINVALID:
 			outcome = "invalid"
 			log.WarnContext(ctx, "event refused: invalid", append(attrs, "quarantine_id", res.QuarantineID)...)
-			p := Problem{Status: http.StatusBadRequest, Title: "Invalid Ralio event", Detail: kycd.ErrorMessage(err)}
-			var ve *ralio.ValidationError
-			if errors.As(err, &ve) {
-				for _, f := range ve.Fields {
-					p.Errors = append(p.Errors, FieldProblem{Field: f.Field, Detail: f.Reason})
-				}
-			}
-			writeProblem(w, p)
+			writeProblem(w, invalidEvent(http.StatusBadRequest, err))
 		case kycd.ECONFLICT:
 			outcome = "conflict"
 			log.WarnContext(ctx, "event refused: id reused with another body", append(attrs, "quarantine_id", res.QuarantineID)...)
@@ -110,4 +103,17 @@ func handleWebhook(o Options) http.Handler {
 			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the event could not be recorded; retry later"})
 		}
 	})
+}
+
+// invalidEvent is the problem for a body that is not a valid Ralio event,
+// naming each bad field.
+func invalidEvent(status int, err error) Problem {
+	p := Problem{Status: status, Title: "Invalid Ralio event", Detail: kycd.ErrorMessage(err)}
+	var ve *ralio.ValidationError
+	if errors.As(err, &ve) {
+		for _, f := range ve.Fields {
+			p.Errors = append(p.Errors, FieldProblem{Field: f.Field, Detail: f.Reason})
+		}
+	}
+	return p
 }

@@ -53,8 +53,6 @@ var failedFailures = []failure{
 	{"face-matching", "NO_MATCH", "Face does not match the document photo"},
 }
 
-var httpClient = &http.Client{Timeout: 10 * time.Second}
-
 // ---- Starting kycd ----
 
 // syncBuffer is an io.Writer that run's goroutines and the test may share.
@@ -85,6 +83,7 @@ type kycdServer struct {
 	Stdout *syncBuffer
 	Stderr *syncBuffer
 
+	client *http.Client // its own, so that stop can close its idle connections
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run has returned
 	err    error         // run's result, set before done is closed
@@ -103,7 +102,8 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 		getenv = noEnv
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &kycdServer{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{})}
+	s := &kycdServer{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{}),
+		client: &http.Client{Timeout: 10 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 	go func() {
 		defer close(s.done)
 		s.err = run(ctx, append([]string{"serve"}, flags...), getenv, strings.NewReader(""), s.Stdout, s.Stderr)
@@ -137,7 +137,7 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 	s.Addr = net.JoinHostPort(host, port)
 	s.URL = "http://" + s.Addr
 	eventually(t, "GET /readyz to answer 200", func() bool {
-		resp, err := httpClient.Get(s.URL + "/readyz")
+		resp, err := s.client.Get(s.URL + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -162,6 +162,9 @@ func startServer(t *testing.T, extra ...string) *kycdServer {
 // stop cancels run's context and returns what run returned.
 func (s *kycdServer) stop(t *testing.T) error {
 	t.Helper()
+	// A connection the client opened but never used would hold up the
+	// server's shutdown for 5 s (net/http counts it idle only then).
+	s.client.CloseIdleConnections()
 	s.cancel()
 	select {
 	case <-s.done:
@@ -265,8 +268,9 @@ func webhookRequest(baseURL, secret string, body []byte) *http.Request {
 	})
 }
 
-func exchange(req *http.Request) (answer, error) {
-	resp, err := httpClient.Do(req)
+// do sends req to s; it is safe for concurrent use.
+func (s *kycdServer) do(req *http.Request) (answer, error) {
+	resp, err := s.client.Do(req)
 	if err != nil {
 		return answer{}, err
 	}
@@ -275,9 +279,9 @@ func exchange(req *http.Request) (answer, error) {
 	return answer{status: resp.StatusCode, header: resp.Header, body: body}, err
 }
 
-func mustExchange(t *testing.T, req *http.Request) answer {
+func (s *kycdServer) mustDo(t *testing.T, req *http.Request) answer {
 	t.Helper()
-	a, err := exchange(req)
+	a, err := s.do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
@@ -287,7 +291,7 @@ func mustExchange(t *testing.T, req *http.Request) answer {
 // post delivers body to the webhook as Ralio would.
 func (s *kycdServer) post(t *testing.T, body []byte) answer {
 	t.Helper()
-	return mustExchange(t, webhookRequest(s.URL, s.Secret, body))
+	return s.mustDo(t, webhookRequest(s.URL, s.Secret, body))
 }
 
 // deliver posts body and requires that kycd took it.
@@ -299,7 +303,7 @@ func (s *kycdServer) deliver(t *testing.T, body []byte) {
 // api calls the read API with the admin token.
 func (s *kycdServer) api(t *testing.T, method, path string) answer {
 	t.Helper()
-	return mustExchange(t, newRequest(method, s.URL+path, nil, http.Header{"Authorization": {"Bearer " + s.Token}}))
+	return s.mustDo(t, newRequest(method, s.URL+path, nil, http.Header{"Authorization": {"Bearer " + s.Token}}))
 }
 
 // getJSON reads an API resource that must exist into v.
@@ -316,7 +320,7 @@ func (s *kycdServer) getJSON(t *testing.T, path string, v any) {
 
 func (s *kycdServer) metrics(t *testing.T) string {
 	t.Helper()
-	a := mustExchange(t, newRequest(http.MethodGet, s.URL+"/metrics", nil, nil))
+	a := s.mustDo(t, newRequest(http.MethodGet, s.URL+"/metrics", nil, nil))
 	if a.status != http.StatusOK {
 		t.Fatalf("GET /metrics = %s", a)
 	}
@@ -743,7 +747,7 @@ func TestWebhookEndpoint(t *testing.T) {
 			if tt.sign != nil {
 				header.Set(ralio.SignatureHeader, tt.sign(tt.body))
 			}
-			a := mustExchange(t, newRequest(method, s.URL+"/webhooks/ralio", tt.body, header))
+			a := s.mustDo(t, newRequest(method, s.URL+"/webhooks/ralio", tt.body, header))
 			if tt.answer != "" {
 				wantJSON(t, a, tt.status, tt.answer)
 			} else {
@@ -958,7 +962,7 @@ func TestConcurrentDuplicates(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			answers[i], errs[i] = exchange(webhookRequest(s.URL, s.Secret, body))
+			answers[i], errs[i] = s.do(webhookRequest(s.URL, s.Secret, body))
 		})
 	}
 	close(start)
@@ -1085,7 +1089,7 @@ func TestAPIAuthAndNotFound(t *testing.T) {
 		if tc.auth != "" {
 			header.Set("Authorization", tc.auth)
 		}
-		a := mustExchange(t, newRequest(http.MethodGet, s.URL+"/api/v1/sessions/"+failedSession, nil, header))
+		a := s.mustDo(t, newRequest(http.MethodGet, s.URL+"/api/v1/sessions/"+failedSession, nil, header))
 		wantProblem(t, a, http.StatusUnauthorized)
 		if !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("%s: WWW-Authenticate = %q, want a Bearer challenge", tc.name, a.header.Get("WWW-Authenticate"))
@@ -1385,7 +1389,7 @@ func TestGracefulShutdown(t *testing.T) {
 				WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(written.Done) },
 			}))
 			wg.Go(func() {
-				answers[i], errs[i] = exchange(req)
+				answers[i], errs[i] = s.do(req)
 				once.Do(written.Done) // failed before writing
 			})
 		}
@@ -1419,7 +1423,7 @@ func TestOperationsEndpoints(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
 	for _, path := range []string{"/healthz", "/readyz"} {
-		if a := mustExchange(t, newRequest(http.MethodGet, s.URL+path, nil, nil)); a.status != http.StatusOK {
+		if a := s.mustDo(t, newRequest(http.MethodGet, s.URL+path, nil, nil)); a.status != http.StatusOK {
 			t.Errorf("GET %s = %s, want 200", path, a)
 		}
 	}

@@ -29,7 +29,7 @@ func (s dyingStore) Ingest(ctx context.Context, ev *kycd.Event, n *kycd.Notifica
 	return s.Store.Ingest(ctx, ev, n, sinks)
 }
 
-func newServer(t *testing.T, wrap func(*sqlite.Store) kycd.Store) (http.Handler, *sqlite.Store) {
+func newServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store) (http.Handler, *sqlite.Store) {
 	t.Helper()
 	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"))
 	if err != nil {
@@ -53,7 +53,7 @@ func newServer(t *testing.T, wrap func(*sqlite.Store) kycd.Store) (http.Handler,
 	}), s
 }
 
-func post(t *testing.T, h http.Handler, body []byte) *httptest.ResponseRecorder {
+func post(t testing.TB, h http.Handler, body []byte) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

@@ -274,3 +274,58 @@ func TestSendWithoutStream(t *testing.T) {
 		t.Errorf("Send without a stream = permanent %v, want a retryable error", err)
 	}
 }
+
+// An operator may create or tune the stream (retention, duplicate window).
+// Open with create=1, run at every start of every replica, must leave an
+// existing stream as it is.
+func TestOpenCreateKeepsExistingStream(t *testing.T) {
+	t.Parallel()
+	url, js := natsServer(t)
+	prefix, stream := uniquePrefix(t, js)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	want := jetstream.StreamConfig{
+		Name:        stream,
+		Description: "tuned by ops",
+		Subjects:    []string{prefix + ".>"},
+		MaxAge:      24 * time.Hour,
+		Duplicates:  time.Hour,
+	}
+	if _, err := js.CreateStream(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	send(t, open(t, url+"?subject="+prefix+"&create=1"), rejection())
+
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.CachedInfo().Config
+	if got.Description != want.Description || got.MaxAge != want.MaxAge || got.Duplicates != want.Duplicates {
+		t.Errorf("after Open with create=1 the stream has description %q, max age %v, duplicate window %v; want it untouched: %q, %v, %v",
+			got.Description, got.MaxAge, got.Duplicates, want.Description, want.MaxAge, want.Duplicates)
+	}
+}
+
+// Prefixes that differ only in case or in . versus - map to the same stream
+// name. Opening one must not take over the stream of the other.
+func TestOpenCreateDoesNotTakeOverAnotherStream(t *testing.T) {
+	t.Parallel()
+	url, js := natsServer(t)
+	prefix, stream := uniquePrefix(t, js)
+	open(t, url+"?subject="+prefix+"&create=1")
+
+	other := strings.ToUpper(prefix) // same stream name, other subjects
+	if s, err := natssink.Open(t.Context(), url+"?subject="+other+"&create=1"); err == nil {
+		s.Close()
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.Subjects; len(got) != 1 || got[0] != prefix+".>" {
+		t.Errorf("stream %s has subjects %v after Open with subject=%s, want [%s.>]", stream, got, other, prefix)
+	}
+}

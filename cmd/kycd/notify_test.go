@@ -1,0 +1,185 @@
+package main
+
+// End-to-end tests of notifications: the real kycd delivering to a real HTTP
+// receiver, to the log sink, and through the dead letter and replay.
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/uuid"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// merchant is the merchant's notification endpoint: it verifies every
+// request the Standard Webhooks way and keeps what it accepted.
+type merchant struct {
+	*httptest.Server
+	status atomic.Int32 // what it answers; 204 unless set
+
+	mu       sync.Mutex
+	received []map[string]any
+	ids      []string
+	badSig   int
+}
+
+func newMerchant(t *testing.T, secret string) *merchant {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &merchant{}
+	m.status.Store(http.StatusNoContent)
+	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if err := wh.Verify(body, r.Header); err != nil {
+			m.badSig++
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		code := int(m.status.Load())
+		if code/100 == 2 {
+			var n map[string]any
+			json.Unmarshal(body, &n)
+			m.received = append(m.received, n)
+			m.ids = append(m.ids, r.Header.Get("webhook-id"))
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(m.Close)
+	return m
+}
+
+func (m *merchant) notifications() []map[string]any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]map[string]any(nil), m.received...)
+}
+
+const testSinkSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+func TestNotificationsReachTheMerchantOnce(t *testing.T) {
+	t.Parallel()
+	m := newMerchant(t, testSinkSecret)
+	s := startServer(t, "--sink", "http="+m.URL, "--sink-secret", testSinkSecret)
+
+	s.deliver(t, example(t, "a-kyc_session_failed.json"))
+	eventually(t, "the rejection to reach the merchant", func() bool { return len(m.notifications()) == 1 })
+	n := m.notifications()[0]
+	if n["type"] != "kyc.session.rejected" || n["sessionId"] != failedSession || n["sourceEventId"] != failedEventID || n["status"] != "REJECTED" {
+		t.Fatalf("notification = %v", n)
+	}
+	failures, _ := n["failures"].([]any)
+	if len(failures) != 2 {
+		t.Fatalf("failures = %v, want EXPIRED_DOCUMENT and NO_MATCH", n["failures"])
+	}
+	for i, want := range []string{"EXPIRED_DOCUMENT", "NO_MATCH"} {
+		f := failures[i].(map[string]any)
+		if f["code"] != want || f["guidance"] == "" || f["guidance"] == nil || f["checkType"] != failedFailures[i].CheckType {
+			t.Errorf("failure %d = %v, want %s with its check type and guidance", i, f, want)
+		}
+	}
+	if m.ids[0] != n["id"] {
+		t.Errorf("webhook-id %q differs from the notification id %v", m.ids[0], n["id"])
+	}
+
+	// A duplicate and a stale event notify nothing. A newer event sent after
+	// them is the marker: once its notification is in, any notification of
+	// theirs would be too.
+	wantJSON(t, s.post(t, example(t, "a-kyc_session_failed.json")), http.StatusOK, `{"received":true,"duplicate":true}`)
+	s.deliver(t, sessionEvent(uuid.NewString(), "kyc_session_verified", "2025-06-19T17:00:00.000Z", failedSession))
+	marker := uuid.NewString()
+	s.deliver(t, sessionEvent(marker, "kyc_session_manual_review", "2025-06-20T09:00:00.000Z", failedSession))
+	eventually(t, "the marker notification", func() bool { return len(m.notifications()) >= 2 })
+	got := m.notifications()
+	if len(got) != 2 || got[1]["sourceEventId"] != marker || got[1]["type"] != "kyc.session.review" {
+		t.Fatalf("merchant received %d notifications (%v); want the rejection then the review only", len(got), got)
+	}
+	if m.badSig != 0 {
+		t.Fatalf("%d requests failed the Standard Webhooks signature check", m.badSig)
+	}
+}
+
+func TestDeadDeliveryReplayedFromTheCLI(t *testing.T) {
+	t.Parallel()
+	m := newMerchant(t, testSinkSecret)
+	m.status.Store(http.StatusBadRequest)
+	s := startServer(t, "--sink", "http="+m.URL, "--sink-secret", testSinkSecret)
+	s.deliver(t, example(t, "a-kyc_session_failed.json"))
+
+	db := "sqlite:" + s.DB
+	var dead string
+	eventually(t, "the delivery to be dead after the 400", func() bool {
+		dead = mustCLI(t, "deliveries", "list", "--state", "dead", "--database", db)
+		return strings.Contains(dead, "kyc.session.rejected")
+	})
+	if !strings.Contains(dead, "dead") || !strings.Contains(dead, "400") {
+		t.Fatalf("dead list does not show the state and the 400:\n%s", dead)
+	}
+	id := regexp.MustCompile(`[0-9a-f-]{36}`).FindString(dead)
+
+	m.status.Store(http.StatusNoContent)
+	out := mustCLI(t, "deliveries", "retry", id, "--database", db)
+	if !strings.Contains(out, id) {
+		t.Fatalf("retry output %q does not name the delivery", out)
+	}
+	eventually(t, "the retried delivery to arrive", func() bool { return len(m.notifications()) == 1 })
+	eventually(t, "the delivery to be recorded as delivered", func() bool {
+		return strings.Contains(mustCLI(t, "deliveries", "list", "--state", "delivered", "--database", db), id)
+	})
+	if out, err := cli(t, "deliveries", "retry", "--database", db); err == nil || !strings.Contains(err.Error(), "--all-dead") {
+		t.Fatalf("retry without an id = %q, %v; want an error naming --all-dead", out, err)
+	}
+}
+
+func TestLogSinkKeepsPersonalDataOut(t *testing.T) {
+	t.Parallel()
+	s := startServer(t) // no --sink: the log sink
+	s.deliver(t, example(t, "c-related_party.kyc_session_created.json"))
+	eventually(t, "the invitation on stdout", func() bool { return strings.Contains(s.Stdout.String(), "kyc.session.invited") })
+	for _, personal := range []string{"ana@example.com", "+34900000000", "Example Street", "verify.example.com", `"Ana"`} {
+		if strings.Contains(s.Stdout.String(), personal) || strings.Contains(s.Stderr.String(), personal) {
+			t.Errorf("%q was written to stdout or the logs", personal)
+		}
+	}
+}
+
+func TestSinkSecretGeneratedOnce(t *testing.T) {
+	t.Parallel()
+	m := newMerchant(t, testSinkSecret) // a receiver that refuses the unknown secret
+	s := startServer(t, "--sink", "http="+m.URL)
+	secret := regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+`).FindString(s.Stdout.String())
+	if secret == "" {
+		t.Fatalf("no generated whsec_ secret printed:\n%s", s.Stdout)
+	}
+	if _, err := standardwebhooks.NewWebhook(secret); err != nil {
+		t.Fatalf("generated secret %q is not a Standard Webhooks secret: %v", secret, err)
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	again := serve(t, nil, "--addr", "127.0.0.1:0", "--database", "sqlite:"+s.DB, "--sink", "http="+m.URL)
+	if strings.Contains(again.Stdout.String(), "whsec_") {
+		t.Fatalf("second start printed the secret again:\n%s", again.Stdout)
+	}
+}
+
+func TestBadSinkFlagNamesItself(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"smtp=mail.example.com", "http=not a url", "nats=nats://127.0.0.1:4222"} {
+		_, err := cli(t, "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:"+t.TempDir()+"/k.db", "--sink", bad)
+		if err == nil || !strings.Contains(err.Error(), "--sink") {
+			t.Errorf("--sink %s: err = %v, want one naming --sink and the expected forms", bad, err)
+		}
+	}
+}

@@ -22,37 +22,31 @@ import (
 
 // receiver handles kycd's notifications: it checks the signature, drops
 // repeats by notification id and answers 204.
-func receiver(secret string) http.HandlerFunc {
-	wh, _ := standardwebhooks.NewWebhook(secret) // KYCD_SINK_SECRET, whsec_…
-	var mu sync.Mutex
-	seen := map[string]bool{} // use a unique key in your database instead
+func receiver(secret string) (http.HandlerFunc, error) {
+	wh, err := standardwebhooks.NewWebhook(secret) // KYCD_SINK_SECRET, whsec_…
+	if err != nil {
+		return nil, err
+	}
+	var seen sync.Map // in production: a unique key in your database
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
 		if err := wh.Verify(body, r.Header); err != nil {
 			http.Error(w, "bad signature", http.StatusUnauthorized)
 			return
 		}
-		var n struct {
-			ID       string `json:"id"`
-			Type     string `json:"type"`
-			Failures []struct {
-				Code     string `json:"code"`
-				Guidance string `json:"guidance"`
-			} `json:"failures"`
+		var n struct { // id, type, failures[].code, failures[].guidance
+			ID, Type string
+			Failures []struct{ Code, Guidance string }
 		}
 		if err := json.Unmarshal(body, &n); err != nil {
 			http.Error(w, "bad notification", http.StatusBadRequest)
 			return
 		}
-		mu.Lock()
-		repeat := seen[n.ID]
-		seen[n.ID] = true
-		mu.Unlock()
-		if !repeat {
-			fmt.Println(n.Type, n.Failures) // act on it here
+		if _, repeat := seen.LoadOrStore(n.ID, true); !repeat {
+			fmt.Println(n.Type, n.Failures) // act on it here, once
 		}
 		w.WriteHeader(http.StatusNoContent)
-	}
+	}, nil
 }
 
 // README excerpt "Receiving notifications": end
@@ -62,7 +56,12 @@ func receiver(secret string) http.HandlerFunc {
 // signature is refused.
 func Example_receiver() {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-	srv := httptest.NewServer(receiver(secret))
+	handler, err := receiver(secret)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := httptest.NewServer(handler)
 	defer srv.Close()
 
 	n := kycd.Notification{

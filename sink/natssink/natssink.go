@@ -5,9 +5,12 @@ package natssink
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,7 +39,7 @@ func Open(ctx context.Context, spec string) (*Sink, error) {
 	}
 	create := q.Get("create") == "1" || q.Get("create") == "true"
 	u.RawQuery = ""
-	nc, err := nats.Connect(u.String(), nats.Name("kycd"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(u.String(), nats.Name("kycd"), nats.MaxReconnects(-1), nats.Timeout(5*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("natssink: connect %s: %w", kycd.SinkLabel("nats="+spec), err)
 	}
@@ -46,10 +49,9 @@ func Open(ctx context.Context, spec string) (*Sink, error) {
 		return nil, fmt.Errorf("natssink: %w", err)
 	}
 	if create {
-		name := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(prefix))
-		if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{prefix + ".>"}}); err != nil {
+		if err := ensureStream(ctx, js, prefix); err != nil {
 			nc.Close()
-			return nil, fmt.Errorf("natssink: create stream %s: %w", name, err)
+			return nil, err
 		}
 	}
 	return &Sink{nc: nc, js: js, prefix: prefix}, nil
@@ -69,3 +71,32 @@ func (s *Sink) Send(ctx context.Context, m kycd.Message) error {
 
 // Close drains the connection.
 func (s *Sink) Close() error { return s.nc.Drain() }
+
+// dedupWindow is how long the stream remembers a Nats-Msg-Id. It covers
+// kycd's retry age (24 h by default), so a publish repeated after a lost ack
+// is dropped however late the retry comes.
+const dedupWindow = 24 * time.Hour
+
+// ensureStream creates the stream for PREFIX.> unless it exists. An existing
+// stream is left as its operator configured it, but it must take the
+// prefix's subjects: two prefixes may map to one stream name, and one must
+// not take the other's stream over.
+func ensureStream(ctx context.Context, js jetstream.JetStream, prefix string) error {
+	name := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(prefix))
+	subject := prefix + ".>"
+	stream, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Duplicates: dedupWindow})
+		if err != nil {
+			return fmt.Errorf("natssink: create stream %s: %w", name, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("natssink: look up stream %s: %w", name, err)
+	}
+	if !slices.Contains(stream.CachedInfo().Config.Subjects, subject) {
+		return fmt.Errorf("natssink: stream %s exists without subject %s; choose another ?subject= prefix or add the subject to the stream", name, subject)
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/sqlite"
+)
+
+func newIngester(t *testing.T) *ingest.Ingester {
+	t.Helper()
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return &ingest.Ingester{Store: s, Sinks: []string{"log"}}
+}
+
+func readExample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "ralio", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestReindentedRetryIsADuplicate(t *testing.T) {
+	in := newIngester(t)
+	body := readExample(t, "a-kyc_session_failed.json")
+	if _, err := in.Receive(context.Background(), body); err != nil {
+		t.Fatal(err)
+	}
+	var compact bytes.Buffer
+	json.Compact(&compact, body)
+	res, err := in.Receive(context.Background(), compact.Bytes())
+	if err != nil || !res.Duplicate {
+		t.Fatalf("compacted copy = %+v, %v; want a duplicate, not a conflict", res, err)
+	}
+	if ingest.BodyHash(body) != ingest.BodyHash(compact.Bytes()) {
+		t.Fatal("BodyHash differs by white space")
+	}
+	changed := bytes.Replace(body, []byte("EXPIRED_DOCUMENT"), []byte("BLURRY_IMAGE"), 1)
+	if _, err := in.Receive(context.Background(), changed); kycd.ErrorCode(err) != kycd.ECONFLICT {
+		t.Fatalf("same id, other content: err = %v, want ECONFLICT", err)
+	}
+}
+
+func TestInvitationProjectsARelatedPartySession(t *testing.T) {
+	in := newIngester(t)
+	res, err := in.Receive(context.Background(), readExample(t, "c-related_party.kyc_session_created.json"))
+	if err != nil || res.Outcome != kycd.OutcomeApplied || res.NotificationID == "" {
+		t.Fatalf("Receive = %+v, %v", res, err)
+	}
+	sess, err := in.Store.Session(context.Background(), "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"}
+	if sess.Status != kycd.StatusNotStarted || sess.Subject != want {
+		t.Fatalf("session = %+v, want NOT_STARTED for %+v", sess, want)
+	}
+	ds, err := in.Store.Deliveries(context.Background(), kycd.DeliveryPending, 10)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries = %v, %v", ds, err)
+	}
+	d, err := in.Store.Delivery(context.Background(), ds[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n kycd.Notification
+	if err := json.Unmarshal(d.Payload, &n); err != nil {
+		t.Fatal(err)
+	}
+	inv := n.Invitation
+	if n.Type != kycd.NotifySessionInvited || inv == nil || inv.Email != "ana@example.com" ||
+		inv.VerificationURL != "https://verify.example.com/session/6b7c8d9e" || inv.RoleType != "UBO" || inv.BusinessUserID != 4821 || inv.ExpiresAt.IsZero() {
+		t.Fatalf("invitation notification = %+v (invitation %+v)", n, inv)
+	}
+}
+
+func TestInvalidBodyIsQuarantinedWithItsFields(t *testing.T) {
+	in := newIngester(t)
+	body := []byte(`{"id":"7d1f2e3a-4b5c-4d6e-8f90-a1b2c3d4e5f6","event":"kyc_session_failed","timestamp":"yesterday","data":{"userId":"c3d4e5f6-a7b8-4c9d-8e1f-2a3b4c5d6e7f"}}`)
+	res, err := in.Receive(context.Background(), body)
+	if kycd.ErrorCode(err) != kycd.EINVALID || res.QuarantineID == "" {
+		t.Fatalf("Receive = %+v, %v; want EINVALID and a quarantine id", res, err)
+	}
+	q, err := in.Store.QuarantineItem(context.Background(), res.QuarantineID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(q.Body, body) || q.Reason != kycd.QuarantineInvalid || q.EventID != "7d1f2e3a-4b5c-4d6e-8f90-a1b2c3d4e5f6" {
+		t.Fatalf("quarantined = %+v", q)
+	}
+	for _, field := range []string{`"timestamp"`, `"data.sessionId"`} {
+		if !bytes.Contains(q.Problem, []byte(field)) {
+			t.Errorf("quarantined problem %s does not name %s", q.Problem, field)
+		}
+	}
+	if _, err := in.Replay(context.Background(), q.ID); kycd.ErrorCode(err) != kycd.EINVALID {
+		t.Fatalf("replay of a still-invalid body = %v, want EINVALID", err)
+	}
+	if list, _ := in.Store.Quarantine(context.Background(), false, 10); len(list) != 1 {
+		t.Fatalf("after a failed replay the quarantine lists %d bodies, want it still there", len(list))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,11 +30,13 @@ type Options struct {
 	Now  func() time.Time // time.Now
 	Rand func() float64   // math/rand/v2.Float64
 
-	Owner       string        // a new UUID: this dispatcher's name on its leases
-	Timeout     time.Duration // 10 s: one send's limit
-	Lease       time.Duration // 4×Timeout: how long a claim holds
-	Concurrency int           // 8 sends at once per sink
-	BatchSize   int           // 64 deliveries per claim
+	Owner   string        // a new UUID: this dispatcher's name on its leases
+	Timeout time.Duration // 10 s: one send's limit
+	Lease   time.Duration // 4×Timeout: how long a claim holds
+	// Concurrency is how many sends run at once per sink (16), and so how
+	// many deliveries of a sink one claim takes: every claimed delivery is
+	// sent at once, well inside its lease.
+	Concurrency int
 	Poll        time.Duration // 500 ms between looks at an idle outbox
 }
 
@@ -41,9 +44,8 @@ type Options struct {
 // replica): leases keep them from working the same delivery at once.
 type Dispatcher struct {
 	o     Options
-	slots map[string]chan struct{}
 	names []string
-	wake  chan struct{}
+	wake  map[string]chan struct{} // one per sink
 }
 
 // New returns a Dispatcher for o.
@@ -76,82 +78,111 @@ func New(o Options) (*Dispatcher, error) {
 		return nil, fmt.Errorf("dispatch: lease %s must outlast the send timeout %s", o.Lease, o.Timeout)
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 8
-	}
-	if o.BatchSize <= 0 {
-		o.BatchSize = 64
+		o.Concurrency = 16
 	}
 	if o.Poll <= 0 {
 		o.Poll = 500 * time.Millisecond
 	}
-	d := &Dispatcher{o: o, slots: map[string]chan struct{}{}, wake: make(chan struct{}, 1)}
+	d := &Dispatcher{o: o, wake: map[string]chan struct{}{}}
 	for name := range o.Sinks {
 		d.names = append(d.names, name)
-		d.slots[name] = make(chan struct{}, o.Concurrency)
+		d.wake[name] = make(chan struct{}, 1)
 	}
+	slices.Sort(d.names)
 	return d, nil
 }
 
 // Wake makes an idle dispatcher look at the outbox now, e.g. right after an
 // ingest committed a notification.
 func (d *Dispatcher) Wake() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+	for _, w := range d.wake {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// Run dispatches until ctx is cancelled. Sends under way then finish within
-// their timeout (the soft stop becomes hard after it) and are recorded;
-// nothing is claimed after ctx ends.
+// Run dispatches until ctx is cancelled, each sink in a loop of its own so a
+// slow sink never holds up another. Sends under way when ctx ends finish
+// within their timeout (the soft stop becomes hard after it) and are
+// recorded; nothing is claimed after ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, sink := range d.names {
+		wg.Go(func() { d.runSink(ctx, sink) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (d *Dispatcher) runSink(ctx context.Context, sink string) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-timer.C:
-		case <-d.wake:
+		case <-d.wake[sink]:
 		}
-		n, err := d.DispatchOnce(ctx)
+		n, err := d.dispatchSink(ctx, sink)
 		if err != nil && ctx.Err() == nil {
-			d.o.Logger.Warn("dispatch: claim failed", "err", err)
+			d.o.Logger.Warn("dispatch: claim failed", "sink", kycd.SinkLabel(sink), "err", err)
 		}
 		wait := d.o.Poll
-		if n == d.o.BatchSize {
-			wait = 0 // more may be due
+		if n >= d.o.Concurrency {
+			wait = 0 // a full batch: more may be due
 		}
 		timer.Reset(wait)
 	}
 }
 
-// DispatchOnce claims one batch of due deliveries, sends them and records
-// the attempts, and reports how many it claimed.
+// DispatchOnce claims, for every sink, up to Concurrency due deliveries,
+// sends them all at once, records the attempts, and reports how many it
+// claimed.
 func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs []error
+	total := 0
+	for _, sink := range d.names {
+		wg.Go(func() {
+			n, err := d.dispatchSink(ctx, sink)
+			mu.Lock()
+			defer mu.Unlock()
+			total += n
+			errs = append(errs, err)
+		})
+	}
+	wg.Wait()
+	return total, errors.Join(errs...)
+}
+
+// dispatchSink claims up to Concurrency due deliveries of one sink and
+// sends them.
+func (d *Dispatcher) dispatchSink(ctx context.Context, sink string) (int, error) {
 	if ctx.Err() != nil {
 		return 0, nil
 	}
-	batch, err := d.o.Store.ClaimDeliveries(ctx, d.o.Owner, d.names, d.o.Now(), d.o.Lease, d.o.BatchSize)
+	batch, err := d.o.Store.ClaimDeliveries(ctx, d.o.Owner, []string{sink}, d.o.Now(), d.o.Lease, d.o.Concurrency)
 	if err != nil {
 		return 0, err
 	}
-	// Sends outlive ctx by at most their timeout, so a stop never cuts a
-	// send whose answer is on its way.
+	d.send(ctx, batch)
+	return len(batch), nil
+}
+
+// send delivers one claimed batch concurrently. Sends outlive ctx by at
+// most their timeout, so a stop never cuts a send whose answer is on its
+// way.
+func (d *Dispatcher) send(ctx context.Context, batch []*kycd.Delivery) {
 	sendCtx := context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
 	for _, del := range batch {
-		slot := d.slots[del.Sink]
-		slot <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slot }()
-			d.deliver(sendCtx, del)
-		}()
+		wg.Go(func() { d.deliver(sendCtx, del) })
 	}
 	wg.Wait()
-	return len(batch), nil
 }
 
 // deliver makes one attempt and records it.

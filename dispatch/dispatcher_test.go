@@ -413,7 +413,7 @@ func TestConcurrentDispatchersNeverShareADelivery(t *testing.T) {
 		store := openStore(t, f.path)
 		d, err := dispatch.New(dispatch.Options{
 			Store: store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now,
-			BatchSize: 7, Owner: "replica-" + strconv.Itoa(i),
+			Concurrency: 7, Owner: "replica-" + strconv.Itoa(i),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/google/uuid"
@@ -114,16 +115,10 @@ func (in *Ingester) Replay(ctx context.Context, id string) (Result, error) {
 	return res, nil
 }
 
-// quarantine keeps a refused body and returns its id. The refusal itself is
-// stored as a small problem document: the detail and, for invalid bodies,
-// each bad field.
+// quarantine keeps a refused body with the problem it is answered with, and
+// returns its id.
 func (in *Ingester) quarantine(ctx context.Context, now time.Time, reason, eventID string, body, original []byte, refusal error) (string, error) {
-	problem := map[string]any{"detail": kycd.ErrorMessage(refusal)}
-	var ve *ralio.ValidationError
-	if errors.As(refusal, &ve) {
-		problem["errors"] = ve.Fields
-	}
-	doc, err := json.Marshal(problem)
+	doc, err := json.Marshal(Problem(refusal))
 	if err != nil {
 		return "", fmt.Errorf("ingest: quarantine: %w", err)
 	}
@@ -140,6 +135,28 @@ func (in *Ingester) quarantine(ctx context.Context, now time.Time, reason, event
 		return "", &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "could not keep the refused body", Err: err}
 	}
 	return q.ID, nil
+}
+
+// Problem is the RFC 9457 problem that answers a refusal of Receive: 400
+// naming each bad field for EINVALID, 409 for ECONFLICT. The quarantine
+// keeps the same document.
+func Problem(err error) kycd.Problem {
+	p := kycd.Problem{Type: "about:blank", Detail: kycd.ErrorMessage(err)}
+	switch kycd.ErrorCode(err) {
+	case kycd.EINVALID:
+		p.Status, p.Title = http.StatusBadRequest, "Invalid Ralio event"
+		var ve *ralio.ValidationError
+		if errors.As(err, &ve) {
+			for _, f := range ve.Fields {
+				p.Errors = append(p.Errors, kycd.FieldProblem{Field: f.Field, Detail: f.Reason})
+			}
+		}
+	case kycd.ECONFLICT:
+		p.Status, p.Title = http.StatusConflict, "Event id reused"
+	default:
+		p.Status, p.Title = http.StatusServiceUnavailable, "Service Unavailable"
+	}
+	return p
 }
 
 func (in *Ingester) now() time.Time {

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
 )
 
 func handleSession(o Options) http.Handler {
@@ -107,7 +108,9 @@ func handleQuarantineReplay(o Options) http.Handler {
 			// The replay request itself is fine; the stored body is what is
 			// still wrong, hence 422 rather than 400.
 			if kycd.ErrorCode(err) == kycd.EINVALID {
-				writeProblem(w, invalidEvent(http.StatusUnprocessableEntity, err))
+				p := ingest.Problem(err)
+				p.Status = http.StatusUnprocessableEntity
+				writeProblem(w, p)
 				return
 			}
 			writeError(w, r, o.Logger, err)

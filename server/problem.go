@@ -9,20 +9,10 @@ import (
 )
 
 // Problem is an RFC 9457 problem document.
-type Problem struct {
-	Type     string         `json:"type"`
-	Title    string         `json:"title"`
-	Status   int            `json:"status"`
-	Detail   string         `json:"detail,omitempty"`
-	Instance string         `json:"instance,omitempty"`
-	Errors   []FieldProblem `json:"errors,omitempty"`
-}
+type Problem = kycd.Problem
 
 // FieldProblem names one bad field of a refused body.
-type FieldProblem struct {
-	Field  string `json:"field"`
-	Detail string `json:"detail"`
-}
+type FieldProblem = kycd.FieldProblem
 
 // statusOf maps application error codes to HTTP statuses: the one place
 // that does.

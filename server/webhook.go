@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
 	"github.com/kycd/kycd/ralio"
 )
 
@@ -92,28 +93,15 @@ func handleWebhook(o Options) http.Handler {
 		case kycd.EINVALID:
 			outcome = "invalid"
 			log.WarnContext(ctx, "event refused: invalid", append(attrs, "quarantine_id", res.QuarantineID)...)
-			writeProblem(w, invalidEvent(http.StatusBadRequest, err))
+			writeProblem(w, ingest.Problem(err))
 		case kycd.ECONFLICT:
 			outcome = "conflict"
 			log.WarnContext(ctx, "event refused: id reused with another body", append(attrs, "quarantine_id", res.QuarantineID)...)
-			writeProblem(w, Problem{Status: http.StatusConflict, Title: "Event id reused", Detail: kycd.ErrorMessage(err)})
+			writeProblem(w, ingest.Problem(err))
 		default:
 			outcome = "unavailable"
 			log.ErrorContext(ctx, "event not recorded; asking Ralio to retry", append(attrs, "err", err)...)
 			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the event could not be recorded; retry later"})
 		}
 	})
-}
-
-// invalidEvent is the problem for a body that is not a valid Ralio event,
-// naming each bad field.
-func invalidEvent(status int, err error) Problem {
-	p := Problem{Status: status, Title: "Invalid Ralio event", Detail: kycd.ErrorMessage(err)}
-	var ve *ralio.ValidationError
-	if errors.As(err, &ve) {
-		for _, f := range ve.Fields {
-			p.Errors = append(p.Errors, FieldProblem{Field: f.Field, Detail: f.Reason})
-		}
-	}
-	return p
 }

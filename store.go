@@ -69,9 +69,10 @@ type Store interface {
 	// and returns the value in force and whether this call stored it.
 	InitSetting(ctx context.Context, key, value string) (current string, created bool, err error)
 
-	// Purge drops the raw bodies of events received before t, and the
-	// quarantined bodies kept since before t, and reports how many it
-	// dropped. Event ids stay, so a late duplicate is still recognised.
+	// Purge drops what is older than before: raw event bodies, quarantined
+	// bodies, and the personal data (invitation) of notifications; it
+	// reports how many rows it changed. Event ids stay, so a late duplicate
+	// is still recognised.
 	Purge(ctx context.Context, before time.Time) (int64, error)
 
 	// Ping reports whether the store can serve requests (EUNAVAILABLE if not).

@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,9 +335,30 @@ func testPurge(t *testing.T, s kycd.Store) {
 	ingest(t, s, ev)
 	recent := sessionEvent(uuid.NewString(), kycd.StatusVerified, 0)
 	ingest(t, s, recent)
+	invited := &kycd.Event{ID: uuid.NewString(), Type: "related_party.kyc_session_created", Timestamp: base,
+		ReceivedAt: time.Now().Add(-48 * time.Hour), Body: []byte(`{}`), BodyHash: "h", SessionID: uuid.NewString(),
+		Subject: kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: uuid.NewString()}, Status: kycd.StatusNotStarted,
+		Invitation: &kycd.Invitation{Email: "ana@example.com", VerificationURL: "https://verify.example.com/x"}}
+	ingest(t, s, invited)
 	n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour))
-	if err != nil || n != 1 {
-		t.Fatalf("Purge = %d, %v; want 1", n, err)
+	if err != nil || n != 3 {
+		t.Fatalf("Purge = %d, %v; want 3 (two bodies, one invitation)", n, err)
+	}
+	ds, err := s.Deliveries(ctx, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		full, err := s.Delivery(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(full.Payload), "ana@example.com") || strings.Contains(string(full.Payload), "verify.example.com") {
+			t.Errorf("notification %s still holds personal data after the purge: %s", d.NotificationID, full.Payload)
+		}
+		if d.NotificationType == kycd.NotifySessionInvited && !strings.Contains(string(full.Payload), invited.ID) {
+			t.Errorf("purged invitation lost its source event id: %s", full.Payload)
+		}
 	}
 	if rec, _ := s.Event(ctx, ev.ID); rec == nil || rec.Body != nil {
 		t.Fatalf("old event after purge = %+v, want kept without body", rec)

@@ -12,6 +12,7 @@ type Metrics struct {
 	EventsReceived    *prometheus.CounterVec
 	IngestDuration    prometheus.Histogram
 	SignatureFailures prometheus.Counter
+	CommitBatchSize   prometheus.Histogram
 }
 
 // NewMetrics registers kycd's metrics and the Go runtime's on a new registry.
@@ -31,8 +32,13 @@ func NewMetrics() *Metrics {
 			Name: "kycd_signature_failures_total",
 			Help: "Webhook deliveries refused for a missing or wrong X-Signature.",
 		}),
+		CommitBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kycd_commit_batch_size",
+			Help:    "Ingests committed together in one transaction (group commit).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
+		}),
 	}
-	m.Registry.MustRegister(m.EventsReceived, m.IngestDuration, m.SignatureFailures,
+	m.Registry.MustRegister(m.EventsReceived, m.IngestDuration, m.SignatureFailures, m.CommitBatchSize,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -40,13 +40,28 @@ type Store struct {
 	w      *sql.DB
 	r      *sql.DB
 	closed atomic.Bool
+
+	ingests      chan *ingestReq
+	quit         chan struct{}
+	writerDone   chan struct{}
+	observeBatch func(n int)
+	stmts        map[string]*sql.Stmt // the writer goroutine's prepared ingest statements
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithBatchObserver has f called with the size of every commit batch of
+// ingests (for the kycd_commit_batch_size metric).
+func WithBatchObserver(f func(n int)) Option {
+	return func(s *Store) { s.observeBatch = f }
 }
 
 var _ kycd.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the SQLite database at path. Call Migrate
 // before using it.
-func Open(path string) (*Store, error) {
+func Open(path string, opts ...Option) (*Store, error) {
 	if path == "" {
 		return nil, kycd.Errorf(kycd.EINVALID, "sqlite: empty database path")
 	}
@@ -71,7 +86,11 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, ingests: make(chan *ingestReq), quit: make(chan struct{}), writerDone: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
+	for _, o := range opts {
+		o(s)
+	}
+	go s.writeLoop()
 	if err := s.Ping(context.Background()); err != nil {
 		s.Close()
 		return nil, err
@@ -112,8 +131,17 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the database; later calls fail with EUNAVAILABLE.
+// The writer finishes the batch it is committing first, so every ingest
+// that was answered stays answered truthfully.
 func (s *Store) Close() error {
-	s.closed.Store(true)
+	if s.closed.Swap(true) {
+		return nil
+	}
+	close(s.quit)
+	<-s.writerDone
+	for _, st := range s.stmts {
+		st.Close()
+	}
 	return errors.Join(s.w.Close(), s.r.Close())
 }
 

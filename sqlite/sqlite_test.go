@@ -3,7 +3,11 @@ package sqlite_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/sqlite"
@@ -37,4 +41,61 @@ func TestOpenMissingDirectory(t *testing.T) {
 	if kycd.ErrorCode(err) != kycd.EINVALID {
 		t.Fatalf("Open in a missing directory = %v, want EINVALID naming the path", err)
 	}
+}
+
+// Concurrent ingests share commits; every one is committed and counted in
+// exactly one batch, and a conflict in a batch leaves its neighbours alone.
+func TestGroupCommit(t *testing.T) {
+	var mu sync.Mutex
+	batches := 0
+	sum := 0
+	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"), sqlite.WithBatchObserver(func(n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		batches++
+		sum += n
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	event := func(id string) *kycd.Event {
+		return &kycd.Event{ID: id, Type: "kyc_session_verified", Timestamp: time.Now(), ReceivedAt: time.Now(),
+			Body: []byte(`{}`), BodyHash: id, SessionID: uuid.NewString(),
+			Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, Status: kycd.StatusVerified}
+	}
+	taken := event(uuid.NewString())
+	if _, err := s.Ingest(context.Background(), taken, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make([]error, n+1)
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = uuid.NewString()
+		wg.Go(func() { _, errs[i] = s.Ingest(context.Background(), event(ids[i]), nil, nil) })
+	}
+	conflicting := *taken
+	conflicting.BodyHash = "other"
+	wg.Go(func() { _, errs[n] = s.Ingest(context.Background(), &conflicting, nil, nil) })
+	wg.Wait()
+	for i, err := range errs[:n] {
+		if err != nil {
+			t.Fatalf("ingest %d: %v", i, err)
+		}
+		if _, err := s.Event(context.Background(), ids[i]); err != nil {
+			t.Fatalf("event %d not stored: %v", i, err)
+		}
+	}
+	if kycd.ErrorCode(errs[n]) != kycd.ECONFLICT {
+		t.Fatalf("conflicting copy: %v, want ECONFLICT", errs[n])
+	}
+	if sum != n+2 {
+		t.Fatalf("batches counted %d ingests, want %d", sum, n+2)
+	}
+	t.Logf("%d ingests in %d commits", sum, batches)
 }

@@ -62,6 +62,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // With mustExist, a SQLite file that is not there is an error rather than a
 // new empty database: reading commands should not create one by accident.
 func (e *env) openStore(ctx context.Context, mustExist bool) (kycd.Store, error) {
+	return e.openStoreObserved(ctx, mustExist, nil)
+}
+
+// openStoreObserved is openStore with observe called on the size of every
+// commit batch.
+func (e *env) openStoreObserved(ctx context.Context, mustExist bool, observe func(int)) (kycd.Store, error) {
 	driver, addr, err := parseDatabase(e.cfg.Database)
 	if err != nil {
 		return nil, err
@@ -73,7 +79,11 @@ func (e *env) openStore(ctx context.Context, mustExist bool) (kycd.Store, error)
 				return nil, fmt.Errorf("no database at %s: start kycd serve first, or point --database (KYCD_DATABASE) at the one it uses", addr)
 			}
 		}
-		s, err := sqlite.Open(addr)
+		var opts []sqlite.Option
+		if observe != nil {
+			opts = append(opts, sqlite.WithBatchObserver(observe))
+		}
+		s, err := sqlite.Open(addr, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -56,7 +56,8 @@ func (e *env) serve(ctx context.Context) error {
 		return fmt.Errorf("--addr %s is reachable from other machines, so the API needs an admin token you chose: set --admin-token or KYCD_ADMIN_TOKEN (e.g. KYCD_ADMIN_TOKEN=$(openssl rand -hex 32))", cfg.Addr)
 	}
 	log := e.logger()
-	store, err := e.openStore(ctx, false)
+	metrics := server.NewMetrics()
+	store, err := e.openStoreObserved(ctx, false, func(n int) { metrics.CommitBatchSize.Observe(float64(n)) })
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,6 @@ func (e *env) serve(ctx context.Context) error {
 		return err
 	}
 	defer closeSinks()
-	metrics := server.NewMetrics()
 	dispatch.RegisterOutboxDepth(metrics.Registry, store)
 	dispatcher, err := dispatch.New(dispatch.Options{
 		Store:   store,

@@ -18,17 +18,12 @@ func deliveriesCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List deliveries, oldest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
 			switch state {
 			case "", kycd.DeliveryPending, kycd.DeliveryDelivered, kycd.DeliveryDead:
 			default:
 				return fmt.Errorf("--state %q: want pending, delivered or dead", state)
 			}
-			store, err := e.openStore(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
 			items, err := store.Deliveries(cmd.Context(), state, limit)
 			if err != nil {
 				return err
@@ -49,7 +44,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.NotificationType, d.Sink, d.State, d.AttemptCount, ts(d.NextAttemptAt), orDash(d.LastError))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	list.Flags().StringVar(&state, "state", "", "only deliveries in this state: pending, delivered or dead")
 	list.Flags().IntVar(&limit, "limit", 100, "at most this many")
@@ -58,15 +53,10 @@ func deliveriesCmd(e *env) *cobra.Command {
 	retry := &cobra.Command{
 		Use:   "retry ID|--all-dead",
 		Short: "Make a delivery (or every dead one) due now, with a fresh round of attempts",
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			if allDead == (len(args) == 1) || len(args) > 1 {
 				return fmt.Errorf("give one delivery ID or --all-dead")
 			}
-			store, err := e.openStore(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
 			if allDead {
 				n, err := store.RetryDeadDeliveries(cmd.Context(), time.Now())
 				if err != nil {
@@ -86,7 +76,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "delivery %s is due again; a running kycd serve sends it\n", args[0])
 			return nil
-		},
+		}),
 	}
 	retry.Flags().BoolVar(&allDead, "all-dead", false, "retry every dead delivery")
 	cmd.AddCommand(list, retry)

@@ -38,12 +38,7 @@ func sessionsCmd(e *env) *cobra.Command {
 		Use:   "get SESSION_ID",
 		Short: "Show a session's status, checks, failure reasons and history",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := e.openStore(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			s, err := store.Session(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -53,7 +48,7 @@ func sessionsCmd(e *env) *cobra.Command {
 			}
 			printSession(e.stdout, s)
 			return nil
-		},
+		}),
 	})
 	return cmd
 }
@@ -102,12 +97,7 @@ func subjectsCmd(e *env) *cobra.Command {
 		Use:   "get SUBJECT_ID",
 		Short: "Show a subject's level and sessions",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := e.openStore(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			s, err := store.Subject(cmd.Context(), args[0], typ)
 			if err != nil {
 				return err
@@ -127,7 +117,7 @@ func subjectsCmd(e *env) *cobra.Command {
 				fmt.Fprintf(w, "  %s\t%s\t%s\n", ss.ID, ss.Status, ts(ss.StatusAt))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	get.Flags().StringVar(&typ, "type", "", "subject type when one id has several: user, related-party or business")
 	cmd.AddCommand(get)
@@ -141,12 +131,7 @@ func quarantineCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List refused bodies waiting for a replay",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := e.openStore(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
 			items, err := store.Quarantine(cmd.Context(), all, 0)
 			if err != nil {
 				return err
@@ -164,19 +149,14 @@ func quarantineCmd(e *env) *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", q.ID, ts(q.ReceivedAt), q.Reason, orDash(q.EventID), orDash(q.ReplayResult))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	list.Flags().BoolVar(&all, "all", false, "include bodies already replayed")
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a refused body and why it was refused",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := e.openStore(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			q, err := store.QuarantineItem(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -197,18 +177,13 @@ func quarantineCmd(e *env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "\nBody stored first under this event id\n%s\n", strings.TrimSpace(string(q.OriginalBody)))
 			}
 			return nil
-		},
+		}),
 	}
 	replay := &cobra.Command{
 		Use:   "replay ID",
 		Short: "Run a refused body through ingest again (after a fix)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			store, err := e.openStore(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			guide, err := e.guidance()
 			if err != nil {
 				return err
@@ -227,7 +202,7 @@ func quarantineCmd(e *env) *cobra.Command {
 			}
 			fmt.Fprintf(e.stdout, "replayed %s: event %s %s\n", args[0], res.EventID, res.Outcome)
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(list, show, replay)
 	return cmd

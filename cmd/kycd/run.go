@@ -112,3 +112,16 @@ func migrateCmd(e *env) *cobra.Command {
 		},
 	}
 }
+
+// withStore adapts a command that reads or changes the database: it opens
+// the existing database for run and closes it after.
+func (e *env) withStore(run func(cmd *cobra.Command, args []string, store kycd.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		store, err := e.openStore(cmd.Context(), true)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return run(cmd, args, store)
+	}
+}

@@ -216,7 +216,9 @@ func openDB(t *testing.T, path string) *sqlite.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(t.Context()); err != nil {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return st
@@ -327,13 +329,17 @@ func (s *kycdServer) metrics(t *testing.T) string {
 	return string(a.body)
 }
 
-// wantMetric checks that the Prometheus text of /metrics has line.
+// wantMetric waits for /metrics to have line: the webhook counts a request
+// just after answering it.
 func (s *kycdServer) wantMetric(t *testing.T, line string) {
 	t.Helper()
-	m := s.metrics(t)
-	if !slices.Contains(strings.Split(m, "\n"), line) {
-		t.Errorf("GET /metrics has no line %q; it has:\n%s", line, grepLines(m, "kycd_"))
+	var m string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if m = s.metrics(t); slices.Contains(strings.Split(m, "\n"), line) {
+			return
+		}
 	}
+	t.Errorf("GET /metrics has no line %q; it has:\n%s", line, grepLines(m, "kycd_"))
 }
 
 func grepLines(text, substr string) string {
@@ -446,6 +452,29 @@ func (s *kycdServer) quarantine(t *testing.T, query string) []quarantineView {
 	}
 	s.getJSON(t, "/api/v1/quarantine"+query, &v)
 	return v.Items
+}
+
+// notifiedEvents returns the source event of each notification in the
+// outbox, once per delivery (these servers have one sink, log).
+func (s *kycdServer) notifiedEvents(t *testing.T) []string {
+	t.Helper()
+	var list struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+	}
+	s.getJSON(t, "/api/v1/deliveries", &list)
+	var out []string
+	for _, d := range list.Items {
+		var one struct {
+			Notification struct {
+				SourceEventID string `json:"sourceEventId"`
+			} `json:"notification"`
+		}
+		s.getJSON(t, "/api/v1/deliveries/"+d.ID, &one)
+		out = append(out, one.Notification.SourceEventID)
+	}
+	return out
 }
 
 // onlyQuarantined checks that exactly one body waits in quarantine, for
@@ -605,6 +634,9 @@ func TestWebhookEndpoint(t *testing.T) {
 		}
 		if len(got.History) != 1 {
 			t.Errorf("history = %+v, want one entry: a duplicate has no second effect", got.History)
+		}
+		if n := s.notifiedEvents(t); !slices.Equal(n, []string{failedEventID}) {
+			t.Errorf("notifications come from events %q, want one from %s", n, failedEventID)
 		}
 	}
 	unsigned := func(t *testing.T, s *kycdServer) {
@@ -866,6 +898,16 @@ func TestRalioExamples(t *testing.T) {
 	}
 }
 
+func countOf(list []string, v string) int {
+	n := 0
+	for _, x := range list {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
 func jsonEqual(a, b []byte) bool {
 	var x, y any
 	return json.Unmarshal(a, &x) == nil && json.Unmarshal(b, &y) == nil && reflect.DeepEqual(x, y)
@@ -925,10 +967,15 @@ func TestOutOfOrderEvents(t *testing.T) {
 			if len(got.History) != len(tt.events) {
 				t.Fatalf("history = %+v, want all %d events", got.History, len(tt.events))
 			}
+			notified := s.notifiedEvents(t)
 			for _, d := range tt.events {
 				i := slices.IndexFunc(got.History, func(h historyEntry) bool { return h.EventID == d.id })
 				if i < 0 || got.History[i].Applied != d.applied || got.History[i].Event != d.typ {
 					t.Errorf("history = %+v, want %s %s with applied:%t", got.History, d.typ, d.id, d.applied)
+				}
+				// A stale event has no other effect: no notification.
+				if n := countOf(notified, d.id); d.applied && n != 1 || !d.applied && n != 0 {
+					t.Errorf("%s %s (applied:%t) produced %d notifications", d.typ, d.id, d.applied, n)
 				}
 			}
 		})
@@ -944,6 +991,9 @@ func TestOutOfOrderEvents(t *testing.T) {
 		}
 		if got := s.event(t, regular); got.Outcome != kycd.OutcomeStale {
 			t.Errorf("older level event outcome = %q, want stale", got.Outcome)
+		}
+		if n := s.notifiedEvents(t); countOf(n, light) != 1 || countOf(n, regular) != 0 {
+			t.Errorf("notifications come from %q, want one from %s (LIGHT) and none from %s (stale REGULAR)", n, light, regular)
 		}
 	})
 }
@@ -987,6 +1037,9 @@ func TestConcurrentDuplicates(t *testing.T) {
 	if got := s.session(t, failedSession); len(got.History) != 1 {
 		t.Errorf("history = %+v, want one entry", got.History)
 	}
+	if n := s.notifiedEvents(t); len(n) != 1 {
+		t.Errorf("notifications come from events %q, want exactly one", n)
+	}
 	if ev := s.event(t, failedEventID); ev.EventID != failedEventID || ev.Outcome != kycd.OutcomeApplied {
 		t.Errorf("event = %+v, want %s applied", ev, failedEventID)
 	}
@@ -1003,12 +1056,17 @@ func TestQuarantineReplay(t *testing.T) {
 		s := startServer(t)
 		body := readFile(t, filepath.Join("testdata", "invalid-check-state.json"))
 		const field = "data.checks[0].state"
-		if p := wantProblem(t, s.post(t, body), http.StatusBadRequest); !slices.Equal(p.fields, []string{field}) {
+		refused := s.post(t, body)
+		if p := wantProblem(t, refused, http.StatusBadRequest); !slices.Equal(p.fields, []string{field}) {
 			t.Errorf("400 names fields %q, want %q", p.fields, field)
 		}
 		q := s.onlyQuarantined(t, kycd.QuarantineInvalid)
 		if q.EventID != "4d5e6f70-8192-4a3b-9c4d-5e6f708192a3" {
 			t.Errorf("quarantined eventId = %q, want the body's id", q.EventID)
+		}
+		// kycd.Quarantined.Problem is "the RFC 9457 problem answered".
+		if !jsonEqual(q.Problem, refused.body) {
+			t.Errorf("quarantined problem = %s, want the problem answered: %s", q.Problem, bytes.TrimSpace(refused.body))
 		}
 
 		p := wantProblem(t, s.api(t, http.MethodPost, "/api/v1/quarantine/"+q.ID+"/replay"), http.StatusUnprocessableEntity)
@@ -1078,6 +1136,7 @@ func TestQuarantineReplay(t *testing.T) {
 func TestAPIAuthAndNotFound(t *testing.T) {
 	t.Parallel()
 	s := startServer(t)
+	s.deliver(t, example(t, "a-kyc_session_failed.json"))
 	unknown := uuid.NewString()
 
 	for _, tc := range []struct{ name, auth string }{
@@ -1094,7 +1153,11 @@ func TestAPIAuthAndNotFound(t *testing.T) {
 		if !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("%s: WWW-Authenticate = %q, want a Bearer challenge", tc.name, a.header.Get("WWW-Authenticate"))
 		}
+		if bytes.Contains(a.body, []byte("EXPIRED_DOCUMENT")) {
+			t.Errorf("%s: the 401 shows the session: %s", tc.name, a.body)
+		}
 	}
+	wantStatus(t, s.session(t, failedSession), "REJECTED") // the right token reads it
 
 	for _, path := range []string{
 		"GET /api/v1/sessions/" + unknown,
@@ -1351,12 +1414,17 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Fatalf("kycd serve returned (%v) with a request in flight", s.err)
 		default:
 		}
-		if _, err := pw.Write(body); err != nil {
-			t.Fatal(err)
-		}
-		pw.Close()
+		go func() {
+			pw.Write(body) // an error shows as the request's
+			pw.Close()
+		}()
 
-		r := <-answered
+		var r result
+		select {
+		case r = <-answered:
+		case <-time.After(15 * time.Second):
+			t.Fatal("no answer to the request in flight")
+		}
 		if r.err != nil {
 			t.Fatalf("request in flight at shutdown: %v", r.err)
 		}
@@ -1393,7 +1461,13 @@ func TestGracefulShutdown(t *testing.T) {
 				once.Do(written.Done) // failed before writing
 			})
 		}
-		written.Wait()
+		allWritten := make(chan struct{})
+		go func() { written.Wait(); close(allWritten) }()
+		select {
+		case <-allWritten:
+		case <-time.After(15 * time.Second):
+			t.Fatal("the burst was not sent within 15s")
+		}
 		if err := s.stop(t); err != nil {
 			t.Fatalf("kycd serve returned %v", err)
 		}
@@ -1406,7 +1480,10 @@ func TestGracefulShutdown(t *testing.T) {
 			case errs[i] != nil: // never answered: Ralio retries
 			case answers[i].status == http.StatusOK:
 				acked++
-				if _, err := st.Event(t.Context(), ids[i]); err != nil {
+				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+				_, err := st.Event(ctx, ids[i])
+				cancel()
+				if err != nil {
 					t.Errorf("event %s was answered 200 but is not stored: %v", ids[i], err)
 				}
 			case answers[i].status != http.StatusServiceUnavailable:

@@ -13,7 +13,7 @@ import (
 
 func handleSession(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := o.Store.Session(r.Context(), r.PathValue("id"))
+		s, err := o.Store.Session(r.Context(), pathID(r))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
@@ -24,7 +24,7 @@ func handleSession(o Options) http.Handler {
 
 func handleSubject(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := o.Store.Subject(r.Context(), r.PathValue("id"), r.URL.Query().Get("type"))
+		s, err := o.Store.Subject(r.Context(), pathID(r), r.URL.Query().Get("type"))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
@@ -35,7 +35,7 @@ func handleSubject(o Options) http.Handler {
 
 func handleEvent(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e, err := o.Store.Event(r.Context(), r.PathValue("id"))
+		e, err := o.Store.Event(r.Context(), pathID(r))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
@@ -83,7 +83,7 @@ func handleQuarantineList(o Options) http.Handler {
 
 func handleQuarantineItem(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		it, err := o.Store.QuarantineItem(r.Context(), r.PathValue("id"))
+		it, err := o.Store.QuarantineItem(r.Context(), pathID(r))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
@@ -102,7 +102,7 @@ type ReplayResult struct {
 
 func handleQuarantineReplay(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
+		id := pathID(r)
 		res, err := o.Ingester.Replay(r.Context(), id)
 		if err != nil {
 			// The replay request itself is fine; the stored body is what is
@@ -128,6 +128,10 @@ func handleHealthz() http.Handler {
 
 func handleReadyz(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.Draining.Load() {
+			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "shutting down"})
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := o.Store.Ping(ctx); err != nil {

@@ -31,7 +31,7 @@ func handleDeliveries(o Options) http.Handler {
 
 func handleDelivery(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, err := o.Store.Delivery(r.Context(), r.PathValue("id"))
+		d, err := o.Store.Delivery(r.Context(), pathID(r))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
@@ -43,7 +43,7 @@ func handleDelivery(o Options) http.Handler {
 
 func handleDeliveryRetry(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.PathValue("id")
+		id := pathID(r)
 		if err := o.Store.RetryDelivery(r.Context(), id, o.Now()); err != nil {
 			writeError(w, r, o.Logger, err)
 			return

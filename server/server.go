@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
@@ -30,6 +33,9 @@ type Options struct {
 	// WakeDispatcher makes the dispatcher look at the outbox now (after a
 	// retry); may be nil.
 	WakeDispatcher func()
+	// Draining, once true, makes the webhook answer 503 with Retry-After and
+	// /readyz fail: kycd is shutting down. May be nil.
+	Draining *atomic.Bool
 }
 
 // New returns kycd's HTTP handler.
@@ -42,6 +48,9 @@ func New(o Options) http.Handler {
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics()
+	}
+	if o.Draining == nil {
+		o.Draining = new(atomic.Bool)
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, o)
@@ -68,4 +77,14 @@ func isJSON(ct string) bool {
 	mt, _, _ := strings.Cut(ct, ";")
 	mt = strings.ToLower(strings.TrimSpace(mt))
 	return mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// pathID is the {id} of a request's path. Ids that are UUIDs are stored in
+// canonical lower case, so an upper-case spelling finds them too.
+func pathID(r *http.Request) string {
+	id := r.PathValue("id")
+	if u, err := uuid.Parse(id); err == nil {
+		return u.String()
+	}
+	return id
 }

@@ -32,6 +32,11 @@ func handleWebhook(o Options) http.Handler {
 			m.IngestDuration.Observe(o.Now().Sub(start).Seconds())
 		}()
 
+		if o.Draining.Load() {
+			outcome = "unavailable"
+			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "kycd is shutting down; retry later"})
+			return
+		}
 		if r.Method != http.MethodPost {
 			outcome = "method_not_allowed"
 			w.Header().Set("Allow", http.MethodPost)

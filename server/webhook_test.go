@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kycd/kycd"
@@ -31,6 +32,11 @@ func (s dyingStore) Ingest(ctx context.Context, ev *kycd.Event, n *kycd.Notifica
 
 func newServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store) (http.Handler, *sqlite.Store) {
 	t.Helper()
+	return newDrainableServer(t, wrap, nil)
+}
+
+func newDrainableServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store, draining *atomic.Bool) (http.Handler, *sqlite.Store) {
+	t.Helper()
 	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +56,7 @@ func newServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store) (http.Handler,
 		Verifier:   v,
 		Ingester:   &ingest.Ingester{Store: store, Sinks: []string{"log"}},
 		AdminToken: "token",
+		Draining:   draining,
 	}), s
 }
 
@@ -117,5 +124,37 @@ func TestReadyzFollowsTheStore(t *testing.T) {
 	s.Close()
 	if code := get(); code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with the store closed = %d, want 503", code)
+	}
+}
+
+func TestAPIFindsUpperCaseIDs(t *testing.T) {
+	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
+	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
+		t.Fatalf("seed: %d %s", rec.Code, rec.Body)
+	}
+	for _, path := range []string{"/api/v1/sessions/550E8400-E29B-41D4-A716-446655440002", "/api/v1/events/550E8400-E29B-41D4-A716-446655440000", "/api/v1/subjects/550E8400-E29B-41D4-A716-446655440001"} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer token")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Errorf("GET %s = %d, want 200", path, rec.Code)
+		}
+	}
+}
+
+func TestDrainingAnswers503(t *testing.T) {
+	var draining atomic.Bool
+	h, _ := newDrainableServer(t, func(s *sqlite.Store) kycd.Store { return s }, &draining)
+	draining.Store(true)
+	assertRetryable(t, post(t, h, seed(t)))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while draining = %d, want 503", rec.Code)
+	}
+	draining.Store(false)
+	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
+		t.Fatalf("after draining: %d, want 200", rec.Code)
 	}
 }

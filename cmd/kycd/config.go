@@ -27,6 +27,7 @@ type config struct {
 	RetryMaxAttempts int
 	RetryMaxAge      time.Duration
 	GuidanceFile     string
+	Drain            time.Duration
 	JSON             bool
 }
 
@@ -46,6 +47,7 @@ var envTwins = map[string]string{
 	"retry-max-attempts": "KYCD_RETRY_MAX_ATTEMPTS",
 	"retry-max-age":      "KYCD_RETRY_MAX_AGE",
 	"guidance":           "KYCD_GUIDANCE",
+	"shutdown-drain":     "KYCD_SHUTDOWN_DRAIN",
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -63,6 +65,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.RetryMaxAttempts, "retry-max-attempts", 15, "attempts before a delivery is dead")
 	fs.DurationVar(&c.RetryMaxAge, "retry-max-age", 24*time.Hour, "age after which a failing delivery is dead")
 	fs.StringVar(&c.GuidanceFile, "guidance", "", "JSON file of reason code → guidance sentence, over the built-in ones")
+	fs.DurationVar(&c.Drain, "shutdown-drain", time.Second, "on shutdown, how long to answer new webhooks 503 (so Ralio retries) before closing connections")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
 }
 
@@ -130,6 +133,9 @@ func (c *config) validate() error {
 	}
 	if c.RetryMaxAttempts < 1 {
 		return fmt.Errorf("--retry-max-attempts %d: must be at least 1", c.RetryMaxAttempts)
+	}
+	if c.Drain < 0 || c.Drain > time.Minute {
+		return fmt.Errorf("--shutdown-drain %s: want between 0s and 1m", c.Drain)
 	}
 	if c.RetryMaxAge <= 0 {
 		return fmt.Errorf("--retry-max-age %s: must be positive", c.RetryMaxAge)

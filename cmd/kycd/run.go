@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
@@ -122,6 +123,13 @@ func (e *env) withStore(run func(cmd *cobra.Command, args []string, store kycd.S
 			return err
 		}
 		defer store.Close()
-		return run(cmd, args, store)
+		ids := make([]string, len(args))
+		for i, a := range args {
+			ids[i] = a
+			if u, err := uuid.Parse(a); err == nil {
+				ids[i] = u.String() // ids are stored in canonical lower case
+			}
+		}
+		return run(cmd, ids, store)
 	}
 }

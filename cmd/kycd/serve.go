@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,6 +103,7 @@ func (e *env) serve(ctx context.Context) error {
 		return err
 	}
 	in := &ingest.Ingester{Store: store, Sinks: e.sinkNames(), Guide: guide.For, Notified: dispatcher.Wake}
+	var draining atomic.Bool
 	handler := server.New(server.Options{
 		Logger:         log,
 		Store:          store,
@@ -111,6 +113,7 @@ func (e *env) serve(ctx context.Context) error {
 		AdminToken:     token,
 		MaxBody:        cfg.MaxBody,
 		WakeDispatcher: dispatcher.Wake,
+		Draining:       &draining,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -141,6 +144,13 @@ func (e *env) serve(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// A request whose bytes are on their way when the listener closes would
+	// get a closed connection, not an answer; for a short while new
+	// webhooks are answered 503, which Ralio retries, and /readyz fails so a
+	// load balancer stops sending.
+	draining.Store(true)
+	log.Info("shutting down: answering 503 while draining", "drain", cfg.Drain)
+	time.Sleep(cfg.Drain)
 	log.Info("shutting down: finishing in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

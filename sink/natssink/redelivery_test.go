@@ -1,0 +1,109 @@
+package natssink_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/dispatch"
+	"github.com/kycd/kycd/sqlite"
+)
+
+// forgetful loses every attempt record, as a kycd that dies right after the
+// stream acked its publish would.
+type forgetful struct{ kycd.Store }
+
+func (forgetful) RecordAttempt(context.Context, string, string, kycd.Attempt, kycd.DeliveryUpdate) error {
+	return errors.New("process died before recording the attempt")
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// kycd publishes a notification, dies before recording it, and a second
+// dispatcher publishes it again once the lease expires: the stream keeps it
+// once, by its Nats-Msg-Id.
+func TestRepublishAfterACrashIsStoredOnce(t *testing.T) {
+	url, js := natsServer(t)
+	prefix, stream := uniquePrefix(t, js)
+	spec := "nats=" + url + "?subject=" + prefix + "&create=1"
+	sink := open(t, spec[len("nats="):])
+
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{t: time.Now()}
+	ev := &kycd.Event{ID: uuid.NewString(), Type: "kyc_session_failed", Timestamp: clock.Now(), ReceivedAt: clock.Now(),
+		Body: []byte(`{}`), BodyHash: "h", SessionID: uuid.NewString(),
+		Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, Status: kycd.StatusRejected}
+	n := kycd.NewNotification(uuid.NewString(), ev, nil)
+	if _, err := store.Ingest(context.Background(), ev, n, []string{spec}); err != nil {
+		t.Fatal(err)
+	}
+
+	newDispatcher := func(s kycd.Store) *dispatch.Dispatcher {
+		d, err := dispatch.New(dispatch.Options{Store: s, Sinks: map[string]kycd.Sink{spec: sink}, Now: clock.Now,
+			Timeout: 5 * time.Second, Lease: 30 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if n, _ := newDispatcher(forgetful{store}).DispatchOnce(context.Background()); n != 1 {
+		t.Fatalf("first dispatcher claimed %d, want 1", n)
+	}
+	clock.Add(31 * time.Second)
+	if n, err := newDispatcher(store).DispatchOnce(context.Background()); n != 1 || err != nil {
+		t.Fatalf("second dispatcher claimed %d (%v), want the delivery again after the lease", n, err)
+	}
+
+	ds, err := store.Deliveries(context.Background(), kycd.DeliveryDelivered, 10)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("delivered = %v, %v; want the one delivery", ds, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages after two publishes of one notification, want 1", info.State.Msgs)
+	}
+	msg, err := st.GetLastMsgForSubject(ctx, prefix+".kyc.session.rejected")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Header.Get("Nats-Msg-Id"); got != n.ID {
+		t.Fatalf("Nats-Msg-Id = %q, want the notification id %s", got, n.ID)
+	}
+}

@@ -141,6 +141,8 @@ func (e *env) serve(ctx context.Context) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
+		stopBg()
+		wg.Wait()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}

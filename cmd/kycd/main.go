@@ -4,18 +4,40 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/kycd/kycd"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "kycd:", err)
+		fmt.Fprintln(os.Stderr, "kycd:", describe(err))
 		stop()
 		os.Exit(1)
 	}
+}
+
+// describe is what a person at the terminal needs of err: for errors of the
+// request (not found, conflict, invalid) the message alone, not the chain
+// of layers it passed through.
+func describe(err error) string {
+	var e *kycd.Error
+	if errors.As(err, &e) {
+		switch e.Code {
+		case kycd.ENOTFOUND, kycd.ECONFLICT, kycd.EUNAUTHORIZED:
+			return e.Message
+		case kycd.EINVALID:
+			if e.Err != nil {
+				return e.Message + ": " + e.Err.Error()
+			}
+			return e.Message
+		}
+	}
+	return err.Error()
 }

@@ -43,6 +43,11 @@ type sendOptions struct {
 	newID    bool
 	attempts int
 	backoff  time.Duration
+
+	// load mode
+	count       int
+	concurrency int
+	rate        float64
 }
 
 func sendCmd(e *env) *cobra.Command {
@@ -65,12 +70,18 @@ func sendCmd(e *env) *cobra.Command {
 	f.BoolVar(&o.newID, "new-id", false, "give the event a fresh id and the current time, so it is a new event")
 	f.IntVar(&o.attempts, "attempts", 6, "attempts before giving up on 5xx answers and network errors")
 	f.DurationVar(&o.backoff, "backoff", 500*time.Millisecond, "delay before the first retry; doubles each time")
+	f.IntVar(&o.count, "count", 1, "load mode when over 1: send this many new events (fresh event and session ids), once each, and report throughput and latency")
+	f.IntVar(&o.concurrency, "concurrency", 8, "load mode: requests in flight at once")
+	f.Float64Var(&o.rate, "rate", 0, "load mode: at most this many events a second (0: as fast as possible)")
 	return cmd
 }
 
 func (e *env) send(ctx context.Context, o sendOptions) error {
 	if o.attempts < 1 {
 		return fmt.Errorf("--attempts %d: must be at least 1", o.attempts)
+	}
+	if o.count < 1 {
+		return fmt.Errorf("--count %d: must be at least 1", o.count)
 	}
 	body, err := e.sendBody(o)
 	if err != nil {
@@ -83,6 +94,9 @@ func (e *env) send(ctx context.Context, o sendOptions) error {
 	url := o.url
 	if url == "" {
 		url = "http://" + e.cfg.Addr + "/webhooks/ralio"
+	}
+	if o.count > 1 {
+		return e.load(ctx, o, body, secret, url)
 	}
 	sig := ralio.Sign(body, secret)
 	client := &http.Client{Timeout: 60 * time.Second} // Ralio waits 60 s
@@ -158,13 +172,14 @@ func (e *env) sendBody(o sendOptions) ([]byte, error) {
 		return nil, fmt.Errorf("--file: %w", err)
 	}
 	if o.newID {
-		return freshen(body)
+		return freshen(body, false)
 	}
 	return body, nil
 }
 
-// freshen gives an event a new id and the current time.
-func freshen(body []byte) ([]byte, error) {
+// freshen gives an event a new id and the current time, and with
+// newSession a new data.sessionId too (when it has one).
+func freshen(body []byte, newSession bool) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var m map[string]any
@@ -177,6 +192,11 @@ func freshen(body []byte) ([]byte, error) {
 	}
 	m[idKey] = uuid.NewString()
 	m["timestamp"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	if data, ok := m["data"].(map[string]any); ok && newSession {
+		if _, ok := data["sessionId"]; ok {
+			data["sessionId"] = uuid.NewString()
+		}
+	}
 	return json.Marshal(m)
 }
 

@@ -82,6 +82,14 @@ func SinkLabel(spec string) string {
 	return kind + "=" + u.String()
 }
 
+// AttemptRecord is one attempt to record with the state it leaves its
+// delivery in.
+type AttemptRecord struct {
+	DeliveryID string
+	Attempt    Attempt
+	Next       DeliveryUpdate
+}
+
 // Message is what a sink sends: the notification's id, type and JSON.
 type Message struct {
 	ID      string

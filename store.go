@@ -45,10 +45,12 @@ type Store interface {
 	// time works it; a crashed dispatcher's deliveries come back when their
 	// leases run out.
 	ClaimDeliveries(ctx context.Context, owner string, sinks []string, now time.Time, lease time.Duration, limit int) ([]*Delivery, error)
-	// RecordAttempt appends an attempt to a delivery claimed by owner and
-	// sets its new state, ending the lease. It fails with ECONFLICT when the
-	// lease was lost to another owner.
-	RecordAttempt(ctx context.Context, id, owner string, a Attempt, next DeliveryUpdate) error
+	// RecordAttempts appends each attempt to its delivery, claimed by
+	// owner, and sets the delivery's new state, ending the lease; all in one
+	// transaction. The i-th error is ECONFLICT when that delivery's lease
+	// was lost to another owner (its record is skipped); the last result
+	// is a failure of the whole call.
+	RecordAttempts(ctx context.Context, owner string, recs []AttemptRecord) ([]error, error)
 	// Deliveries lists deliveries in a state ("" for all), oldest first.
 	Deliveries(ctx context.Context, state string, limit int) ([]*Delivery, error)
 	// Delivery returns a delivery with its attempts and notification, or

@@ -173,55 +173,72 @@ func (d *Dispatcher) dispatchSink(ctx context.Context, sink string) (int, error)
 	return len(batch), nil
 }
 
-// send delivers one claimed batch concurrently. Sends outlive ctx by at
-// most their timeout, so a stop never cuts a send whose answer is on its
-// way.
+// send delivers one claimed batch concurrently, then records every attempt
+// in one store call (one transaction instead of one each). Sends outlive ctx
+// by at most their timeout, so a stop never cuts a send whose answer is on
+// its way.
 func (d *Dispatcher) send(ctx context.Context, batch []*kycd.Delivery) {
+	if len(batch) == 0 {
+		return
+	}
 	sendCtx := context.WithoutCancel(ctx)
+	recs := make([]kycd.AttemptRecord, len(batch))
+	sendErrs := make([]error, len(batch))
 	var wg sync.WaitGroup
-	for _, del := range batch {
-		wg.Go(func() { d.deliver(sendCtx, del) })
+	for i, del := range batch {
+		wg.Go(func() { recs[i], sendErrs[i] = d.attempt(sendCtx, del) })
 	}
 	wg.Wait()
+
+	errs, err := d.o.Store.RecordAttempts(sendCtx, d.o.Owner, recs)
+	for i, del := range batch {
+		a, up := recs[i].Attempt, recs[i].Next
+		log := d.o.Logger.With("delivery_id", del.ID, "notification_id", del.NotificationID, "sink", kycd.SinkLabel(del.Sink),
+			"attempt", del.AttemptCount+1, "outcome", a.Outcome)
+		if d.o.Metrics != nil {
+			d.o.Metrics.Attempts.WithLabelValues(kycd.SinkLabel(del.Sink), a.Outcome).Inc()
+		}
+		rerr := err
+		if rerr == nil && i < len(errs) {
+			rerr = errs[i]
+		}
+		switch {
+		case rerr != nil:
+			// The lease runs out and the delivery is sent again: at least once.
+			log.Warn("dispatch: could not record the attempt", "err", rerr)
+		case sendErrs[i] == nil:
+			log.Info("notification delivered")
+		case up.State == kycd.DeliveryDead:
+			log.Warn("notification dead", "err", sendErrs[i])
+		default:
+			log.Info("notification not delivered; will retry", "err", sendErrs[i], "next", up.NextAttemptAt)
+		}
+	}
 }
 
-// deliver makes one attempt and records it.
-func (d *Dispatcher) deliver(ctx context.Context, del *kycd.Delivery) {
+// attempt sends one delivery and says what to record of it.
+func (d *Dispatcher) attempt(ctx context.Context, del *kycd.Delivery) (kycd.AttemptRecord, error) {
 	start := d.o.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
 	err := d.o.Sinks[del.Sink].Send(ctx, kycd.Message{ID: del.NotificationID, Type: del.NotificationType, Payload: del.Payload})
 	cancel()
 	end := d.o.Now()
-	a := kycd.Attempt{At: start, DurationMS: end.Sub(start).Milliseconds(), Outcome: kycd.AttemptDelivered}
-	up := kycd.DeliveryUpdate{State: kycd.DeliveryDelivered, NextAttemptAt: end}
+	rec := kycd.AttemptRecord{
+		DeliveryID: del.ID,
+		Attempt:    kycd.Attempt{At: start, DurationMS: end.Sub(start).Milliseconds(), Outcome: kycd.AttemptDelivered},
+		Next:       kycd.DeliveryUpdate{State: kycd.DeliveryDelivered, NextAttemptAt: end},
+	}
 	if err != nil {
 		var se *kycd.SinkError
 		if errors.As(err, &se) {
-			a.StatusCode = se.StatusCode
+			rec.Attempt.StatusCode = se.StatusCode
 		}
-		a.Error = err.Error()
-		up = d.o.Backoff.Next(del.RoundAttempts+1, del.RoundStartedAt, end, d.o.Rand(), err)
-		a.Outcome = kycd.AttemptFailed
+		rec.Attempt.Error = err.Error()
+		rec.Next = d.o.Backoff.Next(del.RoundAttempts+1, del.RoundStartedAt, end, d.o.Rand(), err)
+		rec.Attempt.Outcome = kycd.AttemptFailed
 		if se != nil && se.Permanent {
-			a.Outcome = kycd.AttemptRejected
+			rec.Attempt.Outcome = kycd.AttemptRejected
 		}
 	}
-	log := d.o.Logger.With("delivery_id", del.ID, "notification_id", del.NotificationID, "sink", kycd.SinkLabel(del.Sink),
-		"attempt", del.AttemptCount+1, "outcome", a.Outcome)
-	if d.o.Metrics != nil {
-		d.o.Metrics.Attempts.WithLabelValues(kycd.SinkLabel(del.Sink), a.Outcome).Inc()
-	}
-	if rerr := d.o.Store.RecordAttempt(context.WithoutCancel(ctx), del.ID, d.o.Owner, a, up); rerr != nil {
-		// The lease runs out and the delivery is sent again: at least once.
-		log.Warn("dispatch: could not record the attempt", "err", rerr)
-		return
-	}
-	switch {
-	case err == nil:
-		log.Info("notification delivered")
-	case up.State == kycd.DeliveryDead:
-		log.Warn("notification dead", "err", err)
-	default:
-		log.Info("notification not delivered; will retry", "err", err, "next", up.NextAttemptAt)
-	}
+	return rec, err
 }

@@ -101,41 +101,46 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
-// RecordAttempt appends an attempt and moves the delivery on, if owner still
-// holds it.
-func (s *Store) RecordAttempt(ctx context.Context, id, owner string, a kycd.Attempt, next kycd.DeliveryUpdate) (err error) {
+// RecordAttempts appends attempts and moves their deliveries on, for those
+// owner still holds, in one transaction.
+func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.AttemptRecord) (_ []error, err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: record attempt: %w", translate(s, err))
+		return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
 		}
 	}()
-	var n int
-	err = tx.QueryRowContext(ctx, `
-		UPDATE deliveries SET state = ?, attempts = attempts + 1, round_attempts = round_attempts + 1,
-			next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
-		WHERE id = ? AND lease_owner = ? RETURNING attempts`,
-		next.State, formatTime(next.NextAttemptAt), nullString(next.Error), formatTime(a.At.Add(time.Duration(a.DurationMS)*time.Millisecond)), id, owner,
-	).Scan(&n)
-	if err == sql.ErrNoRows {
-		return kycd.Errorf(kycd.ECONFLICT, "delivery %s is no longer leased by %s", id, owner)
+	errs := make([]error, len(recs))
+	for i, r := range recs {
+		a, next := r.Attempt, r.Next
+		var n int
+		err := tx.QueryRowContext(ctx, `
+			UPDATE deliveries SET state = ?, attempts = attempts + 1, round_attempts = round_attempts + 1,
+				next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+			WHERE id = ? AND lease_owner = ? RETURNING attempts`,
+			next.State, formatTime(next.NextAttemptAt), nullString(next.Error), formatTime(a.At.Add(time.Duration(a.DurationMS)*time.Millisecond)), r.DeliveryID, owner,
+		).Scan(&n)
+		if err == sql.ErrNoRows {
+			errs[i] = kycd.Errorf(kycd.ECONFLICT, "delivery %s is no longer leased by %s", r.DeliveryID, owner)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			r.DeliveryID, n, formatTime(a.At), a.DurationMS, a.Outcome, sql.NullInt64{Int64: int64(a.StatusCode), Valid: a.StatusCode != 0}, nullString(a.Error),
+		); err != nil {
+			return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("sqlite: record attempt: %w", translate(s, err))
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 	}
-	if _, err = tx.ExecContext(ctx,
-		`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		id, n, formatTime(a.At), a.DurationMS, a.Outcome, sql.NullInt64{Int64: int64(a.StatusCode), Valid: a.StatusCode != 0}, nullString(a.Error),
-	); err != nil {
-		return fmt.Errorf("sqlite: record attempt: %w", translate(s, err))
-	}
-	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: record attempt: %w", translate(s, err))
-	}
-	return nil
+	return errs, nil
 }
 
 // Deliveries lists deliveries, oldest first.

@@ -37,6 +37,8 @@ func Run(t *testing.T, open Open) {
 		{"Settings", testSettings},
 		{"PurgeKeepsIDs", testPurge},
 		{"NotFound", testNotFound},
+		{"OutboxLeases", testOutboxLeases},
+		{"OutboxScheduleAndRetry", testOutboxScheduleAndRetry},
 		{"ClosedStoreUnavailable", testClosed},
 	}
 	for _, tt := range tests {
@@ -396,5 +398,96 @@ func testClosed(t *testing.T, s kycd.Store) {
 	}
 	if err := s.Ping(context.Background()); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
 		t.Fatalf("Ping on a closed store = %v, want EUNAVAILABLE", err)
+	}
+}
+
+func notifyOnce(t *testing.T, s kycd.Store, sinks ...string) *kycd.Event {
+	t.Helper()
+	ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, 0)
+	if _, err := s.Ingest(context.Background(), ev, kycd.NewNotification(uuid.NewString(), ev, nil), sinks); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func testOutboxLeases(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	notifyOnce(t, s, "a", "b")
+	now := time.Now().UTC().Truncate(time.Millisecond) // every backend keeps milliseconds
+	got, err := s.ClaimDeliveries(ctx, "one", []string{"a"}, now, time.Minute, 10)
+	if err != nil || len(got) != 1 || got[0].Sink != "a" || got[0].NotificationType != kycd.NotifySessionRejected || len(got[0].Payload) == 0 {
+		t.Fatalf("claim = %+v, %v; want sink a's one delivery with its notification", got, err)
+	}
+	if again, _ := s.ClaimDeliveries(ctx, "two", []string{"a"}, now.Add(59*time.Second), time.Minute, 10); len(again) != 0 {
+		t.Fatalf("a leased delivery was claimed again by another owner")
+	}
+	stolen, err := s.ClaimDeliveries(ctx, "two", []string{"a"}, now.Add(61*time.Second), time.Minute, 10)
+	if err != nil || len(stolen) != 1 {
+		t.Fatalf("after the lease expired: %d claimed, %v; want 1", len(stolen), err)
+	}
+	rec := kycd.AttemptRecord{DeliveryID: got[0].ID, Attempt: kycd.Attempt{At: now, DurationMS: 5, Outcome: kycd.AttemptDelivered},
+		Next: kycd.DeliveryUpdate{State: kycd.DeliveryDelivered, NextAttemptAt: now}}
+	errs, err := s.RecordAttempts(ctx, "one", []kycd.AttemptRecord{rec})
+	if err != nil || len(errs) != 1 || kycd.ErrorCode(errs[0]) != kycd.ECONFLICT {
+		t.Fatalf("record by the owner who lost the lease = %v, %v; want ECONFLICT", errs, err)
+	}
+	errs, err = s.RecordAttempts(ctx, "two", []kycd.AttemptRecord{rec})
+	if err != nil || errs[0] != nil {
+		t.Fatalf("record by the lease holder = %v, %v", errs, err)
+	}
+	d, err := s.Delivery(ctx, got[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.State != kycd.DeliveryDelivered || d.AttemptCount != 1 || len(d.Attempts) != 1 || d.Attempts[0].Outcome != kycd.AttemptDelivered || d.Attempts[0].DurationMS != 5 {
+		t.Fatalf("delivery = %+v", d)
+	}
+	if left, _ := s.ClaimDeliveries(ctx, "three", []string{"a", "b"}, now.Add(time.Hour), time.Minute, 10); len(left) != 1 || left[0].Sink != "b" {
+		t.Fatalf("claim of both sinks = %+v, want only b's pending delivery", left)
+	}
+}
+
+func testOutboxScheduleAndRetry(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	notifyOnce(t, s, "a")
+	now := time.Now().UTC().Truncate(time.Millisecond) // every backend keeps milliseconds
+	got, _ := s.ClaimDeliveries(ctx, "one", []string{"a"}, now, time.Minute, 10)
+	if len(got) != 1 {
+		t.Fatalf("claimed %d, want 1", len(got))
+	}
+	id := got[0].ID
+	fail := func(state string, next time.Time) {
+		t.Helper()
+		errs, err := s.RecordAttempts(ctx, "one", []kycd.AttemptRecord{{DeliveryID: id,
+			Attempt: kycd.Attempt{At: now, Outcome: kycd.AttemptFailed, StatusCode: 503, Error: "status 503"},
+			Next:    kycd.DeliveryUpdate{State: state, NextAttemptAt: next, Error: "status 503"}}})
+		if err != nil || errs[0] != nil {
+			t.Fatalf("record: %v %v", errs, err)
+		}
+	}
+	fail(kycd.DeliveryPending, now.Add(10*time.Second))
+	if early, _ := s.ClaimDeliveries(ctx, "one", []string{"a"}, now.Add(9*time.Second), time.Minute, 10); len(early) != 0 {
+		t.Fatal("claimed before its next attempt was due")
+	}
+	due, _ := s.ClaimDeliveries(ctx, "one", []string{"a"}, now.Add(10*time.Second), time.Minute, 10)
+	if len(due) != 1 || due[0].RoundAttempts != 1 || due[0].AttemptCount != 1 {
+		t.Fatalf("due claim = %+v, want the delivery with one attempt", due)
+	}
+	fail(kycd.DeliveryDead, now)
+	if dead, _ := s.Deliveries(ctx, kycd.DeliveryDead, 10); len(dead) != 1 || dead[0].LastError != "status 503" {
+		t.Fatalf("dead list = %+v", dead)
+	}
+	if depth, err := s.OutboxDepth(ctx); err != nil || depth[kycd.DeliveryDead] != 1 || depth[kycd.DeliveryPending] != 0 {
+		t.Fatalf("depth = %v, %v", depth, err)
+	}
+	if n, err := s.RetryDeadDeliveries(ctx, now.Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("RetryDeadDeliveries = %d, %v", n, err)
+	}
+	again, _ := s.ClaimDeliveries(ctx, "one", []string{"a"}, now.Add(time.Hour), time.Minute, 10)
+	if len(again) != 1 || again[0].RoundAttempts != 0 || again[0].AttemptCount != 2 || !again[0].RoundStartedAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("after a retry = %+v, want a new round (0 attempts in it, 2 in all)", again)
+	}
+	if err := s.RetryDelivery(ctx, uuid.NewString(), now); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("retry of an unknown delivery = %v, want ENOTFOUND", err)
 	}
 }

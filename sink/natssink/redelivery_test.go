@@ -19,8 +19,8 @@ import (
 // stream acked its publish would.
 type forgetful struct{ kycd.Store }
 
-func (forgetful) RecordAttempt(context.Context, string, string, kycd.Attempt, kycd.DeliveryUpdate) error {
-	return errors.New("process died before recording the attempt")
+func (forgetful) RecordAttempts(context.Context, string, []kycd.AttemptRecord) ([]error, error) {
+	return nil, errors.New("process died before recording the attempt")
 }
 
 type testClock struct {

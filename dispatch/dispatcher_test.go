@@ -20,31 +20,15 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/dispatch"
 	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/server"
 	"github.com/kycd/kycd/sink/httpsink"
 	"github.com/kycd/kycd/sqlite"
+	"github.com/kycd/kycd/sqlite/sqlitetest"
 )
 
 const sinkSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-// clock is the injected clock: time moves only when a test says so.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
 
 // receiver is a real HTTP endpoint that answers from a script, then 200.
 type receiver struct {
@@ -103,7 +87,7 @@ func times(n int, f func(http.ResponseWriter)) []func(http.ResponseWriter) {
 type fixture struct {
 	store *sqlite.Store
 	path  string
-	clock *clock
+	clock *fakeclock.Clock
 	sink  string
 	recv  *receiver
 }
@@ -111,22 +95,9 @@ type fixture struct {
 func newFixture(t *testing.T, script ...func(http.ResponseWriter)) *fixture {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kycd.db")
-	store := openStore(t, path)
+	store := sqlitetest.OpenPath(t, path)
 	recv := newReceiver(t, script...)
-	return &fixture{store: store, path: path, clock: &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}, sink: "http=" + recv.URL, recv: recv}
-}
-
-func openStore(t *testing.T, path string) *sqlite.Store {
-	t.Helper()
-	s, err := sqlite.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return &fixture{store: store, path: path, clock: fakeclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)), sink: "http=" + recv.URL, recv: recv}
 }
 
 // notify records a rejection event with one delivery to the fixture's sink
@@ -352,7 +323,7 @@ func (s *blockingSink) Send(ctx context.Context, m kycd.Message) error {
 func TestCrashedDispatchersLeaseExpiresAndAnotherDelivers(t *testing.T) {
 	f := newFixture(t)
 	id := f.notify(t)
-	crashed := openStore(t, f.path) // the dead process's own connection
+	crashed := sqlitetest.OpenPath(t, f.path) // the dead process's own connection
 	blocked := &blockingSink{started: make(chan struct{}), release: make(chan struct{})}
 	d1, err := dispatch.New(dispatch.Options{
 		Store: crashed, Sinks: map[string]kycd.Sink{f.sink: blocked}, Now: f.clock.Now,
@@ -410,7 +381,7 @@ func TestConcurrentDispatchersNeverShareADelivery(t *testing.T) {
 	sink := &countingSink{sends: map[string]int{}}
 	var wg sync.WaitGroup
 	for i := range 3 {
-		store := openStore(t, f.path)
+		store := sqlitetest.OpenPath(t, f.path)
 		d, err := dispatch.New(dispatch.Options{
 			Store: store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now,
 			Concurrency: 7, Owner: "replica-" + strconv.Itoa(i),

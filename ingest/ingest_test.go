@@ -10,19 +10,12 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
-	"github.com/kycd/kycd/sqlite"
+	"github.com/kycd/kycd/sqlite/sqlitetest"
 )
 
 func newIngester(t *testing.T) *ingest.Ingester {
 	t.Helper()
-	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t)
 	return &ingest.Ingester{Store: s, Sinks: []string{"log"}}
 }
 

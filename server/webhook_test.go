@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/server"
 	"github.com/kycd/kycd/sqlite"
+	"github.com/kycd/kycd/sqlite/sqlitetest"
 )
 
 const secret = "test-secret"
@@ -37,14 +37,7 @@ func newServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store) (http.Handler,
 
 func newDrainableServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store, draining *atomic.Bool) (http.Handler, *sqlite.Store) {
 	t.Helper()
-	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t)
 	v, err := ralio.NewVerifier(secret)
 	if err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	// synchronous(FULL): a 200 promises the event survives a power cut, not
 	// only a crash of the process.
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
+		"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
 	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
@@ -91,11 +91,38 @@ func Open(path string, opts ...Option) (*Store, error) {
 		o(s)
 	}
 	go s.writeLoop()
+	if err := s.enableWAL(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.Ping(context.Background()); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// enableWAL switches the file to WAL mode, which then stays with the file.
+// Switching takes an exclusive lock and SQLite answers SQLITE_BUSY at once,
+// without waiting out busy_timeout, when another process (starting at the
+// same moment) holds the file, so it is retried for a while.
+func (s *Store) enableWAL() error {
+	var err error
+	for range 100 {
+		var mode string
+		if err = s.w.QueryRow(`PRAGMA journal_mode=WAL`).Scan(&mode); err == nil {
+			if mode != "wal" {
+				return fmt.Errorf("sqlite: journal mode is %q, not wal: the file system may not support WAL", mode)
+			}
+			return nil
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("sqlite: enable WAL: %w", translate(s, err))
 }
 
 // Migrate brings the schema up to date. Two processes starting at once on one

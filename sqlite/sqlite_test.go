@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -11,19 +12,13 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/sqlite"
+	"github.com/kycd/kycd/sqlite/sqlitetest"
 	"github.com/kycd/kycd/storetest"
 )
 
 func open(t *testing.T) kycd.Store {
 	t.Helper()
-	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := sqlitetest.Open(t)
 	return s
 }
 
@@ -49,19 +44,12 @@ func TestGroupCommit(t *testing.T) {
 	var mu sync.Mutex
 	batches := 0
 	sum := 0
-	s, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"), sqlite.WithBatchObserver(func(n int) {
+	s := sqlitetest.Open(t, sqlite.WithBatchObserver(func(n int) {
 		mu.Lock()
 		defer mu.Unlock()
 		batches++
 		sum += n
 	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	event := func(id string) *kycd.Event {
 		return &kycd.Event{ID: id, Type: "kyc_session_verified", Timestamp: time.Now(), ReceivedAt: time.Now(),
 			Body: []byte(`{}`), BodyHash: id, SessionID: uuid.NewString(),
@@ -121,5 +109,19 @@ func TestConcurrentMigrations(t *testing.T) {
 		if err != nil {
 			t.Errorf("migration %d: %v", i, err)
 		}
+	}
+}
+
+func TestFileIsInWALMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kycd.db")
+	sqlitetest.OpenPath(t, path)
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var mode string
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v; want wal (readers never wait for the writer)", mode, err)
 	}
 }

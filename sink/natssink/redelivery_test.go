@@ -3,8 +3,6 @@ package natssink_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +10,8 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/dispatch"
-	"github.com/kycd/kycd/sqlite"
+	"github.com/kycd/kycd/internal/fakeclock"
+	"github.com/kycd/kycd/sqlite/sqlitetest"
 )
 
 // forgetful loses every attempt record, as a kycd that dies right after the
@@ -21,23 +20,6 @@ type forgetful struct{ kycd.Store }
 
 func (forgetful) RecordAttempts(context.Context, string, []kycd.AttemptRecord) ([]error, error) {
 	return nil, errors.New("process died before recording the attempt")
-}
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // kycd publishes a notification, dies before recording it, and a second
@@ -49,15 +31,8 @@ func TestRepublishAfterACrashIsStoredOnce(t *testing.T) {
 	spec := "nats=" + url + "?subject=" + prefix + "&create=1"
 	sink := open(t, spec[len("nats="):])
 
-	store, err := sqlite.Open(filepath.Join(t.TempDir(), "kycd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	clock := &testClock{t: time.Now()}
+	store := sqlitetest.Open(t)
+	clock := fakeclock.New(time.Now())
 	ev := &kycd.Event{ID: uuid.NewString(), Type: "kyc_session_failed", Timestamp: clock.Now(), ReceivedAt: clock.Now(),
 		Body: []byte(`{}`), BodyHash: "h", SessionID: uuid.NewString(),
 		Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, Status: kycd.StatusRejected}

@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,7 @@ func Run(t *testing.T, open Open) {
 		{"StaleEventKeptInHistoryOnly", testStale},
 		{"EqualTimestampsOrderedByID", testEqualTimestamps},
 		{"NewerEventOverturnsOutcome", testOverturn},
+		{"AnyArrivalOrderSameState", testAnyArrivalOrder},
 		{"LevelNewestWins", testLevel},
 		{"UnhandledEventStored", testUnhandled},
 		{"ConcurrentCopiesOneEffect", testConcurrentCopies},
@@ -489,5 +491,64 @@ func testOutboxScheduleAndRetry(t *testing.T, s kycd.Store) {
 	}
 	if err := s.RetryDelivery(ctx, uuid.NewString(), now); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 		t.Fatalf("retry of an unknown delivery = %v, want ENOTFOUND", err)
+	}
+}
+
+// testAnyArrivalOrder delivers one session's events in many random orders,
+// with repeats: the state is always the newest event's, every event is in
+// the history once, and exactly the events that were newest when they
+// arrived notified.
+func testAnyArrivalOrder(t *testing.T, s kycd.Store) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	statuses := []kycd.Status{kycd.StatusRejected, kycd.StatusReview, kycd.StatusVerified, kycd.StatusExpired}
+	for round := range 20 {
+		sid := uuid.NewString()
+		var events []*kycd.Event
+		for i := range 6 {
+			// Few distinct timestamps, so ties broken by id happen often.
+			ev := sessionEvent(sid, statuses[rnd.IntN(len(statuses))], time.Duration(rnd.IntN(3))*time.Second)
+			ev.ID = fmt.Sprintf("%08x-0000-4000-8000-%012x", round, i*7919%97)
+			events = append(events, ev)
+		}
+		newest := events[0]
+		for _, ev := range events[1:] {
+			if kycd.Supersedes(ev.Timestamp, ev.ID, newest.Timestamp, newest.ID) {
+				newest = ev
+			}
+		}
+		order := rnd.Perm(len(events))
+		order = append(order, order[rnd.IntN(len(order))]) // one repeat delivery
+		var cur *kycd.Event
+		notified := 0
+		for _, i := range order {
+			c := *events[i]
+			res := ingest(t, s, &c)
+			wantApplied := !res.Duplicate && (cur == nil || kycd.Supersedes(c.Timestamp, c.ID, cur.Timestamp, cur.ID))
+			if wantApplied {
+				cur = events[i]
+			}
+			if (res.Outcome == kycd.OutcomeApplied) != wantApplied || (res.NotificationID != "") != wantApplied {
+				t.Fatalf("round %d: event %s = %+v, want applied=%v", round, c.ID, res, wantApplied)
+			}
+			if res.NotificationID != "" {
+				notified++
+			}
+		}
+		sess := session(t, s, sid)
+		if sess.Status != newest.Status || sess.StatusEventID != newest.ID || !sess.StatusAt.Equal(newest.Timestamp) {
+			t.Fatalf("round %d: session = %s from %s, want %s from %s", round, sess.Status, sess.StatusEventID, newest.Status, newest.ID)
+		}
+		if len(sess.History) != len(events) {
+			t.Fatalf("round %d: history has %d entries, want %d", round, len(sess.History), len(events))
+		}
+		applied := 0
+		for _, h := range sess.History {
+			if h.Applied {
+				applied++
+			}
+		}
+		if applied != notified {
+			t.Fatalf("round %d: %d history entries applied but %d notifications", round, applied, notified)
+		}
 	}
 }

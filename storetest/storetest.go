@@ -510,9 +510,16 @@ func testAnyArrivalOrder(t *testing.T, s kycd.Store) {
 			ev.ID = fmt.Sprintf("%08x-0000-4000-8000-%012x", round, i*7919%97)
 			events = append(events, ev)
 		}
+		// The rule, spelled out here rather than taken from kycd.Supersedes.
+		newer := func(a, b *kycd.Event) bool {
+			if !a.Timestamp.Equal(b.Timestamp) {
+				return a.Timestamp.After(b.Timestamp)
+			}
+			return a.ID > b.ID
+		}
 		newest := events[0]
 		for _, ev := range events[1:] {
-			if kycd.Supersedes(ev.Timestamp, ev.ID, newest.Timestamp, newest.ID) {
+			if newer(ev, newest) {
 				newest = ev
 			}
 		}
@@ -523,7 +530,7 @@ func testAnyArrivalOrder(t *testing.T, s kycd.Store) {
 		for _, i := range order {
 			c := *events[i]
 			res := ingest(t, s, &c)
-			wantApplied := !res.Duplicate && (cur == nil || kycd.Supersedes(c.Timestamp, c.ID, cur.Timestamp, cur.ID))
+			wantApplied := !res.Duplicate && (cur == nil || newer(&c, cur))
 			if wantApplied {
 				cur = events[i]
 			}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -48,6 +49,23 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 	if len(sinks) == 0 || limit <= 0 {
 		return nil, nil
 	}
+	ts := formatTime(now)
+	args := []any{ts, ts}
+	for _, sink := range sinks {
+		args = append(args, sink)
+	}
+	const due = `d.state = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?) AND d.sink IN (`
+	// An idle outbox is the common case: a look through the read pool
+	// spares the write lock that a claim takes.
+	var one int
+	switch err := s.r.QueryRowContext(ctx, `SELECT 1 FROM deliveries d WHERE `+due+placeholders(len(sinks))+`) LIMIT 1`, args...).Scan(&one); {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
+	}
+	args = append(args, limit)
+
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
@@ -57,16 +75,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 			tx.Rollback()
 		}
 	}()
-	ts := formatTime(now)
-	args := []any{ts, ts}
-	for _, sink := range sinks {
-		args = append(args, sink)
-	}
-	args = append(args, limit)
 	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+`
 		FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-		WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
-		AND d.sink IN (`+placeholders(len(sinks))+`)
+		WHERE `+due+placeholders(len(sinks))+`)
 		ORDER BY d.next_attempt_at, d.id LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
@@ -85,11 +96,15 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
 	}
-	until := formatTime(now.Add(lease))
+	if len(out) == 0 {
+		return nil, tx.Rollback()
+	}
+	leaseArgs := []any{owner, formatTime(now.Add(lease))}
 	for _, d := range out {
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?`, owner, until, d.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
-		}
+		leaseArgs = append(leaseArgs, d.ID)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN (`+placeholders(len(out))+`)`, leaseArgs...); err != nil {
+		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
@@ -113,14 +128,24 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 			tx.Rollback()
 		}
 	}()
+	// Prepared once for the whole batch.
+	update, err := tx.PrepareContext(ctx, `
+		UPDATE deliveries SET state = ?, attempts = attempts + 1, round_attempts = round_attempts + 1,
+			next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
+		WHERE id = ? AND lease_owner = ? RETURNING attempts`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
+	}
+	insert, err := tx.PrepareContext(ctx,
+		`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
+	}
 	errs := make([]error, len(recs))
 	for i, r := range recs {
 		a, next := r.Attempt, r.Next
 		var n int
-		err := tx.QueryRowContext(ctx, `
-			UPDATE deliveries SET state = ?, attempts = attempts + 1, round_attempts = round_attempts + 1,
-				next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
-			WHERE id = ? AND lease_owner = ? RETURNING attempts`,
+		err := update.QueryRowContext(ctx,
 			next.State, formatTime(next.NextAttemptAt), nullString(next.Error), formatTime(a.At.Add(time.Duration(a.DurationMS)*time.Millisecond)), r.DeliveryID, owner,
 		).Scan(&n)
 		if err == sql.ErrNoRows {
@@ -130,8 +155,7 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := insert.ExecContext(ctx,
 			r.DeliveryID, n, formatTime(a.At), a.DurationMS, a.Outcome, sql.NullInt64{Int64: int64(a.StatusCode), Valid: a.StatusCode != 0}, nullString(a.Error),
 		); err != nil {
 			return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))

@@ -20,6 +20,10 @@ import (
 // DefaultMaxBody is the largest webhook body accepted unless configured.
 const DefaultMaxBody = 1 << 20
 
+// DefaultMaxInFlight is how many webhook deliveries are handled at once
+// unless configured: with 1 MiB bodies, at most 256 MiB of them in memory.
+const DefaultMaxInFlight = 256
+
 // Options are the server's dependencies.
 type Options struct {
 	Logger     *slog.Logger
@@ -28,8 +32,12 @@ type Options struct {
 	Ingester   *ingest.Ingester
 	Metrics    *Metrics
 	AdminToken string
-	MaxBody    int64            // DefaultMaxBody when 0
-	Now        func() time.Time // time.Now when nil
+	MaxBody    int64 // DefaultMaxBody when 0
+	// MaxInFlight bounds the webhook deliveries handled at once
+	// (DefaultMaxInFlight when 0); one more is answered 503 at once, so an
+	// overload costs Ralio a retry, not kycd its memory.
+	MaxInFlight int
+	Now         func() time.Time // time.Now when nil
 	// WakeDispatcher makes the dispatcher look at the outbox now (after a
 	// retry); may be nil.
 	WakeDispatcher func()
@@ -48,6 +56,9 @@ func New(o Options) http.Handler {
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics()
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
 	}
 	if o.Draining == nil {
 		o.Draining = new(atomic.Bool)

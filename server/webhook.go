@@ -24,6 +24,7 @@ const ingestTimeout = 20 * time.Second
 func handleWebhook(o Options) http.Handler {
 	m := o.Metrics
 	log := o.Logger
+	slots := make(chan struct{}, o.MaxInFlight)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := o.Now()
 		typ, outcome := "unknown", ""
@@ -35,6 +36,14 @@ func handleWebhook(o Options) http.Handler {
 		if o.Draining.Load() {
 			outcome = "unavailable"
 			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "kycd is shutting down; retry later"})
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			outcome = "overloaded"
+			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "kycd is overloaded; retry later"})
 			return
 		}
 		if r.Method != http.MethodPost {

@@ -37,6 +37,13 @@ func newServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store) (http.Handler,
 
 func newDrainableServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store, draining *atomic.Bool) (http.Handler, *sqlite.Store) {
 	t.Helper()
+	return newServerWith(t, wrap, server.Options{Draining: draining})
+}
+
+// newServerWith is a server on a new SQLite store wrapped by wrap, with the
+// test's secret and token and the options of o that are set.
+func newServerWith(t testing.TB, wrap func(*sqlite.Store) kycd.Store, o server.Options) (http.Handler, *sqlite.Store) {
+	t.Helper()
 	s := sqlitetest.Open(t)
 	v, err := ralio.NewVerifier(secret)
 	if err != nil {
@@ -44,12 +51,13 @@ func newDrainableServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store, drain
 	}
 	store := wrap(s)
 	return server.New(server.Options{
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Store:      store,
-		Verifier:   v,
-		Ingester:   &ingest.Ingester{Store: store, Sinks: []string{"log"}},
-		AdminToken: "token",
-		Draining:   draining,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store:       store,
+		Verifier:    v,
+		Ingester:    &ingest.Ingester{Store: store, Sinks: []string{"log"}},
+		AdminToken:  "token",
+		Draining:    o.Draining,
+		MaxInFlight: o.MaxInFlight,
 	}), s
 }
 
@@ -149,5 +157,31 @@ func TestDrainingAnswers503(t *testing.T) {
 	draining.Store(false)
 	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
 		t.Fatalf("after draining: %d, want 200", rec.Code)
+	}
+}
+
+// stallingStore holds every ingest until released.
+type stallingStore struct {
+	*sqlite.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s stallingStore) Ingest(ctx context.Context, ev *kycd.Event, n *kycd.Notification, sinks []string) (kycd.IngestResult, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.Ingest(ctx, ev, n, sinks)
+}
+
+func TestOverloadAnswers503AtOnce(t *testing.T) {
+	stall := stallingStore{entered: make(chan struct{}), release: make(chan struct{})}
+	h, _ := newServerWith(t, func(s *sqlite.Store) kycd.Store { stall.Store = s; return stall }, server.Options{MaxInFlight: 1})
+	first := make(chan int)
+	go func() { first <- post(t, h, seed(t)).Code }()
+	<-stall.entered
+	assertRetryable(t, post(t, h, seed(t)))
+	close(stall.release)
+	if code := <-first; code != http.StatusOK {
+		t.Fatalf("the delivery in flight got %d, want 200", code)
 	}
 }

@@ -197,3 +197,63 @@ type IngestResult struct {
 	Outcome        string // OutcomeApplied, OutcomeStale or OutcomeUnhandled
 	NotificationID string // set when the event produced a notification
 }
+
+// SessionFilter selects sessions to list. Zero fields select all.
+type SessionFilter struct {
+	Status    Status
+	SubjectID string
+	Limit     int    // 1 to 500; 50 when 0
+	Cursor    string // from the previous page's NextCursor
+}
+
+// SessionPage is one page of sessions, newest status first.
+type SessionPage struct {
+	Sessions   []SessionListItem `json:"sessions"`
+	NextCursor string            `json:"nextCursor,omitempty"`
+}
+
+// SessionListItem is a session as a list shows it.
+type SessionListItem struct {
+	ID       string     `json:"sessionId"`
+	Subject  SubjectRef `json:"subject"`
+	Status   Status     `json:"status"`
+	StatusAt time.Time  `json:"statusAt"`
+}
+
+// EventFilter selects events to list. Zero fields select all.
+type EventFilter struct {
+	Type   string
+	Limit  int    // 1 to 500; 50 when 0
+	Cursor string // from the previous page's NextCursor
+}
+
+// EventPage is one page of events, last received first, without bodies.
+type EventPage struct {
+	Events     []EventRecord `json:"events"`
+	NextCursor string        `json:"nextCursor,omitempty"`
+}
+
+// Stats summarises sessions: how many are in each status, and the failure
+// codes of the sessions rejected since a time, most frequent first.
+type Stats struct {
+	Since           time.Time      `json:"since"`
+	SessionsBy      map[Status]int `json:"sessionsByStatus"`
+	TopFailureCodes []CodeCount    `json:"topFailureCodes"`
+}
+
+// CodeCount is how often a failure code occurs.
+type CodeCount struct {
+	Code  string `json:"code"`
+	Count int    `json:"count"`
+}
+
+// PageLimit clamps a requested page size to 1..500, 50 by default.
+func PageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > 500:
+		return 500
+	}
+	return n
+}

@@ -25,6 +25,15 @@ type Store interface {
 	// When the same id is known under several subject types, the first by
 	// type name is returned unless typ names one.
 	Subject(ctx context.Context, id, typ string) (*Subject, error)
+	// Sessions lists sessions, newest status first, a page at a time. A
+	// cursor that is not one of its own is EINVALID.
+	Sessions(ctx context.Context, f SessionFilter) (*SessionPage, error)
+	// Events lists events, last received first, a page at a time, without
+	// bodies. A cursor that is not one of its own is EINVALID.
+	Events(ctx context.Context, f EventFilter) (*EventPage, error)
+	// Stats counts sessions by status and the failure codes of sessions
+	// rejected since since (at most limit codes).
+	Stats(ctx context.Context, since time.Time, limit int) (*Stats, error)
 	// Event returns a stored event, or ENOTFOUND.
 	Event(ctx context.Context, id string) (*EventRecord, error)
 

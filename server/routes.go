@@ -12,9 +12,12 @@ func addRoutes(mux *http.ServeMux, o Options) {
 
 	mux.Handle("/webhooks/ralio", handleWebhook(o))
 
+	mux.Handle("GET /api/v1/sessions", admin(handleSessionList(o)))
 	mux.Handle("GET /api/v1/sessions/{id}", admin(handleSession(o)))
 	mux.Handle("GET /api/v1/subjects/{id}", admin(handleSubject(o)))
+	mux.Handle("GET /api/v1/events", admin(handleEventList(o)))
 	mux.Handle("GET /api/v1/events/{id}", admin(handleEvent(o)))
+	mux.Handle("GET /api/v1/stats", admin(handleStats(o)))
 	mux.Handle("GET /api/v1/quarantine", admin(handleQuarantineList(o)))
 	mux.Handle("GET /api/v1/quarantine/{id}", admin(handleQuarantineItem(o)))
 	mux.Handle("POST /api/v1/quarantine/{id}/replay", admin(handleQuarantineReplay(o)))

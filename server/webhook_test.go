@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -183,5 +184,39 @@ func TestOverloadAnswers503AtOnce(t *testing.T) {
 	close(stall.release)
 	if code := <-first; code != http.StatusOK {
 		t.Fatalf("the delivery in flight got %d, want 200", code)
+	}
+}
+
+func TestListsAndStatsOverHTTP(t *testing.T) {
+	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
+	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
+		t.Fatalf("seed: %d", rec.Code)
+	}
+	get := func(path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer token")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	var sessions kycd.SessionPage
+	if rec := get("/api/v1/sessions?status=REJECTED&limit=10"); rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &sessions) != nil ||
+		len(sessions.Sessions) != 1 || sessions.Sessions[0].ID != "550e8400-e29b-41d4-a716-446655440002" {
+		t.Fatalf("GET sessions = %d %s", rec.Code, rec.Body)
+	}
+	var events kycd.EventPage
+	if rec := get("/api/v1/events?type=kyc_session_failed"); rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &events) != nil || len(events.Events) != 1 {
+		t.Fatalf("GET events = %d %s", rec.Code, rec.Body)
+	}
+	var st kycd.Stats
+	// The seed's timestamp is in 2025: a window of ten years reaches it.
+	if rec := get("/api/v1/stats?window=87600h"); rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &st) != nil ||
+		st.SessionsBy[kycd.StatusRejected] != 1 || len(st.TopFailureCodes) != 2 {
+		t.Fatalf("GET stats = %d %s", rec.Code, rec.Body)
+	}
+	for _, bad := range []string{"/api/v1/sessions?status=GOLD", "/api/v1/sessions?limit=x", "/api/v1/sessions?cursor=zzz", "/api/v1/stats?window=yesterday"} {
+		if rec := get(bad); rec.Code != http.StatusBadRequest || rec.Header().Get("Content-Type") != "application/problem+json" {
+			t.Errorf("GET %s = %d, want a 400 problem", bad, rec.Code)
+		}
 	}
 }

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 		{"PurgeKeepsIDs", testPurge},
 		{"NotFound", testNotFound},
 		{"OutboxLeases", testOutboxLeases},
+		{"ListsAndStats", testListsAndStats},
 		{"OutboxScheduleAndRetry", testOutboxScheduleAndRetry},
 		{"ClosedStoreUnavailable", testClosed},
 	}
@@ -557,5 +558,79 @@ func testAnyArrivalOrder(t *testing.T, s kycd.Store) {
 		if applied != notified {
 			t.Fatalf("round %d: %d history entries applied but %d notifications", round, applied, notified)
 		}
+	}
+}
+
+func testListsAndStats(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	var rejected []string
+	for i := range 7 {
+		ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, time.Duration(i)*time.Minute)
+		ingest(t, s, ev)
+		rejected = append(rejected, ev.SessionID)
+	}
+	verified := sessionEvent(uuid.NewString(), kycd.StatusVerified, time.Hour)
+	verified.Subject.ID = uuid.NewString()
+	ingest(t, s, verified)
+
+	// Pages of 3 walk every rejected session once, newest first.
+	var seen []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, err := s.Sessions(ctx, kycd.SessionFilter{Status: kycd.StatusRejected, Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range page.Sessions {
+			seen = append(seen, it.ID)
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if len(seen) != len(rejected) {
+		t.Fatalf("paged through %d rejected sessions, want %d", len(seen), len(rejected))
+	}
+	for i := range seen {
+		if seen[i] != rejected[len(rejected)-1-i] {
+			t.Fatalf("page order = %v, want newest first %v", seen, rejected)
+		}
+	}
+	bySubject, err := s.Sessions(ctx, kycd.SessionFilter{SubjectID: verified.Subject.ID})
+	if err != nil || len(bySubject.Sessions) != 1 || bySubject.Sessions[0].ID != verified.SessionID || bySubject.Sessions[0].Status != kycd.StatusVerified {
+		t.Fatalf("sessions of one subject = %+v, %v", bySubject, err)
+	}
+	if _, err := s.Sessions(ctx, kycd.SessionFilter{Cursor: "not-a-cursor"}); kycd.ErrorCode(err) != kycd.EINVALID {
+		t.Fatalf("a made-up cursor = %v, want EINVALID", err)
+	}
+
+	events, err := s.Events(ctx, kycd.EventFilter{Type: "kyc_session_verified"})
+	if err != nil || len(events.Events) != 1 || events.Events[0].ID != verified.ID || events.Events[0].Body != nil {
+		t.Fatalf("verified events = %+v, %v; want the one event without its body", events, err)
+	}
+	all, err := s.Events(ctx, kycd.EventFilter{Limit: 5})
+	if err != nil || len(all.Events) != 5 || all.NextCursor == "" {
+		t.Fatalf("first page of events = %d, cursor %q, %v", len(all.Events), all.NextCursor, err)
+	}
+	rest, err := s.Events(ctx, kycd.EventFilter{Limit: 5, Cursor: all.NextCursor})
+	if err != nil || len(rest.Events) != 3 || rest.NextCursor != "" {
+		t.Fatalf("second page of events = %d, cursor %q, %v; want the last 3", len(rest.Events), rest.NextCursor, err)
+	}
+
+	st, err := s.Stats(ctx, base, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SessionsBy[kycd.StatusRejected] != 7 || st.SessionsBy[kycd.StatusVerified] != 1 {
+		t.Fatalf("sessions by status = %v", st.SessionsBy)
+	}
+	if len(st.TopFailureCodes) != 1 || st.TopFailureCodes[0] != (kycd.CodeCount{Code: "EXPIRED_DOCUMENT", Count: 7}) {
+		t.Fatalf("top failure codes = %v, want EXPIRED_DOCUMENT 7", st.TopFailureCodes)
+	}
+	if later, _ := s.Stats(ctx, base.Add(3*time.Minute), 10); later == nil || later.TopFailureCodes[0].Count != 4 {
+		t.Fatalf("failure codes since +3m = %+v, want 4 (the window counts)", later)
 	}
 }

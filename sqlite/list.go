@@ -1,0 +1,178 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kycd/kycd"
+)
+
+// A cursor is the sort key and id of the last row of a page, so the next
+// page starts right after it however rows were added meanwhile.
+func encodeCursor(at, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(at + "|" + id))
+}
+
+func decodeCursor(c string) (at, id string, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		var ok bool
+		if at, id, ok = strings.Cut(string(b), "|"); ok {
+			if _, err = parseTime(at); err == nil {
+				return at, id, nil
+			}
+		}
+	}
+	return "", "", kycd.Errorf(kycd.EINVALID, "cursor %q is not one this API gave out", c)
+}
+
+// Sessions lists sessions by status time, newest first.
+func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.SessionPage, error) {
+	limit := kycd.PageLimit(f.Limit)
+	q := `SELECT id, subject_type, subject_id, status, status_at FROM sessions WHERE 1 = 1`
+	var args []any
+	if f.Status != "" {
+		q += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	if f.SubjectID != "" {
+		q += ` AND subject_id = ?`
+		args = append(args, f.SubjectID)
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		q += ` AND (status_at < ? OR (status_at = ? AND id > ?))`
+		args = append(args, at, at, id)
+	}
+	q += ` ORDER BY status_at DESC, id LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: sessions: %w", translate(s, err))
+	}
+	defer rows.Close()
+	page := &kycd.SessionPage{Sessions: []kycd.SessionListItem{}}
+	var lastAt string
+	for rows.Next() {
+		var it kycd.SessionListItem
+		var at string
+		if err := rows.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &at); err != nil {
+			return nil, fmt.Errorf("sqlite: sessions: %w", translate(s, err))
+		}
+		if len(page.Sessions) == limit {
+			page.NextCursor = encodeCursor(lastAt, page.Sessions[limit-1].ID)
+			break
+		}
+		if it.StatusAt, err = parseTime(at); err != nil {
+			return nil, fmt.Errorf("sqlite: sessions: %w", err)
+		}
+		lastAt = at
+		page.Sessions = append(page.Sessions, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: sessions: %w", translate(s, err))
+	}
+	return page, nil
+}
+
+// Events lists events by arrival, last first.
+func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage, error) {
+	limit := kycd.PageLimit(f.Limit)
+	q := `SELECT id, type, ts, received_at, outcome, session_id, body_hash FROM events WHERE 1 = 1`
+	var args []any
+	if f.Type != "" {
+		q += ` AND type = ?`
+		args = append(args, f.Type)
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		q += ` AND (received_at < ? OR (received_at = ? AND id > ?))`
+		args = append(args, at, at, id)
+	}
+	q += ` ORDER BY received_at DESC, id LIMIT ?`
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: events: %w", translate(s, err))
+	}
+	defer rows.Close()
+	page := &kycd.EventPage{Events: []kycd.EventRecord{}}
+	var lastReceived string
+	for rows.Next() {
+		var e kycd.EventRecord
+		var ts, received string
+		var session sql.NullString
+		if err := rows.Scan(&e.ID, &e.Type, &ts, &received, &e.Outcome, &session, &e.BodyHash); err != nil {
+			return nil, fmt.Errorf("sqlite: events: %w", translate(s, err))
+		}
+		if len(page.Events) == limit {
+			page.NextCursor = encodeCursor(lastReceived, page.Events[limit-1].ID)
+			break
+		}
+		if e.Timestamp, err = parseTime(ts); err != nil {
+			return nil, fmt.Errorf("sqlite: events: %w", err)
+		}
+		if e.ReceivedAt, err = parseTime(received); err != nil {
+			return nil, fmt.Errorf("sqlite: events: %w", err)
+		}
+		e.SessionID = session.String
+		lastReceived = received
+		page.Events = append(page.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: events: %w", translate(s, err))
+	}
+	return page, nil
+}
+
+// Stats counts sessions by status and the failure codes of recent
+// rejections.
+func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.Stats, error) {
+	st := &kycd.Stats{Since: since, SessionsBy: map[kycd.Status]int{}, TopFailureCodes: []kycd.CodeCount{}}
+	rows, err := s.r.QueryContext(ctx, `SELECT status, count(*) FROM sessions GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+	}
+	for rows.Next() {
+		var status kycd.Status
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+		}
+		st.SessionsBy[status] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+	}
+	rows, err = s.r.QueryContext(ctx, `
+		SELECT r.code, count(*) AS n FROM check_reasons r JOIN sessions s ON s.id = r.session_id
+		WHERE s.status = 'REJECTED' AND s.status_at >= ?
+		GROUP BY r.code ORDER BY n DESC, r.code LIMIT ?`, formatTime(since), kycd.PageLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c kycd.CodeCount
+		if err := rows.Scan(&c.Code, &c.Count); err != nil {
+			return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+		}
+		st.TopFailureCodes = append(st.TopFailureCodes, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+	}
+	return st, nil
+}

@@ -101,6 +101,14 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 	if getenv == nil {
 		getenv = noEnv
 	}
+	// Tests stop servers by the dozen: no drain unless a test asks for one.
+	env := getenv
+	getenv = func(k string) string {
+		if v := env(k); v != "" || k != "KYCD_SHUTDOWN_DRAIN" {
+			return v
+		}
+		return "0s"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &kycdServer{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{}),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}}
@@ -1358,7 +1366,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	t.Run("a request in flight finishes", func(t *testing.T) {
 		t.Parallel()
-		s := startServer(t)
+		s := startServer(t, "--shutdown-drain", "1s")
 		body := example(t, "a-kyc_session_failed.json")
 
 		// Expect: 100-continue holds the body back until the handler reads
@@ -1441,7 +1449,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	t.Run("a burst cut short", func(t *testing.T) {
 		t.Parallel()
-		s := startServer(t)
+		s := startServer(t, "--shutdown-drain", "1s")
 		const n = 20
 		ids := make([]string, n)
 		answers := make([]answer, n)

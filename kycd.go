@@ -36,6 +36,7 @@ const (
 	OutcomeApplied   = "applied"   // it changed a session or subject, or notified
 	OutcomeStale     = "stale"     // older than the state it would change; kept in history only
 	OutcomeUnhandled = "unhandled" // an event type kycd does not act on, stored
+	OutcomeDuplicate = "duplicate" // the same event again: no effect (never stored as an outcome)
 )
 
 // SubjectRef identifies whom a session or level belongs to.

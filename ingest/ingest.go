@@ -77,6 +77,9 @@ func (in *Ingester) receive(ctx context.Context, body []byte, quarantine bool) (
 	res := Result{EventID: ev.ID, EventType: ev.Type, Known: re.Known}
 	n := kycd.NewNotification(uuid.NewString(), ev, in.Guide)
 	res.IngestResult, err = in.Store.Ingest(ctx, ev, n, in.Sinks)
+	if res.Duplicate {
+		res.Outcome = kycd.OutcomeDuplicate
+	}
 	if err == nil && res.NotificationID != "" && in.Notified != nil {
 		in.Notified()
 	}
@@ -105,11 +108,7 @@ func (in *Ingester) Replay(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	outcome := res.Outcome
-	if res.Duplicate {
-		outcome = "duplicate"
-	}
-	if err := in.Store.ResolveQuarantine(ctx, id, outcome, in.now()); err != nil {
+	if err := in.Store.ResolveQuarantine(ctx, id, res.Outcome, in.now()); err != nil {
 		return res, err
 	}
 	return res, nil

@@ -66,9 +66,13 @@ func bodyText(b []byte) *string {
 func handleQuarantineList(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		limit, _ := strconv.Atoi(q.Get("limit"))
+		limit, err := queryLimit(r)
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
 		all := q.Get("all") == "1" || q.Get("all") == "true"
-		items, err := o.Store.Quarantine(r.Context(), all, limit)
+		items, err := o.Store.Quarantine(r.Context(), all, kycd.PageLimit(limit))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return

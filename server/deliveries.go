@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/kycd/kycd"
 )
@@ -16,8 +15,12 @@ func handleDeliveries(o Options) http.Handler {
 			writeProblem(w, Problem{Status: http.StatusBadRequest, Detail: "state must be pending, delivered or dead"})
 			return
 		}
-		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
-		items, err := o.Store.Deliveries(r.Context(), state, limit)
+		limit, err := queryLimit(r)
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		items, err := o.Store.Deliveries(r.Context(), state, kycd.PageLimit(limit))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return

@@ -24,6 +24,7 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("GET /api/v1/deliveries", admin(handleDeliveries(o)))
 	mux.Handle("GET /api/v1/deliveries/{id}", admin(handleDelivery(o)))
 	mux.Handle("POST /api/v1/deliveries/{id}/retry", admin(handleDeliveryRetry(o)))
+	mux.Handle("GET /api/v1/openapi.json", handleOpenAPI())
 	mux.Handle("/api/", admin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no such API endpoint"})
 	})))

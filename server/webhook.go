@@ -95,9 +95,6 @@ func handleWebhook(o Options) http.Handler {
 		switch code := kycd.ErrorCode(err); code {
 		case "":
 			outcome = res.Outcome
-			if res.Duplicate {
-				outcome = "duplicate"
-			}
 			log.InfoContext(ctx, "event received", append(attrs, "outcome", outcome, "duration", o.Now().Sub(start))...)
 			if res.Duplicate {
 				writeJSON(w, http.StatusOK, map[string]bool{"received": true, "duplicate": true})

@@ -214,7 +214,7 @@ func TestListsAndStatsOverHTTP(t *testing.T) {
 		st.SessionsBy[kycd.StatusRejected] != 1 || len(st.TopFailureCodes) != 2 {
 		t.Fatalf("GET stats = %d %s", rec.Code, rec.Body)
 	}
-	for _, bad := range []string{"/api/v1/sessions?status=GOLD", "/api/v1/sessions?limit=x", "/api/v1/sessions?cursor=zzz", "/api/v1/stats?window=yesterday"} {
+	for _, bad := range []string{"/api/v1/sessions?status=GOLD", "/api/v1/sessions?limit=x", "/api/v1/sessions?cursor=zzz", "/api/v1/stats?window=yesterday", "/api/v1/deliveries?limit=x", "/api/v1/quarantine?limit=0"} {
 		if rec := get(bad); rec.Code != http.StatusBadRequest || rec.Header().Get("Content-Type") != "application/problem+json" {
 			t.Errorf("GET %s = %d, want a 400 problem", bad, rec.Code)
 		}

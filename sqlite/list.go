@@ -138,7 +138,7 @@ func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage
 // Stats counts sessions by status and the failure codes of recent
 // rejections.
 func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.Stats, error) {
-	st := &kycd.Stats{Since: since, SessionsBy: map[kycd.Status]int{}, TopFailureCodes: []kycd.CodeCount{}}
+	st := &kycd.Stats{Since: since, SessionsBy: map[kycd.Status]int{}, TopFailureCodes: []kycd.CodeCount{}, FailuresByDay: []kycd.DayCodeCount{}}
 	rows, err := s.r.QueryContext(ctx, `SELECT status, count(*) FROM sessions GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
@@ -163,13 +163,41 @@ func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.St
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
 	}
-	defer rows.Close()
 	for rows.Next() {
 		var c kycd.CodeCount
 		if err := rows.Scan(&c.Code, &c.Count); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
 		}
 		st.TopFailureCodes = append(st.TopFailureCodes, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+	}
+	if len(st.TopFailureCodes) == 0 {
+		return st, nil
+	}
+	// Stored times are fixed-width UTC text: the first ten characters are
+	// the day.
+	args := []any{formatTime(since)}
+	for _, c := range st.TopFailureCodes {
+		args = append(args, c.Code)
+	}
+	rows, err = s.r.QueryContext(ctx, `
+		SELECT substr(s.status_at, 1, 10) AS day, r.code, count(*) FROM check_reasons r JOIN sessions s ON s.id = r.session_id
+		WHERE s.status = 'REJECTED' AND s.status_at >= ? AND r.code IN (`+placeholders(len(st.TopFailureCodes))+`)
+		GROUP BY day, r.code ORDER BY day, r.code`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d kycd.DayCodeCount
+		if err := rows.Scan(&d.Day, &d.Code, &d.Count); err != nil {
+			return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+		}
+		st.FailuresByDay = append(st.FailuresByDay, d)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))

@@ -630,6 +630,9 @@ func testListsAndStats(t *testing.T, s kycd.Store) {
 	if len(st.TopFailureCodes) != 1 || st.TopFailureCodes[0] != (kycd.CodeCount{Code: "EXPIRED_DOCUMENT", Count: 7}) {
 		t.Fatalf("top failure codes = %v, want EXPIRED_DOCUMENT 7", st.TopFailureCodes)
 	}
+	if len(st.FailuresByDay) != 1 || st.FailuresByDay[0] != (kycd.DayCodeCount{Day: "2026-03-17", Code: "EXPIRED_DOCUMENT", Count: 7}) {
+		t.Fatalf("failures by day = %v, want EXPIRED_DOCUMENT 7 on 2026-03-17", st.FailuresByDay)
+	}
 	if later, _ := s.Stats(ctx, base.Add(3*time.Minute), 10); later == nil || later.TopFailureCodes[0].Count != 4 {
 		t.Fatalf("failure codes since +3m = %+v, want 4 (the window counts)", later)
 	}

@@ -29,6 +29,8 @@ func addRoutes(mux *http.ServeMux, o Options) {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no such API endpoint"})
 	})))
 
+	mux.Handle("GET /{$}", handleDashboard())
+	mux.Handle("GET /dashboard/", handleDashboard())
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(o))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))

@@ -1,0 +1,227 @@
+// kycd's dashboard: a page over the read API. The admin token stays in this
+// tab's sessionStorage and goes out as a Bearer header, never as a cookie,
+// so no other site can make the browser act with it. Every value from the
+// API is written with textContent, never as HTML.
+"use strict";
+
+const tokenKey = "kycd-token";
+const $ = (sel) => document.querySelector(sel);
+const state = { status: "", cursor: "" };
+const palette = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00"];
+
+class Unauthorized extends Error {}
+
+async function api(method, path) {
+  const resp = await fetch(path, { method, headers: { Authorization: "Bearer " + sessionStorage.getItem(tokenKey) } });
+  if (resp.status === 401) throw new Unauthorized();
+  const body = resp.headers.get("Content-Type")?.includes("json") ? await resp.json() : null;
+  if (!resp.ok) {
+    const fields = (body?.errors || []).map((e) => `${e.field || "body"} ${e.detail}`).join("; ");
+    throw new Error(`${body?.detail || resp.statusText}${fields ? ": " + fields : ""}`);
+  }
+  return body;
+}
+
+function el(tag, text, attrs = {}) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+function row(tbody, cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    const td = document.createElement("td");
+    if (c instanceof Node) td.append(c); else td.textContent = c ?? "";
+    tr.append(td);
+  }
+  tbody.append(tr);
+  return tr;
+}
+
+function when(t) { return t ? t.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–"; }
+
+function showError(err) {
+  if (err instanceof Unauthorized) { logout("The token was refused."); return; }
+  $("#error").textContent = err.message;
+}
+
+async function loadStats() {
+  const st = await api("GET", "/api/v1/stats?window=" + $("#window").value);
+  const tiles = $("#statuses");
+  tiles.replaceChildren();
+  const all = el("button", null, { class: "tile", "aria-pressed": String(state.status === ""), "data-status": "" });
+  all.append(el("span", Object.values(st.sessionsByStatus).reduce((a, b) => a + b, 0), { class: "n" }), "all");
+  tiles.append(all);
+  for (const s of ["REJECTED", "REVIEW", "VERIFIED", "EXPIRED", "NOT_STARTED", "STARTED"]) {
+    if (!(s in st.sessionsByStatus)) continue;
+    const b = el("button", null, { class: "tile status-" + s, "aria-pressed": String(state.status === s), "data-status": s });
+    b.append(el("span", st.sessionsByStatus[s], { class: "n" }), s);
+    tiles.append(b);
+  }
+  drawChart(st);
+}
+
+// drawChart draws the top failure codes per day as stacked bars.
+function drawChart(st) {
+  const chart = $("#chart");
+  chart.replaceChildren();
+  if (!st.topFailureCodes.length) { chart.append(el("p", "No rejections in this window.")); return; }
+  const codes = st.topFailureCodes.slice(0, palette.length).map((c) => c.code);
+  const days = [...new Set(st.failuresByDay.map((d) => d.day))];
+  const perDay = new Map(days.map((d) => [d, 0]));
+  for (const d of st.failuresByDay) if (codes.includes(d.code)) perDay.set(d.day, perDay.get(d.day) + d.count);
+  const max = Math.max(1, ...perDay.values());
+  const W = 640, H = 180, pad = 24, bw = Math.max(4, Math.min(40, (W - 2 * pad) / days.length - 4));
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H + 30}`);
+  svg.setAttribute("width", "100%");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "Top rejection reasons per day");
+  days.forEach((day, i) => {
+    const x = pad + i * ((W - 2 * pad) / days.length);
+    let y = H;
+    for (const d of st.failuresByDay.filter((d) => d.day === day && codes.includes(d.code))) {
+      const h = (d.count / max) * (H - pad);
+      y -= h;
+      const r = document.createElementNS(ns, "rect");
+      r.setAttribute("x", x); r.setAttribute("y", y); r.setAttribute("width", bw); r.setAttribute("height", h);
+      r.setAttribute("fill", palette[codes.indexOf(d.code)]);
+      r.setAttribute("data-code", d.code);
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${day} ${d.code}: ${d.count}`;
+      r.append(title);
+      svg.append(r);
+    }
+    const label = document.createElementNS(ns, "text");
+    label.setAttribute("x", x); label.setAttribute("y", H + 14);
+    label.textContent = day.slice(5);
+    svg.append(label);
+  });
+  chart.append(svg);
+  const legend = el("div", null, { class: "legend" });
+  st.topFailureCodes.slice(0, palette.length).forEach((c, i) => {
+    const s = el("span", null, { "data-code": c.code });
+    s.append(el("i", null, { style: "background:" + palette[i] }), `${c.code} (${c.count})`);
+    legend.append(s);
+  });
+  chart.append(legend);
+}
+
+async function loadSessions(more) {
+  if (!more) state.cursor = "";
+  const q = new URLSearchParams({ limit: "20" });
+  if (state.status) q.set("status", state.status);
+  if (state.cursor) q.set("cursor", state.cursor);
+  const page = await api("GET", "/api/v1/sessions?" + q);
+  const tbody = $("#sessions tbody");
+  if (!more) tbody.replaceChildren();
+  for (const s of page.sessions) {
+    const a = el("a", s.sessionId, { href: "#session-" + s.sessionId, "data-session": s.sessionId });
+    row(tbody, [a, `${s.subject.type} ${s.subject.id}`, el("span", s.status, { class: "status-" + s.status }), when(s.statusAt)]);
+  }
+  state.cursor = page.nextCursor || "";
+  $("#more-sessions").hidden = !state.cursor;
+  $("#sessions-filter").textContent = state.status ? `(${state.status})` : "";
+}
+
+async function showSession(id) {
+  const s = await api("GET", "/api/v1/sessions/" + encodeURIComponent(id));
+  $("#session").hidden = false;
+  $("#session-id").textContent = s.sessionId;
+  $("#session-status").replaceChildren(el("strong", s.status, { class: "status-" + s.status }),
+    ` since ${when(s.statusAt)} · ${s.subject.type} ${s.subject.id}`);
+  const checks = $("#checks tbody");
+  checks.replaceChildren();
+  for (const c of s.checks) {
+    if (!c.reasons.length) row(checks, [c.type, c.state, "", ""]);
+    for (const r of c.reasons) row(checks, [c.type, c.state, r.code, r.message]);
+  }
+  const history = $("#history tbody");
+  history.replaceChildren();
+  for (const h of s.history) row(history, [when(h.timestamp), h.event, h.status, h.applied ? "yes" : "no (stale)"]);
+  $("#session").scrollIntoView();
+}
+
+async function loadDead() {
+  const { items } = await api("GET", "/api/v1/deliveries?state=dead");
+  const tbody = $("#dead tbody");
+  tbody.replaceChildren();
+  if (!items.length) row(tbody, ["No dead deliveries."]);
+  for (const d of items) {
+    const b = el("button", "Retry", { "data-retry": d.id });
+    row(tbody, [el("span", d.id, { class: "id" }), d.notificationType, d.sink, d.attemptCount, d.lastError, b]);
+  }
+}
+
+async function loadQuarantine() {
+  const { items } = await api("GET", "/api/v1/quarantine");
+  const tbody = $("#quarantine tbody");
+  tbody.replaceChildren();
+  if (!items.length) row(tbody, ["Nothing in quarantine."]);
+  for (const q of items) {
+    const fields = (q.problem.errors || []).map((e) => `${e.field || "body"} ${e.detail}`).join("; ");
+    const b = el("button", "Replay", { "data-replay": q.id });
+    row(tbody, [when(q.receivedAt), q.reason, q.eventId || "–", fields || q.problem.detail, b]);
+  }
+}
+
+async function loadAll() {
+  $("#error").textContent = "";
+  await Promise.all([loadStats(), loadSessions(false), loadDead(), loadQuarantine()]);
+}
+
+function logout(message) {
+  sessionStorage.removeItem(tokenKey);
+  $("#app").hidden = true;
+  $("#logout").hidden = true;
+  $("#login").hidden = false;
+  $("#login-error").textContent = message || "";
+}
+
+function start() {
+  $("#app").hidden = false;
+  $("#login").hidden = true;
+  $("#logout").hidden = false;
+  loadAll().catch(showError);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#login").addEventListener("submit", (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(tokenKey, $("#token").value.trim());
+    $("#token").value = "";
+    start();
+  });
+  $("#logout").addEventListener("click", () => logout());
+  $("#window").addEventListener("change", () => loadStats().catch(showError));
+  $("#more-sessions").addEventListener("click", () => loadSessions(true).catch(showError));
+  $("#statuses").addEventListener("click", (e) => {
+    const tile = e.target.closest("[data-status]");
+    if (!tile) return;
+    state.status = tile.dataset.status;
+    for (const t of document.querySelectorAll("#statuses .tile")) t.setAttribute("aria-pressed", String(t === tile));
+    loadSessions(false).catch(showError);
+  });
+  $("#sessions").addEventListener("click", (e) => {
+    const a = e.target.closest("[data-session]");
+    if (!a) return;
+    e.preventDefault();
+    showSession(a.dataset.session).catch(showError);
+  });
+  $("#dead").addEventListener("click", async (e) => {
+    const b = e.target.closest("[data-retry]");
+    if (!b) return;
+    b.disabled = true;
+    try { await api("POST", `/api/v1/deliveries/${b.dataset.retry}/retry`); await loadDead(); } catch (err) { showError(err); b.disabled = false; }
+  });
+  $("#quarantine").addEventListener("click", async (e) => {
+    const b = e.target.closest("[data-replay]");
+    if (!b) return;
+    b.disabled = true;
+    try { await api("POST", `/api/v1/quarantine/${b.dataset.replay}/replay`); await loadAll(); } catch (err) { showError(err); b.disabled = false; }
+  });
+  if (sessionStorage.getItem(tokenKey)) start(); else logout();
+});

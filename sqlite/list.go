@@ -3,32 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kycd/kycd"
 )
-
-// A cursor is the sort key and id of the last row of a page, so the next
-// page starts right after it however rows were added meanwhile.
-func encodeCursor(at, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(at + "|" + id))
-}
-
-func decodeCursor(c string) (at, id string, err error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err == nil {
-		var ok bool
-		if at, id, ok = strings.Cut(string(b), "|"); ok {
-			if _, err = parseTime(at); err == nil {
-				return at, id, nil
-			}
-		}
-	}
-	return "", "", kycd.Errorf(kycd.EINVALID, "cursor %q is not one this API gave out", c)
-}
 
 // Sessions lists sessions by status time, newest first.
 func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.SessionPage, error) {
@@ -44,10 +23,11 @@ func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.Sessi
 		args = append(args, f.SubjectID)
 	}
 	if f.Cursor != "" {
-		at, id, err := decodeCursor(f.Cursor)
+		t, id, err := kycd.DecodeCursor(f.Cursor)
 		if err != nil {
 			return nil, err
 		}
+		at := formatTime(t)
 		q += ` AND (status_at < ? OR (status_at = ? AND id > ?))`
 		args = append(args, at, at, id)
 	}
@@ -59,7 +39,6 @@ func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.Sessi
 	}
 	defer rows.Close()
 	page := &kycd.SessionPage{Sessions: []kycd.SessionListItem{}}
-	var lastAt string
 	for rows.Next() {
 		var it kycd.SessionListItem
 		var at string
@@ -67,13 +46,13 @@ func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.Sessi
 			return nil, fmt.Errorf("sqlite: sessions: %w", translate(s, err))
 		}
 		if len(page.Sessions) == limit {
-			page.NextCursor = encodeCursor(lastAt, page.Sessions[limit-1].ID)
+			last := page.Sessions[limit-1]
+			page.NextCursor = kycd.EncodeCursor(last.StatusAt, last.ID)
 			break
 		}
 		if it.StatusAt, err = parseTime(at); err != nil {
 			return nil, fmt.Errorf("sqlite: sessions: %w", err)
 		}
-		lastAt = at
 		page.Sessions = append(page.Sessions, it)
 	}
 	if err := rows.Err(); err != nil {
@@ -92,10 +71,11 @@ func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage
 		args = append(args, f.Type)
 	}
 	if f.Cursor != "" {
-		at, id, err := decodeCursor(f.Cursor)
+		t, id, err := kycd.DecodeCursor(f.Cursor)
 		if err != nil {
 			return nil, err
 		}
+		at := formatTime(t)
 		q += ` AND (received_at < ? OR (received_at = ? AND id > ?))`
 		args = append(args, at, at, id)
 	}
@@ -107,7 +87,6 @@ func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage
 	}
 	defer rows.Close()
 	page := &kycd.EventPage{Events: []kycd.EventRecord{}}
-	var lastReceived string
 	for rows.Next() {
 		var e kycd.EventRecord
 		var ts, received string
@@ -116,7 +95,8 @@ func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage
 			return nil, fmt.Errorf("sqlite: events: %w", translate(s, err))
 		}
 		if len(page.Events) == limit {
-			page.NextCursor = encodeCursor(lastReceived, page.Events[limit-1].ID)
+			last := page.Events[limit-1]
+			page.NextCursor = kycd.EncodeCursor(last.ReceivedAt, last.ID)
 			break
 		}
 		if e.Timestamp, err = parseTime(ts); err != nil {
@@ -126,7 +106,6 @@ func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage
 			return nil, fmt.Errorf("sqlite: events: %w", err)
 		}
 		e.SessionID = session.String
-		lastReceived = received
 		page.Events = append(page.Events, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/postgres"
 	"github.com/kycd/kycd/sqlite"
 )
 
@@ -94,7 +95,15 @@ func (e *env) openStoreObserved(ctx context.Context, mustExist bool, observe fun
 		}
 		return s, nil
 	}
-	return nil, fmt.Errorf("--database %s: PostgreSQL is not supported yet; use sqlite:PATH", driver)
+	s, err := postgres.Open(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("--database %s: %w", redactDatabase(addr), err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 func migrateCmd(e *env) *cobra.Command {

@@ -1,0 +1,26 @@
+package kycd
+
+import (
+	"encoding/base64"
+	"strings"
+	"time"
+)
+
+// EncodeCursor makes the opaque cursor of a list page from the sort time
+// and id of its last row, so the next page starts right after that row
+// however many rows were added meanwhile.
+func EncodeCursor(t time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(t.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+// DecodeCursor reads a cursor of EncodeCursor; anything else is EINVALID.
+func DecodeCursor(c string) (time.Time, string, error) {
+	if b, err := base64.RawURLEncoding.DecodeString(c); err == nil {
+		if at, id, ok := strings.Cut(string(b), "|"); ok {
+			if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+				return t, id, nil
+			}
+		}
+	}
+	return time.Time{}, "", Errorf(EINVALID, "cursor %q is not one this API gave out", c)
+}

@@ -1,0 +1,163 @@
+// Package postgres is kycd's store for several replicas: PostgreSQL through
+// pgx, with migrations compiled into the binary and guarded by an advisory
+// lock, and outbox claims that skip rows another replica holds.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/kycd/kycd"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a kycd.Store on PostgreSQL. Every method is one statement or one
+// transaction; replicas share the database safely.
+type Store struct {
+	pool   *pgxpool.Pool
+	closed atomic.Bool
+}
+
+var _ kycd.Store = (*Store)(nil)
+
+// Open connects to the database at url (postgres://…). Runtime parameters
+// such as search_path may be given in the URL. Call Migrate before use.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, kycd.Errorf(kycd.EINVALID, "postgres: %s", strings.ReplaceAll(err.Error(), url, "…"))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Migrate brings the schema up to date; an advisory lock makes replicas
+// starting together take turns.
+func (s *Store) Migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithSessionLocker(locker))
+	if err != nil {
+		return fmt.Errorf("postgres: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", translate(s, err))
+	}
+	return nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return kycd.Errorf(kycd.EUNAVAILABLE, "store is closed")
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", translate(s, err))
+	}
+	return nil
+}
+
+// Close closes the pool; later calls fail with EUNAVAILABLE.
+func (s *Store) Close() error {
+	if !s.closed.Swap(true) {
+		s.pool.Close()
+	}
+	return nil
+}
+
+// translate turns driver errors into kycd error codes by SQLSTATE class:
+// what may pass (connections, resources, serialization, shutdown) is
+// EUNAVAILABLE, so the webhook answers 503 and Ralio retries.
+func translate(s *Store, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ke *kycd.Error
+	if errors.As(err, &ke) {
+		return err
+	}
+	if s.closed.Load() || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "store unavailable", Err: err}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"),       // insufficient resources
+			strings.HasPrefix(pe.Code, "57"),       // operator intervention (shutdown)
+			pe.Code == "40001", pe.Code == "40P01": // serialization failure, deadlock
+			return &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "store unavailable", Err: err}
+		}
+		return err
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "store unavailable", Err: err}
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "store unavailable", Err: err}
+	}
+	return err
+}
+
+func (s *Store) notFound(err error, format string, args ...any) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return kycd.Errorf(kycd.ENOTFOUND, format, args...)
+	}
+	return translate(s, err)
+}
+
+// unavailable marks every failure inside an ingest as EUNAVAILABLE: nothing
+// was committed and Ralio must send the event again.
+func unavailable(s *Store, err error) error {
+	err = translate(s, err)
+	if kycd.ErrorCode(err) == kycd.EINTERNAL {
+		return &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "store could not record the event", Err: err}
+	}
+	return err
+}
+
+// nullString maps "" to NULL.
+func nullString(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

@@ -1,0 +1,123 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/postgres"
+	"github.com/kycd/kycd/postgres/postgrestest"
+	"github.com/kycd/kycd/storetest"
+)
+
+func open(t *testing.T, u string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) kycd.Store { return open(t, postgrestest.URL(t)) })
+}
+
+// Replicas starting together migrate one at a time and all succeed.
+func TestConcurrentMigrations(t *testing.T) {
+	u := postgrestest.URL(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			s, err := postgres.Open(context.Background(), u)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer s.Close()
+			errs[i] = s.Migrate(context.Background())
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("migration %d: %v", i, err)
+		}
+	}
+}
+
+// Two replicas claiming at the same moment never get the same delivery.
+func TestReplicasNeverClaimTheSameDelivery(t *testing.T) {
+	u := postgrestest.URL(t)
+	a, b := open(t, u), open(t, u)
+	ctx := context.Background()
+	for range 40 {
+		ev := &kycd.Event{ID: newID(), Type: "kyc_session_verified", Timestamp: time.Now(), ReceivedAt: time.Now(),
+			Body: []byte(`{}`), BodyHash: "h", SessionID: newID(), Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: newID()},
+			Status: kycd.StatusVerified}
+		if _, err := a.Ingest(ctx, ev, kycd.NewNotification(newID(), ev, nil), []string{"log"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]string{}
+	var wg sync.WaitGroup
+	for _, r := range []struct {
+		name  string
+		store kycd.Store
+	}{{"a", a}, {"b", b}} {
+		wg.Go(func() {
+			for {
+				got, err := r.store.ClaimDeliveries(ctx, r.name, []string{"log"}, time.Now(), time.Minute, 3)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, d := range got {
+					if other, ok := seen[d.ID]; ok {
+						t.Errorf("delivery %s claimed by %s and %s", d.ID, other, r.name)
+					}
+					seen[d.ID] = r.name
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != 40 {
+		t.Fatalf("%d deliveries claimed, want 40", len(seen))
+	}
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func TestBadURLNamesNoPassword(t *testing.T) {
+	_, err := postgres.Open(context.Background(), "postgres://user:s3cret@127.0.0.1:1/db?connect_timeout=1")
+	if err == nil {
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if got := err.Error(); strings.Contains(got, "s3cret") {
+		t.Fatalf("error %q shows the password", got)
+	}
+}

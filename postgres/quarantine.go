@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kycd/kycd"
+)
+
+// AddQuarantine keeps a refused body.
+func (s *Store) AddQuarantine(ctx context.Context, q *kycd.Quarantined) error {
+	_, err := s.pool.Exec(ctx,
+		`INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		q.ID, q.ReceivedAt, q.Reason, string(q.Problem), nullString(q.EventID), q.Body, q.OriginalBody)
+	if err != nil {
+		return fmt.Errorf("postgres: add quarantine: %w", unavailable(s, err))
+	}
+	return nil
+}
+
+const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result`
+
+func scanQuarantined(row pgx.Row) (*kycd.Quarantined, error) {
+	var q kycd.Quarantined
+	var problem string
+	var eventID, result *string
+	var replayedAt *time.Time
+	if err := row.Scan(&q.ID, &q.ReceivedAt, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result); err != nil {
+		return nil, err
+	}
+	q.ReceivedAt = q.ReceivedAt.UTC()
+	if replayedAt != nil {
+		q.ReplayedAt = replayedAt.UTC()
+	}
+	q.Problem = []byte(problem)
+	q.EventID, q.ReplayResult = deref(eventID), deref(result)
+	return &q, nil
+}
+
+// QuarantineItem returns one quarantined body.
+func (s *Store) QuarantineItem(ctx context.Context, id string) (*kycd.Quarantined, error) {
+	q, err := scanQuarantined(s.pool.QueryRow(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = $1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: quarantine item: %w", s.notFound(err, "quarantined body %s not found", id))
+	}
+	return q, nil
+}
+
+// Quarantine lists quarantined bodies, newest first.
+func (s *Store) Quarantine(ctx context.Context, all bool, limit int) ([]*kycd.Quarantined, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.pool.Query(ctx,
+		`SELECT `+quarantineColumns+` FROM quarantine WHERE ($1 OR replayed_at IS NULL) ORDER BY received_at DESC, id LIMIT $2`, all, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: quarantine: %w", translate(s, err))
+	}
+	defer rows.Close()
+	out := []*kycd.Quarantined{}
+	for rows.Next() {
+		q, err := scanQuarantined(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: quarantine: %w", translate(s, err))
+		}
+		out = append(out, q)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: quarantine: %w", translate(s, err))
+	}
+	return out, nil
+}
+
+// ResolveQuarantine records a successful replay.
+func (s *Store) ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE quarantine SET replayed_at = $2, replay_result = $3 WHERE id = $1`, id, at, result)
+	if err != nil {
+		return fmt.Errorf("postgres: resolve quarantine: %w", translate(s, err))
+	}
+	if tag.RowsAffected() == 0 {
+		return kycd.Errorf(kycd.ENOTFOUND, "quarantined body %s not found", id)
+	}
+	return nil
+}
+
+// Purge drops raw bodies and personal data received before t; event ids
+// stay for good.
+func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	for _, q := range []string{
+		`UPDATE events SET body = NULL WHERE received_at < $1 AND body IS NOT NULL`,
+		`DELETE FROM quarantine WHERE received_at < $1`,
+		// An invitation's contact details and verification URL are personal
+		// data: the notification keeps its ids and type, not them.
+		`UPDATE notifications SET payload = (payload::jsonb - 'invitation')::json WHERE created_at < $1 AND payload::jsonb ? 'invitation'`,
+	} {
+		tag, err := s.pool.Exec(ctx, q, before)
+		if err != nil {
+			return n, fmt.Errorf("postgres: purge: %w", translate(s, err))
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
+}
+
+// Setting returns a stored setting.
+func (s *Store) Setting(ctx context.Context, key string) (string, error) {
+	var v string
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v); err != nil {
+		return "", fmt.Errorf("postgres: setting: %w", s.notFound(err, "setting %s not found", key))
+	}
+	return v, nil
+}
+
+// InitSetting stores value under key unless it has one already; of
+// replicas starting together, one value wins and all see it.
+func (s *Store) InitSetting(ctx context.Context, key, value string) (string, bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value)
+	if err != nil {
+		return "", false, fmt.Errorf("postgres: init setting: %w", translate(s, err))
+	}
+	if tag.RowsAffected() == 1 {
+		return value, true, nil
+	}
+	v, err := s.Setting(ctx, key)
+	return v, false, err
+}

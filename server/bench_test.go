@@ -3,12 +3,18 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/postgres"
+	"github.com/kycd/kycd/postgres/postgrestest"
+	"github.com/kycd/kycd/ralio"
+	"github.com/kycd/kycd/server"
 	"github.com/kycd/kycd/sqlite"
 )
 
@@ -55,6 +61,36 @@ func BenchmarkWebhook(b *testing.B) {
 // writer at a time, so this shows how commits queue.
 func BenchmarkWebhookParallel(b *testing.B) {
 	h, _ := newServer(b, func(s *sqlite.Store) kycd.Store { return s })
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body := []byte(fmt.Sprintf(`{"id":%q,"event":"kyc_session_verified","timestamp":"2025-06-19T17:14:13.123Z","data":{"sessionId":%q,"userId":"550e8400-e29b-41d4-a716-446655440001"}}`,
+				uuid.NewString(), uuid.NewString()))
+			if rec := post(b, h, body); rec.Code != http.StatusOK {
+				b.Errorf("status %d: %s", rec.Code, rec.Body)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkWebhookParallelPostgres is BenchmarkWebhookParallel on the
+// PostgreSQL store (KYCD_TEST_POSTGRES), where concurrent ingests commit in
+// parallel instead of in groups.
+func BenchmarkWebhookParallelPostgres(b *testing.B) {
+	store, err := postgres.Open(context.Background(), postgrestest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	v, _ := ralio.NewVerifier(secret)
+	h := server.New(server.Options{Logger: slog.New(slog.DiscardHandler), Store: store, Verifier: v,
+		Ingester: &ingest.Ingester{Store: store, Sinks: []string{"log"}}, AdminToken: "token"})
 	b.SetParallelism(8)
 	b.ReportAllocs()
 	b.ResetTimer()

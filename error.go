@@ -52,6 +52,16 @@ func ErrorCode(err error) string {
 	return EINTERNAL
 }
 
+// Unrecorded marks a failure to record an event as EUNAVAILABLE unless it
+// already has a code: whatever went wrong, nothing was committed, and the
+// sender must try again (Ralio retries a 503, never a 4xx).
+func Unrecorded(err error) error {
+	if err != nil && ErrorCode(err) == EINTERNAL {
+		return &Error{Code: EUNAVAILABLE, Message: "store could not record the event", Err: err}
+	}
+	return err
+}
+
 // ErrorMessage returns the client-safe message of err: the message of its
 // *Error, or a generic sentence for internal errors.
 func ErrorMessage(err error) string {

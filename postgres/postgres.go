@@ -137,15 +137,8 @@ func (s *Store) notFound(err error, format string, args ...any) error {
 	return translate(s, err)
 }
 
-// unavailable marks every failure inside an ingest as EUNAVAILABLE: nothing
-// was committed and Ralio must send the event again.
-func unavailable(s *Store, err error) error {
-	err = translate(s, err)
-	if kycd.ErrorCode(err) == kycd.EINTERNAL {
-		return &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "store could not record the event", Err: err}
-	}
-	return err
-}
+// unavailable translates err and marks it kycd.Unrecorded.
+func unavailable(s *Store, err error) error { return kycd.Unrecorded(translate(s, err)) }
 
 // nullString maps "" to NULL.
 func nullString(v string) *string {

@@ -235,15 +235,8 @@ func ingestTx(w *txWriter, ev *kycd.Event, n *kycd.Notification, sinks []string)
 	return res, nil
 }
 
-// unavailable marks every failure inside an ingest as EUNAVAILABLE: whatever
-// went wrong, nothing was committed and Ralio must send the event again.
-func unavailable(s *Store, err error) error {
-	err = translate(s, err)
-	if kycd.ErrorCode(err) == kycd.EINTERNAL {
-		return &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "store could not record the event", Err: err}
-	}
-	return err
-}
+// unavailable translates err and marks it kycd.Unrecorded.
+func unavailable(s *Store, err error) error { return kycd.Unrecorded(translate(s, err)) }
 
 // project applies ev to the session or subject it concerns and reports the
 // outcome. Newest (timestamp, id) wins; an older session event is still

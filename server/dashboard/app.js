@@ -63,13 +63,24 @@ async function loadStats() {
   drawChart(st);
 }
 
+// chartDays is every day of the window, so quiet days show as gaps, or for
+// windows over a month only the days that had rejections.
+function chartDays(st) {
+  const seen = [...new Set(st.failuresByDay.map((d) => d.day))];
+  const first = new Date(st.since.slice(0, 10) + "T00:00:00Z"), today = new Date();
+  if ((today - first) / 86400000 > 31) return seen;
+  const days = [];
+  for (let d = first; d <= today; d = new Date(d.getTime() + 86400000)) days.push(d.toISOString().slice(0, 10));
+  return days;
+}
+
 // drawChart draws the top failure codes per day as stacked bars.
 function drawChart(st) {
   const chart = $("#chart");
   chart.replaceChildren();
   if (!st.topFailureCodes.length) { chart.append(el("p", "No rejections in this window.")); return; }
   const codes = st.topFailureCodes.slice(0, palette.length).map((c) => c.code);
-  const days = [...new Set(st.failuresByDay.map((d) => d.day))];
+  const days = chartDays(st);
   const perDay = new Map(days.map((d) => [d, 0]));
   for (const d of st.failuresByDay) if (codes.includes(d.code)) perDay.set(d.day, perDay.get(d.day) + d.count);
   const max = Math.max(1, ...perDay.values());

@@ -11,37 +11,31 @@ import (
 	"github.com/kycd/kycd/ingest"
 )
 
-func handleSession(o Options) http.Handler {
+// handleRead answers GET requests: read returns the JSON answer, or an
+// error that becomes a problem (EINVALID 400, ENOTFOUND 404, …).
+func handleRead(o Options, read func(r *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := o.Store.Session(r.Context(), pathID(r))
+		v, err := read(r)
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, s)
+		writeJSON(w, http.StatusOK, v)
 	})
 }
 
+func handleSession(o Options) http.Handler {
+	return handleRead(o, func(r *http.Request) (any, error) { return o.Store.Session(r.Context(), pathID(r)) })
+}
+
 func handleSubject(o Options) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := o.Store.Subject(r.Context(), pathID(r), r.URL.Query().Get("type"))
-		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, s)
+	return handleRead(o, func(r *http.Request) (any, error) {
+		return o.Store.Subject(r.Context(), pathID(r), r.URL.Query().Get("type"))
 	})
 }
 
 func handleEvent(o Options) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e, err := o.Store.Event(r.Context(), pathID(r))
-		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, e)
-	})
+	return handleRead(o, func(r *http.Request) (any, error) { return o.Store.Event(r.Context(), pathID(r)) })
 }
 
 // QuarantineView is a quarantined body as the API shows it. Body is the
@@ -64,35 +58,31 @@ func bodyText(b []byte) *string {
 }
 
 func handleQuarantineList(o Options) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
+	return handleRead(o, func(r *http.Request) (any, error) {
 		limit, err := queryLimit(r)
 		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
+			return nil, err
 		}
-		all := q.Get("all") == "1" || q.Get("all") == "true"
+		all := r.URL.Query().Get("all") == "1" || r.URL.Query().Get("all") == "true"
 		items, err := o.Store.Quarantine(r.Context(), all, kycd.PageLimit(limit))
 		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
+			return nil, err
 		}
 		out := make([]QuarantineView, len(items))
 		for i, it := range items {
 			out[i] = QuarantineView{Quarantined: it}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"items": out})
+		return map[string]any{"items": out}, nil
 	})
 }
 
 func handleQuarantineItem(o Options) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return handleRead(o, func(r *http.Request) (any, error) {
 		it, err := o.Store.QuarantineItem(r.Context(), pathID(r))
 		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
+			return nil, err
 		}
-		writeJSON(w, http.StatusOK, QuarantineView{Quarantined: it, Body: bodyText(it.Body), OriginalBody: bodyText(it.OriginalBody)})
+		return QuarantineView{Quarantined: it, Body: bodyText(it.Body), OriginalBody: bodyText(it.OriginalBody)}, nil
 	})
 }
 

@@ -7,40 +7,36 @@ import (
 )
 
 func handleDeliveries(o Options) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return handleRead(o, func(r *http.Request) (any, error) {
 		state := r.URL.Query().Get("state")
 		switch state {
 		case "", kycd.DeliveryPending, kycd.DeliveryDelivered, kycd.DeliveryDead:
 		default:
-			writeProblem(w, Problem{Status: http.StatusBadRequest, Detail: "state must be pending, delivered or dead"})
-			return
+			return nil, kycd.Errorf(kycd.EINVALID, "state must be pending, delivered or dead")
 		}
 		limit, err := queryLimit(r)
 		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
+			return nil, err
 		}
 		items, err := o.Store.Deliveries(r.Context(), state, kycd.PageLimit(limit))
 		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
+			return nil, err
 		}
 		for _, d := range items {
 			d.Sink = kycd.SinkLabel(d.Sink)
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"items": items})
+		return map[string]any{"items": items}, nil
 	})
 }
 
 func handleDelivery(o Options) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return handleRead(o, func(r *http.Request) (any, error) {
 		d, err := o.Store.Delivery(r.Context(), pathID(r))
 		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
+			return nil, err
 		}
 		d.Sink = kycd.SinkLabel(d.Sink)
-		writeJSON(w, http.StatusOK, d)
+		return d, nil
 	})
 }
 

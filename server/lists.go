@@ -26,67 +26,47 @@ func queryLimit(r *http.Request) (int, error) {
 }
 
 func handleSessionList(o Options) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return handleRead(o, func(r *http.Request) (any, error) {
 		q := r.URL.Query()
 		limit, err := queryLimit(r)
 		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
+			return nil, err
 		}
 		f := kycd.SessionFilter{Status: kycd.Status(q.Get("status")), SubjectID: q.Get("subject"), Limit: limit, Cursor: q.Get("cursor")}
 		switch f.Status {
 		case "", kycd.StatusNotStarted, kycd.StatusStarted, kycd.StatusVerified, kycd.StatusReview, kycd.StatusRejected, kycd.StatusExpired:
 		default:
-			writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "status must be one of NOT_STARTED, STARTED, VERIFIED, REVIEW, REJECTED, EXPIRED"))
-			return
+			return nil, kycd.Errorf(kycd.EINVALID, "status must be one of NOT_STARTED, STARTED, VERIFIED, REVIEW, REJECTED, EXPIRED")
 		}
-		page, err := o.Store.Sessions(r.Context(), f)
-		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, page)
+		return o.Store.Sessions(r.Context(), f)
 	})
 }
 
 func handleEventList(o Options) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return handleRead(o, func(r *http.Request) (any, error) {
 		limit, err := queryLimit(r)
 		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
+			return nil, err
 		}
 		q := r.URL.Query()
-		page, err := o.Store.Events(r.Context(), kycd.EventFilter{Type: q.Get("type"), Limit: limit, Cursor: q.Get("cursor")})
-		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, page)
+		return o.Store.Events(r.Context(), kycd.EventFilter{Type: q.Get("type"), Limit: limit, Cursor: q.Get("cursor")})
 	})
 }
 
 func handleStats(o Options) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return handleRead(o, func(r *http.Request) (any, error) {
 		window := DefaultStatsWindow
 		if v := r.URL.Query().Get("window"); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "window must be a positive duration, e.g. 24h"))
-				return
+				return nil, kycd.Errorf(kycd.EINVALID, "window must be a positive duration, e.g. 24h")
 			}
 			window = d
 		}
 		limit, err := queryLimit(r)
 		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
+			return nil, err
 		}
-		st, err := o.Store.Stats(r.Context(), o.Now().Add(-window), limit)
-		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, st)
+		return o.Store.Stats(r.Context(), o.Now().Add(-window), limit)
 	})
 }

@@ -15,51 +15,20 @@ import (
 	"github.com/kycd/kycd/storetest"
 )
 
-func open(t *testing.T, u string) *postgres.Store {
-	t.Helper()
-	s, err := postgres.Open(context.Background(), u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) kycd.Store { return open(t, postgrestest.URL(t)) })
+	storetest.Run(t, func(t *testing.T) kycd.Store { return postgrestest.Open(t, postgrestest.URL(t)) })
 }
 
 // Replicas starting together migrate one at a time and all succeed.
 func TestConcurrentMigrations(t *testing.T) {
 	u := postgrestest.URL(t)
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i := range errs {
-		wg.Go(func() {
-			s, err := postgres.Open(context.Background(), u)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer s.Close()
-			errs[i] = s.Migrate(context.Background())
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("migration %d: %v", i, err)
-		}
-	}
+	storetest.MigrateConcurrently(t, 4, func() (storetest.Migrator, error) { return postgres.Open(context.Background(), u) })
 }
 
 // Two replicas claiming at the same moment never get the same delivery.
 func TestReplicasNeverClaimTheSameDelivery(t *testing.T) {
 	u := postgrestest.URL(t)
-	a, b := open(t, u), open(t, u)
+	a, b := postgrestest.Open(t, u), postgrestest.Open(t, u)
 	ctx := context.Background()
 	for range 40 {
 		ev := &kycd.Event{ID: newID(), Type: "kyc_session_verified", Timestamp: time.Now(), ReceivedAt: time.Now(),

@@ -11,7 +11,6 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
-	"github.com/kycd/kycd/postgres"
 	"github.com/kycd/kycd/postgres/postgrestest"
 	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/server"
@@ -68,14 +67,7 @@ func BenchmarkWebhookParallel(b *testing.B) {
 // PostgreSQL store (KYCD_TEST_POSTGRES), where concurrent ingests commit in
 // parallel instead of in groups.
 func BenchmarkWebhookParallelPostgres(b *testing.B) {
-	store, err := postgres.Open(context.Background(), postgrestest.URL(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	store := postgrestest.Open(b, postgrestest.URL(b))
 	v, _ := ralio.NewVerifier(secret)
 	h := server.New(server.Options{Logger: slog.New(slog.DiscardHandler), Store: store, Verifier: v,
 		Ingester: &ingest.Ingester{Store: store, Sinks: []string{"log"}}, AdminToken: "token"})

@@ -91,25 +91,7 @@ func TestGroupCommit(t *testing.T) {
 // Two processes starting at once on a new file both migrate; both succeed.
 func TestConcurrentMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kycd.db")
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for i := range errs {
-		wg.Go(func() {
-			s, err := sqlite.Open(path)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			defer s.Close()
-			errs[i] = s.Migrate(context.Background())
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("migration %d: %v", i, err)
-		}
-	}
+	storetest.MigrateConcurrently(t, 4, func() (storetest.Migrator, error) { return sqlite.Open(path) })
 }
 
 func TestFileIsInWALMode(t *testing.T) {

@@ -637,3 +637,34 @@ func testListsAndStats(t *testing.T, s kycd.Store) {
 		t.Fatalf("failure codes since +3m = %+v, want 4 (the window counts)", later)
 	}
 }
+
+// Migrator is a store that brings its own schema up to date.
+type Migrator interface {
+	kycd.Store
+	Migrate(ctx context.Context) error
+}
+
+// MigrateConcurrently opens n stores at once with open, as replicas starting
+// together would, and migrates each: every migration must succeed.
+func MigrateConcurrently(t *testing.T, n int, open func() (Migrator, error)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range errs {
+		wg.Go(func() {
+			s, err := open()
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer s.Close()
+			errs[i] = s.Migrate(context.Background())
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("migration %d: %v", i, err)
+		}
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kycd/kycd/postgres"
 )
 
 // database returns the URL of the PostgreSQL server named by
@@ -71,4 +73,19 @@ func URL(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// Open returns a migrated store on the PostgreSQL database at u, closed
+// when the test ends.
+func Open(t testing.TB, u string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

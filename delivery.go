@@ -42,8 +42,6 @@ type Delivery struct {
 	// manual retry starts a new round.
 	RoundAttempts  int       `json:"-"`
 	RoundStartedAt time.Time `json:"-"`
-	// LeaseOwner is the dispatcher that claimed the delivery.
-	LeaseOwner string `json:"-"`
 }
 
 // Attempt is one try at sending a delivery.

@@ -11,21 +11,21 @@ import (
 )
 
 const deliveryColumns = `d.id, d.notification_id, n.type, d.sink, d.state, d.attempts, d.round_attempts, d.round_started_at,
-	d.next_attempt_at, d.last_error, d.lease_owner, d.created_at, d.updated_at, n.payload::text`
+	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload::text`
 
 func scanDelivery(row pgx.Row) (*kycd.Delivery, error) {
 	var d kycd.Delivery
-	var lastError, owner *string
+	var lastError *string
 	var payload string
 	if err := row.Scan(&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
-		&d.RoundStartedAt, &d.NextAttemptAt, &lastError, &owner, &d.CreatedAt, &d.UpdatedAt, &payload); err != nil {
+		&d.RoundStartedAt, &d.NextAttemptAt, &lastError, &d.CreatedAt, &d.UpdatedAt, &payload); err != nil {
 		return nil, err
 	}
 	d.RoundStartedAt, d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = d.RoundStartedAt.UTC(), d.NextAttemptAt.UTC(), d.CreatedAt.UTC(), d.UpdatedAt.UTC()
 	if d.State != kycd.DeliveryPending {
 		d.NextAttemptAt = time.Time{}
 	}
-	d.LastError, d.LeaseOwner = deref(lastError), deref(owner)
+	d.LastError = deref(lastError)
 	d.Payload = []byte(payload)
 	return &d, nil
 }

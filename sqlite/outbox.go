@@ -12,15 +12,15 @@ import (
 )
 
 const deliveryColumns = `d.id, d.notification_id, n.type, d.sink, d.state, d.attempts, d.round_attempts, d.round_started_at,
-	d.next_attempt_at, d.last_error, d.lease_owner, d.created_at, d.updated_at, n.payload`
+	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload`
 
 func scanDelivery(row interface{ Scan(...any) error }) (*kycd.Delivery, error) {
 	var d kycd.Delivery
 	var roundStarted, next, created, updated string
-	var lastError, owner sql.NullString
+	var lastError sql.NullString
 	var payload []byte
 	if err := row.Scan(&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
-		&roundStarted, &next, &lastError, &owner, &created, &updated, &payload); err != nil {
+		&roundStarted, &next, &lastError, &created, &updated, &payload); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {
@@ -37,7 +37,6 @@ func scanDelivery(row interface{ Scan(...any) error }) (*kycd.Delivery, error) {
 		d.NextAttemptAt = time.Time{}
 	}
 	d.LastError = lastError.String
-	d.LeaseOwner = owner.String
 	d.Payload = payload
 	return &d, nil
 }
@@ -89,7 +88,6 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 			rows.Close()
 			return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
 		}
-		d.LeaseOwner = owner
 		out = append(out, d)
 	}
 	rows.Close()

@@ -10,14 +10,9 @@ import (
 // Errors carry the codes of this package: ENOTFOUND, ECONFLICT, EUNAVAILABLE;
 // anything else is EINTERNAL.
 type Store interface {
-	// Ingest records ev exactly once and applies its effect, all in one
-	// transaction: the event row, the session or subject projection (newest
-	// event by (timestamp, id) wins; an older one is kept in history only),
-	// and, when the event is applied and n is not nil, the notification with
-	// one pending delivery per sink. A second call with the same event id
-	// and body hash changes nothing and reports Duplicate; with another body
-	// hash it fails with ECONFLICT. A failure to commit is EUNAVAILABLE.
-	Ingest(ctx context.Context, ev *Event, n *Notification, sinks []string) (IngestResult, error)
+	// EventLog is where webhooks are acknowledged and what the projector
+	// derives everything else from.
+	EventLog
 
 	// Session returns a session with its checks and history, or ENOTFOUND.
 	Session(ctx context.Context, id string) (*Session, error)

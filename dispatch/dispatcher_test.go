@@ -20,6 +20,7 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/dispatch"
 	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/ingest/ingesttest"
 	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/server"
@@ -110,11 +111,7 @@ func (f *fixture) notify(t *testing.T) string {
 		Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, Status: kycd.StatusRejected,
 		Checks: []kycd.Check{{Type: "document-verification", State: "Refused", Reasons: []kycd.Reason{{Code: "EXPIRED_DOCUMENT", Message: "expired"}}}},
 	}
-	n := kycd.NewNotification(uuid.NewString(), ev, kycd.DefaultGuidance().For)
-	res, err := f.store.Ingest(context.Background(), ev, n, []string{f.sink})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := ingesttest.Ingest(t, f.store, ev, ingest.Options{Sinks: []string{f.sink}, Guide: kycd.DefaultGuidance().For})
 	ds, err := f.store.Deliveries(context.Background(), "", 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -275,7 +272,7 @@ func TestDeadDeliveryRetriedViaAPIIsDelivered(t *testing.T) {
 	var woken atomic.Bool
 	api := server.New(server.Options{
 		Logger: slog.New(slog.DiscardHandler), Store: f.store, Verifier: verifier,
-		Ingester: &ingest.Ingester{Store: f.store}, AdminToken: "token", Now: f.clock.Now,
+		Ingester: newIngester(t, f.store), AdminToken: "token", Now: f.clock.Now,
 		WakeDispatcher: func() { woken.Store(true) },
 	})
 	// The dead list shows it; the retry puts it back in line.
@@ -411,4 +408,14 @@ func TestConcurrentDispatchersNeverShareADelivery(t *testing.T) {
 			t.Errorf("notification %s sent %d times, want once", id, n)
 		}
 	}
+}
+
+func newIngester(t *testing.T, s kycd.Store) *ingest.Ingester {
+	t.Helper()
+	in, err := ingest.New(context.Background(), s, ingest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	return in
 }

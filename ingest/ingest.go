@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -21,40 +22,227 @@ import (
 	"github.com/kycd/kycd/ralio"
 )
 
-// Ingester records Ralio events. Signature checks happen before it: every
-// body it sees came from Ralio.
-type Ingester struct {
-	Store kycd.Store
+// Store is what the write path needs of a kycd.Store.
+type Store interface {
+	kycd.EventLog
+	AddQuarantine(ctx context.Context, q *kycd.Quarantined) error
+	QuarantineItem(ctx context.Context, id string) (*kycd.Quarantined, error)
+	ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error
+	Event(ctx context.Context, id string) (*kycd.EventRecord, error)
+}
+
+// Options configure an Ingester. Zero values take the defaults.
+type Options struct {
 	// Sinks names the sinks each notification is delivered to.
 	Sinks []string
 	// Guide returns merchant-facing guidance for a failure code; may be nil.
 	Guide func(code string) string
 	// Now is the clock; time.Now when nil.
-	Now func() time.Time
-	// Notified is called after a notification was committed, to wake the
-	// dispatcher; may be nil.
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Notified is called after a projection committed notifications, to
+	// wake the dispatcher; may be nil.
 	Notified func()
+	Metrics  Metrics
+	// MaxBacklog bounds the events acknowledged and not yet projected:
+	// beyond it Receive fails with EUNAVAILABLE (503, Ralio retries), so the
+	// projection lag cannot grow without limit. DefaultMaxBacklog when 0.
+	MaxBacklog int
+	// ProjectBatch is the most log entries one projection transaction
+	// takes (DefaultProjectBatch when 0).
+	ProjectBatch int
+	// Gather is how long a commit batch waits for requests being decoded
+	// (DefaultGather when 0; negative: never waits).
+	Gather time.Duration
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxBacklog   = 20000
+	DefaultProjectBatch = 2000
+	DefaultGather       = 500 * time.Microsecond
+	maxAppendBatch      = 1024
+)
+
+// Metrics observe the write path; nil funcs are skipped.
+type Metrics struct {
+	AppendBatch    func(n int)                     // entries per log commit
+	ProjectBatch   func(n int, took time.Duration) // entries per projection transaction
+	EventProjected func(eventType, outcome string) // each projected event with its outcome
+}
+
+func (m Metrics) observeBatch(n int, took time.Duration) {
+	if m.ProjectBatch != nil {
+		m.ProjectBatch(n, took)
+	}
+}
+
+func (m Metrics) count(typ, outcome string) {
+	if m.EventProjected != nil {
+		m.EventProjected(typ, outcome)
+	}
+}
+
+// Ingester is kycd's write path: an appender that acknowledges each
+// event once it is durable in the event log, and a projector that derives
+// everything else from the log. Signature checks happen before it: every
+// body it sees came from Ralio.
+type Ingester struct {
+	store Store
+	now   func() time.Time
+	app   *appender
+	proj  *projector
+}
+
+// New starts an Ingester on store: the appender runs at once (stop it with
+// Close); the projector runs in Run, or on demand in Drain.
+func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBacklog <= 0 {
+		o.MaxBacklog = DefaultMaxBacklog
+	}
+	if o.ProjectBatch <= 0 {
+		o.ProjectBatch = DefaultProjectBatch
+	}
+	if o.Gather == 0 {
+		o.Gather = DefaultGather
+	}
+	in := &Ingester{store: store, now: o.Now}
+	in.proj = newProjector(store, kycd.PlanOptions{Sinks: o.Sinks, Guide: o.Guide}, o.ProjectBatch, o.Logger, o.Metrics,
+		func(entries []*kycd.LogEntry, p *kycd.Plan) {
+			in.app.projected(entries)
+			if len(p.Notifications) > 0 && o.Notified != nil {
+				o.Notified()
+			}
+		})
+	in.app = newAppender(store, maxAppendBatch, o.MaxBacklog, o.Gather, o.Metrics.AppendBatch)
+	in.app.before, in.app.failed = in.proj.remember, in.proj.forget
+	in.app.appended = func([]*kycd.LogEntry) { in.proj.kick() }
+	if err := in.app.load(ctx); err != nil {
+		return nil, err
+	}
+	in.app.start()
+	return in, nil
+}
+
+// Close stops the appender after the batch it is committing, so every
+// request answered stays answered truthfully. Later calls of Receive fail
+// with EUNAVAILABLE.
+func (in *Ingester) Close() { in.app.close() }
+
+// Run projects the log until ctx ends, whenever events are appended and
+// every second in case another process appended some.
+func (in *Ingester) Run(ctx context.Context) {
+	in.proj.run(ctx, time.Second, func(ctx context.Context) {
+		if err := in.app.sweep(ctx); err != nil && ctx.Err() == nil {
+			in.proj.logger.Warn("could not check which events other replicas projected", "err", err)
+		}
+	})
+}
+
+// Drain projects until the log has nothing left to project.
+func (in *Ingester) Drain(ctx context.Context) (int, error) { return in.proj.drain(ctx) }
+
+// Backlog is how many events this process acknowledged that are not yet
+// projected.
+func (in *Ingester) Backlog() int { return in.app.backlog() }
+
+// Lag is how long the oldest event acknowledged and not yet projected has
+// waited.
+func (in *Ingester) Lag() time.Duration {
+	if t, ok := in.app.oldest(); ok {
+		return in.now().Sub(t)
+	}
+	return 0
+}
+
+// CaughtUp waits, at most bound, until every event acknowledged before the
+// call (by any process on the store) is projected, and reports whether it
+// is.
+func (in *Ingester) CaughtUp(ctx context.Context, bound time.Duration) (bool, error) {
+	return CaughtUp(ctx, in.store, bound, func() <-chan struct{} {
+		in.proj.hurry()
+		return in.proj.progress.wait()
+	})
+}
+
+// CaughtUp waits, at most bound, until log has projected every entry
+// committed before the call; progress (may be nil) wakes it early.
+func CaughtUp(ctx context.Context, log kycd.EventLog, bound time.Duration, progress func() <-chan struct{}) (bool, error) {
+	head, err := log.LogHead(ctx)
+	if err != nil {
+		return false, err
+	}
+	deadline := time.Now().Add(bound)
+	for {
+		var woken <-chan struct{}
+		if progress != nil {
+			woken = progress()
+		}
+		left, err := log.UnprojectedLog(ctx, head, 1)
+		if err != nil {
+			return false, err
+		}
+		wait := time.Until(deadline)
+		if len(left) == 0 || wait <= 0 {
+			return len(left) == 0, nil
+		}
+		t := time.NewTimer(min(wait, 20*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, ctx.Err()
+		case <-woken:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// Rebuild re-derives every projection from the log entries that still
+// have their bodies, without notifying again, and reports how many entries
+// it projected. Run it while no other process projects (serve stopped).
+func (in *Ingester) Rebuild(ctx context.Context) (int64, error) {
+	n, err := in.store.ResetProjection(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: rebuild: %w", err)
+	}
+	silent := newProjector(in.store, kycd.PlanOptions{Silent: true}, in.proj.batchSize, in.proj.logger, in.proj.metrics, nil)
+	if _, err := silent.drain(ctx); err != nil {
+		return n, fmt.Errorf("ingest: rebuild: %w", err)
+	}
+	return n, nil
 }
 
 // Result is what became of one body.
 type Result struct {
-	kycd.IngestResult
 	EventID      string
 	EventType    string
 	Known        bool   // the event type is one kycd understands
+	Duplicate    bool   // the same event was recorded before; nothing changed
+	Seq          int64  // the log entry, when the body was appended now
+	Outcome      string // once projected: applied, stale, unhandled; duplicate
 	QuarantineID string // set when the body was refused and kept
 }
 
-// Receive decodes body and records it. It fails with EINVALID (wrapping a
-// *ralio.ValidationError) or ECONFLICT after keeping the body in quarantine,
-// and with EUNAVAILABLE when the store could not record it or, for a refused
-// body, could not keep it: then nothing is lost as long as the caller
-// answers so that Ralio retries.
+// Receive decodes body and appends it to the event log; it returns once the
+// entry is durable. It fails with EINVALID (wrapping a *ralio.ValidationError)
+// or ECONFLICT after keeping the body in quarantine, and with EUNAVAILABLE
+// when the log could not record it, the backlog is full, or, for a refused
+// body, the quarantine could not keep it: then nothing is lost as long as
+// the caller answers so that Ralio retries.
 func (in *Ingester) Receive(ctx context.Context, body []byte) (Result, error) {
 	return in.receive(ctx, body, true)
 }
 
 func (in *Ingester) receive(ctx context.Context, body []byte, quarantine bool) (Result, error) {
+	arrived := in.app.arrival()
+	defer arrived()
 	now := in.now()
 	re, err := ralio.Parse(body)
 	if err != nil {
@@ -72,23 +260,30 @@ func (in *Ingester) receive(ctx context.Context, body []byte, quarantine bool) (
 		}
 		return res, refusal
 	}
-
 	ev := toEvent(&re, body, now)
 	res := Result{EventID: ev.ID, EventType: ev.Type, Known: re.Known}
-	n := kycd.NewNotification(uuid.NewString(), ev, in.Guide)
-	res.IngestResult, err = in.Store.Ingest(ctx, ev, n, in.Sinks)
+	return in.append(ctx, ev, res, quarantine, arrived)
+}
+
+// Append appends an event decoded elsewhere (its Body and BodyHash set) as
+// Receive does a body.
+func (in *Ingester) Append(ctx context.Context, ev *kycd.Event) (Result, error) {
+	return in.append(ctx, ev, Result{EventID: ev.ID, EventType: ev.Type, Known: kycd.NotificationType(ev) != "" || ev.Status != ""}, true, nil)
+}
+
+func (in *Ingester) append(ctx context.Context, ev *kycd.Event, res Result, quarantine bool, arrived func()) (Result, error) {
+	e := &kycd.LogEntry{EventID: ev.ID, ReceivedAt: ev.ReceivedAt, Body: ev.Body, BodyHash: ev.BodyHash, Event: ev}
+	r, err := in.app.append(ctx, e, arrived)
+	res.Duplicate, res.Seq = r.duplicate, e.Seq
 	if res.Duplicate {
 		res.Outcome = kycd.OutcomeDuplicate
 	}
-	if err == nil && res.NotificationID != "" && in.Notified != nil {
-		in.Notified()
-	}
 	if kycd.ErrorCode(err) == kycd.ECONFLICT && quarantine {
 		var original []byte
-		if stored, serr := in.Store.Event(ctx, ev.ID); serr == nil {
-			original = stored.Body
+		if r.originalSeq != 0 {
+			original, _ = in.store.LogBody(ctx, r.originalSeq)
 		}
-		if res.QuarantineID, err = in.quarantine(ctx, now, kycd.QuarantineConflict, ev.ID, body, original, err); err != nil {
+		if res.QuarantineID, err = in.quarantine(ctx, ev.ReceivedAt, kycd.QuarantineConflict, ev.ID, ev.Body, original, err); err != nil {
 			return res, err
 		}
 		return res, kycd.Errorf(kycd.ECONFLICT, "event %s was received before with a different body", ev.ID)
@@ -96,11 +291,28 @@ func (in *Ingester) receive(ctx context.Context, body []byte, quarantine bool) (
 	return res, err
 }
 
-// Replay runs a quarantined body through ingest again, e.g. after a fix, and
-// marks it replayed when it is now accepted. A body refused again stays in
-// quarantine as it was.
+// Project waits until the event of res is projected, projecting in this
+// process if need be, and sets res.Outcome.
+func (in *Ingester) Project(ctx context.Context, res *Result) error {
+	if res.Duplicate || res.Seq == 0 {
+		return nil
+	}
+	if _, err := in.proj.drain(ctx); err != nil {
+		return err
+	}
+	rec, err := in.store.Event(ctx, res.EventID)
+	if err != nil {
+		return err
+	}
+	res.Outcome = rec.Outcome
+	return nil
+}
+
+// Replay runs a quarantined body through ingest again, e.g. after a fix,
+// waits for its projection, and marks it replayed when it is now accepted.
+// A body refused again stays in quarantine as it was.
 func (in *Ingester) Replay(ctx context.Context, id string) (Result, error) {
-	q, err := in.Store.QuarantineItem(ctx, id)
+	q, err := in.store.QuarantineItem(ctx, id)
 	if err != nil {
 		return Result{}, err
 	}
@@ -108,7 +320,10 @@ func (in *Ingester) Replay(ctx context.Context, id string) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := in.Store.ResolveQuarantine(ctx, id, res.Outcome, in.now()); err != nil {
+	if err := in.Project(ctx, &res); err != nil {
+		return res, err
+	}
+	if err := in.store.ResolveQuarantine(ctx, id, res.Outcome, in.now()); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -117,20 +332,11 @@ func (in *Ingester) Replay(ctx context.Context, id string) (Result, error) {
 // quarantine keeps a refused body with the problem it is answered with, and
 // returns its id.
 func (in *Ingester) quarantine(ctx context.Context, now time.Time, reason, eventID string, body, original []byte, refusal error) (string, error) {
-	doc, err := json.Marshal(Problem(refusal))
+	q, err := quarantineItem(uuid.NewString(), now, reason, eventID, body, original, refusal)
 	if err != nil {
-		return "", fmt.Errorf("ingest: quarantine: %w", err)
+		return "", err
 	}
-	q := &kycd.Quarantined{
-		ID:           uuid.NewString(),
-		ReceivedAt:   now,
-		Reason:       reason,
-		Problem:      doc,
-		EventID:      eventID,
-		Body:         body,
-		OriginalBody: original,
-	}
-	if err := in.Store.AddQuarantine(ctx, q); err != nil {
+	if err := in.store.AddQuarantine(ctx, q); err != nil {
 		return "", &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "could not keep the refused body", Err: err}
 	}
 	return q.ID, nil
@@ -156,13 +362,6 @@ func Problem(err error) kycd.Problem {
 		p.Status, p.Title = http.StatusServiceUnavailable, "Service Unavailable"
 	}
 	return p
-}
-
-func (in *Ingester) now() time.Time {
-	if in.Now != nil {
-		return in.Now()
-	}
-	return time.Now()
 }
 
 // BodyHash is the hex SHA-256 of body with insignificant white space

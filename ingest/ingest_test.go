@@ -13,10 +13,31 @@ import (
 	"github.com/kycd/kycd/sqlite/sqlitetest"
 )
 
-func newIngester(t *testing.T) *ingest.Ingester {
+// fixture is a write path on a new SQLite store.
+type fixture struct {
+	*ingest.Ingester
+	Store kycd.Store
+}
+
+func newIngester(t *testing.T) fixture {
 	t.Helper()
 	s := sqlitetest.Open(t)
-	return &ingest.Ingester{Store: s, Sinks: []string{"log"}}
+	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: []string{"log"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	return fixture{in, s}
+}
+
+// receive receives body and projects it.
+func (f fixture) receive(t *testing.T, body []byte) (ingest.Result, error) {
+	t.Helper()
+	res, err := f.Receive(context.Background(), body)
+	if err == nil {
+		err = f.Project(context.Background(), &res)
+	}
+	return res, err
 }
 
 func readExample(t *testing.T, name string) []byte {
@@ -51,8 +72,8 @@ func TestReindentedRetryIsADuplicate(t *testing.T) {
 
 func TestInvitationProjectsARelatedPartySession(t *testing.T) {
 	in := newIngester(t)
-	res, err := in.Receive(context.Background(), readExample(t, "c-related_party.kyc_session_created.json"))
-	if err != nil || res.Outcome != kycd.OutcomeApplied || res.NotificationID == "" {
+	res, err := in.receive(t, readExample(t, "c-related_party.kyc_session_created.json"))
+	if err != nil || res.Outcome != kycd.OutcomeApplied {
 		t.Fatalf("Receive = %+v, %v", res, err)
 	}
 	sess, err := in.Store.Session(context.Background(), "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e")
@@ -106,5 +127,68 @@ func TestInvalidBodyIsQuarantinedWithItsFields(t *testing.T) {
 	}
 	if list, _ := in.Store.Quarantine(context.Background(), false, 10); len(list) != 1 {
 		t.Fatalf("after a failed replay the quarantine lists %d bodies, want it still there", len(list))
+	}
+}
+
+func TestBacklogBoundAnswersUnavailable(t *testing.T) {
+	s := sqlitetest.Open(t)
+	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: []string{"log"}, MaxBacklog: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	body := readExample(t, "a-kyc_session_failed.json")
+	// Nothing projects: the projector does not run in this test.
+	for i, id := range []string{"11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"} {
+		b := bytes.Replace(body, []byte("550e8400-e29b-41d4-a716-446655440000"), []byte(id), 1)
+		if _, err := in.Receive(context.Background(), b); err != nil {
+			t.Fatalf("event %d under the bound: %v", i, err)
+		}
+	}
+	b := bytes.Replace(body, []byte("550e8400-e29b-41d4-a716-446655440000"), []byte("33333333-3333-4333-8333-333333333333"), 1)
+	if _, err := in.Receive(context.Background(), b); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
+		t.Fatalf("event over the backlog bound = %v, want EUNAVAILABLE (503, Ralio retries)", err)
+	}
+	if n, err := in.Drain(context.Background()); err != nil || n != 2 {
+		t.Fatalf("Drain = %d, %v; want the 2 events", n, err)
+	}
+	if _, err := in.Receive(context.Background(), b); err != nil {
+		t.Fatalf("after the projector caught up: %v", err)
+	}
+}
+
+// A restart finds the entries acknowledged and not yet projected: a copy
+// of one is still a duplicate, and projecting them notifies under the
+// ids derived from their events, once.
+func TestRestartBetweenLogAndProjection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kycd.db")
+	body := readExample(t, "a-kyc_session_failed.json")
+	{
+		s := sqlitetest.OpenPath(t, path)
+		in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: []string{"log"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.Receive(context.Background(), body); err != nil {
+			t.Fatal(err)
+		}
+		in.Close()
+		s.Close() // a crash after the log commit: nothing projected
+	}
+	s := sqlitetest.OpenPath(t, path)
+	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: []string{"log"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if res, err := in.Receive(context.Background(), body); err != nil || !res.Duplicate {
+		t.Fatalf("copy after the restart = %+v, %v; want a duplicate of the unprojected entry", res, err)
+	}
+	if n, err := in.Drain(context.Background()); err != nil || n != 1 {
+		t.Fatalf("Drain = %d, %v; want 1", n, err)
+	}
+	ds, err := s.Deliveries(context.Background(), "", 10)
+	if err != nil || len(ds) != 1 || ds[0].NotificationID != kycd.NotificationID("550e8400-e29b-41d4-a716-446655440000") {
+		t.Fatalf("deliveries = %+v, %v; want one, for the notification derived from the event id", ds, err)
 	}
 }

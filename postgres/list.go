@@ -55,7 +55,7 @@ func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.Sessi
 	return page, nil
 }
 
-// Events lists events by arrival, last first.
+// Events lists events by arrival (seq), last first.
 func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage, error) {
 	limit := kycd.PageLimit(f.Limit)
 	q := `SELECT id, type, ts, received_at, outcome, session_id, body_hash FROM events WHERE true`
@@ -65,14 +65,15 @@ func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage
 		q += ` AND type = ` + arg(f.Type)
 	}
 	if f.Cursor != "" {
-		t, id, err := kycd.DecodeCursor(f.Cursor)
+		_, id, err := kycd.DecodeCursor(f.Cursor)
 		if err != nil {
 			return nil, err
 		}
-		at := arg(t)
-		q += ` AND (received_at < ` + at + ` OR (received_at = ` + at + ` AND id > ` + arg(id) + `))`
+		// The cursor names the last row shown; the page goes on below its
+		// seq. Its time is not needed: seq alone orders arrivals.
+		q += ` AND seq < (SELECT seq FROM events WHERE id = ` + arg(id) + `)`
 	}
-	q += ` ORDER BY received_at DESC, id LIMIT ` + arg(limit+1)
+	q += ` ORDER BY seq DESC LIMIT ` + arg(limit+1)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", translate(s, err))
@@ -100,8 +101,18 @@ func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage
 	return page, nil
 }
 
+// rejectedReasons is every reason of every check of the sessions rejected
+// since $1, as rows r(code) beside their session s. A check stored without
+// reasons (JSON null) has none.
+const rejectedReasons = `sessions s
+	CROSS JOIN json_array_elements(s.checks) AS c(v)
+	CROSS JOIN LATERAL (
+		SELECT v->>'code' AS code FROM json_array_elements(CASE WHEN json_typeof(c.v->'reasons') = 'array' THEN c.v->'reasons' ELSE '[]' END) AS r(v)
+	) AS r
+	WHERE s.status = 'REJECTED' AND s.status_at >= $1`
+
 // Stats counts sessions by status and the failure codes of recent
-// rejections.
+// rejections, read from the checks of rejected sessions.
 func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.Stats, error) {
 	st := &kycd.Stats{Since: since, SessionsBy: map[kycd.Status]int{}, TopFailureCodes: []kycd.CodeCount{}, FailuresByDay: []kycd.DayCodeCount{}}
 	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM sessions GROUP BY status`)
@@ -121,8 +132,7 @@ func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.St
 		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
 	}
 	rows, err = s.pool.Query(ctx, `
-		SELECT r.code, count(*) AS n FROM check_reasons r JOIN sessions s ON s.id = r.session_id
-		WHERE s.status = 'REJECTED' AND s.status_at >= $1
+		SELECT r.code, count(*) AS n FROM `+rejectedReasons+`
 		GROUP BY r.code ORDER BY n DESC, r.code COLLATE "C" LIMIT $2`, since, kycd.PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
@@ -144,8 +154,8 @@ func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.St
 		return st, nil
 	}
 	rows, err = s.pool.Query(ctx, `
-		SELECT to_char(s.status_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, r.code, count(*) FROM check_reasons r JOIN sessions s ON s.id = r.session_id
-		WHERE s.status = 'REJECTED' AND s.status_at >= $1 AND r.code = ANY($2)
+		SELECT to_char(s.status_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, r.code, count(*) FROM `+rejectedReasons+`
+		AND r.code = ANY($2)
 		GROUP BY day, r.code ORDER BY day, r.code COLLATE "C"`, since, codes)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))

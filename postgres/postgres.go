@@ -1,6 +1,7 @@
 // Package postgres is kycd's store for several replicas: PostgreSQL through
 // pgx, with migrations compiled into the binary and guarded by an advisory
-// lock, and outbox claims that skip rows another replica holds.
+// lock. The event log lives in the same database; projection and outbox
+// claims skip rows another replica holds.
 package postgres
 
 import (
@@ -56,11 +57,21 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // Migrate brings the schema up to date; an advisory lock makes replicas
 // starting together take turns.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.migrate(ctx, func(p *goose.Provider) error {
+		_, err := p.Up(ctx)
+		return err
+	})
+}
+
+// migrate runs fn on a goose provider of the embedded migrations.
+func (s *Store) migrate(ctx context.Context, fn func(p *goose.Provider) error) error {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
-	locker, err := lock.NewPostgresSessionLocker()
+	// A replica waiting for another's migrations polls every second (goose
+	// polls every five), for up to five minutes as goose does.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
@@ -70,7 +81,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if err := fn(p); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", translate(s, err))
 	}
 	return nil

@@ -30,14 +30,12 @@ func TestReplicasNeverClaimTheSameDelivery(t *testing.T) {
 	u := postgrestest.URL(t)
 	a, b := postgrestest.Open(t, u), postgrestest.Open(t, u)
 	ctx := context.Background()
+	var entries []*kycd.LogEntry
 	for range 40 {
-		ev := &kycd.Event{ID: newID(), Type: "kyc_session_verified", Timestamp: time.Now(), ReceivedAt: time.Now(),
-			Body: []byte(`{}`), BodyHash: "h", SessionID: newID(), Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: newID()},
-			Status: kycd.StatusVerified}
-		if _, err := a.Ingest(ctx, ev, kycd.NewNotification(newID(), ev, nil), []string{"log"}); err != nil {
-			t.Fatal(err)
-		}
+		entries = append(entries, sessionEntry(newID(), newID(), kycd.StatusVerified, 0))
 	}
+	appendLog(t, a, entries...)
+	project(t, a, kycd.PlanOptions{Sinks: []string{"log"}}, entries...)
 	var mu sync.Mutex
 	seen := map[string]string{}
 	var wg sync.WaitGroup

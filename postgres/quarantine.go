@@ -91,7 +91,7 @@ func (s *Store) ResolveQuarantine(ctx context.Context, id, result string, at tim
 func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	for _, q := range []string{
-		`UPDATE events SET body = NULL WHERE received_at < $1 AND body IS NOT NULL`,
+		`UPDATE event_log SET body = NULL WHERE received_at < $1 AND body IS NOT NULL`,
 		`DELETE FROM quarantine WHERE received_at < $1`,
 		// An invitation's contact details and verification URL are personal
 		// data: the notification keeps its ids and type, not them.

@@ -8,78 +8,53 @@ import (
 	"github.com/kycd/kycd"
 )
 
-// Session returns a session with its checks, failures and history.
+// Session returns a session with its checks, failures and history, all
+// from its one row.
 func (s *Store) Session(ctx context.Context, id string) (*kycd.Session, error) {
-	sess := &kycd.Session{ID: id, Checks: []kycd.Check{}, History: []kycd.HistoryEntry{}}
+	st := kycd.SessionState{ID: id}
+	var checks, history []byte
 	err := s.pool.QueryRow(ctx,
-		`SELECT subject_type, subject_id, status, status_at, status_event_id FROM sessions WHERE id = $1`, id,
-	).Scan(&sess.Subject.Type, &sess.Subject.ID, &sess.Status, &sess.StatusAt, &sess.StatusEventID)
+		`SELECT subject_type, subject_id, status, status_at, status_event_id, checks, history FROM sessions WHERE id = $1`, id,
+	).Scan(&st.Subject.Type, &st.Subject.ID, &st.Status, &st.StatusAt, &st.StatusEventID, &checks, &history)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: session: %w", s.notFound(err, "session %s not found", id))
 	}
-	sess.StatusAt = sess.StatusAt.UTC()
-	rows, err := s.pool.Query(ctx, `SELECT type, state FROM session_checks WHERE session_id = $1 ORDER BY position`, id)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: session checks: %w", translate(s, err))
+	if err := decodeSession(&st, checks, history); err != nil {
+		return nil, fmt.Errorf("postgres: session: %w", err)
 	}
-	for rows.Next() {
-		c := kycd.Check{Reasons: []kycd.Reason{}}
-		if err := rows.Scan(&c.Type, &c.State); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("postgres: session checks: %w", translate(s, err))
-		}
-		sess.Checks = append(sess.Checks, c)
+	sess := &kycd.Session{
+		ID: id, Subject: st.Subject, Status: st.Status, StatusAt: st.StatusAt, StatusEventID: st.StatusEventID,
+		Checks: st.Checks, History: st.History,
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: session checks: %w", translate(s, err))
+	if sess.Checks == nil {
+		sess.Checks = []kycd.Check{}
 	}
-	rows, err = s.pool.Query(ctx,
-		`SELECT check_position, type, code, message, category FROM check_reasons WHERE session_id = $1 ORDER BY check_position, position`, id)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: session reasons: %w", translate(s, err))
-	}
-	for rows.Next() {
-		var i int
-		var r kycd.Reason
-		if err := rows.Scan(&i, &r.Type, &r.Code, &r.Message, &r.Category); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("postgres: session reasons: %w", translate(s, err))
-		}
-		if i < len(sess.Checks) {
-			sess.Checks[i].Reasons = append(sess.Checks[i].Reasons, r)
+	for i := range sess.Checks {
+		if sess.Checks[i].Reasons == nil {
+			sess.Checks[i].Reasons = []kycd.Reason{}
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: session reasons: %w", translate(s, err))
+	if sess.History == nil {
+		sess.History = []kycd.HistoryEntry{}
 	}
 	sess.Failures = kycd.Failures(sess.Checks)
-	rows, err = s.pool.Query(ctx,
-		`SELECT event_id, event, ts, received_at, status, applied FROM session_history WHERE session_id = $1 ORDER BY ts, event_id`, id)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: session history: %w", translate(s, err))
-	}
-	for rows.Next() {
-		var h kycd.HistoryEntry
-		if err := rows.Scan(&h.EventID, &h.Event, &h.Timestamp, &h.ReceivedAt, &h.Status, &h.Applied); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("postgres: session history: %w", translate(s, err))
-		}
-		h.Timestamp, h.ReceivedAt = h.Timestamp.UTC(), h.ReceivedAt.UTC()
-		sess.History = append(sess.History, h)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: session history: %w", translate(s, err))
-	}
 	return sess, nil
 }
 
-// Subject returns a subject with its level and sessions, newest first.
+// Subject returns a subject with its level and sessions, newest first. A
+// subject has a subjects row only once it has a level (or an expiration
+// warning); otherwise its sessions are what make it known.
 func (s *Store) Subject(ctx context.Context, id, typ string) (*kycd.Subject, error) {
 	sub := &kycd.Subject{ID: id, Sessions: []kycd.SessionSummary{}}
 	var level *string
 	var levelAt *time.Time
-	err := s.pool.QueryRow(ctx,
-		`SELECT type, level, level_at FROM subjects WHERE id = $1 AND ($2 = '' OR type = $2) ORDER BY type LIMIT 1`, id, typ,
+	err := s.pool.QueryRow(ctx, `
+		SELECT type, level, level_at FROM (
+			SELECT type, level, level_at FROM subjects WHERE id = $1 AND ($2 = '' OR type = $2)
+			UNION ALL
+			(SELECT subject_type, NULL, NULL FROM sessions WHERE subject_id = $1 AND ($2 = '' OR subject_type = $2)
+				ORDER BY subject_type COLLATE "C" LIMIT 1)
+		) AS known ORDER BY type COLLATE "C", level IS NULL LIMIT 1`, id, typ,
 	).Scan(&sub.Type, &level, &levelAt)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: subject: %w", s.notFound(err, "subject %s not found", id))
@@ -108,13 +83,15 @@ func (s *Store) Subject(ctx context.Context, id, typ string) (*kycd.Subject, err
 	return sub, nil
 }
 
-// Event returns a stored event with its raw body while retained.
+// Event returns a stored event with its raw body, from the log, while
+// retained.
 func (s *Store) Event(ctx context.Context, id string) (*kycd.EventRecord, error) {
 	var e kycd.EventRecord
 	var session *string
 	var body []byte
-	err := s.pool.QueryRow(ctx,
-		`SELECT id, type, ts, received_at, outcome, session_id, body_hash, body FROM events WHERE id = $1`, id,
+	err := s.pool.QueryRow(ctx, `
+		SELECT e.id, e.type, e.ts, e.received_at, e.outcome, e.session_id, e.body_hash, l.body
+		FROM events e LEFT JOIN event_log l ON l.seq = e.seq WHERE e.id = $1`, id,
 	).Scan(&e.ID, &e.Type, &e.Timestamp, &e.ReceivedAt, &e.Outcome, &session, &e.BodyHash, &body)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: event: %w", s.notFound(err, "event %s not found", id))

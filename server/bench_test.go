@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -19,10 +20,24 @@ import (
 
 // acceptingStore records nothing: the baseline that shows what the store
 // costs on top of signature, decoding and HTTP handling.
-type acceptingStore struct{ kycd.Store }
+type acceptingStore struct {
+	kycd.Store
+	seq *atomic.Int64
+}
 
-func (acceptingStore) Ingest(context.Context, *kycd.Event, *kycd.Notification, []string) (kycd.IngestResult, error) {
-	return kycd.IngestResult{Outcome: kycd.OutcomeApplied}, nil
+func (s acceptingStore) AppendLog(_ context.Context, entries []*kycd.LogEntry) error {
+	for _, e := range entries {
+		e.Seq = s.seq.Add(1)
+	}
+	return nil
+}
+
+func (acceptingStore) KnownEvents(context.Context, []string) (map[string]kycd.KnownEvent, error) {
+	return nil, nil
+}
+
+func (acceptingStore) BeginProjection(context.Context) (kycd.ProjectionTx, error) {
+	return nil, kycd.Errorf(kycd.EUNAVAILABLE, "the baseline projects nothing")
 }
 
 // BenchmarkWebhook measures one signed kyc_session_failed delivery through
@@ -34,7 +49,7 @@ func BenchmarkWebhook(b *testing.B) {
 		name string
 		wrap func(*sqlite.Store) kycd.Store
 	}{
-		{"baseline-no-store", func(s *sqlite.Store) kycd.Store { return acceptingStore{s} }},
+		{"baseline-no-store", func(s *sqlite.Store) kycd.Store { return acceptingStore{s, new(atomic.Int64)} }},
 		{"sqlite", func(s *sqlite.Store) kycd.Store { return s }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
@@ -70,7 +85,7 @@ func BenchmarkWebhookParallelPostgres(b *testing.B) {
 	store := postgrestest.Open(b, postgrestest.URL(b))
 	v, _ := ralio.NewVerifier(secret)
 	h := server.New(server.Options{Logger: slog.New(slog.DiscardHandler), Store: store, Verifier: v,
-		Ingester: &ingest.Ingester{Store: store, Sinks: []string{"log"}}, AdminToken: "token"})
+		Ingester: startIngester(b, store, ingest.Options{Sinks: []string{"log"}, MaxBacklog: 1 << 30}), AdminToken: "token"})
 	runParallel(b, h)
 }
 

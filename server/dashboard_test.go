@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
 	"github.com/kycd/kycd/sqlite"
 )
 
@@ -57,6 +58,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	).Replace(string(seed(t)))
 	if rec := post(t, h, []byte(today)); rec.Code != 200 {
 		t.Fatalf("today's rejection: %d %s", rec.Code, rec.Body)
+	}
+	if caught, err := ingest.CaughtUp(ctx, store, 5*time.Second, nil); !caught {
+		t.Fatalf("the two events were not projected: %v", err)
 	}
 	// A dead delivery: the seed's notification, refused for good.
 	claimed, err := store.ClaimDeliveries(ctx, "test", []string{"log"}, time.Now(), time.Minute, 1)

@@ -280,7 +280,7 @@ func newSpecServer(t *testing.T, o server.Options) (http.Handler, *sqlite.Store)
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Store:      s,
 		Verifier:   v,
-		Ingester:   &ingest.Ingester{Store: s, Sinks: []string{"log"}, Guide: kycd.DefaultGuidance().For},
+		Ingester:   startIngester(t, s, ingest.Options{Sinks: []string{"log"}, Guide: kycd.DefaultGuidance().For}),
 		AdminToken: "token",
 		MaxBody:    o.MaxBody,
 		Draining:   o.Draining,

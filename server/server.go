@@ -44,7 +44,18 @@ type Options struct {
 	// Draining, once true, makes the webhook answer 503 with Retry-After and
 	// /readyz fail: kycd is shutting down. May be nil.
 	Draining *atomic.Bool
+	// ReadWait bounds how long an API read waits for the projection of the
+	// events acknowledged before it (DefaultReadWait when 0).
+	ReadWait time.Duration
 }
+
+// DefaultReadWait is how long an API read waits, unless configured, for
+// the events acknowledged before it to be projected.
+const DefaultReadWait = 5 * time.Second
+
+// StaleHeader is set on an API answer that may miss events acknowledged
+// before the request, because their projection took longer than ReadWait.
+const StaleHeader = "Kycd-Read-Stale"
 
 // New returns kycd's HTTP handler.
 func New(o Options) http.Handler {
@@ -63,6 +74,9 @@ func New(o Options) http.Handler {
 	if o.Draining == nil {
 		o.Draining = new(atomic.Bool)
 	}
+	if o.ReadWait <= 0 {
+		o.ReadWait = DefaultReadWait
+	}
 	mux := http.NewServeMux()
 	addRoutes(mux, o)
 	return mux
@@ -77,6 +91,22 @@ func requireAdmin(token string, next http.Handler) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kycd"`)
 			writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "an admin token is required: send Authorization: Bearer <token>"})
 			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readYourWrites makes a read reflect every event acknowledged before it
+// began: it waits, at most ReadWait, for their projection, and says so in
+// StaleHeader when the wait ran out.
+func readYourWrites(o Options, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caught, err := o.Ingester.CaughtUp(r.Context(), o.ReadWait)
+		if err != nil && r.Context().Err() == nil {
+			o.Logger.WarnContext(r.Context(), "could not check the projection's progress", "err", err)
+		}
+		if !caught {
+			w.Header().Set(StaleHeader, "projection behind; events acknowledged before this request may be missing")
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -27,9 +27,13 @@ func handleWebhook(o Options) http.Handler {
 	slots := make(chan struct{}, o.MaxInFlight)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := o.Now()
+		// Accepted events are counted by the projector, with the outcome
+		// their projection had; the webhook counts the rest.
 		typ, outcome := "unknown", ""
 		defer func() {
-			m.EventsReceived.WithLabelValues(typ, outcome).Inc()
+			if outcome != "" {
+				m.EventsReceived.WithLabelValues(typ, outcome).Inc()
+			}
 			m.IngestDuration.Observe(o.Now().Sub(start).Seconds())
 		}()
 
@@ -94,12 +98,13 @@ func handleWebhook(o Options) http.Handler {
 		attrs := []any{"event_id", res.EventID, "type", res.EventType}
 		switch code := kycd.ErrorCode(err); code {
 		case "":
-			outcome = res.Outcome
-			log.InfoContext(ctx, "event received", append(attrs, "outcome", outcome, "duration", o.Now().Sub(start))...)
 			if res.Duplicate {
+				outcome = kycd.OutcomeDuplicate
+				log.InfoContext(ctx, "event received again", append(attrs, "outcome", outcome, "duration", o.Now().Sub(start))...)
 				writeJSON(w, http.StatusOK, map[string]bool{"received": true, "duplicate": true})
 				return
 			}
+			log.InfoContext(ctx, "event received", append(attrs, "seq", res.Seq, "duration", o.Now().Sub(start))...)
 			writeJSON(w, http.StatusOK, map[string]bool{"received": true})
 		case kycd.EINVALID:
 			outcome = "invalid"

@@ -26,9 +26,9 @@ const secret = "test-secret"
 // the database would.
 type dyingStore struct{ *sqlite.Store }
 
-func (s dyingStore) Ingest(ctx context.Context, ev *kycd.Event, n *kycd.Notification, sinks []string) (kycd.IngestResult, error) {
+func (s dyingStore) AppendLog(ctx context.Context, entries []*kycd.LogEntry) error {
 	s.Store.Close()
-	return s.Store.Ingest(ctx, ev, n, sinks)
+	return s.Store.AppendLog(ctx, entries)
 }
 
 func newServer(t testing.TB, wrap func(*sqlite.Store) kycd.Store) (http.Handler, *sqlite.Store) {
@@ -55,11 +55,26 @@ func newServerWith(t testing.TB, wrap func(*sqlite.Store) kycd.Store, o server.O
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Store:       store,
 		Verifier:    v,
-		Ingester:    &ingest.Ingester{Store: store, Sinks: []string{"log"}},
+		Ingester:    startIngester(t, store, ingest.Options{Sinks: []string{"log"}, MaxBacklog: 1 << 30}),
 		AdminToken:  "token",
 		Draining:    o.Draining,
 		MaxInFlight: o.MaxInFlight,
 	}), s
+}
+
+// startIngester starts the write path on store, its projector running
+// until the test ends.
+func startIngester(t testing.TB, store kycd.Store, o ingest.Options) *ingest.Ingester {
+	t.Helper()
+	in, err := ingest.New(context.Background(), store, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); in.Run(ctx) }()
+	t.Cleanup(func() { in.Close(); cancel(); <-done })
+	return in
 }
 
 func post(t testing.TB, h http.Handler, body []byte) *httptest.ResponseRecorder {
@@ -161,17 +176,17 @@ func TestDrainingAnswers503(t *testing.T) {
 	}
 }
 
-// stallingStore holds every ingest until released.
+// stallingStore holds every commit to the event log until released.
 type stallingStore struct {
 	*sqlite.Store
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (s stallingStore) Ingest(ctx context.Context, ev *kycd.Event, n *kycd.Notification, sinks []string) (kycd.IngestResult, error) {
+func (s stallingStore) AppendLog(ctx context.Context, entries []*kycd.LogEntry) error {
 	s.entered <- struct{}{}
 	<-s.release
-	return s.Store.Ingest(ctx, ev, n, sinks)
+	return s.Store.AppendLog(ctx, entries)
 }
 
 func TestOverloadAnswers503AtOnce(t *testing.T) {

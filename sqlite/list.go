@@ -61,7 +61,10 @@ func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.Sessi
 	return page, nil
 }
 
-// Events lists events by arrival, last first.
+// Events lists events by arrival, last first: by seq, which is the log's
+// commit order. The cursor names the page's last row by its received_at
+// and id; the next page starts below that row's seq (or, should the row be
+// gone, as after a rebuild, below the first row received since).
 func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage, error) {
 	limit := kycd.PageLimit(f.Limit)
 	q := `SELECT id, type, ts, received_at, outcome, session_id, body_hash FROM events WHERE 1 = 1`
@@ -75,11 +78,13 @@ func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage
 		if err != nil {
 			return nil, err
 		}
-		at := formatTime(t)
-		q += ` AND (received_at < ? OR (received_at = ? AND id > ?))`
-		args = append(args, at, at, id)
+		q += ` AND seq < coalesce(
+			(SELECT seq FROM events WHERE id = ?),
+			(SELECT min(seq) FROM events WHERE received_at >= ?),
+			(SELECT max(seq) + 1 FROM events), 0)`
+		args = append(args, id, formatTime(t))
 	}
-	q += ` ORDER BY received_at DESC, id LIMIT ?`
+	q += ` ORDER BY seq DESC LIMIT ?`
 	args = append(args, limit+1)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -114,6 +119,14 @@ func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage
 	return page, nil
 }
 
+// rejectedReasons is every reason of every check of the sessions rejected
+// since a time (the one argument), from the checks JSON of their rows.
+const rejectedReasons = `sessions s, json_each(s.checks) c, json_each(c.value, '$.reasons') r
+	WHERE s.status = 'REJECTED' AND s.status_at >= ? AND r.type = 'object'`
+
+// reasonCode is a reason's code in rejectedReasons.
+const reasonCode = `coalesce(r.value ->> '$.code', '')`
+
 // Stats counts sessions by status and the failure codes of recent
 // rejections.
 func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.Stats, error) {
@@ -136,9 +149,8 @@ func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.St
 		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
 	}
 	rows, err = s.r.QueryContext(ctx, `
-		SELECT r.code, count(*) AS n FROM check_reasons r JOIN sessions s ON s.id = r.session_id
-		WHERE s.status = 'REJECTED' AND s.status_at >= ?
-		GROUP BY r.code ORDER BY n DESC, r.code LIMIT ?`, formatTime(since), kycd.PageLimit(limit))
+		SELECT `+reasonCode+` AS code, count(*) AS n FROM `+rejectedReasons+`
+		GROUP BY code ORDER BY n DESC, code LIMIT ?`, formatTime(since), kycd.PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
 	}
@@ -164,9 +176,9 @@ func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.St
 		args = append(args, c.Code)
 	}
 	rows, err = s.r.QueryContext(ctx, `
-		SELECT substr(s.status_at, 1, 10) AS day, r.code, count(*) FROM check_reasons r JOIN sessions s ON s.id = r.session_id
-		WHERE s.status = 'REJECTED' AND s.status_at >= ? AND r.code IN (`+placeholders(len(st.TopFailureCodes))+`)
-		GROUP BY day, r.code ORDER BY day, r.code`, args...)
+		SELECT substr(s.status_at, 1, 10) AS day, `+reasonCode+` AS code, count(*) FROM `+rejectedReasons+`
+			AND `+reasonCode+` IN (`+placeholders(len(st.TopFailureCodes))+`)
+		GROUP BY day, code ORDER BY day, code`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
 	}

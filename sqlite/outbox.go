@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kycd/kycd"
@@ -108,10 +107,6 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
 	}
 	return out, nil
-}
-
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // RecordAttempts appends attempts and moves their deliveries on, for those

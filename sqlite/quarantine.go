@@ -114,28 +114,3 @@ func (s *Store) InitSetting(ctx context.Context, key, value string) (string, boo
 	}
 	return v, false, nil
 }
-
-// Purge drops raw bodies and personal data received before t; event ids
-// stay for good.
-func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
-	t := formatTime(before)
-	r1, err := s.w.ExecContext(ctx, `UPDATE events SET body = NULL WHERE received_at < ? AND body IS NOT NULL`, t)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge events: %w", translate(s, err))
-	}
-	r2, err := s.w.ExecContext(ctx, `DELETE FROM quarantine WHERE received_at < ?`, t)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge quarantine: %w", translate(s, err))
-	}
-	// An invitation's contact details and verification URL are personal
-	// data: the notification keeps its ids and type, not them.
-	r3, err := s.w.ExecContext(ctx, `UPDATE notifications SET payload = json_remove(CAST(payload AS TEXT), '$.invitation')
-		WHERE created_at < ? AND json_extract(CAST(payload AS TEXT), '$.invitation') IS NOT NULL`, t)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge notifications: %w", translate(s, err))
-	}
-	n1, _ := r1.RowsAffected()
-	n2, _ := r2.RowsAffected()
-	n3, _ := r3.RowsAffected()
-	return n1 + n2 + n3, nil
-}

@@ -3,103 +3,68 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/kycd/kycd"
 )
 
-// Session returns a session with its checks, failures and history.
+// Session returns a session with its checks, failures and history, all
+// from its one row.
 func (s *Store) Session(ctx context.Context, id string) (*kycd.Session, error) {
-	sess := &kycd.Session{ID: id, Checks: []kycd.Check{}, History: []kycd.HistoryEntry{}}
+	sess := &kycd.Session{ID: id}
 	var at string
+	var checks, history []byte
 	err := s.r.QueryRowContext(ctx,
-		`SELECT subject_type, subject_id, status, status_at, status_event_id FROM sessions WHERE id = ?`, id,
-	).Scan(&sess.Subject.Type, &sess.Subject.ID, &sess.Status, &at, &sess.StatusEventID)
+		`SELECT subject_type, subject_id, status, status_at, status_event_id, checks, history FROM sessions WHERE id = ?`, id,
+	).Scan(&sess.Subject.Type, &sess.Subject.ID, &sess.Status, &at, &sess.StatusEventID, &checks, &history)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: session: %w", s.notFound(err, "session %s not found", id))
 	}
 	if sess.StatusAt, err = parseTime(at); err != nil {
 		return nil, fmt.Errorf("sqlite: session: %w", err)
 	}
-	if err := s.loadChecks(ctx, sess); err != nil {
-		return nil, fmt.Errorf("sqlite: session checks: %w", translate(s, err))
+	if err := json.Unmarshal(checks, &sess.Checks); err != nil {
+		return nil, fmt.Errorf("sqlite: session checks: %w", err)
+	}
+	if err := json.Unmarshal(history, &sess.History); err != nil {
+		return nil, fmt.Errorf("sqlite: session history: %w", err)
+	}
+	// Readers get lists, never null.
+	if sess.Checks == nil {
+		sess.Checks = []kycd.Check{}
+	}
+	for i := range sess.Checks {
+		if sess.Checks[i].Reasons == nil {
+			sess.Checks[i].Reasons = []kycd.Reason{}
+		}
+	}
+	if sess.History == nil {
+		sess.History = []kycd.HistoryEntry{}
 	}
 	sess.Failures = kycd.Failures(sess.Checks)
-	if err := s.loadHistory(ctx, sess); err != nil {
-		return nil, fmt.Errorf("sqlite: session history: %w", translate(s, err))
-	}
 	return sess, nil
 }
 
-func (s *Store) loadChecks(ctx context.Context, sess *kycd.Session) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT type, state FROM session_checks WHERE session_id = ? ORDER BY position`, sess.ID)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		c := kycd.Check{Reasons: []kycd.Reason{}}
-		if err := rows.Scan(&c.Type, &c.State); err != nil {
-			rows.Close()
-			return err
-		}
-		sess.Checks = append(sess.Checks, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows, err = s.r.QueryContext(ctx,
-		`SELECT check_position, type, code, message, category FROM check_reasons WHERE session_id = ? ORDER BY check_position, position`, sess.ID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var i int
-		var r kycd.Reason
-		if err := rows.Scan(&i, &r.Type, &r.Code, &r.Message, &r.Category); err != nil {
-			return err
-		}
-		if i < len(sess.Checks) {
-			sess.Checks[i].Reasons = append(sess.Checks[i].Reasons, r)
-		}
-	}
-	return rows.Err()
-}
-
-func (s *Store) loadHistory(ctx context.Context, sess *kycd.Session) error {
-	rows, err := s.r.QueryContext(ctx,
-		`SELECT event_id, event, ts, received_at, status, applied FROM session_history WHERE session_id = ? ORDER BY ts, event_id`, sess.ID)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h kycd.HistoryEntry
-		var ts, received string
-		if err := rows.Scan(&h.EventID, &h.Event, &ts, &received, &h.Status, &h.Applied); err != nil {
-			return err
-		}
-		if h.Timestamp, err = parseTime(ts); err != nil {
-			return err
-		}
-		if h.ReceivedAt, err = parseTime(received); err != nil {
-			return err
-		}
-		sess.History = append(sess.History, h)
-	}
-	return rows.Err()
-}
-
-// Subject returns a subject with its level and sessions, newest first.
+// Subject returns a subject with its level and sessions, newest first. A
+// subject is known by its row in subjects (kept for a level or an
+// expiration warning) or by its sessions.
 func (s *Store) Subject(ctx context.Context, id, typ string) (*kycd.Subject, error) {
 	sub := &kycd.Subject{ID: id, Sessions: []kycd.SessionSummary{}}
-	var level, levelAt sql.NullString
-	err := s.r.QueryRowContext(ctx,
-		`SELECT type, level, level_at FROM subjects WHERE id = ? AND (? = '' OR type = ?) ORDER BY type LIMIT 1`, id, typ, typ,
-	).Scan(&sub.Type, &level, &levelAt)
+	err := s.r.QueryRowContext(ctx, `
+		SELECT type FROM (
+			SELECT type FROM subjects WHERE id = ?
+			UNION SELECT subject_type FROM sessions WHERE subject_id = ?
+		) WHERE ? = '' OR type = ? ORDER BY type LIMIT 1`, id, id, typ, typ,
+	).Scan(&sub.Type)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: subject: %w", s.notFound(err, "subject %s not found", id))
+	}
+	var level, levelAt sql.NullString
+	err = s.r.QueryRowContext(ctx, `SELECT level, level_at FROM subjects WHERE id = ? AND type = ?`, id, sub.Type).Scan(&level, &levelAt)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: subject: %w", translate(s, err))
 	}
 	sub.Level = level.String
 	if levelAt.Valid {
@@ -107,38 +72,34 @@ func (s *Store) Subject(ctx context.Context, id, typ string) (*kycd.Subject, err
 			return nil, fmt.Errorf("sqlite: subject: %w", err)
 		}
 	}
-	rows, err := s.r.QueryContext(ctx,
-		`SELECT id, status, status_at FROM sessions WHERE subject_id = ? AND subject_type = ? ORDER BY status_at DESC, id`, id, sub.Type)
+	err = queryRows(ctx, s.r, `SELECT id, status, status_at FROM sessions WHERE subject_id = ? AND subject_type = ? ORDER BY status_at DESC, id`,
+		[]any{id, sub.Type}, func(rows *sql.Rows) error {
+			var ss kycd.SessionSummary
+			var at string
+			if err := rows.Scan(&ss.ID, &ss.Status, &at); err != nil {
+				return err
+			}
+			var err error
+			ss.StatusAt, err = parseTime(at)
+			sub.Sessions = append(sub.Sessions, ss)
+			return err
+		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: subject sessions: %w", translate(s, err))
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var ss kycd.SessionSummary
-		var at string
-		if err := rows.Scan(&ss.ID, &ss.Status, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: subject sessions: %w", translate(s, err))
-		}
-		if ss.StatusAt, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("sqlite: subject sessions: %w", err)
-		}
-		sub.Sessions = append(sub.Sessions, ss)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: subject sessions: %w", translate(s, err))
 	}
 	return sub, nil
 }
 
-// Event returns a stored event with its raw body while retained.
+// Event returns a projected event with its raw body while retained, read
+// from the log file by the event's seq.
 func (s *Store) Event(ctx context.Context, id string) (*kycd.EventRecord, error) {
 	var e kycd.EventRecord
+	var seq int64
 	var ts, received string
 	var session sql.NullString
-	var body []byte
 	err := s.r.QueryRowContext(ctx,
-		`SELECT id, type, ts, received_at, outcome, session_id, body_hash, body FROM events WHERE id = ?`, id,
-	).Scan(&e.ID, &e.Type, &ts, &received, &e.Outcome, &session, &e.BodyHash, &body)
+		`SELECT seq, id, type, ts, received_at, outcome, session_id, body_hash FROM events WHERE id = ?`, id,
+	).Scan(&seq, &e.ID, &e.Type, &ts, &received, &e.Outcome, &session, &e.BodyHash)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: event: %w", s.notFound(err, "event %s not found", id))
 	}
@@ -149,6 +110,10 @@ func (s *Store) Event(ctx context.Context, id string) (*kycd.EventRecord, error)
 		return nil, fmt.Errorf("sqlite: event: %w", err)
 	}
 	e.SessionID = session.String
+	body, err := s.LogBody(ctx, seq)
+	if err != nil && kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		return nil, fmt.Errorf("sqlite: event: %w", err)
+	}
 	if body != nil {
 		e.Body = body
 	}

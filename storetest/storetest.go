@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
 )
 
 // Open returns a fresh, migrated, empty store for one test.
@@ -43,6 +44,10 @@ func Run(t *testing.T, open Open) {
 		{"ListsAndStats", testListsAndStats},
 		{"OutboxScheduleAndRetry", testOutboxScheduleAndRetry},
 		{"ClosedStoreUnavailable", testClosed},
+		{"BatchWithDuplicateConflictAndInvalid", testBatchRefusals},
+		{"BatchOfOneSessionInBothOrders", testBatchOrders},
+		{"EntryProjectedTwiceHasOneEffect", testProjectedTwice},
+		{"RebuildReproducesProjection", testRebuild},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,14 +82,59 @@ func sessionEvent(sessionID string, status kycd.Status, offset time.Duration) *k
 	return ev
 }
 
-func ingest(t *testing.T, s kycd.Store, ev *kycd.Event) kycd.IngestResult {
+// pipelines holds each store's write path, so that concurrent ingests of
+// one test share one appender as a server's requests do.
+var pipelines sync.Map // kycd.Store → *ingest.Ingester
+
+// pipeline returns the write path of s with one sink, "log".
+func pipeline(t *testing.T, s kycd.Store) *ingest.Ingester {
 	t.Helper()
-	n := kycd.NewNotification(uuid.NewString(), ev, nil)
-	res, err := s.Ingest(context.Background(), ev, n, []string{"log"})
+	if in, ok := pipelines.Load(s); ok {
+		return in.(*ingest.Ingester)
+	}
+	in := newPipeline(t, s, "log")
+	if prev, loaded := pipelines.LoadOrStore(s, in); loaded {
+		return prev.(*ingest.Ingester)
+	}
+	t.Cleanup(func() { pipelines.Delete(s) })
+	return in
+}
+
+func newPipeline(t *testing.T, s kycd.Store, sinks ...string) *ingest.Ingester {
+	t.Helper()
+	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: sinks})
 	if err != nil {
-		t.Fatalf("Ingest(%s): %v", ev.ID, err)
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	return in
+}
+
+// record appends ev to the log and projects it, as a webhook and the
+// projector would, and reports what became of it.
+func record(t *testing.T, s kycd.Store, ev *kycd.Event) kycd.IngestResult {
+	t.Helper()
+	res, err := ingestWith(pipeline(t, s), ev)
+	if err != nil {
+		t.Fatalf("ingest %s: %v", ev.ID, err)
 	}
 	return res
+}
+
+func ingestWith(in *ingest.Ingester, ev *kycd.Event) (kycd.IngestResult, error) {
+	ctx := context.Background()
+	res, err := in.Append(ctx, ev)
+	if err == nil {
+		err = in.Project(ctx, &res)
+	}
+	if err != nil {
+		return kycd.IngestResult{}, err
+	}
+	out := kycd.IngestResult{Duplicate: res.Duplicate, Outcome: res.Outcome}
+	if res.Outcome == kycd.OutcomeApplied && kycd.NotificationType(ev) != "" {
+		out.NotificationID = kycd.NotificationID(ev.ID)
+	}
+	return out, nil
 }
 
 func session(t *testing.T, s kycd.Store, id string) *kycd.Session {
@@ -99,7 +149,7 @@ func session(t *testing.T, s kycd.Store, id string) *kycd.Session {
 func testIngestAppliesNewSession(t *testing.T, s kycd.Store) {
 	sid := uuid.NewString()
 	ev := sessionEvent(sid, kycd.StatusRejected, 0)
-	res := ingest(t, s, ev)
+	res := record(t, s, ev)
 	if res.Duplicate || res.Outcome != kycd.OutcomeApplied || res.NotificationID == "" {
 		t.Fatalf("result = %+v, want applied with a notification", res)
 	}
@@ -140,9 +190,9 @@ func testIngestAppliesNewSession(t *testing.T, s kycd.Store) {
 func testDuplicate(t *testing.T, s kycd.Store) {
 	sid := uuid.NewString()
 	ev := sessionEvent(sid, kycd.StatusRejected, 0)
-	ingest(t, s, ev)
+	record(t, s, ev)
 	again := *ev
-	res := ingest(t, s, &again)
+	res := record(t, s, &again)
 	if !res.Duplicate || res.NotificationID != "" {
 		t.Fatalf("second ingest = %+v, want duplicate without notification", res)
 	}
@@ -153,10 +203,10 @@ func testDuplicate(t *testing.T, s kycd.Store) {
 
 func testConflict(t *testing.T, s kycd.Store) {
 	ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, 0)
-	ingest(t, s, ev)
+	record(t, s, ev)
 	other := *ev
 	other.BodyHash = "another"
-	_, err := s.Ingest(context.Background(), &other, nil, nil)
+	_, err := ingestWith(pipeline(t, s), &other)
 	if kycd.ErrorCode(err) != kycd.ECONFLICT {
 		t.Fatalf("err = %v, want ECONFLICT", err)
 	}
@@ -166,8 +216,8 @@ func testStale(t *testing.T, s kycd.Store) {
 	sid := uuid.NewString()
 	newer := sessionEvent(sid, kycd.StatusVerified, time.Hour)
 	older := sessionEvent(sid, kycd.StatusRejected, 0)
-	ingest(t, s, newer)
-	res := ingest(t, s, older)
+	record(t, s, newer)
+	res := record(t, s, older)
 	if res.Outcome != kycd.OutcomeStale || res.NotificationID != "" {
 		t.Fatalf("older event = %+v, want stale without notification", res)
 	}
@@ -188,8 +238,8 @@ func testEqualTimestamps(t *testing.T, s kycd.Store) {
 	a := sessionEvent(sid, kycd.StatusRejected, 0)
 	b := sessionEvent(sid, kycd.StatusReview, 0)
 	a.ID, b.ID = "00000000-0000-4000-8000-000000000001", "ffffffff-ffff-4fff-8fff-ffffffffffff"
-	ingest(t, s, b)
-	if res := ingest(t, s, a); res.Outcome != kycd.OutcomeStale {
+	record(t, s, b)
+	if res := record(t, s, a); res.Outcome != kycd.OutcomeStale {
 		t.Fatalf("smaller id at equal timestamp = %s, want stale", res.Outcome)
 	}
 	if st := session(t, s, sid).Status; st != kycd.StatusReview {
@@ -199,9 +249,9 @@ func testEqualTimestamps(t *testing.T, s kycd.Store) {
 
 func testOverturn(t *testing.T, s kycd.Store) {
 	sid := uuid.NewString()
-	ingest(t, s, sessionEvent(sid, kycd.StatusRejected, 0))
-	ingest(t, s, sessionEvent(sid, kycd.StatusReview, time.Minute))
-	res := ingest(t, s, sessionEvent(sid, kycd.StatusVerified, 2*time.Minute))
+	record(t, s, sessionEvent(sid, kycd.StatusRejected, 0))
+	record(t, s, sessionEvent(sid, kycd.StatusReview, time.Minute))
+	res := record(t, s, sessionEvent(sid, kycd.StatusVerified, 2*time.Minute))
 	if res.Outcome != kycd.OutcomeApplied {
 		t.Fatalf("outcome = %s", res.Outcome)
 	}
@@ -219,8 +269,8 @@ func levelEvent(subject kycd.SubjectRef, level string, offset time.Duration) *ky
 
 func testLevel(t *testing.T, s kycd.Store) {
 	user := kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}
-	ingest(t, s, levelEvent(user, "LIGHT", time.Hour))
-	if res := ingest(t, s, levelEvent(user, "REGULAR", 0)); res.Outcome != kycd.OutcomeStale || res.NotificationID != "" {
+	record(t, s, levelEvent(user, "LIGHT", time.Hour))
+	if res := record(t, s, levelEvent(user, "REGULAR", 0)); res.Outcome != kycd.OutcomeStale || res.NotificationID != "" {
 		t.Fatalf("older level = %+v, want stale without notification", res)
 	}
 	sub, err := s.Subject(context.Background(), user.ID, "")
@@ -231,7 +281,7 @@ func testLevel(t *testing.T, s kycd.Store) {
 		t.Fatalf("subject = %+v, want LIGHT", sub)
 	}
 	biz := kycd.SubjectRef{Type: kycd.SubjectBusiness, ID: user.ID}
-	ingest(t, s, levelEvent(biz, "REGULAR", 0))
+	record(t, s, levelEvent(biz, "REGULAR", 0))
 	if sub, _ := s.Subject(context.Background(), user.ID, kycd.SubjectBusiness); sub == nil || sub.Level != "REGULAR" {
 		t.Fatalf("business subject = %+v, want REGULAR", sub)
 	}
@@ -243,7 +293,7 @@ func testLevel(t *testing.T, s kycd.Store) {
 func testUnhandled(t *testing.T, s kycd.Store) {
 	id := uuid.NewString()
 	ev := &kycd.Event{ID: id, Type: "viban_created", Timestamp: base, ReceivedAt: time.Now(), Body: []byte(`{"x":1}`), BodyHash: id}
-	res := ingest(t, s, ev)
+	res := record(t, s, ev)
 	if res.Outcome != kycd.OutcomeUnhandled || res.NotificationID != "" {
 		t.Fatalf("unknown event = %+v, want unhandled, no notification", res)
 	}
@@ -264,7 +314,7 @@ func testConcurrentCopies(t *testing.T, s kycd.Store) {
 		go func() {
 			defer wg.Done()
 			c := *ev
-			res, err := s.Ingest(context.Background(), &c, kycd.NewNotification(uuid.NewString(), &c, nil), []string{"log"})
+			res, err := ingestWith(pipeline(t, s), &c)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -337,14 +387,14 @@ func testPurge(t *testing.T, s kycd.Store) {
 	ctx := context.Background()
 	ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, 0)
 	ev.ReceivedAt = time.Now().Add(-48 * time.Hour)
-	ingest(t, s, ev)
+	record(t, s, ev)
 	recent := sessionEvent(uuid.NewString(), kycd.StatusVerified, 0)
-	ingest(t, s, recent)
+	record(t, s, recent)
 	invited := &kycd.Event{ID: uuid.NewString(), Type: "related_party.kyc_session_created", Timestamp: base,
 		ReceivedAt: time.Now().Add(-48 * time.Hour), Body: []byte(`{}`), BodyHash: "h", SessionID: uuid.NewString(),
 		Subject: kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: uuid.NewString()}, Status: kycd.StatusNotStarted,
 		Invitation: &kycd.Invitation{Email: "ana@example.com", VerificationURL: "https://verify.example.com/x"}}
-	ingest(t, s, invited)
+	record(t, s, invited)
 	n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour))
 	if err != nil || n != 3 {
 		t.Fatalf("Purge = %d, %v; want 3 (two bodies, one invitation)", n, err)
@@ -372,7 +422,7 @@ func testPurge(t *testing.T, s kycd.Store) {
 		t.Fatalf("recent event after purge = %+v, want body kept", rec)
 	}
 	again := *ev
-	if res := ingest(t, s, &again); !res.Duplicate {
+	if res := record(t, s, &again); !res.Duplicate {
 		t.Fatalf("late duplicate after purge = %+v, want duplicate", res)
 	}
 }
@@ -396,8 +446,9 @@ func testNotFound(t *testing.T, s kycd.Store) {
 func testClosed(t *testing.T, s kycd.Store) {
 	s.Close()
 	ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, 0)
-	if _, err := s.Ingest(context.Background(), ev, nil, nil); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
-		t.Fatalf("Ingest on a closed store = %v, want EUNAVAILABLE", err)
+	e := &kycd.LogEntry{EventID: ev.ID, ReceivedAt: ev.ReceivedAt, Body: ev.Body, BodyHash: ev.BodyHash}
+	if err := s.AppendLog(context.Background(), []*kycd.LogEntry{e}); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
+		t.Fatalf("AppendLog on a closed store = %v, want EUNAVAILABLE", err)
 	}
 	if err := s.Ping(context.Background()); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
 		t.Fatalf("Ping on a closed store = %v, want EUNAVAILABLE", err)
@@ -407,7 +458,7 @@ func testClosed(t *testing.T, s kycd.Store) {
 func notifyOnce(t *testing.T, s kycd.Store, sinks ...string) *kycd.Event {
 	t.Helper()
 	ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, 0)
-	if _, err := s.Ingest(context.Background(), ev, kycd.NewNotification(uuid.NewString(), ev, nil), sinks); err != nil {
+	if _, err := ingestWith(newPipeline(t, s, sinks...), ev); err != nil {
 		t.Fatal(err)
 	}
 	return ev
@@ -530,7 +581,7 @@ func testAnyArrivalOrder(t *testing.T, s kycd.Store) {
 		notified := 0
 		for _, i := range order {
 			c := *events[i]
-			res := ingest(t, s, &c)
+			res := record(t, s, &c)
 			wantApplied := !res.Duplicate && (cur == nil || newer(&c, cur))
 			if wantApplied {
 				cur = events[i]
@@ -566,12 +617,12 @@ func testListsAndStats(t *testing.T, s kycd.Store) {
 	var rejected []string
 	for i := range 7 {
 		ev := sessionEvent(uuid.NewString(), kycd.StatusRejected, time.Duration(i)*time.Minute)
-		ingest(t, s, ev)
+		record(t, s, ev)
 		rejected = append(rejected, ev.SessionID)
 	}
 	verified := sessionEvent(uuid.NewString(), kycd.StatusVerified, time.Hour)
 	verified.Subject.ID = uuid.NewString()
-	ingest(t, s, verified)
+	record(t, s, verified)
 
 	// Pages of 3 walk every rejected session once, newest first.
 	var seen []string

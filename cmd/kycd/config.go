@@ -28,6 +28,7 @@ type config struct {
 	RetryMaxAge      time.Duration
 	GuidanceFile     string
 	Drain            time.Duration
+	MaxBacklog       int
 	JSON             bool
 }
 
@@ -48,6 +49,7 @@ var envTwins = map[string]string{
 	"retry-max-age":      "KYCD_RETRY_MAX_AGE",
 	"guidance":           "KYCD_GUIDANCE",
 	"shutdown-drain":     "KYCD_SHUTDOWN_DRAIN",
+	"max-backlog":        "KYCD_MAX_BACKLOG",
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -66,6 +68,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RetryMaxAge, "retry-max-age", 24*time.Hour, "age after which a failing delivery is dead")
 	fs.StringVar(&c.GuidanceFile, "guidance", "", "JSON file of reason code → guidance sentence, over the built-in ones")
 	fs.DurationVar(&c.Drain, "shutdown-drain", time.Second, "on shutdown, how long to answer new webhooks 503 (so Ralio retries) before closing connections")
+	fs.IntVar(&c.MaxBacklog, "max-backlog", 20000, "events acknowledged but not yet projected beyond which webhooks get 503 (Ralio retries), bounding projection lag")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
 }
 
@@ -136,6 +139,9 @@ func (c *config) validate() error {
 	}
 	if c.Drain < 0 || c.Drain > time.Minute {
 		return fmt.Errorf("--shutdown-drain %s: want between 0s and 1m", c.Drain)
+	}
+	if c.MaxBacklog < 1 {
+		return fmt.Errorf("--max-backlog %d: must be at least 1, e.g. 20000", c.MaxBacklog)
 	}
 	if c.RetryMaxAge <= 0 {
 		return fmt.Errorf("--retry-max-age %s: must be positive", c.RetryMaxAge)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -23,6 +24,7 @@ import (
 type merchant struct {
 	*httptest.Server
 	status atomic.Int32 // what it answers; 204 unless set
+	delay  atomic.Int64 // how long it takes to answer, in nanoseconds
 
 	mu       sync.Mutex
 	received []map[string]any
@@ -40,6 +42,7 @@ func newMerchant(t *testing.T, secret string) *merchant {
 	m.status.Store(http.StatusNoContent)
 	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		time.Sleep(time.Duration(m.delay.Load()))
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if err := wh.Verify(body, r.Header); err != nil {

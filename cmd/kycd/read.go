@@ -188,7 +188,11 @@ func quarantineCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in := &ingest.Ingester{Store: store, Sinks: e.sinkNames(), Guide: guide.For}
+			in, err := ingest.New(cmd.Context(), store, ingest.Options{Sinks: e.sinkNames(), Guide: guide.For})
+			if err != nil {
+				return err
+			}
+			defer in.Close()
 			res, err := in.Replay(cmd.Context(), args[0])
 			if err != nil {
 				return fmt.Errorf("replay %s: %w", args[0], err)

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
 	"github.com/kycd/kycd/postgres"
 	"github.com/kycd/kycd/sqlite"
 )
@@ -55,6 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		subjectsCmd(e),
 		quarantineCmd(e),
 		deliveriesCmd(e),
+		rebuildCmd(e),
 		versionCmd(e),
 	)
 	return root.ExecuteContext(ctx)
@@ -64,12 +67,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 // With mustExist, a SQLite file that is not there is an error rather than a
 // new empty database: reading commands should not create one by accident.
 func (e *env) openStore(ctx context.Context, mustExist bool) (kycd.Store, error) {
-	return e.openStoreObserved(ctx, mustExist, nil)
-}
-
-// openStoreObserved is openStore with observe called on the size of every
-// commit batch.
-func (e *env) openStoreObserved(ctx context.Context, mustExist bool, observe func(int)) (kycd.Store, error) {
 	driver, addr, err := parseDatabase(e.cfg.Database)
 	if err != nil {
 		return nil, err
@@ -81,11 +78,7 @@ func (e *env) openStoreObserved(ctx context.Context, mustExist bool, observe fun
 				return nil, fmt.Errorf("no database at %s: start kycd serve first, or point --database (KYCD_DATABASE) at the one it uses", addr)
 			}
 		}
-		var opts []sqlite.Option
-		if observe != nil {
-			opts = append(opts, sqlite.WithBatchObserver(observe))
-		}
-		s, err := sqlite.Open(addr, opts...)
+		s, err := sqlite.Open(addr)
 		if err != nil {
 			return nil, err
 		}
@@ -132,6 +125,7 @@ func (e *env) withStore(run func(cmd *cobra.Command, args []string, store kycd.S
 			return err
 		}
 		defer store.Close()
+		e.waitProjected(cmd.Context(), store)
 		ids := make([]string, len(args))
 		for i, a := range args {
 			ids[i] = a
@@ -140,5 +134,55 @@ func (e *env) withStore(run func(cmd *cobra.Command, args []string, store kycd.S
 			}
 		}
 		return run(cmd, ids, store)
+	}
+}
+
+// cliReadWait bounds how long a command waits for serve's projector to
+// take in the events acknowledged before it started.
+const cliReadWait = 3 * time.Second
+
+// waitProjected lets a command see every event acknowledged before it
+// started, waiting a little for the projector of a running serve, and says
+// on stderr when the answer may be behind.
+func (e *env) waitProjected(ctx context.Context, store kycd.Store) {
+	caught, err := ingest.CaughtUp(ctx, store, cliReadWait, nil)
+	switch {
+	case err != nil:
+		fmt.Fprintf(e.stderr, "note: could not check whether every received event is projected: %v\n", err)
+	case !caught:
+		fmt.Fprintln(e.stderr, "note: some received events are not projected yet (kycd serve projects them; is it running?), so this answer may be behind")
+	}
+}
+
+func rebuildCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rebuild",
+		Short: "Re-derive sessions, subjects and history from the event log, without notifying again",
+		Long: `Re-derive every session, subject level and history entry from the events
+whose bodies are still in the log (within --retention), e.g. after a
+projection rule changed. No notification is sent again. Stop kycd serve
+first: the projection is rebuilt in place.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			store, err := e.openStore(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			in, err := ingest.New(cmd.Context(), store, ingest.Options{})
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			n, err := in.Rebuild(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if e.cfg.JSON {
+				return printJSON(e.stdout, map[string]int64{"events": n})
+			}
+			fmt.Fprintf(e.stdout, "rebuilt the projection from %d events in the log\n", n)
+			return nil
+		},
 	}
 }

@@ -48,6 +48,7 @@ type sendOptions struct {
 	count       int
 	concurrency int
 	rate        float64
+	duration    time.Duration
 }
 
 func sendCmd(e *env) *cobra.Command {
@@ -72,7 +73,8 @@ func sendCmd(e *env) *cobra.Command {
 	f.DurationVar(&o.backoff, "backoff", 500*time.Millisecond, "delay before the first retry; doubles each time")
 	f.IntVar(&o.count, "count", 1, "load mode when over 1: send this many new events (fresh event and session ids), once each, and report throughput and latency")
 	f.IntVar(&o.concurrency, "concurrency", 8, "load mode: requests in flight at once")
-	f.Float64Var(&o.rate, "rate", 0, "load mode: at most this many events a second (0: as fast as possible)")
+	f.Float64Var(&o.rate, "rate", 0, "load mode: send this many events a second on a fixed schedule whatever the answers, latency counted from each event's due time (0: as fast as answers allow)")
+	f.DurationVar(&o.duration, "duration", 0, "load mode: send for this long instead of --count events")
 	return cmd
 }
 
@@ -95,7 +97,7 @@ func (e *env) send(ctx context.Context, o sendOptions) error {
 	if url == "" {
 		url = "http://" + e.cfg.Addr + "/webhooks/ralio"
 	}
-	if o.count > 1 {
+	if o.count > 1 || o.duration != 0 {
 		return e.load(ctx, o, body, secret, url)
 	}
 	sig := ralio.Sign(body, secret)

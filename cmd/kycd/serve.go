@@ -32,6 +32,10 @@ const (
 // shutdownTimeout bounds how long in-flight requests may take to finish.
 const shutdownTimeout = 30 * time.Second
 
+// shutdownDrainProjection bounds how long shutdown projects what was
+// acknowledged; what is left is projected at the next start.
+const shutdownDrainProjection = 10 * time.Second
+
 func serveCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
@@ -58,7 +62,7 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	log := e.logger()
 	metrics := server.NewMetrics()
-	store, err := e.openStoreObserved(ctx, false, func(n int) { metrics.CommitBatchSize.Observe(float64(n)) })
+	store, err := e.openStore(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -102,7 +106,19 @@ func (e *env) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	in := &ingest.Ingester{Store: store, Sinks: e.sinkNames(), Guide: guide.For, Notified: dispatcher.Wake}
+	in, err := ingest.New(ctx, store, ingest.Options{
+		Sinks:      e.sinkNames(),
+		Guide:      guide.For,
+		Logger:     log,
+		Notified:   dispatcher.Wake,
+		Metrics:    metrics.IngestMetrics(),
+		MaxBacklog: cfg.MaxBacklog,
+	})
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	metrics.RegisterBacklog(in)
 	var draining atomic.Bool
 	handler := server.New(server.Options{
 		Logger:         log,
@@ -136,6 +152,7 @@ func (e *env) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { purgeLoop(bg, log, store, cfg.Retention) })
 	wg.Go(func() { dispatcher.Run(bg) })
+	wg.Go(func() { in.Run(bg) })
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -157,8 +174,16 @@ func (e *env) serve(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	// Then the dispatcher: it stops claiming, and sends under way finish
+	// Then the log appender finishes the batch it is committing, the
+	// projector its transaction (what is left is projected at the next
+	// start), and the dispatcher stops claiming: sends under way finish
 	// within their timeout and are recorded before the store closes.
+	in.Close()
+	dctx, cancelDrain := context.WithTimeout(context.Background(), shutdownDrainProjection)
+	if _, derr := in.Drain(dctx); derr != nil {
+		log.Warn("shutting down before every event was projected; the next start projects the rest", "err", derr)
+	}
+	cancelDrain()
 	stopBg()
 	wg.Wait()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {

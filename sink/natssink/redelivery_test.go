@@ -10,6 +10,8 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/dispatch"
+	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/ingest/ingesttest"
 	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/sqlite/sqlitetest"
 )
@@ -36,10 +38,7 @@ func TestRepublishAfterACrashIsStoredOnce(t *testing.T) {
 	ev := &kycd.Event{ID: uuid.NewString(), Type: "kyc_session_failed", Timestamp: clock.Now(), ReceivedAt: clock.Now(),
 		Body: []byte(`{}`), BodyHash: "h", SessionID: uuid.NewString(),
 		Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, Status: kycd.StatusRejected}
-	n := kycd.NewNotification(uuid.NewString(), ev, nil)
-	if _, err := store.Ingest(context.Background(), ev, n, []string{spec}); err != nil {
-		t.Fatal(err)
-	}
+	ingesttest.Ingest(t, store, ev, ingest.Options{Sinks: []string{spec}})
 
 	newDispatcher := func(s kycd.Store) *dispatch.Dispatcher {
 		d, err := dispatch.New(dispatch.Options{Store: s, Sinks: map[string]kycd.Sink{spec: sink}, Now: clock.Now,
@@ -78,7 +77,7 @@ func TestRepublishAfterACrashIsStoredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := msg.Header.Get("Nats-Msg-Id"); got != n.ID {
-		t.Fatalf("Nats-Msg-Id = %q, want the notification id %s", got, n.ID)
+	if got := msg.Header.Get("Nats-Msg-Id"); got != kycd.NotificationID(ev.ID) {
+		t.Fatalf("Nats-Msg-Id = %q, want the notification id %s", got, kycd.NotificationID(ev.ID))
 	}
 }

@@ -9,18 +9,18 @@ import (
 	"github.com/kycd/kycd/sqlite"
 )
 
-// Open returns a migrated store on a new file in t's temporary directory,
-// closed when the test ends.
-func Open(t testing.TB, opts ...sqlite.Option) *sqlite.Store {
+// Open returns a migrated store on a new file (and its log file) in t's
+// temporary directory, closed when the test ends.
+func Open(t testing.TB) *sqlite.Store {
 	t.Helper()
-	return OpenPath(t, filepath.Join(t.TempDir(), "kycd.db"), opts...)
+	return OpenPath(t, filepath.Join(t.TempDir(), "kycd.db"))
 }
 
 // OpenPath is Open on a given file, for tests that open one database more
 // than once (as several processes would).
-func OpenPath(t testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
+func OpenPath(t testing.TB, path string) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(path, opts...)
+	s, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

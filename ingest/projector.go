@@ -1,0 +1,304 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ralio"
+)
+
+// projector derives sessions, subjects, history and notifications from the
+// event log, in batches, asynchronously. Applying an entry twice has no
+// second effect: the planner finds it projected, and notification ids
+// derive from event ids.
+type projector struct {
+	log       kycd.EventLog
+	opt       kycd.PlanOptions
+	batchSize int
+	logger    *slog.Logger
+	metrics   Metrics
+	projected func(entries []*kycd.LogEntry, p *kycd.Plan)
+
+	wake     chan struct{}
+	hurried  chan struct{}
+	progress signal
+
+	mu      sync.Mutex
+	decoded map[string]*kycd.Event // events the appender decoded, by id
+}
+
+// maxDecoded bounds the decoded events kept for the projector; beyond it,
+// the projector decodes bodies again.
+const maxDecoded = 8192
+
+func newProjector(log kycd.EventLog, opt kycd.PlanOptions, batchSize int, logger *slog.Logger, m Metrics, projected func([]*kycd.LogEntry, *kycd.Plan)) *projector {
+	return &projector{
+		log: log, opt: opt, batchSize: batchSize, logger: logger, metrics: m, projected: projected,
+		wake: make(chan struct{}, 1), hurried: make(chan struct{}, 1), decoded: map[string]*kycd.Event{},
+	}
+}
+
+// remember keeps the decoded events of entries about to be appended, so
+// that the projection of the entries needs not decode them again. It must
+// happen before the commit: a projection may claim an entry the moment it
+// is committed.
+func (p *projector) remember(entries []*kycd.LogEntry) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range entries {
+		if e.Event != nil && len(p.decoded) < maxDecoded {
+			p.decoded[e.EventID] = e.Event
+		}
+	}
+}
+
+// forget drops what remember kept of entries that were not appended after
+// all, or are projected.
+func (p *projector) forget(entries []*kycd.LogEntry) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range entries {
+		if ev, ok := p.decoded[e.EventID]; ok && ev.BodyHash == e.BodyHash {
+			delete(p.decoded, e.EventID)
+		}
+	}
+}
+
+func (p *projector) kick() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pace is the least time between the starts of two projection batches
+// while the log keeps filling, unless a reader is waiting. Fewer, larger
+// batches write each page of an index once for many events: fewer bytes
+// and less CPU per event (see docs/benchmarks.md). A reader that waits
+// for its writes hurries the projector, so it pays none of this delay.
+const pace = 100 * time.Millisecond
+
+// hurry makes the projector start its next batch now.
+func (p *projector) hurry() {
+	select {
+	case p.hurried <- struct{}{}:
+	default:
+	}
+	p.kick()
+}
+
+// run projects until ctx ends: whenever entries are offered, and every
+// interval in case another process appended some.
+func (p *projector) run(ctx context.Context, interval time.Duration, idle func(context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		start := time.Now()
+		n, err := p.batch(ctx)
+		if err != nil && ctx.Err() == nil {
+			p.logger.Error("projection failed; retrying", "err", err)
+		}
+		switch {
+		case err == nil && n == p.batchSize:
+			continue // a full batch: more is waiting
+		case err == nil && n > 0:
+			p.wait(ctx, time.Until(start.Add(pace)))
+			continue
+		}
+		if idle != nil {
+			idle(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// wait sleeps for d unless the projector is hurried or ctx ends.
+func (p *projector) wait(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-p.hurried:
+	case <-t.C:
+	}
+}
+
+// drain projects batches until the log has nothing unprojected and reports
+// how many entries it projected.
+func (p *projector) drain(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := p.batch(ctx)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+// batch projects one batch of the log, retrying when another projector
+// changed a row it read.
+func (p *projector) batch(ctx context.Context) (int, error) {
+	for attempt := 0; ; attempt++ {
+		n, err := p.tryBatch(ctx)
+		if kycd.ErrorCode(err) == kycd.ECONFLICT && attempt < 10 {
+			continue
+		}
+		return n, err
+	}
+}
+
+func (p *projector) tryBatch(ctx context.Context) (int, error) {
+	start := time.Now()
+	tx, err := p.log.BeginProjection(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: project: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	entries, err := tx.ClaimLog(ctx, p.batchSize)
+	if err != nil || len(entries) == 0 {
+		return 0, err
+	}
+	valid := make([]*kycd.LogEntry, 0, len(entries))
+	var refused []*kycd.Quarantined
+	var refusedSeqs []int64
+	for _, e := range entries {
+		ev, err := p.event(e)
+		if err != nil {
+			q, qerr := quarantineItem(quarantineID(e.Seq), e.ReceivedAt, kycd.QuarantineInvalid, e.EventID, e.Body, nil, err)
+			if qerr != nil {
+				return 0, qerr
+			}
+			refused = append(refused, q)
+			refusedSeqs = append(refusedSeqs, e.Seq)
+			continue
+		}
+		e.Event = ev
+		valid = append(valid, e)
+	}
+	cur, err := tx.Current(ctx, kycd.Keys(valid))
+	if err != nil {
+		return 0, fmt.Errorf("ingest: project: read current rows: %w", err)
+	}
+	plan := kycd.PlanBatch(valid, cur, p.opt)
+	plan.Projected = append(plan.Projected, refusedSeqs...)
+	plan.Quarantine = refused
+	for _, c := range plan.Conflicts {
+		original, err := tx.LogBody(ctx, c.OriginalSeq)
+		if err != nil && kycd.ErrorCode(err) != kycd.ENOTFOUND {
+			return 0, fmt.Errorf("ingest: project: original body: %w", err)
+		}
+		refusal := kycd.Errorf(kycd.ECONFLICT, "event %s was received before with a different body", c.Entry.EventID)
+		q, err := quarantineItem(quarantineID(c.Entry.Seq), c.Entry.ReceivedAt, kycd.QuarantineConflict, c.Entry.EventID, c.Entry.Body, original, refusal)
+		if err != nil {
+			return 0, err
+		}
+		plan.Quarantine = append(plan.Quarantine, q)
+	}
+	if err := tx.Apply(ctx, plan); err != nil {
+		return 0, fmt.Errorf("ingest: project: apply: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("ingest: project: commit: %w", err)
+	}
+	p.forget(entries)
+	if len(plan.Quarantine) > 0 {
+		p.logger.Error("events refused while projecting; kept in quarantine", "count", len(plan.Quarantine))
+	}
+	p.metrics.observeBatch(len(entries), time.Since(start))
+	for _, ev := range plan.Events {
+		p.metrics.count(ev.Type, ev.Outcome)
+	}
+	if p.projected != nil {
+		p.projected(entries, plan)
+	}
+	p.progress.broadcast()
+	return len(entries), nil
+}
+
+// event returns the decoded event of an entry: the one the appender
+// decoded, or the body decoded again.
+func (p *projector) event(e *kycd.LogEntry) (*kycd.Event, error) {
+	p.mu.Lock()
+	ev, ok := p.decoded[e.EventID]
+	p.mu.Unlock()
+	if ok && ev.BodyHash == e.BodyHash {
+		return ev, nil
+	}
+	if e.Body == nil {
+		return nil, kycd.Errorf(kycd.EINVALID, "the body of event %s was purged before it was projected", e.EventID)
+	}
+	re, err := ralio.Parse(e.Body)
+	if err != nil {
+		var ve *ralio.ValidationError
+		if errors.As(err, &ve) {
+			return nil, &kycd.Error{Code: kycd.EINVALID, Message: "the body is not a valid Ralio event", Err: ve}
+		}
+		return nil, err
+	}
+	ev = toEvent(&re, e.Body, e.ReceivedAt)
+	ev.BodyHash = e.BodyHash
+	return ev, nil
+}
+
+var quarantineNamespace = uuid.MustParse("9b7f3c1e-2d4a-4e8b-a6c5-0f1e2d3c4b5a")
+
+// quarantineID is the id of the quarantine item the projector makes of a
+// log entry: derived from its seq, so a projection redone keeps one item.
+func quarantineID(seq int64) string {
+	return uuid.NewSHA1(quarantineNamespace, strconv.AppendInt(nil, seq, 10)).String()
+}
+
+// quarantineItem builds the quarantine item of a refused body with the
+// problem its refusal answers.
+func quarantineItem(id string, at time.Time, reason, eventID string, body, original []byte, refusal error) (*kycd.Quarantined, error) {
+	doc, err := json.Marshal(Problem(refusal))
+	if err != nil {
+		return nil, fmt.Errorf("ingest: quarantine: %w", err)
+	}
+	return &kycd.Quarantined{
+		ID: id, ReceivedAt: at, Reason: reason, Problem: doc, EventID: eventID, Body: body, OriginalBody: original,
+	}, nil
+}
+
+// signal wakes everyone waiting for the next broadcast.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed at the next broadcast.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) broadcast() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}

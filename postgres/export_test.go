@@ -1,0 +1,33 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/pressly/goose/v3"
+)
+
+// MigrateUpTo and MigrateDownTo move the schema to a version, for tests of
+// the migrations themselves.
+func (s *Store) MigrateUpTo(ctx context.Context, version int64) error {
+	return s.migrate(ctx, func(p *goose.Provider) error {
+		_, err := p.UpTo(ctx, version)
+		return err
+	})
+}
+
+func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
+	return s.migrate(ctx, func(p *goose.Provider) error {
+		_, err := p.DownTo(ctx, version)
+		return err
+	})
+}
+
+// AdvisoryLockWaiters counts the sessions waiting for the projection lock
+// of s's schema.
+func AdvisoryLockWaiters(ctx context.Context, s *Store) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+		AND classid::bigint = $1 AND objid::bigint = 'event_log'::regclass::oid::bigint AND objsubid = 2`, int64(projectionLockClass)).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,332 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/kycd/kycd"
+)
+
+// projectionTx is one projection transaction: an IMMEDIATE transaction on
+// the main file, which holds the watermark, and reads of the log file above
+// it. The log file is another file with its own lock, so claiming entries
+// takes no lock on it: the main file's write lock is what keeps other
+// projections out.
+type projectionTx struct {
+	s         *Store
+	tx        *sql.Tx
+	watermark int64 // as read when the transaction began
+	claimed   int64 // the newest entry claimed so far
+	stmts     map[string]*sql.Stmt
+}
+
+// ClaimLog returns up to limit entries after those already claimed (at
+// first, after the watermark), oldest first, with their bodies.
+func (p *projectionTx) ClaimLog(ctx context.Context, limit int) ([]*kycd.LogEntry, error) {
+	out := []*kycd.LogEntry{}
+	if limit <= 0 {
+		return out, nil
+	}
+	err := queryRows(ctx, p.s.lr, `SELECT seq, event_id, received_at, body, body_hash FROM event_log WHERE seq > ? ORDER BY seq LIMIT ?`,
+		[]any{p.claimed, limit}, func(rows *sql.Rows) error {
+			var e kycd.LogEntry
+			var at string
+			if err := rows.Scan(&e.Seq, &e.EventID, &at, &e.Body, &e.BodyHash); err != nil {
+				return err
+			}
+			var err error
+			e.ReceivedAt, err = parseTime(at)
+			out = append(out, &e)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: claim log: %w", translate(p.s, err))
+	}
+	if len(out) > 0 {
+		p.claimed = out[len(out)-1].Seq
+	}
+	return out, nil
+}
+
+// Current reads the rows keys name, one query per table.
+func (p *projectionTx) Current(ctx context.Context, keys kycd.PlanKeys) (*kycd.Projection, error) {
+	cur := &kycd.Projection{
+		Events:   map[string]kycd.KnownEvent{},
+		Sessions: map[string]*kycd.SessionState{},
+		Levels:   map[kycd.SubjectRef]*kycd.LevelState{},
+	}
+	if err := knownEvents(ctx, p.tx, keys.EventIDs, cur.Events); err != nil {
+		return nil, fmt.Errorf("sqlite: current events: %w", translate(p.s, err))
+	}
+	err := queryIn(ctx, p.tx, `SELECT id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version
+		FROM sessions WHERE id IN (%s)`, keys.SessionIDs, func(rows *sql.Rows) error {
+		var st kycd.SessionState
+		var at string
+		var checks, history []byte
+		if err := rows.Scan(&st.ID, &st.Subject.Type, &st.Subject.ID, &st.Status, &at, &st.StatusEventID, &checks, &history, &st.Version); err != nil {
+			return err
+		}
+		var err error
+		if st.StatusAt, err = parseTime(at); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(checks, &st.Checks); err != nil {
+			return fmt.Errorf("session %s checks: %w", st.ID, err)
+		}
+		if err := json.Unmarshal(history, &st.History); err != nil {
+			return fmt.Errorf("session %s history: %w", st.ID, err)
+		}
+		cur.Sessions[st.ID] = &st
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: current sessions: %w", translate(p.s, err))
+	}
+	// The primary key is (id, type): the ids find the rows through it and
+	// the types are checked here, as one id under two types is rare.
+	wanted := map[kycd.SubjectRef]bool{}
+	var ids []string
+	for _, sub := range keys.Subjects {
+		wanted[sub] = true
+		ids = append(ids, sub.ID)
+	}
+	slices.Sort(ids)
+	err = queryIn(ctx, p.tx, `SELECT type, id, level, level_at, level_event_id, version FROM subjects
+		WHERE id IN (%s) AND level IS NOT NULL`, slices.Compact(ids), func(rows *sql.Rows) error {
+		var l kycd.LevelState
+		var at string
+		if err := rows.Scan(&l.Subject.Type, &l.Subject.ID, &l.Level, &at, &l.EventID, &l.Version); err != nil {
+			return err
+		}
+		if !wanted[l.Subject] {
+			return nil
+		}
+		var err error
+		l.At, err = parseTime(at)
+		cur.Levels[l.Subject] = &l
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: current levels: %w", translate(p.s, err))
+	}
+	return cur, nil
+}
+
+// The statements of Apply, each prepared once per transaction and reused for
+// every row of the batch.
+const (
+	sqlInsertEvent = `INSERT INTO events (seq, id, type, ts, received_at, body_hash, outcome, session_id, subject_type, subject_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertSession = `INSERT INTO sessions (id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)`
+	sqlUpdateSession = `UPDATE sessions SET subject_type = ?, subject_id = ?, status = ?, status_at = ?, status_event_id = ?,
+		checks = ?, history = ?, version = version + 1 WHERE id = ? AND version = ?`
+	// A subject's row may exist without a level (an expiration warning made
+	// it): version 0 then, and the first level takes it over.
+	sqlInsertLevel = `INSERT INTO subjects (type, id, level, level_at, level_event_id, version) VALUES (?, ?, ?, ?, ?, 1)
+		ON CONFLICT (id, type) DO UPDATE SET level = excluded.level, level_at = excluded.level_at,
+			level_event_id = excluded.level_event_id, version = subjects.version + 1
+		WHERE subjects.version = 0 AND subjects.level IS NULL`
+	sqlUpdateLevel = `UPDATE subjects SET level = ?, level_at = ?, level_event_id = ?, version = version + 1
+		WHERE id = ? AND type = ? AND version = ?`
+	sqlInsertSubject      = `INSERT INTO subjects (type, id, version) VALUES (?, ?, 0) ON CONFLICT (id, type) DO NOTHING`
+	sqlInsertNotification = `INSERT INTO notifications (id, type, event_id, payload, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`
+	sqlInsertDelivery = `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
+		VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)`
+	sqlInsertQuarantine = `INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`
+	sqlAdvanceWatermark = `INSERT INTO projection_watermark (id, seq) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)`
+)
+
+// exec runs one of Apply's statements, preparing it the first time.
+func (p *projectionTx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, ok := p.stmts[query]
+	if !ok {
+		var err error
+		if st, err = p.tx.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		if p.stmts == nil {
+			p.stmts = map[string]*sql.Stmt{}
+		}
+		p.stmts[query] = st
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// Apply writes the plan in the transaction and advances the watermark to
+// the newest entry of p.Projected. A session or level row that is no longer
+// at the version read is ECONFLICT.
+func (p *projectionTx) Apply(ctx context.Context, plan *kycd.Plan) error {
+	if err := p.apply(ctx, plan); err != nil {
+		return fmt.Errorf("sqlite: apply projection: %w", translate(p.s, err))
+	}
+	return nil
+}
+
+func (p *projectionTx) apply(ctx context.Context, plan *kycd.Plan) error {
+	for _, e := range plan.Events {
+		if _, err := p.exec(ctx, sqlInsertEvent,
+			e.Seq, e.ID, e.Type, formatTime(e.Timestamp), formatTime(e.ReceivedAt), e.BodyHash, e.Outcome,
+			nullString(e.SessionID), nullString(e.Subject.Type), nullString(e.Subject.ID),
+		); err != nil {
+			return fmt.Errorf("event %s: %w", e.ID, err)
+		}
+	}
+	for _, st := range plan.Sessions {
+		if err := p.applySession(ctx, st); err != nil {
+			return fmt.Errorf("session %s: %w", st.ID, err)
+		}
+	}
+	for _, l := range plan.Levels {
+		if err := p.applyLevel(ctx, l); err != nil {
+			return fmt.Errorf("subject %s %s: %w", l.Subject.Type, l.Subject.ID, err)
+		}
+	}
+	for _, sub := range plan.Subjects {
+		if sub.IsZero() {
+			continue
+		}
+		if _, err := p.exec(ctx, sqlInsertSubject, sub.Type, sub.ID); err != nil {
+			return fmt.Errorf("subject %s %s: %w", sub.Type, sub.ID, err)
+		}
+	}
+	for _, o := range plan.Notifications {
+		if err := p.applyNotification(ctx, o); err != nil {
+			return fmt.Errorf("notification %s: %w", o.Notification.ID, err)
+		}
+	}
+	for _, q := range plan.Quarantine {
+		if _, err := p.exec(ctx, sqlInsertQuarantine,
+			q.ID, formatTime(q.ReceivedAt), q.Reason, string(q.Problem), nullString(q.EventID), q.Body, q.OriginalBody,
+		); err != nil {
+			return fmt.Errorf("quarantine %s: %w", q.ID, err)
+		}
+	}
+	if len(plan.Projected) > 0 {
+		if _, err := p.exec(ctx, sqlAdvanceWatermark, slices.Max(plan.Projected)); err != nil {
+			return fmt.Errorf("watermark: %w", err)
+		}
+	}
+	return nil
+}
+
+func (p *projectionTx) applySession(ctx context.Context, st *kycd.SessionState) error {
+	// Text, not blobs: SQLite's JSON functions (Stats reads checks with
+	// json_each) take a blob for its binary JSONB.
+	checks, err := json.Marshal(st.Checks)
+	if err != nil {
+		return err
+	}
+	// Times in UTC, as every other time of the store, so that reads give
+	// back what they gave before sessions held their history as JSON.
+	history := make([]kycd.HistoryEntry, len(st.History))
+	for i, h := range st.History {
+		h.Timestamp, h.ReceivedAt = h.Timestamp.UTC(), h.ReceivedAt.UTC()
+		history[i] = h
+	}
+	hist, err := json.Marshal(history)
+	if err != nil {
+		return err
+	}
+	if st.Version == 0 {
+		_, err := p.exec(ctx, sqlInsertSession,
+			st.ID, st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID, string(checks), string(hist))
+		if isPrimaryKeyConflict(err) {
+			return &kycd.Error{Code: kycd.ECONFLICT, Message: "session " + st.ID + " was created meanwhile", Err: err}
+		}
+		return err
+	}
+	r, err := p.exec(ctx, sqlUpdateSession,
+		st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID, string(checks), string(hist), st.ID, st.Version)
+	return conflictUnlessChanged(r, err, "session "+st.ID+" changed meanwhile")
+}
+
+func (p *projectionTx) applyLevel(ctx context.Context, l *kycd.LevelState) error {
+	var r sql.Result
+	var err error
+	if l.Version == 0 {
+		r, err = p.exec(ctx, sqlInsertLevel, l.Subject.Type, l.Subject.ID, l.Level, formatTime(l.At), l.EventID)
+	} else {
+		r, err = p.exec(ctx, sqlUpdateLevel, l.Level, formatTime(l.At), l.EventID, l.Subject.ID, l.Subject.Type, l.Version)
+	}
+	return conflictUnlessChanged(r, err, "the level of subject "+l.Subject.ID+" changed meanwhile")
+}
+
+// conflictUnlessChanged is ECONFLICT when a conditional write changed no row.
+func conflictUnlessChanged(r sql.Result, err error, msg string) error {
+	if err != nil {
+		return err
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return kycd.Errorf(kycd.ECONFLICT, "%s", msg)
+	}
+	return nil
+}
+
+// applyNotification records a notification and one pending delivery per
+// sink. A notification already there (its id derives from its event's) was
+// recorded by an earlier projection of the same event: its deliveries exist
+// too, and a second set would send it twice.
+func (p *projectionTx) applyNotification(ctx context.Context, o *kycd.Outgoing) error {
+	n := o.Notification
+	payload, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	ts := formatTime(o.CreatedAt)
+	r, err := p.exec(ctx, sqlInsertNotification, n.ID, n.Type, n.SourceEventID, payload, ts)
+	if err != nil {
+		return err
+	}
+	if added, err := r.RowsAffected(); err != nil || added == 0 {
+		return err
+	}
+	for _, sink := range o.Sinks {
+		// Version 7 ids grow with time, so new deliveries go to the end of
+		// the primary key's index instead of to a random page.
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		if _, err := p.exec(ctx, sqlInsertDelivery, id.String(), n.ID, sink, ts, ts, ts, ts); err != nil {
+			return fmt.Errorf("delivery to %s: %w", sink, err)
+		}
+	}
+	return nil
+}
+
+// LogBody returns an entry's body. The log is another file, so it is read
+// outside the transaction, like ClaimLog.
+func (p *projectionTx) LogBody(ctx context.Context, seq int64) ([]byte, error) {
+	return p.s.LogBody(ctx, seq)
+}
+
+// Commit makes the projection and its watermark durable together.
+func (p *projectionTx) Commit(context.Context) error {
+	if err := p.tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit projection: %w", translate(p.s, err))
+	}
+	return nil
+}
+
+// Rollback ends the transaction without effect; after Commit it does
+// nothing.
+func (p *projectionTx) Rollback(context.Context) error {
+	if err := p.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("sqlite: roll back projection: %w", translate(p.s, err))
+	}
+	return nil
+}

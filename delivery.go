@@ -1,11 +1,7 @@
 package kycd
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"net/url"
-	"strings"
 	"time"
 )
 
@@ -14,6 +10,7 @@ const (
 	DeliveryPending   = "pending"   // due now or later
 	DeliveryDelivered = "delivered" // a sink accepted it
 	DeliveryDead      = "dead"      // no further attempt until replayed
+	DeliveryDropped   = "dropped"   // an operator gave it up; never sent
 )
 
 // Attempt outcomes.
@@ -23,20 +20,31 @@ const (
 	AttemptRejected  = "rejected" // the sink refused it for good
 )
 
-// Delivery is one notification on its way to one sink.
+// Delivery is one notification on its way to one sink, named by the
+// sink's name: a sink's URL or options may change and its deliveries stay
+// its own.
 type Delivery struct {
-	ID               string          `json:"id"`
-	NotificationID   string          `json:"notificationId"`
-	NotificationType string          `json:"notificationType"`
-	Sink             string          `json:"sink"`
-	State            string          `json:"state"`
-	AttemptCount     int             `json:"attemptCount"`
-	NextAttemptAt    time.Time       `json:"nextAttemptAt,omitzero"`
-	LastError        string          `json:"lastError,omitempty"`
-	CreatedAt        time.Time       `json:"createdAt"`
-	UpdatedAt        time.Time       `json:"updatedAt"`
-	Attempts         []Attempt       `json:"attempts,omitempty"`
-	Payload          json.RawMessage `json:"notification,omitempty"`
+	ID               string    `json:"id"`
+	NotificationID   string    `json:"notificationId"`
+	NotificationType string    `json:"notificationType"`
+	Sink             string    `json:"sink"`
+	State            string    `json:"state"`
+	AttemptCount     int       `json:"attemptCount"`
+	NextAttemptAt    time.Time `json:"nextAttemptAt,omitzero"`
+	LastError        string    `json:"lastError,omitempty"`
+	CreatedAt        time.Time `json:"createdAt"`
+	UpdatedAt        time.Time `json:"updatedAt"`
+	// Orphaned says that the delivery, pending or dead, belongs to a sink
+	// that is no longer configured: nothing sends it until an operator
+	// moves it to another sink (or drops it).
+	Orphaned bool `json:"orphaned"`
+	// SinkPaused says that the delivery is pending for a sink paused after
+	// its endpoint answered 410 Gone: nothing sends it until an operator
+	// resumes the sink.
+	SinkPaused bool             `json:"sinkPaused"`
+	Attempts   []Attempt        `json:"attempts,omitempty"`
+	Actions    []DeliveryAction `json:"actions,omitempty"`
+	Payload    json.RawMessage  `json:"notification,omitempty"`
 
 	// RoundAttempts and RoundStartedAt count toward the retry limits; a
 	// manual retry starts a new round.
@@ -61,23 +69,36 @@ type DeliveryUpdate struct {
 	Error         string
 }
 
-// SinkLabel is a sink's name fit for logs, metrics and the API: its kind
-// and address without credentials or query values other than subject.
-func SinkLabel(spec string) string {
-	kind, target, ok := strings.Cut(spec, "=")
-	if !ok {
-		return spec
-	}
-	u, err := url.Parse(target)
-	if err != nil {
-		return kind
-	}
-	q := url.Values{}
-	if s := u.Query().Get("subject"); s != "" {
-		q.Set("subject", s)
-	}
-	u.User, u.RawQuery, u.Fragment = nil, q.Encode(), ""
-	return kind + "=" + u.String()
+// Operator actions on a delivery.
+const (
+	ActionMove = "move" // given to another sink
+	ActionDrop = "drop" // given up
+)
+
+// DeliveryAction is what an operator did to a delivery by hand, and who
+// and when: the note kept until kycd has an audit trail.
+type DeliveryAction struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	From   string    `json:"from"`         // the sink the delivery belonged to
+	To     string    `json:"to,omitempty"` // the sink it went to (move)
+}
+
+// DeliveryFilter selects deliveries to list. Zero fields select all.
+type DeliveryFilter struct {
+	State    string // one of the delivery states
+	Sink     string // a sink name
+	Orphaned bool   // only deliveries of sinks no longer configured
+	Limit    int    // 1 to 500; 50 when 0
+	Cursor   string // from the previous page's NextCursor
+}
+
+// DeliveryPage is one page of deliveries, oldest first, without their
+// notifications.
+type DeliveryPage struct {
+	Items      []*Delivery `json:"items"`
+	NextCursor string      `json:"nextCursor,omitempty"`
 }
 
 // AttemptRecord is one attempt to record with the state it leaves its
@@ -95,29 +116,27 @@ type Message struct {
 	Payload []byte
 }
 
-// Sink delivers notifications to one of the merchant's systems. Send returns
-// nil once the system has accepted the message, a *SinkError to say how a
-// failure should be treated, and any other error for a retryable failure.
-// Send may be called more than once for one message (at least once on the
-// wire); the message id lets the receiver drop repeats.
-type Sink interface {
-	Send(ctx context.Context, m Message) error
-}
-
-// SinkError is a failed send with what the dispatcher needs to schedule the
-// next attempt.
-type SinkError struct {
-	Permanent  bool          // no later attempt can succeed: the delivery is dead
-	StatusCode int           // the receiver's HTTP status, when there was one
-	RetryAfter time.Duration // the receiver asked to wait at least this long
-	Err        error
-}
-
-func (e *SinkError) Error() string {
-	if e.StatusCode != 0 {
-		return fmt.Sprintf("status %d: %v", e.StatusCode, e.Err)
+// CheckChange says whether an operator may move or drop a delivery in
+// state, being sent (leased) or not: ECONFLICT for one that is delivered,
+// dropped or being sent.
+func CheckChange(id, state string, leased bool) error {
+	switch {
+	case state == DeliveryDelivered || state == DeliveryDropped:
+		return Errorf(ECONFLICT, "delivery %s is %s already", id, state)
+	case leased:
+		return Errorf(ECONFLICT, "delivery %s is being sent right now; try again in a minute", id)
 	}
-	return e.Err.Error()
+	return nil
 }
 
-func (e *SinkError) Unwrap() error { return e.Err }
+// CheckMove says whether a delivery of sink from may be moved to sink to:
+// EINVALID without a sink to move to, ECONFLICT for the sink it has.
+func CheckMove(from, to string) error {
+	switch to {
+	case "":
+		return Errorf(EINVALID, "name the sink to move the delivery to")
+	case from:
+		return Errorf(ECONFLICT, "the delivery belongs to %s already; retry it instead", to)
+	}
+	return nil
+}

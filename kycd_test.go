@@ -111,16 +111,3 @@ func TestGuidance(t *testing.T) {
 		t.Error(`a "*" entry does not catch every code`)
 	}
 }
-
-func TestSinkLabelHidesCredentials(t *testing.T) {
-	tests := []struct{ spec, want string }{
-		{"log", "log"},
-		{"http=https://user:pw@merchant.example/hooks?token=s3cret", "http=https://merchant.example/hooks"},
-		{"nats=nats://u:p@127.0.0.1:4222?subject=kyc&create=1", "nats=nats://127.0.0.1:4222?subject=kyc"},
-	}
-	for _, tt := range tests {
-		if got := kycd.SinkLabel(tt.spec); got != tt.want {
-			t.Errorf("SinkLabel(%q) = %q, want %q", tt.spec, got, tt.want)
-		}
-	}
-}

@@ -84,3 +84,15 @@ func NewNotification(id string, ev *Event, guide func(code string) string) *Noti
 	}
 	return n
 }
+
+// NotificationTypes lists every notification type a sink's events filter
+// may name: those kycd sends today and those DESIGN.md announces
+// (kyc.session.stalled, kyc.subject.erased), so that a filter written for
+// them now keeps working when they come.
+func NotificationTypes() []string {
+	return []string{
+		NotifySessionRejected, NotifySessionVerified, NotifySessionReview, NotifySessionExpired, NotifySessionInvited,
+		NotifyKYCLevelUpdated, NotifyKYBLevelUpdated, NotifyDocumentExpiring,
+		"kyc.session.stalled", "kyc.subject.erased",
+	}
+}

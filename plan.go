@@ -51,8 +51,9 @@ func compactStrings(s []string) []string {
 
 // PlanOptions says what a plan's notifications look like.
 type PlanOptions struct {
-	// Sinks receive one delivery of every notification.
-	Sinks []string
+	// Sinks receive one delivery of every notification whose type they
+	// take. A notification that no sink takes is not recorded.
+	Sinks []SinkRoute
 	// Guide returns guidance for a failure code; may be nil.
 	Guide func(code string) string
 	// Silent plans no notification (a rebuild re-derives state only).
@@ -70,8 +71,8 @@ type PlanOptions struct {
 //     batch too; an older event is kept in the history, marked not applied,
 //     and has no other effect.
 //   - A level event sets the subject's level by the same rule.
-//   - Every applied event notifies; stale, unhandled and duplicate ones do
-//     not.
+//   - Every applied event notifies, each sink whose events filter takes
+//     the notification's type; stale, unhandled and duplicate ones do not.
 //
 // Entries are taken in Seq order, so the outcome of each is what it would
 // have been had the entries been projected one at a time. Every entry must
@@ -104,11 +105,26 @@ func PlanBatch(entries []*LogEntry, cur *Projection, opt PlanOptions) *Plan {
 		if outcome != OutcomeApplied || opt.Silent {
 			continue
 		}
-		if n := NewNotification(NotificationID(ev.ID), ev, opt.Guide); n != nil && len(opt.Sinks) > 0 {
-			b.plan.Notifications = append(b.plan.Notifications, &Outgoing{Notification: n, CreatedAt: e.ReceivedAt, Sinks: opt.Sinks})
+		n := NewNotification(NotificationID(ev.ID), ev, opt.Guide)
+		if n == nil {
+			continue
+		}
+		if sinks := opt.sinksFor(n.Type); len(sinks) > 0 {
+			b.plan.Notifications = append(b.plan.Notifications, &Outgoing{Notification: n, CreatedAt: e.ReceivedAt, Sinks: sinks})
 		}
 	}
 	return b.plan
+}
+
+// sinksFor names the sinks that take notifications of type typ.
+func (opt PlanOptions) sinksFor(typ string) []string {
+	var names []string
+	for _, r := range opt.Sinks {
+		if r.Wants(typ) {
+			names = append(names, r.Name)
+		}
+	}
+	return names
 }
 
 func cmpInt64(a, b int64) int {

@@ -1,6 +1,7 @@
 package kycd_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func outcomes(p *kycd.Plan) map[string]string {
 }
 
 func TestPlanBatch(t *testing.T) {
-	opt := kycd.PlanOptions{Sinks: []string{"log"}}
+	opt := kycd.PlanOptions{Sinks: kycd.Routes("log")}
 	t.Run("duplicates and conflicts within the batch and against the store", func(t *testing.T) {
 		cur := empty()
 		cur.Events["e0"] = kycd.KnownEvent{Seq: 1, BodyHash: "h0"}
@@ -109,8 +110,38 @@ func TestPlanBatch(t *testing.T) {
 		if a.Notifications[0].Notification.ID != b.Notifications[0].Notification.ID || a.Notifications[0].Notification.ID != kycd.NotificationID("e") {
 			t.Fatal("the same event planned twice got two notification ids")
 		}
-		if s := kycd.PlanBatch([]*kycd.LogEntry{e}, empty(), kycd.PlanOptions{Sinks: []string{"log"}, Silent: true}); len(s.Notifications) != 0 || len(s.Sessions) != 1 {
+		if s := kycd.PlanBatch([]*kycd.LogEntry{e}, empty(), kycd.PlanOptions{Sinks: kycd.Routes("log"), Silent: true}); len(s.Notifications) != 0 || len(s.Sessions) != 1 {
 			t.Fatalf("silent plan = %+v", s)
+		}
+	})
+	t.Run("each sink takes the types of its events filter", func(t *testing.T) {
+		routes := kycd.PlanOptions{Sinks: []kycd.SinkRoute{
+			{Name: "crm", Events: []string{"kyc.session.rejected"}},
+			{Name: "levels", Events: []string{"*.level.updated"}},
+			{Name: "all"},
+		}}
+		user := kycd.SubjectRef{Type: kycd.SubjectUser, ID: "u"}
+		p := kycd.PlanBatch([]*kycd.LogEntry{
+			entry(1, "r", "h", sessionEv("s1", kycd.StatusRejected, 0)),
+			entry(2, "v", "h", sessionEv("s2", kycd.StatusVerified, 0)),
+			entry(3, "l", "h", &kycd.Event{Type: "kyc_state_updated", Timestamp: t0, Subject: user, Level: "LIGHT"}),
+		}, empty(), routes)
+		got := map[string][]string{}
+		for _, o := range p.Notifications {
+			got[o.Notification.Type] = o.Sinks
+		}
+		want := map[string][]string{
+			kycd.NotifySessionRejected: {"crm", "all"},
+			kycd.NotifySessionVerified: {"all"},
+			kycd.NotifyKYCLevelUpdated: {"levels", "all"},
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("sinks by notification type = %v, want %v", got, want)
+		}
+		// A type no sink takes is not recorded at all.
+		only := kycd.PlanOptions{Sinks: []kycd.SinkRoute{{Name: "crm", Events: []string{"kyc.session.rejected"}}}}
+		if p := kycd.PlanBatch([]*kycd.LogEntry{entry(1, "v", "h", sessionEv("s", kycd.StatusVerified, 0))}, empty(), only); len(p.Notifications) != 0 || outcomes(p)["v"] != kycd.OutcomeApplied {
+			t.Fatalf("a verification with only a rejections sink planned %d notifications (outcome %s), want none, applied", len(p.Notifications), outcomes(p)["v"])
 		}
 	})
 }

@@ -42,3 +42,29 @@ func TestTokenHash(t *testing.T) {
 		t.Fatal("TokenMatches accepts a wrong token or refuses the right one")
 	}
 }
+
+func TestSinkRouteWants(t *testing.T) {
+	tests := []struct {
+		events []string
+		typ    string
+		want   bool
+	}{
+		{nil, "kyc.session.rejected", true},
+		{[]string{"kyc.session.rejected"}, "kyc.session.rejected", true},
+		{[]string{"kyc.session.rejected"}, "kyc.session.verified", false},
+		{[]string{"kyc.session.*"}, "kyc.session.verified", true},
+		{[]string{"kyc.session.*"}, "kyc.level.updated", false},
+		{[]string{"*.level.updated"}, "kyb.level.updated", true},
+		{[]string{"kyc.*.updated"}, "kyc.level.updated", true},
+		{[]string{"kyc.*.updated"}, "kyc.session.verified", false},
+		{[]string{"*"}, "kyc.document.expiring", true},
+		{[]string{"kyc.session.rejected", "kyb.*"}, "kyb.level.updated", true},
+		{[]string{"kyc.session"}, "kyc.session.rejected", false},
+	}
+	for _, tt := range tests {
+		r := kycd.SinkRoute{Name: "crm", Events: tt.events}
+		if got := r.Wants(tt.typ); got != tt.want {
+			t.Errorf("events %v, type %s: Wants = %v, want %v", tt.events, tt.typ, got, tt.want)
+		}
+	}
+}

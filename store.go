@@ -44,10 +44,10 @@ type Store interface {
 	ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error
 
 	// ClaimDeliveries leases up to limit pending deliveries that are due at
-	// now, for the given sinks, to owner until now+lease. A leased delivery
-	// is not claimed again until its lease expires, so one dispatcher at a
-	// time works it; a crashed dispatcher's deliveries come back when their
-	// leases run out.
+	// now, for the given sinks (by name) that are not paused, to owner
+	// until now+lease. A leased delivery is not claimed again until its
+	// lease expires, so one dispatcher at a time works it; a crashed
+	// dispatcher's deliveries come back when their leases run out.
 	ClaimDeliveries(ctx context.Context, owner string, sinks []string, now time.Time, lease time.Duration, limit int) ([]*Delivery, error)
 	// RecordAttempts appends each attempt to its delivery, claimed by
 	// owner, and sets the delivery's new state, ending the lease; all in one
@@ -55,11 +55,25 @@ type Store interface {
 	// was lost to another owner (its record is skipped); the last result
 	// is a failure of the whole call.
 	RecordAttempts(ctx context.Context, owner string, recs []AttemptRecord) ([]error, error)
-	// Deliveries lists deliveries in a state ("" for all), oldest first.
-	Deliveries(ctx context.Context, state string, limit int) ([]*Delivery, error)
-	// Delivery returns a delivery with its attempts and notification, or
-	// ENOTFOUND.
+	// Deliveries lists deliveries, oldest first (by creation), a page at a
+	// time, without their notifications, each flagged Orphaned or
+	// SinkPaused as its sink is. A cursor that is not one of its own is
+	// EINVALID.
+	Deliveries(ctx context.Context, f DeliveryFilter) (*DeliveryPage, error)
+	// Delivery returns a delivery with its attempts, the actions operators
+	// took on it and its notification, or ENOTFOUND.
 	Delivery(ctx context.Context, id string) (*Delivery, error)
+	// MoveDelivery gives a pending or dead delivery to the configured sink
+	// named sink, due at at in a new round of attempts, and notes that
+	// actor did it. ENOTFOUND for an unknown id; EINVALID for a sink that
+	// is not configured; ECONFLICT for a delivery that is delivered,
+	// dropped, being sent (leased) or already the sink's, or whose
+	// notification has a delivery to that sink already.
+	MoveDelivery(ctx context.Context, id, sink, actor string, at time.Time) error
+	// DropDelivery gives up a pending or dead delivery for good (state
+	// dropped) and notes that actor did it. ENOTFOUND for an unknown id;
+	// ECONFLICT for a delivery delivered, dropped already or being sent.
+	DropDelivery(ctx context.Context, id, actor string, at time.Time) error
 	// RetryDelivery makes a delivery due at now in a new round of attempts,
 	// whatever its state. ENOTFOUND for an unknown id.
 	RetryDelivery(ctx context.Context, id string, now time.Time) error
@@ -69,11 +83,33 @@ type Store interface {
 	// OutboxDepth counts deliveries by state.
 	OutboxDepth(ctx context.Context) (map[string]int, error)
 
+	// RegisterSinks records the sinks a starting kycd serve is configured
+	// with (Name, Type, Target, Events), as of at: these are configured,
+	// every other sink is not, and the deliveries those others still hold
+	// are orphaned. A sink's pause survives its registration.
+	RegisterSinks(ctx context.Context, sinks []SinkInfo, at time.Time) error
+	// Sinks lists every sink registered or named by a delivery, by name,
+	// with its pending and dead deliveries counted.
+	Sinks(ctx context.Context) ([]*SinkInfo, error)
+	// PauseSink stops the claims of a sink's deliveries (after its
+	// endpoint answered 410 Gone) until ResumeSink; a sink never
+	// registered is recorded as configured. Pausing a paused sink keeps
+	// the first pause.
+	PauseSink(ctx context.Context, name, reason string, at time.Time) error
+	// ResumeSink lifts a sink's pause, notes that actor did it, makes its
+	// pending deliveries due at at in a new round of attempts and reports
+	// how many. ENOTFOUND for a sink that is not known; resuming a sink
+	// that is not paused is no error.
+	ResumeSink(ctx context.Context, name, actor string, at time.Time) (int, error)
+
 	// Setting returns a stored setting, or ENOTFOUND.
 	Setting(ctx context.Context, key string) (string, error)
 	// InitSetting stores value under key unless the key has a value already,
 	// and returns the value in force and whether this call stored it.
 	InitSetting(ctx context.Context, key, value string) (current string, created bool, err error)
+	// SwapSetting replaces the value of key with value if it is still old;
+	// ECONFLICT if it is not (another process changed it first).
+	SwapSetting(ctx context.Context, key, old, value string) error
 
 	// Purge drops what is older than before: raw event bodies, quarantined
 	// bodies, and the personal data (invitation) of notifications; it

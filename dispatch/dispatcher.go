@@ -22,7 +22,7 @@ import (
 // Options configure a Dispatcher. Zero values take the defaults noted.
 type Options struct {
 	Store   kycd.Store
-	Sinks   map[string]kycd.Sink // by the name stored on each delivery
+	Sinks   map[string]kycd.Sink // by name, the name stored on each delivery
 	Backoff Backoff              // DefaultBackoff
 	Logger  *slog.Logger
 	Metrics *Metrics // none when nil
@@ -128,7 +128,7 @@ func (d *Dispatcher) runSink(ctx context.Context, sink string) {
 		}
 		n, err := d.dispatchSink(ctx, sink)
 		if err != nil && ctx.Err() == nil {
-			d.o.Logger.Warn("dispatch: claim failed", "sink", kycd.SinkLabel(sink), "err", err)
+			d.o.Logger.Warn("dispatch: claim failed", "sink", sink, "err", err)
 		}
 		wait := d.o.Poll
 		if n >= d.o.Concurrency {
@@ -191,16 +191,20 @@ func (d *Dispatcher) send(ctx context.Context, batch []*kycd.Delivery) {
 	wg.Wait()
 
 	errs, err := d.o.Store.RecordAttempts(sendCtx, d.o.Owner, recs)
+	paused := map[string]string{} // sink → what its endpoint answered
 	for i, del := range batch {
 		a, up := recs[i].Attempt, recs[i].Next
-		log := d.o.Logger.With("delivery_id", del.ID, "notification_id", del.NotificationID, "sink", kycd.SinkLabel(del.Sink),
+		log := d.o.Logger.With("delivery_id", del.ID, "notification_id", del.NotificationID, "sink", del.Sink,
 			"attempt", del.AttemptCount+1, "outcome", a.Outcome)
 		if d.o.Metrics != nil {
-			d.o.Metrics.Attempts.WithLabelValues(kycd.SinkLabel(del.Sink), a.Outcome).Inc()
+			d.o.Metrics.Attempts.WithLabelValues(del.Sink, a.Outcome).Inc()
 		}
 		rerr := err
 		if rerr == nil && i < len(errs) {
 			rerr = errs[i]
+		}
+		if se, ok := errors.AsType[*kycd.SinkError](sendErrs[i]); ok && se.Pause {
+			paused[del.Sink] = a.Error
 		}
 		switch {
 		case rerr != nil:
@@ -209,10 +213,20 @@ func (d *Dispatcher) send(ctx context.Context, batch []*kycd.Delivery) {
 		case sendErrs[i] == nil:
 			log.Info("notification delivered")
 		case up.State == kycd.DeliveryDead:
-			log.Warn("notification dead", "err", sendErrs[i])
+			log.Warn("notification dead", "err", a.Error)
 		default:
-			log.Info("notification not delivered; will retry", "err", sendErrs[i], "next", up.NextAttemptAt)
+			log.Info("notification not delivered; will retry", "err", a.Error, "next", up.NextAttemptAt)
 		}
+	}
+	for sink, reason := range paused {
+		if err := d.o.Store.PauseSink(sendCtx, sink, reason, d.o.Now()); err != nil {
+			// The next 410 pauses it again; until then its deliveries are
+			// retried with backoff, as pending ones are.
+			d.o.Logger.Warn("dispatch: could not pause the sink", "sink", sink, "err", err)
+			continue
+		}
+		d.o.Logger.Warn("sink paused: its endpoint answered 410 Gone; its deliveries wait until an operator resumes it "+
+			"(kycd sinks resume NAME, or POST /api/v1/sinks/NAME/resume)", "sink", sink, "reason", reason)
 	}
 }
 
@@ -233,8 +247,15 @@ func (d *Dispatcher) attempt(ctx context.Context, del *kycd.Delivery) (kycd.Atte
 		if errors.As(err, &se) {
 			rec.Attempt.StatusCode = se.StatusCode
 		}
-		rec.Attempt.Error = err.Error()
 		rec.Next = d.o.Backoff.Next(del.RoundAttempts+1, del.RoundStartedAt, end, d.o.Rand(), err)
+		if se != nil && se.Pause {
+			// Nothing is lost: the delivery waits, due, for the sink's
+			// resume, which starts a new round.
+			rec.Next = kycd.DeliveryUpdate{State: kycd.DeliveryPending, NextAttemptAt: end}
+		}
+		// Errors are kept and shown: no URL in them may carry a secret.
+		rec.Attempt.Error = kycd.RedactText(err.Error())
+		rec.Next.Error = rec.Attempt.Error
 		rec.Attempt.Outcome = kycd.AttemptFailed
 		if se != nil && se.Permanent {
 			rec.Attempt.Outcome = kycd.AttemptRejected

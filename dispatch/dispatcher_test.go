@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,12 +112,12 @@ func (f *fixture) notify(t *testing.T) string {
 		Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, Status: kycd.StatusRejected,
 		Checks: []kycd.Check{{Type: "document-verification", State: "Refused", Reasons: []kycd.Reason{{Code: "EXPIRED_DOCUMENT", Message: "expired"}}}},
 	}
-	res := ingesttest.Ingest(t, f.store, ev, ingest.Options{Sinks: []string{f.sink}, Guide: kycd.DefaultGuidance().For})
-	ds, err := f.store.Deliveries(context.Background(), "", 1000)
+	res := ingesttest.Ingest(t, f.store, ev, ingest.Options{Sinks: kycd.Routes(f.sink), Guide: kycd.DefaultGuidance().For})
+	page, err := f.store.Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range ds {
+	for _, d := range page.Items {
 		if d.NotificationID == res.NotificationID {
 			return d.ID
 		}
@@ -127,7 +128,7 @@ func (f *fixture) notify(t *testing.T) string {
 
 func (f *fixture) dispatcher(t *testing.T, store kycd.Store, b dispatch.Backoff, rnd float64) *dispatch.Dispatcher {
 	t.Helper()
-	sink, err := httpsink.New(f.recv.URL, sinkSecret, nil, f.clock.Now)
+	sink, err := httpsink.New(f.recv.URL, []string{sinkSecret}, nil, f.clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestDeadAfterMaxAttempts(t *testing.T) {
 }
 
 func TestDeadDeliveryRetriedViaAPIIsDelivered(t *testing.T) {
-	f := newFixture(t, status(http.StatusGone))
+	f := newFixture(t, status(http.StatusNotFound))
 	id := f.notify(t)
 	d := f.dispatcher(t, f.store, dispatch.DefaultBackoff, 0.5)
 	dispatchOnce(t, d)
@@ -406,6 +407,73 @@ func TestConcurrentDispatchersNeverShareADelivery(t *testing.T) {
 	for id, n := range sink.sends {
 		if n != 1 {
 			t.Errorf("notification %s sent %d times, want once", id, n)
+		}
+	}
+}
+
+// A 410 Gone says the endpoint itself is gone: the sink is paused (every
+// replica stops claiming its deliveries), the delivery waits pending
+// instead of dying, and an operator's resume sends it in a new round.
+func TestGonePausesTheSinkUntilResumed(t *testing.T) {
+	f := newFixture(t, status(http.StatusGone))
+	first, second := f.notify(t), f.notify(t)
+	d := f.dispatcher(t, f.store, dispatch.Backoff{Base: time.Second, Cap: time.Minute, MaxAttempts: 1, MaxAge: time.Hour}, 0.5)
+	// One claim takes both; the first answer is 410, the second 204.
+	dispatchOnce(t, d)
+	ctx := context.Background()
+	sinks, err := f.store.Sinks(ctx)
+	if err != nil || len(sinks) != 1 || sinks[0].PausedAt.IsZero() || !strings.Contains(sinks[0].PauseReason, "410") {
+		t.Fatalf("sinks = %+v, %v; want the sink paused, saying 410", sinks, err)
+	}
+	var gone *kycd.Delivery
+	for _, id := range []string{first, second} {
+		if del := f.delivery(t, id); del.State != kycd.DeliveryDelivered {
+			gone = del
+		}
+	}
+	if gone == nil || gone.State != kycd.DeliveryPending || !gone.SinkPaused || gone.Attempts[0].StatusCode != 410 {
+		t.Fatalf("delivery answered 410 = %+v, want pending (not dead, although max attempts is 1), flagged sink paused", gone)
+	}
+	f.clock.Set(f.clock.Now().Add(time.Hour))
+	if n := dispatchOnce(t, d); n != 0 || f.recv.count() != 2 {
+		t.Fatalf("a paused sink's delivery was claimed (%d claimed, %d requests)", n, f.recv.count())
+	}
+	n, err := f.store.ResumeSink(ctx, f.sink, "test", f.clock.Now())
+	if err != nil || n != 1 {
+		t.Fatalf("ResumeSink = %d, %v; want its 1 pending delivery due", n, err)
+	}
+	dispatchOnce(t, d)
+	if del := f.delivery(t, gone.ID); del.State != kycd.DeliveryDelivered || len(del.Attempts) != 2 || del.SinkPaused {
+		t.Fatalf("after the resume = %+v, want delivered on its second attempt", del)
+	}
+	if sinks, _ := f.store.Sinks(ctx); !sinks[0].PausedAt.IsZero() || sinks[0].ResumedBy != "test" {
+		t.Fatalf("sink after the resume = %+v, want not paused, resumed by test", sinks[0])
+	}
+}
+
+// No error recorded of a failed attempt names the sink URL's password or
+// query token, though Go's HTTP client writes the URL into its errors.
+func TestRecordedErrorsNameNoCredentials(t *testing.T) {
+	f := newFixture(t)
+	f.recv.Close() // nothing listens: a network error naming the URL
+	id := f.notify(t)
+	u := strings.Replace(f.recv.URL, "http://", "http://merchant:Pa55w0rdXYZ@", 1) + "/hook?token=T0k3nQRS"
+	sink, err := httpsink.New(u, []string{sinkSecret}, nil, f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(dispatch.Options{Store: f.store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dispatchOnce(t, d)
+	del := f.delivery(t, id)
+	if len(del.Attempts) != 1 || del.LastError == "" {
+		t.Fatalf("delivery = %+v, want one failed attempt", del)
+	}
+	for _, msg := range []string{del.LastError, del.Attempts[0].Error} {
+		if strings.Contains(msg, "Pa55w0rdXYZ") || strings.Contains(msg, "T0k3nQRS") {
+			t.Errorf("recorded error %q names a credential", msg)
 		}
 	}
 }

@@ -52,3 +52,48 @@ func (c outboxDepth) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), state)
 	}
 }
+
+// sinkStates reports, per sink, the deliveries orphaned by a configuration
+// that no longer has the sink and whether a 410 paused it, read from the
+// store at scrape time as the outbox depth is.
+type sinkStates struct {
+	store interface {
+		Sinks(context.Context) ([]*kycd.SinkInfo, error)
+	}
+	orphaned *prometheus.Desc
+	paused   *prometheus.Desc
+}
+
+// RegisterSinkStates registers kycd_outbox_orphaned_deliveries{sink} and
+// kycd_sink_paused{sink} on reg.
+func RegisterSinkStates(reg prometheus.Registerer, store kycd.Store) {
+	reg.MustRegister(sinkStates{
+		store: store,
+		orphaned: prometheus.NewDesc("kycd_outbox_orphaned_deliveries",
+			"Pending and dead deliveries of a sink that is no longer configured: move them to another sink or drop them.", []string{"sink"}, nil),
+		paused: prometheus.NewDesc("kycd_sink_paused",
+			"1 while a sink is paused because its endpoint answered 410 Gone: its deliveries wait until an operator resumes it.", []string{"sink"}, nil),
+	})
+}
+
+func (c sinkStates) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.orphaned
+	ch <- c.paused
+}
+
+func (c sinkStates) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sinks, err := c.store.Sinks(ctx)
+	if err != nil {
+		return
+	}
+	for _, s := range sinks {
+		ch <- prometheus.MustNewConstMetric(c.orphaned, prometheus.GaugeValue, float64(s.Orphaned()), s.Name)
+		paused := 0.0
+		if !s.PausedAt.IsZero() {
+			paused = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused, s.Name)
+	}
+}

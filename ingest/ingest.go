@@ -33,8 +33,9 @@ type Store interface {
 
 // Options configure an Ingester. Zero values take the defaults.
 type Options struct {
-	// Sinks names the sinks each notification is delivered to.
-	Sinks []string
+	// Sinks are the sinks notifications are delivered to, each taking
+	// the notification types of its events filter.
+	Sinks []kycd.SinkRoute
 	// Guide returns merchant-facing guidance for a failure code; may be nil.
 	Guide func(code string) string
 	// Now is the clock; time.Now when nil.

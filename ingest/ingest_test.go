@@ -22,7 +22,7 @@ type fixture struct {
 func newIngester(t *testing.T) fixture {
 	t.Helper()
 	s := sqlitetest.Open(t)
-	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: []string{"log"}})
+	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: kycd.Routes("log")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +84,11 @@ func TestInvitationProjectsARelatedPartySession(t *testing.T) {
 	if sess.Status != kycd.StatusNotStarted || sess.Subject != want {
 		t.Fatalf("session = %+v, want NOT_STARTED for %+v", sess, want)
 	}
-	ds, err := in.Store.Deliveries(context.Background(), kycd.DeliveryPending, 10)
-	if err != nil || len(ds) != 1 {
+	ds, err := in.Store.Deliveries(context.Background(), kycd.DeliveryFilter{State: kycd.DeliveryPending, Limit: 10})
+	if err != nil || len(ds.Items) != 1 {
 		t.Fatalf("deliveries = %v, %v", ds, err)
 	}
-	d, err := in.Store.Delivery(context.Background(), ds[0].ID)
+	d, err := in.Store.Delivery(context.Background(), ds.Items[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestInvalidBodyIsQuarantinedWithItsFields(t *testing.T) {
 
 func TestBacklogBoundAnswersUnavailable(t *testing.T) {
 	s := sqlitetest.Open(t)
-	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: []string{"log"}, MaxBacklog: 2})
+	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: kycd.Routes("log"), MaxBacklog: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestRestartBetweenLogAndProjection(t *testing.T) {
 	body := readExample(t, "a-kyc_session_failed.json")
 	{
 		s := sqlitetest.OpenPath(t, path)
-		in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: []string{"log"}})
+		in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: kycd.Routes("log")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +176,7 @@ func TestRestartBetweenLogAndProjection(t *testing.T) {
 		s.Close() // a crash after the log commit: nothing projected
 	}
 	s := sqlitetest.OpenPath(t, path)
-	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: []string{"log"}})
+	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: kycd.Routes("log")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,8 +187,8 @@ func TestRestartBetweenLogAndProjection(t *testing.T) {
 	if n, err := in.Drain(context.Background()); err != nil || n != 1 {
 		t.Fatalf("Drain = %d, %v; want 1", n, err)
 	}
-	ds, err := s.Deliveries(context.Background(), "", 10)
-	if err != nil || len(ds) != 1 || ds[0].NotificationID != kycd.NotificationID("550e8400-e29b-41d4-a716-446655440000") {
+	ds, err := s.Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 10})
+	if err != nil || len(ds.Items) != 1 || ds.Items[0].NotificationID != kycd.NotificationID("550e8400-e29b-41d4-a716-446655440000") {
 		t.Fatalf("deliveries = %+v, %v; want one, for the notification derived from the event id", ds, err)
 	}
 }

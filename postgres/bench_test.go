@@ -36,7 +36,7 @@ func BenchmarkAppendLog(b *testing.B) {
 // Reported per batch.
 func BenchmarkProjection(b *testing.B) {
 	s := open(b)
-	opt := kycd.PlanOptions{Sinks: []string{"log"}}
+	opt := kycd.PlanOptions{Sinks: kycd.Routes("log")}
 	var sessions []string
 	for range 500 {
 		sessions = append(sessions, uuid.NewString())

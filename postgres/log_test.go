@@ -228,7 +228,7 @@ func TestProjection(t *testing.T) {
 	unhandled := unhandledEntry()
 	entries := []*kycd.LogEntry{rejected, older, level, expiring, unhandled}
 	appendLog(t, s, entries...)
-	opt := kycd.PlanOptions{Sinks: []string{"a", "b"}}
+	opt := kycd.PlanOptions{Sinks: kycd.Routes("a", "b")}
 	plan := project(t, s, opt, entries...)
 	if len(plan.Notifications) != 3 {
 		t.Fatalf("plan notifies %d times, want 3", len(plan.Notifications))
@@ -297,10 +297,11 @@ func TestProjection(t *testing.T) {
 		t.Fatalf("UnprojectedLog after projecting = %v, %v", rest, err)
 	}
 
-	ds, err := s.Deliveries(ctx, "", 100)
-	if err != nil || len(ds) != 6 {
-		t.Fatalf("deliveries = %d, %v; want 3 notifications × 2 sinks", len(ds), err)
+	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	if err != nil || len(page.Items) != 6 {
+		t.Fatalf("deliveries = %v, %v; want 3 notifications × 2 sinks", page, err)
 	}
+	ds := page.Items
 	for _, d := range ds {
 		full, err := s.Delivery(ctx, d.ID)
 		if err != nil {
@@ -566,7 +567,7 @@ func TestResetProjection(t *testing.T) {
 		unhandledEntry(),
 	}
 	appendLog(t, s, entries...)
-	opt := kycd.PlanOptions{Sinks: []string{"log"}}
+	opt := kycd.PlanOptions{Sinks: kycd.Routes("log")}
 	project(t, s, opt, entries...)
 	before, err := s.Session(ctx, sessionID)
 	if err != nil {
@@ -603,7 +604,8 @@ func TestResetProjection(t *testing.T) {
 	if known, _ := s.KnownEvents(ctx, []string{old.EventID, entries[1].EventID}); len(known) != 2 || known[entries[1].EventID].Seq != entries[1].Seq {
 		t.Fatalf("KnownEvents after reset = %v, want both, the reset one from the log", known)
 	}
-	ds, _ := s.Deliveries(ctx, "", 100)
+	page, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	ds := page.Items
 
 	project(t, s, opt, entries...)
 	after, err := s.Session(ctx, sessionID)
@@ -613,8 +615,8 @@ func TestResetProjection(t *testing.T) {
 	if sub, _ := s.Subject(ctx, userID, ""); sub == nil || sub.Level != "REGULAR" {
 		t.Fatalf("subject rebuilt = %+v", sub)
 	}
-	if again, _ := s.Deliveries(ctx, "", 100); len(again) != len(ds) || len(ds) != 3 {
-		t.Fatalf("deliveries after a rebuild = %d, before %d; want 3, none added", len(again), len(ds))
+	if again, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(again.Items) != len(ds) || len(ds) != 3 {
+		t.Fatalf("deliveries after a rebuild = %d, before %d; want 3, none added", len(again.Items), len(ds))
 	}
 }
 

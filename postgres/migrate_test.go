@@ -172,7 +172,7 @@ func TestMigrateFromTheFirstSchema(t *testing.T) {
 	if newer.Seq != int64(len(old))+1 {
 		t.Fatalf("first seq after migrating = %d, want %d", newer.Seq, len(old)+1)
 	}
-	project(t, s, kycd.PlanOptions{Sinks: []string{"log"}}, newer)
+	project(t, s, kycd.PlanOptions{Sinks: kycd.Routes("log")}, newer)
 	got, err := s.Session(ctx, sessionID)
 	if err != nil || got.Status != kycd.StatusVerified || len(got.History) != 4 {
 		t.Fatalf("session after a new event = %+v, %v", got, err)

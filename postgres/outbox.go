@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,15 +11,23 @@ import (
 	"github.com/kycd/kycd"
 )
 
-const deliveryColumns = `d.id, d.notification_id, n.type, d.sink, d.state, d.attempts, d.round_attempts, d.round_started_at,
-	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload::text`
+// deliveryColumns are read from deliveryFrom: a delivery with its
+// notification and its sink's flags. A delivery whose sink has no row is
+// orphaned as much as one whose sink is no longer configured.
+const (
+	deliveryColumns = `d.id, d.notification_id, n.type, d.sink, d.state, d.attempts, d.round_attempts, d.round_started_at,
+	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload::text,
+	d.state IN ('pending', 'dead') AND NOT coalesce(s.configured, false), d.state = 'pending' AND s.paused_at IS NOT NULL`
+	deliveryFrom = ` FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN sinks s ON s.name = d.sink `
+	orphaned     = `d.state IN ('pending', 'dead') AND NOT coalesce(s.configured, false)`
+)
 
 func scanDelivery(row pgx.Row) (*kycd.Delivery, error) {
 	var d kycd.Delivery
 	var lastError *string
 	var payload string
 	if err := row.Scan(&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
-		&d.RoundStartedAt, &d.NextAttemptAt, &lastError, &d.CreatedAt, &d.UpdatedAt, &payload); err != nil {
+		&d.RoundStartedAt, &d.NextAttemptAt, &lastError, &d.CreatedAt, &d.UpdatedAt, &payload, &d.Orphaned, &d.SinkPaused); err != nil {
 		return nil, err
 	}
 	d.RoundStartedAt, d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = d.RoundStartedAt.UTC(), d.NextAttemptAt.UTC(), d.CreatedAt.UTC(), d.UpdatedAt.UTC()
@@ -41,13 +50,14 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 		WITH due AS (
 			SELECT id FROM deliveries
 			WHERE state = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) AND sink = ANY($2)
+				AND NOT EXISTS (SELECT 1 FROM sinks p WHERE p.name = deliveries.sink AND p.paused_at IS NOT NULL)
 			ORDER BY next_attempt_at, id LIMIT $3
 			FOR UPDATE SKIP LOCKED
 		), leased AS (
 			UPDATE deliveries SET lease_owner = $4, lease_until = $5 FROM due WHERE deliveries.id = due.id
 			RETURNING deliveries.*
 		)
-		SELECT `+deliveryColumns+` FROM leased d JOIN notifications n ON n.id = d.notification_id
+		SELECT `+deliveryColumns+` FROM leased d JOIN notifications n ON n.id = d.notification_id LEFT JOIN sinks s ON s.name = d.sink
 		ORDER BY d.next_attempt_at, d.id`,
 		now, sinks, limit, owner, now.Add(lease))
 	if err != nil {
@@ -109,37 +119,60 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 	return errs, nil
 }
 
-// Deliveries lists deliveries, oldest first.
-func (s *Store) Deliveries(ctx context.Context, state string, limit int) ([]*kycd.Delivery, error) {
-	if limit <= 0 {
-		limit = 100
+// Deliveries lists deliveries by creation, oldest first, a page at a time.
+func (s *Store) Deliveries(ctx context.Context, f kycd.DeliveryFilter) (*kycd.DeliveryPage, error) {
+	limit := kycd.PageLimit(f.Limit)
+	q := `SELECT ` + deliveryColumns + deliveryFrom + `WHERE true`
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+`
-		FROM deliveries d JOIN notifications n ON n.id = d.notification_id
-		WHERE ($1 = '' OR d.state = $1) ORDER BY d.created_at, d.id LIMIT $2`, state, limit)
+	if f.State != "" {
+		q += ` AND d.state = ` + arg(f.State)
+	}
+	if f.Sink != "" {
+		q += ` AND d.sink = ` + arg(f.Sink)
+	}
+	if f.Orphaned {
+		q += ` AND ` + orphaned
+	}
+	if f.Cursor != "" {
+		t, id, err := kycd.DecodeCursor(f.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		q += ` AND (d.created_at, d.id) > (` + arg(t) + `, ` + arg(id) + `)`
+	}
+	q += ` ORDER BY d.created_at, d.id LIMIT ` + arg(limit+1)
+	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: deliveries: %w", translate(s, err))
 	}
 	defer rows.Close()
-	out := []*kycd.Delivery{}
+	page := &kycd.DeliveryPage{Items: []*kycd.Delivery{}}
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: deliveries: %w", translate(s, err))
 		}
+		if len(page.Items) == limit {
+			last := page.Items[limit-1]
+			page.NextCursor = kycd.EncodeCursor(last.CreatedAt, last.ID)
+			break
+		}
 		d.Payload = nil
-		out = append(out, d)
+		page.Items = append(page.Items, d)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: deliveries: %w", translate(s, err))
 	}
-	return out, nil
+	return page, nil
 }
 
-// Delivery returns one delivery with its attempts.
+// Delivery returns one delivery with its attempts and actions.
 func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error) {
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+`
-		FROM deliveries d JOIN notifications n ON n.id = d.notification_id WHERE d.id = $1`, id))
+	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+deliveryFrom+`WHERE d.id = $1`, id))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: delivery: %w", s.notFound(err, "delivery %s not found", id))
 	}
@@ -166,7 +199,110 @@ func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error)
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: delivery attempts: %w", translate(s, err))
 	}
+	actions, err := s.pool.Query(ctx,
+		`SELECT at, actor, action, from_sink, to_sink FROM delivery_actions WHERE delivery_id = $1 ORDER BY at, ctid`, id)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: delivery actions: %w", translate(s, err))
+	}
+	defer actions.Close()
+	for actions.Next() {
+		var a kycd.DeliveryAction
+		var to *string
+		if err := actions.Scan(&a.At, &a.Actor, &a.Action, &a.From, &to); err != nil {
+			return nil, fmt.Errorf("postgres: delivery actions: %w", translate(s, err))
+		}
+		a.At, a.To = a.At.UTC(), deref(to)
+		d.Actions = append(d.Actions, a)
+	}
+	if err := actions.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: delivery actions: %w", translate(s, err))
+	}
 	return d, nil
+}
+
+// MoveDelivery gives a delivery to another configured sink, in one
+// transaction with the note of who did it.
+func (s *Store) MoveDelivery(ctx context.Context, id, sink, actor string, at time.Time) error {
+	err := s.changeDelivery(ctx, id, at, func(tx pgx.Tx, d deliveryRow) error {
+		if err := kycd.CheckMove(d.sink, sink); err != nil {
+			return err
+		}
+		var configured bool
+		switch err := tx.QueryRow(ctx, `SELECT configured FROM sinks WHERE name = $1 FOR SHARE`, sink).Scan(&configured); {
+		case errors.Is(err, pgx.ErrNoRows), err == nil && !configured:
+			return kycd.Errorf(kycd.EINVALID, "sink %q is not configured", sink)
+		case err != nil:
+			return err
+		}
+		var other bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND sink = $2 AND state <> 'dropped')`,
+			d.notificationID, sink).Scan(&other); err != nil {
+			return err
+		}
+		if other {
+			return kycd.Errorf(kycd.ECONFLICT, "notification %s has a delivery to %s already; drop this one instead", d.notificationID, sink)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET sink = $1, state = 'pending', next_attempt_at = $2, round_attempts = 0,
+			round_started_at = $2, lease_owner = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3`, sink, at, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO delivery_actions (delivery_id, at, actor, action, from_sink, to_sink) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, at, actor, kycd.ActionMove, d.sink, sink)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: move delivery: %w", translate(s, err))
+	}
+	return nil
+}
+
+// DropDelivery gives a delivery up, in one transaction with the note of who
+// did it.
+func (s *Store) DropDelivery(ctx context.Context, id, actor string, at time.Time) error {
+	err := s.changeDelivery(ctx, id, at, func(tx pgx.Tx, d deliveryRow) error {
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = 'dropped', lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE id = $2`,
+			at, id); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO delivery_actions (delivery_id, at, actor, action, from_sink) VALUES ($1, $2, $3, $4, $5)`,
+			id, at, actor, kycd.ActionDrop, d.sink)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: drop delivery: %w", translate(s, err))
+	}
+	return nil
+}
+
+// deliveryRow is what an operator's change checks of a delivery.
+type deliveryRow struct {
+	sink, state, notificationID string
+	leaseUntil                  *time.Time
+}
+
+// changeDelivery runs change on a delivery that an operator may change at
+// at (kycd.CheckChange), in one transaction that holds the delivery's row,
+// so a dispatcher's claim waits for it or skips it.
+func (s *Store) changeDelivery(ctx context.Context, id string, at time.Time, change func(tx pgx.Tx, d deliveryRow) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var d deliveryRow
+	err = tx.QueryRow(ctx, `SELECT sink, state, notification_id, lease_until FROM deliveries WHERE id = $1 FOR UPDATE`, id).
+		Scan(&d.sink, &d.state, &d.notificationID, &d.leaseUntil)
+	if err != nil {
+		return s.notFound(err, "delivery %s not found", id)
+	}
+	leased := d.leaseUntil != nil && d.leaseUntil.After(at)
+	if err := kycd.CheckChange(id, d.state, leased); err != nil {
+		return err
+	}
+	if err := change(tx, d); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 const retrySQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = $1, round_attempts = 0, round_started_at = $1,
@@ -200,7 +336,7 @@ func (s *Store) OutboxDepth(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("postgres: outbox depth: %w", translate(s, err))
 	}
 	defer rows.Close()
-	out := map[string]int{kycd.DeliveryPending: 0, kycd.DeliveryDelivered: 0, kycd.DeliveryDead: 0}
+	out := map[string]int{kycd.DeliveryPending: 0, kycd.DeliveryDelivered: 0, kycd.DeliveryDead: 0, kycd.DeliveryDropped: 0}
 	for rows.Next() {
 		var state string
 		var n int

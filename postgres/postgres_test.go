@@ -35,7 +35,7 @@ func TestReplicasNeverClaimTheSameDelivery(t *testing.T) {
 		entries = append(entries, sessionEntry(newID(), newID(), kycd.StatusVerified, 0))
 	}
 	appendLog(t, a, entries...)
-	project(t, a, kycd.PlanOptions{Sinks: []string{"log"}}, entries...)
+	project(t, a, kycd.PlanOptions{Sinks: kycd.Routes("log")}, entries...)
 	var mu sync.Mutex
 	seen := map[string]string{}
 	var wg sync.WaitGroup

@@ -85,7 +85,7 @@ func BenchmarkWebhookParallelPostgres(b *testing.B) {
 	store := postgrestest.Open(b, postgrestest.URL(b))
 	v, _ := ralio.NewVerifier(secret)
 	h := server.New(server.Options{Logger: slog.New(slog.DiscardHandler), Store: store, Verifier: v,
-		Ingester: startIngester(b, store, ingest.Options{Sinks: []string{"log"}, MaxBacklog: 1 << 30}), AdminToken: "token"})
+		Ingester: startIngester(b, store, ingest.Options{Sinks: kycd.Routes("log"), MaxBacklog: 1 << 30}), AdminToken: "token"})
 	runParallel(b, h)
 }
 

@@ -1,31 +1,46 @@
 package server
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/kycd/kycd"
 )
 
+// apiActor is who the notes of an operator's action name when it came
+// through the API: the one admin token, until named tokens come.
+const apiActor = "api:admin"
+
 func handleDeliveries(o Options) http.Handler {
 	return handleRead(o, func(r *http.Request) (any, error) {
-		state := r.URL.Query().Get("state")
-		switch state {
-		case "", kycd.DeliveryPending, kycd.DeliveryDelivered, kycd.DeliveryDead:
+		q := r.URL.Query()
+		f := kycd.DeliveryFilter{State: q.Get("state"), Sink: q.Get("sink"), Cursor: q.Get("cursor")}
+		switch f.State {
+		case "", kycd.DeliveryPending, kycd.DeliveryDelivered, kycd.DeliveryDead, kycd.DeliveryDropped:
 		default:
-			return nil, kycd.Errorf(kycd.EINVALID, "state must be pending, delivered or dead")
+			return nil, kycd.Errorf(kycd.EINVALID, "state must be pending, delivered, dead or dropped")
 		}
-		limit, err := queryLimit(r)
+		switch q.Get("orphaned") {
+		case "", "0", "false":
+		case "1", "true":
+			f.Orphaned = true
+		default:
+			return nil, kycd.Errorf(kycd.EINVALID, "orphaned must be true or false")
+		}
+		var err error
+		if f.Limit, err = queryLimit(r); err != nil {
+			return nil, err
+		}
+		page, err := o.Store.Deliveries(r.Context(), f)
 		if err != nil {
 			return nil, err
 		}
-		items, err := o.Store.Deliveries(r.Context(), state, kycd.PageLimit(limit))
-		if err != nil {
-			return nil, err
+		for _, d := range page.Items {
+			redactDelivery(d)
 		}
-		for _, d := range items {
-			d.Sink = kycd.SinkLabel(d.Sink)
-		}
-		return map[string]any{"items": items}, nil
+		return page, nil
 	})
 }
 
@@ -35,9 +50,18 @@ func handleDelivery(o Options) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		d.Sink = kycd.SinkLabel(d.Sink)
+		redactDelivery(d)
 		return d, nil
 	})
+}
+
+// redactDelivery strikes credentials from the errors of a delivery
+// recorded before kycd redacted them as it recorded them.
+func redactDelivery(d *kycd.Delivery) {
+	d.LastError = kycd.RedactText(d.LastError)
+	for i := range d.Attempts {
+		d.Attempts[i].Error = kycd.RedactText(d.Attempts[i].Error)
+	}
 }
 
 func handleDeliveryRetry(o Options) http.Handler {
@@ -51,5 +75,97 @@ func handleDeliveryRetry(o Options) http.Handler {
 			o.WakeDispatcher()
 		}
 		writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "state": kycd.DeliveryPending})
+	})
+}
+
+// MoveRequest names the sink a delivery moves to.
+type MoveRequest struct {
+	Sink string `json:"sink"`
+}
+
+// DeliveryChange is the answer to a move or a drop: the delivery's sink and
+// state after it.
+type DeliveryChange struct {
+	ID    string `json:"id"`
+	Sink  string `json:"sink"`
+	State string `json:"state"`
+}
+
+func handleDeliveryMove(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req MoveRequest
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
+		if err != nil {
+			writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "the body must be JSON of at most 4 KiB, e.g. {\"sink\":\"crm\"}"))
+			return
+		}
+		// An empty body names no sink: the store says whether the delivery
+		// exists before it says that.
+		if strings.TrimSpace(string(body)) != "" {
+			if err := json.Unmarshal(body, &req); err != nil {
+				writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "the body must be JSON naming the sink, e.g. {\"sink\":\"crm\"}"))
+				return
+			}
+		}
+		id := pathID(r)
+		if err := o.Store.MoveDelivery(r.Context(), id, req.Sink, apiActor, o.Now()); err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		o.Logger.InfoContext(r.Context(), "delivery moved by an operator", "delivery_id", id, "sink", req.Sink, "actor", apiActor)
+		if o.WakeDispatcher != nil {
+			o.WakeDispatcher()
+		}
+		writeJSON(w, http.StatusAccepted, DeliveryChange{ID: id, Sink: req.Sink, State: kycd.DeliveryPending})
+	})
+}
+
+func handleDeliveryDrop(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := pathID(r)
+		if err := o.Store.DropDelivery(r.Context(), id, apiActor, o.Now()); err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		o.Logger.InfoContext(r.Context(), "delivery dropped by an operator", "delivery_id", id, "actor", apiActor)
+		d, err := o.Store.Delivery(r.Context(), id)
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, DeliveryChange{ID: id, Sink: d.Sink, State: d.State})
+	})
+}
+
+func handleSinks(o Options) http.Handler {
+	return handleRead(o, func(r *http.Request) (any, error) {
+		sinks, err := o.Store.Sinks(r.Context())
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"items": sinks}, nil
+	})
+}
+
+// Resumed is the answer to a resume: how many pending deliveries of the
+// sink are due again.
+type Resumed struct {
+	Sink    string `json:"sink"`
+	Pending int    `json:"pending"`
+}
+
+func handleSinkResume(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		n, err := o.Store.ResumeSink(r.Context(), name, apiActor, o.Now())
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		o.Logger.InfoContext(r.Context(), "sink resumed by an operator", "sink", name, "pending", n, "actor", apiActor)
+		if o.WakeDispatcher != nil {
+			o.WakeDispatcher()
+		}
+		writeJSON(w, http.StatusOK, Resumed{Sink: name, Pending: n})
 	})
 }

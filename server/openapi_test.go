@@ -280,7 +280,7 @@ func newSpecServer(t *testing.T, o server.Options) (http.Handler, *sqlite.Store)
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Store:      s,
 		Verifier:   v,
-		Ingester:   startIngester(t, s, ingest.Options{Sinks: []string{"log"}, Guide: kycd.DefaultGuidance().For}),
+		Ingester:   startIngester(t, s, ingest.Options{Sinks: kycd.Routes("log"), Guide: kycd.DefaultGuidance().For}),
 		AdminToken: "token",
 		MaxBody:    o.MaxBody,
 		Draining:   o.Draining,
@@ -448,6 +448,48 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	}
 	v.do(t, h, 400, "GET", "/api/v1/deliveries?state=lost", nil, auth...)
 	v.do(t, h, 202, "POST", "/api/v1/deliveries/"+claimed[1].ID+"/retry", nil, auth...)
+
+	// Pages, filters, sinks: the log sink is configured, crm too; moves,
+	// drops and a resume.
+	if err := store.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "log", Type: "log"},
+		{Name: "crm", Type: "http", Target: "https://merchant.example/kyc?token=xxxxx", Events: []string{"kyc.session.*"}}}, now); err != nil {
+		t.Fatal(err)
+	}
+	one := decode[kycd.DeliveryPage](t, v.do(t, h, 200, "GET", "/api/v1/deliveries?limit=1&sink=log&orphaned=false", nil, auth...))
+	if one.NextCursor == "" || len(one.Items) != 1 {
+		t.Fatalf("deliveries with limit=1 = %+v, want one and a nextCursor", one)
+	}
+	v.do(t, h, 200, "GET", "/api/v1/deliveries?limit=1&cursor="+one.NextCursor, nil, auth...)
+	v.do(t, h, 200, "GET", "/api/v1/deliveries?orphaned=true&state=dropped", nil, auth...)
+	for _, q := range []string{"orphaned=maybe", "cursor=zzz", "limit=0"} {
+		v.do(t, h, 400, "GET", "/api/v1/deliveries?"+q, nil, auth...)
+	}
+	jsonBody := []string{"Content-Type", "application/json", "Authorization", bearer}
+	moved := decode[server.DeliveryChange](t, v.do(t, h, 202, "POST", "/api/v1/deliveries/"+claimed[1].ID+"/move", []byte(`{"sink":"crm"}`), jsonBody...))
+	if moved.Sink != "crm" || moved.State != kycd.DeliveryPending {
+		t.Errorf("move = %+v", moved)
+	}
+	v.do(t, h, 400, "POST", "/api/v1/deliveries/"+claimed[0].ID+"/move", []byte(`{"sink":"nowhere"}`), jsonBody...)
+	v.do(t, h, 400, "POST", "/api/v1/deliveries/"+claimed[0].ID+"/move", []byte(`not json`), jsonBody...)
+	v.do(t, h, 409, "POST", "/api/v1/deliveries/"+claimed[2].ID+"/move", []byte(`{"sink":"crm"}`), jsonBody...) // delivered
+	v.do(t, h, 200, "POST", "/api/v1/deliveries/"+claimed[0].ID+"/drop", nil, auth...)
+	v.do(t, h, 409, "POST", "/api/v1/deliveries/"+claimed[0].ID+"/drop", nil, auth...)
+	full := decode[kycd.Delivery](t, v.do(t, h, 200, "GET", "/api/v1/deliveries/"+claimed[1].ID, nil, auth...))
+	if len(full.Actions) != 1 || full.Actions[0].Action != kycd.ActionMove || full.Actions[0].Actor == "" || full.Actions[0].From != "log" {
+		t.Errorf("moved delivery's actions = %+v, want the move noted with its actor", full.Actions)
+	}
+	if err := store.PauseSink(ctx, "crm", "status 410: gone", now); err != nil {
+		t.Fatal(err)
+	}
+	sinks := decode[struct{ Items []kycd.SinkInfo }](t, v.do(t, h, 200, "GET", "/api/v1/sinks", nil, auth...))
+	if len(sinks.Items) != 2 || sinks.Items[0].Name != "crm" || sinks.Items[0].PausedAt.IsZero() {
+		t.Errorf("sinks = %+v, want crm paused and log", sinks.Items)
+	}
+	res2 := decode[server.Resumed](t, v.do(t, h, 200, "POST", "/api/v1/sinks/crm/resume", nil, auth...))
+	if res2.Pending != 1 {
+		t.Errorf("resume = %+v, want the moved delivery due again", res2)
+	}
+	v.do(t, h, 404, "POST", "/api/v1/sinks/nowhere/resume", nil, auth...)
 
 	// Unknown ids, and no token, on every route that takes them.
 	for path, item := range v.doc.Paths.Map() {

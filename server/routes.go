@@ -8,7 +8,7 @@ import (
 
 // addRoutes lists every route kycd serves.
 func addRoutes(mux *http.ServeMux, o Options) {
-	admin := func(h http.Handler) http.Handler { return requireAdmin(o.AdminToken, h) }
+	admin := func(h http.Handler) http.Handler { return requireAdmin(o.AdminTokenHash, h) }
 	read := func(h http.Handler) http.Handler { return admin(readYourWrites(o, h)) }
 
 	mux.Handle("/webhooks/ralio", handleWebhook(o))
@@ -25,6 +25,10 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("GET /api/v1/deliveries", read(handleDeliveries(o)))
 	mux.Handle("GET /api/v1/deliveries/{id}", read(handleDelivery(o)))
 	mux.Handle("POST /api/v1/deliveries/{id}/retry", admin(handleDeliveryRetry(o)))
+	mux.Handle("POST /api/v1/deliveries/{id}/move", admin(handleDeliveryMove(o)))
+	mux.Handle("POST /api/v1/deliveries/{id}/drop", admin(handleDeliveryDrop(o)))
+	mux.Handle("GET /api/v1/sinks", read(handleSinks(o)))
+	mux.Handle("POST /api/v1/sinks/{name}/resume", admin(handleSinkResume(o)))
 	mux.Handle("GET /api/v1/openapi.json", handleOpenAPI())
 	mux.Handle("/api/", admin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no such API endpoint"})

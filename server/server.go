@@ -3,7 +3,6 @@
 package server
 
 import (
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,6 +32,10 @@ type Options struct {
 	Metrics    *Metrics
 	AdminToken string
 	MaxBody    int64 // DefaultMaxBody when 0
+	// AdminTokenHash is the kycd.TokenHash of the API's admin token, as
+	// kycd keeps it; AdminToken, the token itself, is hashed when
+	// AdminTokenHash is empty. Without either, every API call is refused.
+	AdminTokenHash string
 	// MaxInFlight bounds the webhook deliveries handled at once
 	// (DefaultMaxInFlight when 0); one more is answered 503 at once, so an
 	// overload costs Ralio a retry, not kycd its memory.
@@ -77,17 +80,22 @@ func New(o Options) http.Handler {
 	if o.ReadWait <= 0 {
 		o.ReadWait = DefaultReadWait
 	}
+	if o.AdminTokenHash == "" && o.AdminToken != "" {
+		o.AdminTokenHash = kycd.TokenHash(o.AdminToken)
+	}
+	o.AdminToken = "" // only the hash is kept
 	mux := http.NewServeMux()
 	addRoutes(mux, o)
 	return mux
 }
 
-// requireAdmin lets a request through only with the admin bearer token.
-func requireAdmin(token string, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
+// requireAdmin lets a request through only with the admin bearer token,
+// whose hash it compares in constant time. The scheme is case-insensitive
+// (RFC 9110).
+func requireAdmin(hash string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if hash == "" || !strings.EqualFold(scheme, "Bearer") || !kycd.TokenMatches(hash, strings.TrimSpace(token)) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kycd"`)
 			writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "an admin token is required: send Authorization: Bearer <token>"})
 			return

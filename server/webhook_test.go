@@ -55,7 +55,7 @@ func newServerWith(t testing.TB, wrap func(*sqlite.Store) kycd.Store, o server.O
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Store:       store,
 		Verifier:    v,
-		Ingester:    startIngester(t, store, ingest.Options{Sinks: []string{"log"}, MaxBacklog: 1 << 30}),
+		Ingester:    startIngester(t, store, ingest.Options{Sinks: kycd.Routes("log"), MaxBacklog: 1 << 30}),
 		AdminToken:  "token",
 		Draining:    o.Draining,
 		MaxInFlight: o.MaxInFlight,

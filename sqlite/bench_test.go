@@ -65,7 +65,7 @@ func benchmarkProjection(b *testing.B, checkpointPages int) {
 		entries[i] = &kycd.LogEntry{EventID: id, ReceivedAt: ev.ReceivedAt, Body: ev.Body, BodyHash: ev.BodyHash}
 		byID[i] = ev
 	}
-	opt := kycd.PlanOptions{Sinks: []string{"crm"}}
+	opt := kycd.PlanOptions{Sinks: kycd.Routes("crm")}
 	b.ResetTimer()
 	start := wchar(b)
 	for i := 0; i < len(entries); i += 64 {

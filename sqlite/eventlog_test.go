@@ -31,7 +31,7 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, s *sqlite.Store, sinks ...string) *harness {
-	return &harness{t: t, s: s, events: map[int64]*kycd.Event{}, opt: kycd.PlanOptions{Sinks: sinks}}
+	return &harness{t: t, s: s, events: map[int64]*kycd.Event{}, opt: kycd.PlanOptions{Sinks: kycd.Routes(sinks...)}}
 }
 
 func (h *harness) append(evs ...*kycd.Event) []*kycd.LogEntry {
@@ -232,16 +232,16 @@ func TestProjection(t *testing.T) {
 		t.Fatalf("unhandled Event = %+v, %v", ev, err)
 	}
 
-	ds, err := s.Deliveries(ctx, "", 100)
-	if err != nil || len(ds) != 8 {
-		t.Fatalf("%d deliveries, %v; want 8 (4 notifications, 2 sinks)", len(ds), err)
+	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	if err != nil || len(page.Items) != 8 {
+		t.Fatalf("deliveries %v, %v; want 8 (4 notifications, 2 sinks)", page, err)
 	}
-	for _, d := range ds {
+	for _, d := range page.Items {
 		if d.State != kycd.DeliveryPending {
 			t.Fatalf("delivery %+v, want pending", d)
 		}
 	}
-	full, err := s.Delivery(ctx, ds[0].ID)
+	full, err := s.Delivery(ctx, page.Items[0].ID)
 	if err != nil || len(full.Payload) == 0 {
 		t.Fatalf("Delivery = %+v, %v; want its notification's payload", full, err)
 	}
@@ -390,8 +390,8 @@ func TestApplyTwice(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatalf("Rollback after Commit = %v, want nil", err)
 	}
-	if ds, _ := s.Deliveries(ctx, "", 10); len(ds) != 1 {
-		t.Fatalf("%d deliveries, want 1", len(ds))
+	if ds, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 10}); len(ds.Items) != 1 {
+		t.Fatalf("%d deliveries, want 1", len(ds.Items))
 	}
 	if items, _ := s.Quarantine(ctx, true, 10); len(items) != 1 {
 		t.Fatalf("%d quarantine items, want 1", len(items))
@@ -571,8 +571,8 @@ func TestResetProjection(t *testing.T) {
 	if subj, err := s.Subject(ctx, sub.ID, ""); err != nil || subj.Level != "REGULAR" {
 		t.Fatalf("subject rebuilt = %+v, %v", subj, err)
 	}
-	if ds, _ := s.Deliveries(ctx, "", 100); len(ds) != 4 {
-		t.Fatalf("%d deliveries after the rebuild, want the 4 of the first projection", len(ds))
+	if ds, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(ds.Items) != 4 {
+		t.Fatalf("%d deliveries after the rebuild, want the 4 of the first projection", len(ds.Items))
 	}
 }
 

@@ -59,11 +59,11 @@ func drain(t *testing.T, in *ingest.Ingester) {
 
 func deliveries(t *testing.T, s kycd.Store) []*kycd.Delivery {
 	t.Helper()
-	ds, err := s.Deliveries(context.Background(), "", 500)
+	page, err := s.Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ds
+	return page.Items
 }
 
 func testBatchRefusals(t *testing.T, s kycd.Store) {

@@ -48,6 +48,11 @@ func Run(t *testing.T, open Open) {
 		{"BatchOfOneSessionInBothOrders", testBatchOrders},
 		{"EntryProjectedTwiceHasOneEffect", testProjectedTwice},
 		{"RebuildReproducesProjection", testRebuild},
+		{"DeliveryPages", testDeliveryPages},
+		{"SinkRegistry", testSinkRegistry},
+		{"MoveAndDropDeliveries", testMoveAndDrop},
+		{"PauseAndResumeSink", testPauseAndResume},
+		{"SwapSetting", testSwapSetting},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,7 +107,7 @@ func pipeline(t *testing.T, s kycd.Store) *ingest.Ingester {
 
 func newPipeline(t *testing.T, s kycd.Store, sinks ...string) *ingest.Ingester {
 	t.Helper()
-	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: sinks})
+	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: kycd.Routes(sinks...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,11 +404,11 @@ func testPurge(t *testing.T, s kycd.Store) {
 	if err != nil || n != 3 {
 		t.Fatalf("Purge = %d, %v; want 3 (two bodies, one invitation)", n, err)
 	}
-	ds, err := s.Deliveries(ctx, "", 10)
+	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range ds {
+	for _, d := range page.Items {
 		full, err := s.Delivery(ctx, d.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -528,7 +533,7 @@ func testOutboxScheduleAndRetry(t *testing.T, s kycd.Store) {
 		t.Fatalf("due claim = %+v, want the delivery with one attempt", due)
 	}
 	fail(kycd.DeliveryDead, now)
-	if dead, _ := s.Deliveries(ctx, kycd.DeliveryDead, 10); len(dead) != 1 || dead[0].LastError != "status 503" {
+	if dead, _ := s.Deliveries(ctx, kycd.DeliveryFilter{State: kycd.DeliveryDead}); len(dead.Items) != 1 || dead.Items[0].LastError != "status 503" {
 		t.Fatalf("dead list = %+v", dead)
 	}
 	if depth, err := s.OutboxDepth(ctx); err != nil || depth[kycd.DeliveryDead] != 1 || depth[kycd.DeliveryPending] != 0 {

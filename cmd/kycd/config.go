@@ -17,8 +17,8 @@ type config struct {
 	Database         string
 	RalioSecrets     []string
 	AdminToken       string
-	Sinks            []string
-	SinkSecret       string
+	Sinks            []string // as given; parsed into sinks by validate
+	SinkSecrets      []string
 	Retention        time.Duration
 	MaxBody          int64
 	LogFormat        string
@@ -30,6 +30,8 @@ type config struct {
 	Drain            time.Duration
 	MaxBacklog       int
 	JSON             bool
+
+	sinks []sinkConfig // Sinks, parsed and checked
 }
 
 // envTwins maps each flag to its environment variable.
@@ -57,8 +59,8 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Database, "database", "sqlite:kycd.db", "sqlite:PATH or postgres://…")
 	fs.StringSliceVar(&c.RalioSecrets, "ralio-secret", nil, "Ralio webhook secret; repeat or comma-separate to rotate (generated and kept in the database when unset)")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token for the API (generated and kept in the database when unset)")
-	fs.StringArrayVar(&c.Sinks, "sink", nil, "notification sink: http=URL, nats=URL?subject=PREFIX or log; repeatable (default log)")
-	fs.StringVar(&c.SinkSecret, "sink-secret", "", "Standard Webhooks secret (whsec_…) that signs http sink deliveries")
+	fs.StringArrayVar(&c.Sinks, "sink", nil, "notification sink, repeatable (default log): name=NAME,type=http|nats|log,url=URL[,events=PATTERN][,secret=whsec_…], or http=URL, nats=URL?subject=PREFIX, log")
+	fs.StringSliceVar(&c.SinkSecrets, "sink-secret", nil, "Standard Webhooks secret (whsec_…) that signs the deliveries of http sinks without their own; repeat or comma-separate to rotate (each signs)")
 	fs.DurationVar(&c.Retention, "retention", 90*24*time.Hour, "how long raw event bodies and quarantined bodies are kept")
 	fs.Int64Var(&c.MaxBody, "max-body", 1<<20, "largest webhook body accepted, in bytes")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -85,7 +87,13 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 		if v == "" {
 			return
 		}
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
+		if f.Name == "sink" {
+			// A sink of the named form has commas of its own.
+			var specs []string
+			if specs, err = splitSinksEnv(v); err == nil {
+				err = f.Value.(pflag.SliceValue).Replace(specs)
+			}
+		} else if sv, ok := f.Value.(pflag.SliceValue); ok {
 			parts := strings.Split(v, ",")
 			for i := range parts {
 				parts[i] = strings.TrimSpace(parts[i])
@@ -95,7 +103,11 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			err = f.Value.Set(v)
 		}
 		if err != nil {
-			err = fmt.Errorf("invalid %s=%q: %v (it sets --%s: %s)", env, v, err, f.Name, f.Usage)
+			shown := v
+			if f.Name == "sink" || f.Name == "sink-secret" {
+				shown = "…" // it may hold credentials
+			}
+			err = fmt.Errorf("invalid %s=%q: %v (it sets --%s: %s)", env, shown, err, f.Name, f.Usage)
 		}
 	})
 	return err
@@ -114,13 +126,14 @@ func (c *config) validate() error {
 			return fmt.Errorf("--ralio-secret: empty secret in the list; remove the stray comma")
 		}
 	}
-	for _, s := range c.Sinks {
-		if err := checkSink(s); err != nil {
-			return err
-		}
+	var err error
+	if c.sinks, err = parseSinks(c.Sinks); err != nil {
+		return err
 	}
-	if c.SinkSecret != "" && !strings.HasPrefix(c.SinkSecret, "whsec_") {
-		return fmt.Errorf("--sink-secret: want the Standard Webhooks form whsec_<base64>")
+	for i, k := range c.SinkSecrets {
+		if err := checkSinkSecret(k); err != nil {
+			return fmt.Errorf("--sink-secret: secret %d of %d: %v", i+1, len(c.SinkSecrets), err)
+		}
 	}
 	if c.Retention <= 0 {
 		return fmt.Errorf("--retention %s: must be positive, e.g. 2160h for 90 days", c.Retention)

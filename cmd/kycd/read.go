@@ -188,7 +188,11 @@ func quarantineCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in, err := ingest.New(cmd.Context(), store, ingest.Options{Sinks: e.sinkNames(), Guide: guide.For})
+			routes, err := e.registeredRoutes(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			in, err := ingest.New(cmd.Context(), store, ingest.Options{Sinks: routes, Guide: guide.For})
 			if err != nil {
 				return err
 			}

@@ -57,6 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		subjectsCmd(e),
 		quarantineCmd(e),
 		deliveriesCmd(e),
+		sinksCmd(e),
 		rebuildCmd(e),
 		versionCmd(e),
 	)
@@ -90,7 +91,7 @@ func (e *env) openStore(ctx context.Context, mustExist bool) (kycd.Store, error)
 	}
 	s, err := postgres.Open(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("--database %s: %w", redactDatabase(addr), err)
+		return nil, fmt.Errorf("--database %s: %w", kycd.RedactURL(addr), err)
 	}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
@@ -110,7 +111,7 @@ func migrateCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			fmt.Fprintln(e.stdout, "database is up to date:", e.cfg.Database)
+			fmt.Fprintln(e.stdout, "database is up to date:", kycd.RedactURL(e.cfg.Database))
 			return nil
 		},
 	}

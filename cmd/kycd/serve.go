@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,11 +75,9 @@ func (e *env) serve(ctx context.Context) error {
 		}
 		secrets = []string{secret}
 	}
-	token := cfg.AdminToken
-	if token == "" {
-		if token, err = e.generated(ctx, store, settingAdminToken, "an admin token", "--admin-token / KYCD_ADMIN_TOKEN", randomToken()); err != nil {
-			return err
-		}
+	tokenHash, err := e.adminTokenHash(ctx, store)
+	if err != nil {
+		return err
 	}
 	verifier, err := ralio.NewVerifier(secrets...)
 	if err != nil {
@@ -95,7 +92,11 @@ func (e *env) serve(ctx context.Context) error {
 		return err
 	}
 	defer closeSinks()
+	if err := e.registerSinks(ctx, log, store); err != nil {
+		return err
+	}
 	dispatch.RegisterOutboxDepth(metrics.Registry, store)
+	dispatch.RegisterSinkStates(metrics.Registry, store)
 	dispatcher, err := dispatch.New(dispatch.Options{
 		Store:   store,
 		Sinks:   sinks,
@@ -107,7 +108,7 @@ func (e *env) serve(ctx context.Context) error {
 		return err
 	}
 	in, err := ingest.New(ctx, store, ingest.Options{
-		Sinks:      e.sinkNames(),
+		Sinks:      e.sinkRoutes(),
 		Guide:      guide.For,
 		Logger:     log,
 		Notified:   dispatcher.Wake,
@@ -126,7 +127,7 @@ func (e *env) serve(ctx context.Context) error {
 		Verifier:       verifier,
 		Ingester:       in,
 		Metrics:        metrics,
-		AdminToken:     token,
+		AdminTokenHash: tokenHash,
 		MaxBody:        cfg.MaxBody,
 		WakeDispatcher: dispatcher.Wake,
 		Draining:       &draining,
@@ -145,7 +146,7 @@ func (e *env) serve(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(e.stdout, "kycd listening on http://%s (webhook: POST /webhooks/ralio)\n", ln.Addr())
-	log.Info("serving", "addr", ln.Addr().String(), "database", redactDatabase(cfg.Database))
+	log.Info("serving", "addr", ln.Addr().String(), "database", kycd.RedactURL(cfg.Database))
 
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
@@ -206,19 +207,68 @@ func (e *env) generated(ctx context.Context, store kycd.Store, key, what, howToS
 	return v, nil
 }
 
+// adminTokenHash is the hash of the configured admin token, or of the one
+// kycd generated on its first start: only the hash is kept, so a copy of
+// the database is no copy of the key, and the token is printed once. A
+// token an older kycd kept in plain text is replaced by its hash here.
+func (e *env) adminTokenHash(ctx context.Context, store kycd.Store) (string, error) {
+	if e.cfg.AdminToken != "" {
+		return kycd.TokenHash(e.cfg.AdminToken), nil
+	}
+	token := randomToken()
+	stored, created, err := store.InitSetting(ctx, settingAdminToken, kycd.TokenHash(token))
+	if err != nil {
+		return "", fmt.Errorf("an admin token: %w", err)
+	}
+	if created {
+		fmt.Fprintf(e.stdout, "Generated an admin token (kept in the database as a hash, shown only this once; set --admin-token / KYCD_ADMIN_TOKEN to choose your own):\n  %s\n", token)
+		return stored, nil
+	}
+	if kycd.IsTokenHash(stored) {
+		return stored, nil
+	}
+	hash := kycd.TokenHash(stored)
+	switch err := store.SwapSetting(ctx, settingAdminToken, stored, hash); {
+	case kycd.ErrorCode(err) == kycd.ECONFLICT:
+		// Another replica starting at the same moment hashed it first.
+		if hash, err = store.Setting(ctx, settingAdminToken); err != nil {
+			return "", fmt.Errorf("an admin token: %w", err)
+		}
+	case err != nil:
+		return "", fmt.Errorf("an admin token: keep it as a hash: %w", err)
+	}
+	return hash, nil
+}
+
+// registerSinks records the configured sinks, so that the API, the CLI and
+// the metrics know them and flag the deliveries of any other sink as
+// orphaned, and says which sinks are paused or have orphaned deliveries.
+func (e *env) registerSinks(ctx context.Context, log *slog.Logger, store kycd.Store) error {
+	if err := store.RegisterSinks(ctx, e.sinkInfos(), time.Now()); err != nil {
+		return fmt.Errorf("register sinks: %w", err)
+	}
+	sinks, err := store.Sinks(ctx)
+	if err != nil {
+		return fmt.Errorf("register sinks: %w", err)
+	}
+	for _, s := range sinks {
+		if !s.PausedAt.IsZero() {
+			log.Warn("sink paused since its endpoint answered 410 Gone; its deliveries wait: resume it with kycd sinks resume NAME",
+				"sink", s.Name, "paused_at", s.PausedAt, "reason", s.PauseReason)
+		}
+		if n := s.Orphaned(); n > 0 {
+			log.Warn("deliveries wait for a sink that is no longer configured: move them to another sink (kycd deliveries move ID --to NAME) or drop them",
+				"sink", s.Name, "deliveries", n)
+		}
+	}
+	return nil
+}
+
 // randomToken returns 256 random bits, URL-safe.
 func randomToken() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// redactDatabase keeps a password in a database URL out of the logs.
-func redactDatabase(v string) string {
-	if u, err := url.Parse(v); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return v
 }
 
 // purgeLoop drops raw bodies older than the retention, hourly.

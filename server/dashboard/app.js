@@ -11,8 +11,10 @@ const palette = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6
 
 class Unauthorized extends Error {}
 
-async function api(method, path) {
-  const resp = await fetch(path, { method, headers: { Authorization: "Bearer " + sessionStorage.getItem(tokenKey) } });
+async function api(method, path, payload) {
+  const headers = { Authorization: "Bearer " + sessionStorage.getItem(tokenKey) };
+  if (payload !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, { method, headers, body: payload === undefined ? undefined : JSON.stringify(payload) });
   if (resp.status === 401) throw new Unauthorized();
   const body = resp.headers.get("Content-Type")?.includes("json") ? await resp.json() : null;
   if (!resp.ok) {
@@ -156,14 +158,85 @@ async function showSession(id) {
   $("#session").scrollIntoView();
 }
 
+// configuredSinks are the names a delivery can be moved to.
+let configuredSinks = [];
+
+async function loadSinks() {
+  const { items } = await api("GET", "/api/v1/sinks");
+  configuredSinks = items.filter((k) => k.configured).map((k) => k.name);
+  const tbody = $("#sinks tbody");
+  tbody.replaceChildren();
+  if (!items.length) row(tbody, ["No sinks yet: kycd serve records its sinks when it starts."]);
+  for (const k of items) {
+    let state = k.configured ? "configured" : "not configured";
+    let action = "";
+    if (k.pausedAt) {
+      state = `paused since ${when(k.pausedAt)}: ${k.pauseReason || "410 Gone"}`;
+      action = el("button", "Resume", { "data-resume": k.name });
+    }
+    const tr = row(tbody, [k.name, k.type || "–", k.target || "–", (k.events || []).join(", ") || "all", state, k.pending, k.dead, action]);
+    if (k.pausedAt || (!k.configured && k.pending + k.dead > 0)) tr.classList.add("attention");
+  }
+}
+
+// deliveryRow lists a delivery needing attention: a retry, and for one
+// whose sink is no longer configured a move to another sink or a drop.
+function deliveryRow(tbody, d, retry) {
+  const actions = el("span", null, { class: "actions" });
+  if (retry) actions.append(el("button", "Retry", { "data-retry": d.id }));
+  if (d.orphaned) {
+    const pick = el("select", null, { "data-move-select": d.id, "aria-label": "Sink to move it to" });
+    for (const name of configuredSinks) if (name !== d.sink) pick.append(el("option", name, { value: name }));
+    if (pick.options.length) actions.append(pick, el("button", "Move", { "data-move": d.id }));
+    actions.append(el("button", "Drop", { "data-drop": d.id }));
+  }
+  const sink = el("span", d.sink);
+  if (d.orphaned) sink.append(" ", el("em", "(sink not configured)", { class: "badge" }));
+  if (d.sinkPaused) sink.append(" ", el("em", "(sink paused)", { class: "badge" }));
+  row(tbody, [el("span", d.id, { class: "id" }), d.notificationType, sink, d.attemptCount, d.lastError, actions]);
+}
+
 async function loadDead() {
-  const { items } = await api("GET", "/api/v1/deliveries?state=dead");
+  const { items } = await api("GET", "/api/v1/deliveries?state=dead&limit=100");
   const tbody = $("#dead tbody");
   tbody.replaceChildren();
   if (!items.length) row(tbody, ["No dead deliveries."]);
-  for (const d of items) {
-    const b = el("button", "Retry", { "data-retry": d.id });
-    row(tbody, [el("span", d.id, { class: "id" }), d.notificationType, d.sink, d.attemptCount, d.lastError, b]);
+  for (const d of items) deliveryRow(tbody, d, true);
+}
+
+async function loadOrphaned() {
+  const { items } = await api("GET", "/api/v1/deliveries?state=pending&orphaned=true&limit=100");
+  const tbody = $("#orphaned tbody");
+  tbody.replaceChildren();
+  if (!items.length) row(tbody, ["No orphaned deliveries."]);
+  for (const d of items) deliveryRow(tbody, d, false);
+}
+
+async function loadDeliveries() {
+  await loadSinks();
+  await Promise.all([loadDead(), loadOrphaned()]);
+}
+
+// deliveryAction runs an action of a delivery's row and shows its error
+// next to the table it came from.
+async function deliveryAction(e) {
+  const b = e.target.closest("[data-retry],[data-move],[data-drop]");
+  if (!b) return;
+  const table = b.closest("table");
+  const errorBox = $("#" + table.id + "-error");
+  errorBox.textContent = "";
+  b.disabled = true;
+  try {
+    if (b.dataset.retry) await api("POST", `/api/v1/deliveries/${b.dataset.retry}/retry`);
+    if (b.dataset.drop) await api("POST", `/api/v1/deliveries/${b.dataset.drop}/drop`);
+    if (b.dataset.move) {
+      const pick = table.querySelector(`[data-move-select="${b.dataset.move}"]`);
+      await api("POST", `/api/v1/deliveries/${b.dataset.move}/move`, { sink: pick.value });
+    }
+    await loadDeliveries();
+  } catch (err) {
+    if (err instanceof Unauthorized) showError(err); else errorBox.textContent = err.message;
+    b.disabled = false;
   }
 }
 
@@ -181,7 +254,7 @@ async function loadQuarantine() {
 
 async function loadAll() {
   $("#error").textContent = "";
-  await Promise.all([loadStats(), loadSessions(false), loadDead(), loadQuarantine()]);
+  await Promise.all([loadStats(), loadSessions(false), loadDeliveries(), loadQuarantine()]);
 }
 
 function logout(message) {
@@ -222,11 +295,20 @@ document.addEventListener("DOMContentLoaded", () => {
     e.preventDefault();
     showSession(a.dataset.session).catch(showError);
   });
-  $("#dead").addEventListener("click", async (e) => {
-    const b = e.target.closest("[data-retry]");
+  $("#dead").addEventListener("click", deliveryAction);
+  $("#orphaned").addEventListener("click", deliveryAction);
+  $("#sinks").addEventListener("click", async (e) => {
+    const b = e.target.closest("[data-resume]");
     if (!b) return;
+    $("#sinks-error").textContent = "";
     b.disabled = true;
-    try { await api("POST", `/api/v1/deliveries/${b.dataset.retry}/retry`); await loadDead(); } catch (err) { showError(err); b.disabled = false; }
+    try {
+      await api("POST", `/api/v1/sinks/${encodeURIComponent(b.dataset.resume)}/resume`);
+      await loadDeliveries();
+    } catch (err) {
+      if (err instanceof Unauthorized) showError(err); else $("#sinks-error").textContent = err.message;
+      b.disabled = false;
+    }
   });
   $("#quarantine").addEventListener("click", async (e) => {
     const b = e.target.closest("[data-replay]");

@@ -78,7 +78,7 @@ func Example_receiver() {
 	payload, _ := json.Marshal(n)
 	m := kycd.Message{ID: n.ID, Type: n.Type, Payload: payload}
 
-	sink, err := httpsink.New(srv.URL, secret, nil, nil)
+	sink, err := httpsink.New(srv.URL, []string{secret}, nil, nil)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -63,7 +63,7 @@ func (rec *recorder) requests() []request {
 
 func newSink(t *testing.T, url string, now func() time.Time) *httpsink.Sink {
 	t.Helper()
-	s, err := httpsink.New(url, secret, nil, now)
+	s, err := httpsink.New(url, []string{secret}, nil, now)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -158,6 +158,7 @@ func TestSendStatus(t *testing.T) {
 		retryAfter string
 		nilErr     bool
 		permanent  bool
+		pause      bool
 		wantAfter  time.Duration
 	}{
 		{name: "200", status: 200, nilErr: true},
@@ -172,7 +173,7 @@ func TestSendStatus(t *testing.T) {
 		{name: "401", status: 401, permanent: true},
 		{name: "403", status: 403, permanent: true},
 		{name: "404", status: 404, permanent: true},
-		{name: "410", status: 410, permanent: true},
+		{name: "410 pauses the sink", status: 410, pause: true},
 		{name: "422", status: 422, permanent: true},
 		{name: "429 Retry-After seconds", status: 429, retryAfter: "2", wantAfter: 2 * time.Second},
 		{name: "503 Retry-After seconds", status: 503, retryAfter: "120", wantAfter: 2 * time.Minute},
@@ -209,6 +210,9 @@ func TestSendStatus(t *testing.T) {
 			if se.Permanent != tc.permanent {
 				t.Errorf("Permanent = %v, want %v (%v)", se.Permanent, tc.permanent, err)
 			}
+			if se.Pause != tc.pause {
+				t.Errorf("Pause = %v, want %v (%v)", se.Pause, tc.pause, err)
+			}
 			if se.RetryAfter != tc.wantAfter {
 				t.Errorf("RetryAfter = %v, want %v", se.RetryAfter, tc.wantAfter)
 			}
@@ -229,7 +233,7 @@ func TestSendRedirectNotFollowed(t *testing.T) {
 	// A caller's client with its own redirect policy: New must not follow
 	// redirects nor change the caller's client.
 	client := &http.Client{}
-	s, err := httpsink.New(src.URL, secret, client, nil)
+	s, err := httpsink.New(src.URL, []string{secret}, client, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,8 +303,82 @@ func TestNewBadSecret(t *testing.T) {
 		"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", // base64 without whsec_
 		"whsec_not base64!",
 	} {
-		if _, err := httpsink.New("http://127.0.0.1:1/", s, nil, nil); err == nil {
+		if _, err := httpsink.New("http://127.0.0.1:1/", []string{s}, nil, nil); err == nil {
 			t.Errorf("New with secret %q = nil error", s)
 		}
+	}
+}
+
+// During a rotation the sink signs with the old and the new secret: one
+// header, two v1 signatures, and a receiver holding either one verifies
+// every delivery with the official Standard Webhooks library.
+func TestSendSignsWithEverySecretOfARotation(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	s, err := httpsink.New(srv.URL, []string{secret, otherSecret}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := s.Send(sendCtx(t), message); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	}
+	third, err := standardwebhooks.NewWebhook("whsec_" + base64.StdEncoding.EncodeToString([]byte("a third secret of 32 bytes......")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rec.requests() {
+		if sigs := strings.Fields(r.header.Get("webhook-signature")); len(sigs) != 2 || !strings.HasPrefix(sigs[0], "v1,") || !strings.HasPrefix(sigs[1], "v1,") {
+			t.Errorf("delivery %d: webhook-signature %q, want two v1 signatures", i, r.header.Get("webhook-signature"))
+		}
+		for _, k := range []string{secret, otherSecret} {
+			wh, err := standardwebhooks.NewWebhook(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := wh.Verify(r.body, r.header); err != nil {
+				t.Errorf("delivery %d: a receiver holding %s… cannot verify it: %v", i, k[:10], err)
+			}
+		}
+		if err := third.Verify(r.body, r.header); err == nil {
+			t.Errorf("delivery %d verifies with a secret the sink does not hold", i)
+		}
+	}
+}
+
+// Neither a failed connection nor a refusal names the URL's password or
+// query token: Go's client writes the URL into its errors, and the errors
+// end up in logs, the API and the CLI.
+func TestErrorsNeverNameCredentials(t *testing.T) {
+	t.Parallel()
+	const pw, token = "Pa55w0rdXYZ", "T0k3nQRS"
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	t.Cleanup(refusing.Close)
+	for _, base := range []string{closedURL, refusing.URL} {
+		u := strings.Replace(base, "http://", "http://merchant:"+pw+"@", 1) + "/hook?token=" + token
+		s, err := httpsink.New(u, []string{secret}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.Send(sendCtx(t), message)
+		if err == nil {
+			t.Fatalf("Send to %s = nil error", base)
+		}
+		if msg := err.Error(); strings.Contains(msg, pw) || strings.Contains(msg, token) || !strings.Contains(msg, "/hook") {
+			t.Errorf("Send error %q names a credential, or not the endpoint", msg)
+		}
+	}
+}
+
+func TestNewNeedsASecret(t *testing.T) {
+	t.Parallel()
+	if _, err := httpsink.New("http://127.0.0.1:1/", nil, nil, nil); err == nil {
+		t.Fatal("New without a secret = nil error")
 	}
 }

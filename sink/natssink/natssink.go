@@ -30,18 +30,18 @@ type Sink struct {
 func Open(ctx context.Context, spec string) (*Sink, error) {
 	u, err := url.Parse(spec)
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
-		return nil, fmt.Errorf("natssink: %q: want nats://HOST:PORT?subject=PREFIX", kycd.SinkLabel("nats="+spec))
+		return nil, fmt.Errorf("natssink: %q: want nats://HOST:PORT?subject=PREFIX", kycd.RedactURL(spec))
 	}
 	q := u.Query()
 	prefix := strings.Trim(q.Get("subject"), ".")
 	if prefix == "" || strings.ContainsAny(prefix, " *>") {
-		return nil, fmt.Errorf("natssink: %q: set ?subject=PREFIX, a subject without wildcards", kycd.SinkLabel("nats="+spec))
+		return nil, fmt.Errorf("natssink: %q: set ?subject=PREFIX, a subject without wildcards", kycd.RedactURL(spec))
 	}
 	create := q.Get("create") == "1" || q.Get("create") == "true"
 	u.RawQuery = ""
 	nc, err := nats.Connect(u.String(), nats.Name("kycd"), nats.MaxReconnects(-1), nats.Timeout(5*time.Second))
 	if err != nil {
-		return nil, fmt.Errorf("natssink: connect %s: %w", kycd.SinkLabel("nats="+spec), err)
+		return nil, fmt.Errorf("natssink: connect %s: %w", kycd.RedactURL(spec), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

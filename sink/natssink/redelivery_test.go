@@ -38,7 +38,7 @@ func TestRepublishAfterACrashIsStoredOnce(t *testing.T) {
 	ev := &kycd.Event{ID: uuid.NewString(), Type: "kyc_session_failed", Timestamp: clock.Now(), ReceivedAt: clock.Now(),
 		Body: []byte(`{}`), BodyHash: "h", SessionID: uuid.NewString(),
 		Subject: kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, Status: kycd.StatusRejected}
-	ingesttest.Ingest(t, store, ev, ingest.Options{Sinks: []string{spec}})
+	ingesttest.Ingest(t, store, ev, ingest.Options{Sinks: kycd.Routes(spec)})
 
 	newDispatcher := func(s kycd.Store) *dispatch.Dispatcher {
 		d, err := dispatch.New(dispatch.Options{Store: s, Sinks: map[string]kycd.Sink{spec: sink}, Now: clock.Now,
@@ -56,8 +56,8 @@ func TestRepublishAfterACrashIsStoredOnce(t *testing.T) {
 		t.Fatalf("second dispatcher claimed %d (%v), want the delivery again after the lease", n, err)
 	}
 
-	ds, err := store.Deliveries(context.Background(), kycd.DeliveryDelivered, 10)
-	if err != nil || len(ds) != 1 {
+	ds, err := store.Deliveries(context.Background(), kycd.DeliveryFilter{State: kycd.DeliveryDelivered, Limit: 10})
+	if err != nil || len(ds.Items) != 1 {
 		t.Fatalf("delivered = %v, %v; want the one delivery", ds, err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)

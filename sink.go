@@ -1,0 +1,118 @@
+package kycd
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Sink delivers notifications to one of the merchant's systems. Send returns
+// nil once the system has accepted the message, a *SinkError to say how a
+// failure should be treated, and any other error for a retryable failure.
+// Send may be called more than once for one message (at least once on the
+// wire); the message id lets the receiver drop repeats.
+type Sink interface {
+	Send(ctx context.Context, m Message) error
+}
+
+// SinkError is a failed send with what the dispatcher needs to schedule the
+// next attempt.
+type SinkError struct {
+	Permanent  bool          // no later attempt can succeed: the delivery is dead
+	StatusCode int           // the receiver's HTTP status, when there was one
+	RetryAfter time.Duration // the receiver asked to wait at least this long
+	// Pause says the endpoint itself is gone (HTTP 410): the sink's
+	// deliveries wait, pending, until an operator resumes the sink.
+	Pause bool
+	Err   error
+}
+
+func (e *SinkError) Error() string {
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("status %d: %v", e.StatusCode, e.Err)
+	}
+	return e.Err.Error()
+}
+
+func (e *SinkError) Unwrap() error { return e.Err }
+
+// SinkRoute is a sink as the planner sees it: its name, and the
+// notification types it takes.
+type SinkRoute struct {
+	Name string
+	// Events are patterns of notification types, * matching any run of
+	// characters (kyc.session.*); none takes every type.
+	Events []string
+}
+
+// Wants reports whether the sink takes notifications of type typ.
+func (r SinkRoute) Wants(typ string) bool {
+	return len(r.Events) == 0 || slices.ContainsFunc(r.Events, func(p string) bool { return MatchType(p, typ) })
+}
+
+// MatchType reports whether a notification type matches a pattern in which
+// * matches any run of characters, dots included.
+func MatchType(pattern, typ string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == typ
+	}
+	if !strings.HasPrefix(typ, parts[0]) {
+		return false
+	}
+	typ = typ[len(parts[0]):]
+	last := parts[len(parts)-1]
+	for _, p := range parts[1 : len(parts)-1] {
+		i := strings.Index(typ, p)
+		if i < 0 {
+			return false
+		}
+		typ = typ[i+len(p):]
+	}
+	return len(typ) >= len(last) && strings.HasSuffix(typ, last)
+}
+
+// SinkInfo is a sink as the store knows it: what the last kycd serve to
+// start was configured with, whether a 410 paused it, and how many of its
+// deliveries wait. It holds no secret: Target is the URL as RedactURL
+// shows it.
+type SinkInfo struct {
+	Name   string   `json:"name"`
+	Type   string   `json:"type"`             // http, nats or log; "" for a sink known only by its deliveries
+	Target string   `json:"target,omitempty"` // the URL without credentials
+	Events []string `json:"events,omitempty"` // the type patterns it takes; none: every type
+	// Configured says that the last kycd serve to start has this sink.
+	// The pending and dead deliveries of a sink that is not are orphaned.
+	Configured   bool      `json:"configured"`
+	RegisteredAt time.Time `json:"registeredAt,omitzero"`
+	// PausedAt is when an answer 410 Gone paused the sink (zero when it
+	// is not paused), PauseReason what the endpoint answered.
+	PausedAt    time.Time `json:"pausedAt,omitzero"`
+	PauseReason string    `json:"pauseReason,omitempty"`
+	// ResumedAt and ResumedBy note the last resume by an operator.
+	ResumedAt time.Time `json:"resumedAt,omitzero"`
+	ResumedBy string    `json:"resumedBy,omitempty"`
+	Pending   int       `json:"pending"`
+	Dead      int       `json:"dead"`
+}
+
+// Orphaned counts the deliveries that wait for this sink although it is no
+// longer configured.
+func (s *SinkInfo) Orphaned() int {
+	if s.Configured {
+		return 0
+	}
+	return s.Pending + s.Dead
+}
+
+// Routes returns, for each name, a route that takes every notification
+// type.
+func Routes(names ...string) []SinkRoute {
+	out := make([]SinkRoute, len(names))
+	for i, n := range names {
+		out[i] = SinkRoute{Name: n}
+	}
+	return out
+}

@@ -19,7 +19,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kycd_delivery_attempts_total",
-			Help: "Notification delivery attempts by sink and outcome (delivered, failed, rejected).",
+			Help: "Notification delivery attempts by sink (its name) and outcome (delivered, failed, rejected).",
 		}, []string{"sink", "outcome"}),
 	}
 	reg.MustRegister(m.Attempts)
@@ -36,7 +36,7 @@ type outboxDepth struct {
 // RegisterOutboxDepth registers kycd_outbox_deliveries{state} on reg.
 func RegisterOutboxDepth(reg prometheus.Registerer, store kycd.Store) {
 	reg.MustRegister(outboxDepth{store: store, desc: prometheus.NewDesc(
-		"kycd_outbox_deliveries", "Notification deliveries in the outbox by state (pending, delivered, dead).", []string{"state"}, nil)})
+		"kycd_outbox_deliveries", "Notification deliveries in the outbox by state (pending, delivered, dead, dropped).", []string{"state"}, nil)})
 }
 
 func (c outboxDepth) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/kycd/kycd"
 )
 
 // config is kycd's whole configuration: flags, each with an environment
@@ -172,7 +174,7 @@ func parseDatabase(v string) (driver, addr string, err error) {
 	case strings.HasPrefix(v, "postgres://"), strings.HasPrefix(v, "postgresql://"):
 		return "postgres", v, nil
 	}
-	return "", "", fmt.Errorf("--database %q: want sqlite:PATH (e.g. sqlite:kycd.db) or postgres://USER@HOST/DB", v)
+	return "", "", fmt.Errorf("--database %q: want sqlite:PATH (e.g. sqlite:kycd.db) or postgres://USER@HOST/DB", kycd.RedactURL(v))
 }
 
 // isLoopback reports whether addr only listens on this machine.

@@ -344,6 +344,8 @@ func TestSecretsNeverLeave(t *testing.T) {
 	seen["serve with an unreachable NATS sink"] = errString(err)
 	_, err = cli(t, "migrate", "--database", "postgres://kycd:"+pw+"@127.0.0.1:1/kycd?password="+token+"&connect_timeout=2")
 	seen["migrate on an unreachable database"] = errString(err)
+	_, err = cli(t, "migrate", "--database", "postgre://kycd:"+pw+"@127.0.0.1:1/kycd?password="+token)
+	seen["migrate on a misspelt database URL"] = errString(err)
 	if err := s.stop(t); err != nil {
 		t.Fatal(err)
 	}

@@ -176,6 +176,10 @@ type EventRecord struct {
 const (
 	QuarantineInvalid  = "invalid"  // answered 400
 	QuarantineConflict = "conflict" // answered 409: a known event id with another body
+	// QuarantineUnstorable is an event acknowledged (200) that the store
+	// then refused for good while projecting it: kept so that it neither
+	// blocks every later event nor is lost.
+	QuarantineUnstorable = "unstorable"
 )
 
 // Quarantined is a signed body that kycd refused, kept so an operator can

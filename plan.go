@@ -89,7 +89,7 @@ func PlanBatch(entries []*LogEntry, cur *Projection, opt PlanOptions) *Plan {
 	for _, e := range entries {
 		b.plan.Projected = append(b.plan.Projected, e.Seq)
 		if k, ok := b.knownEvent(e.EventID); ok {
-			if k.BodyHash != e.BodyHash {
+			if !SameBody(k.BodyHash, e.BodyHash, e.Body) {
 				b.plan.Conflicts = append(b.plan.Conflicts, Conflict{Entry: e, OriginalSeq: k.Seq})
 			}
 			continue

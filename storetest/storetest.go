@@ -48,6 +48,7 @@ func Run(t *testing.T, open Open) {
 		{"BatchOfOneSessionInBothOrders", testBatchOrders},
 		{"EntryProjectedTwiceHasOneEffect", testProjectedTwice},
 		{"RebuildReproducesProjection", testRebuild},
+		{"OddTextStoredAlike", testOddText},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

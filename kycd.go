@@ -66,7 +66,15 @@ type Event struct {
 	Level      string  // the level a level event sets (REGULAR, LIGHT)
 	Invitation *Invitation
 	Expiration *Expiration
+
+	// Source is where kycd learnt of the event: "" for a Ralio webhook,
+	// SourceReconciliation for a transition found in Ralio's REST API.
+	Source string
 }
+
+// SourceReconciliation marks events that reconciliation found in Ralio's
+// REST API rather than received as webhooks.
+const SourceReconciliation = "reconciliation"
 
 // Check is one verification check of a session.
 type Check struct {
@@ -142,6 +150,7 @@ type HistoryEntry struct {
 	ReceivedAt time.Time `json:"receivedAt"`
 	Status     Status    `json:"status"`
 	Applied    bool      `json:"applied"`
+	Source     string    `json:"source,omitempty"` // "reconciliation"; absent for a webhook
 }
 
 // Subject is a user, related party or business with its level and sessions.

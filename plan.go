@@ -68,7 +68,8 @@ type PlanOptions struct {
 //     conflict, for the quarantine.
 //   - A session follows its newest event by (timestamp, id), within the
 //     batch too; an older event is kept in the history, marked not applied,
-//     and has no other effect.
+//     and has no other effect. So is the transition that set the session's
+//     status learnt again from the other source (webhook, reconciliation).
 //   - A level event sets the subject's level by the same rule.
 //   - Every applied event notifies; stale, unhandled and duplicate ones do
 //     not.
@@ -157,8 +158,8 @@ func (b *batch) apply(e *LogEntry) string {
 
 func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 	s := b.session(ev.SessionID)
-	applied := s.StatusEventID == "" || Supersedes(ev.Timestamp, ev.ID, s.StatusAt, s.StatusEventID)
-	h := HistoryEntry{EventID: ev.ID, Event: ev.Type, Timestamp: ev.Timestamp, ReceivedAt: receivedAt, Status: ev.Status, Applied: applied}
+	applied := s.StatusEventID == "" || Supersedes(ev.Timestamp, ev.ID, s.StatusAt, s.StatusEventID) && !equivalent(ev, s)
+	h := HistoryEntry{EventID: ev.ID, Event: ev.Type, Timestamp: ev.Timestamp, ReceivedAt: receivedAt, Status: ev.Status, Applied: applied, Source: ev.Source}
 	i, _ := slices.BinarySearchFunc(s.History, h, func(a, b HistoryEntry) int {
 		if !a.Timestamp.Equal(b.Timestamp) {
 			if a.Timestamp.Before(b.Timestamp) {
@@ -178,6 +179,23 @@ func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 		s.Checks = []Check{}
 	}
 	return OutcomeApplied
+}
+
+// equivalent reports whether ev is the transition that put s in its state,
+// learnt a second time from the other source: a webhook and reconciliation
+// name one transition under two event ids. The second changes nothing and
+// notifies nothing, whichever id is larger. (Between two webhooks, the
+// larger id still wins a tie.)
+func equivalent(ev *Event, s *SessionState) bool {
+	if ev.Status != s.Status || !ev.Timestamp.Equal(s.StatusAt) {
+		return false
+	}
+	for _, h := range s.History {
+		if h.EventID == s.StatusEventID {
+			return h.Source != ev.Source
+		}
+	}
+	return false
 }
 
 // session returns the batch's copy of a session's row, copying the current

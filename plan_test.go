@@ -113,4 +113,27 @@ func TestPlanBatch(t *testing.T) {
 			t.Fatalf("silent plan = %+v", s)
 		}
 	})
+	t.Run("a transition learnt from a webhook and from reconciliation applies once", func(t *testing.T) {
+		for _, reconciledFirst := range []bool{false, true} {
+			hook := sessionEv("s", kycd.StatusRejected, time.Minute)
+			rec := sessionEv("s", kycd.StatusRejected, time.Minute)
+			rec.Source = kycd.SourceReconciliation
+			first, second := entry(1, "a", "h1", hook), entry(2, "b", "h2", rec)
+			if reconciledFirst {
+				first, second = entry(1, "b", "h2", rec), entry(2, "a", "h1", hook)
+			}
+			p := kycd.PlanBatch([]*kycd.LogEntry{first, second}, empty(), opt)
+			if got := outcomes(p); got[first.EventID] != kycd.OutcomeApplied || got[second.EventID] != kycd.OutcomeStale || len(p.Notifications) != 1 {
+				t.Fatalf("reconciled first %v: outcomes %v, %d notifications; want the first applied, the second stale, one notification", reconciledFirst, got, len(p.Notifications))
+			}
+			if h := p.Sessions[0].History; len(h) != 2 || (h[0].Source == kycd.SourceReconciliation) == (h[1].Source == kycd.SourceReconciliation) {
+				t.Fatalf("history = %+v, want both entries, one from reconciliation", h)
+			}
+		}
+		// Two webhooks at one time: the larger id still wins.
+		p := kycd.PlanBatch([]*kycd.LogEntry{entry(1, "a", "h1", sessionEv("s", kycd.StatusRejected, 0)), entry(2, "b", "h2", sessionEv("s", kycd.StatusRejected, 0))}, empty(), opt)
+		if got := outcomes(p); got["b"] != kycd.OutcomeApplied {
+			t.Fatalf("outcomes %v, want b (larger id, same time) applied", got)
+		}
+	})
 }

@@ -81,6 +81,12 @@ type Store interface {
 	// is still recognised.
 	Purge(ctx context.Context, before time.Time) (int64, error)
 
+	// SaveReconciliation records a reconciliation run, replacing the
+	// record of the same id.
+	SaveReconciliation(ctx context.Context, r *Reconciliation) error
+	// Reconciliations returns the last limit runs, newest first.
+	Reconciliations(ctx context.Context, limit int) ([]*Reconciliation, error)
+
 	// Ping reports whether the store can serve requests (EUNAVAILABLE if not).
 	Ping(ctx context.Context) error
 	// Close releases the store; later calls fail with EUNAVAILABLE.

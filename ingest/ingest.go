@@ -5,7 +5,9 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -373,6 +375,7 @@ func toEvent(re *ralio.Event, body []byte, now time.Time) *kycd.Event {
 		ReceivedAt: now,
 		Body:       body,
 		BodyHash:   kycd.BodyHash(body),
+		Source:     sourceOf(body),
 	}
 	if !re.Known {
 		return ev
@@ -411,4 +414,19 @@ func toEvent(re *ralio.Event, body []byte, now time.Time) *kycd.Event {
 		}
 	}
 	return ev
+}
+
+// sourceOf reads the mark kycd puts on the bodies it makes itself
+// (reconciliation); "" for Ralio's own webhooks.
+func sourceOf(body []byte) string {
+	if !bytes.Contains(body, []byte(`"kycdSource"`)) {
+		return ""
+	}
+	var m struct {
+		Source string `json:"kycdSource"`
+	}
+	if json.Unmarshal(body, &m) == nil && m.Source == kycd.SourceReconciliation {
+		return m.Source
+	}
+	return ""
 }

@@ -388,6 +388,10 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		v.do(t, h, 400, "GET", "/api/v1/stats?"+q, nil, auth...)
 	}
 
+	// Reconciliation runs: none yet, and a bad limit.
+	v.do(t, h, 200, "GET", "/api/v1/reconciliations", nil, auth...)
+	v.do(t, h, 400, "GET", "/api/v1/reconciliations?limit=x", nil, auth...)
+
 	// The quarantine: two invalid bodies and a conflict so far.
 	list := decode[struct{ Items []kycd.Quarantined }](t, v.do(t, h, 200, "GET", "/api/v1/quarantine", nil, auth...))
 	if len(list.Items) != 3 {

@@ -19,6 +19,7 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("GET /api/v1/events", read(handleEventList(o)))
 	mux.Handle("GET /api/v1/events/{id}", read(handleEvent(o)))
 	mux.Handle("GET /api/v1/stats", read(handleStats(o)))
+	mux.Handle("GET /api/v1/reconciliations", admin(handleReconciliations(o)))
 	mux.Handle("GET /api/v1/quarantine", read(handleQuarantineList(o)))
 	mux.Handle("GET /api/v1/quarantine/{id}", read(handleQuarantineItem(o)))
 	mux.Handle("POST /api/v1/quarantine/{id}/replay", admin(handleQuarantineReplay(o)))

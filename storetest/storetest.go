@@ -49,6 +49,7 @@ func Run(t *testing.T, open Open) {
 		{"EntryProjectedTwiceHasOneEffect", testProjectedTwice},
 		{"RebuildReproducesProjection", testRebuild},
 		{"OddTextStoredAlike", testOddText},
+		{"Reconciliations", testReconciliations},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/kycd/kycd/dispatch"
 	"github.com/kycd/kycd/ingest"
 	"github.com/kycd/kycd/ralio"
+	"github.com/kycd/kycd/reconcile"
 	"github.com/kycd/kycd/server"
 )
 
@@ -59,6 +60,11 @@ func (e *env) serve(ctx context.Context) error {
 	cfg := e.cfg
 	if !isLoopback(cfg.Addr) && cfg.AdminToken == "" {
 		return fmt.Errorf("--addr %s is reachable from other machines, so the API needs an admin token you chose: set --admin-token or KYCD_ADMIN_TOKEN (e.g. KYCD_ADMIN_TOKEN=$(openssl rand -hex 32))", cfg.Addr)
+	}
+	if cfg.ReconcileEvery > 0 {
+		if err := cfg.requireRalioAPI("--reconcile-every"); err != nil {
+			return err
+		}
 	}
 	log := e.logger()
 	metrics := server.NewMetrics()
@@ -153,6 +159,10 @@ func (e *env) serve(ctx context.Context) error {
 	wg.Go(func() { purgeLoop(bg, log, store, cfg.Retention) })
 	wg.Go(func() { dispatcher.Run(bg) })
 	wg.Go(func() { in.Run(bg) })
+	if cfg.ReconcileEvery > 0 {
+		r := e.reconciler(store, in, log, reconcile.NewMetrics(metrics.Registry))
+		wg.Go(func() { e.reconcileLoop(bg, r, in, cfg.ReconcileEvery, log) })
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

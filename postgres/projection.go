@@ -36,6 +36,17 @@ func (s *Store) BeginProjection(ctx context.Context) (kycd.ProjectionTx, error) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: begin projection: %w", translate(s, err))
 	}
+	// The projection is derived from the log, which was committed with
+	// synchronous commit: should the server lose this commit in a crash, it
+	// loses the projected marks with it, and the entries are projected
+	// again, to the same result. And a later synchronous commit (the
+	// dispatcher claiming a delivery this one created) flushes the WAL
+	// through this one first. So the projection need not wait for its own
+	// flush.
+	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("postgres: begin projection: %w", translate(s, err))
+	}
 	if _, err := tx.Exec(ctx, lockProjection, projectionLockClass); err != nil {
 		tx.Rollback(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("postgres: begin projection: lock: %w", translate(s, err))

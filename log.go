@@ -105,8 +105,11 @@ type SessionState struct {
 	Status        Status
 	StatusAt      time.Time
 	StatusEventID string
-	Checks        []Check
-	History       []HistoryEntry // by (timestamp, event id)
+	// ExpiresAt is the expiry of the invitation the status event carried
+	// (zero when it carried none): the watchdog finds invitations past it.
+	ExpiresAt time.Time
+	Checks    []Check
+	History   []HistoryEntry // by (timestamp, event id)
 	// Version is the row's version as read (0: no row yet). Apply writes
 	// Version+1 only where the row still has Version.
 	Version int64

@@ -149,3 +149,29 @@ func testNotificationsWithoutEntries(t *testing.T, s kycd.Store) {
 		t.Fatalf("an event after the watchdog's plan = %+v, want applied", res)
 	}
 }
+
+// testRebuildDerivesExpiry: the expiry comes from the invitation's body,
+// so a rebuild (how sessions projected before the column existed get it)
+// derives it again.
+func testRebuildDerivesExpiry(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	in := pipeline(t, s)
+	sid := uuid.NewString()
+	expires := base.Add(7 * 24 * time.Hour)
+	body := fmt.Appendf(nil, `{"eventId":%q,"eventType":"related_party.kyc_session_created","timestamp":%q,"data":{"businessUser":{"id":1},
+		"relatedParty":{"id":%q,"email":"ana@example.com"},"kycSession":{"id":%q,"url":"https://verify.example.com/x","expiresAt":%q}}}`,
+		uuid.NewString(), base.Format(time.RFC3339), uuid.NewString(), sid, expires.Format(time.RFC3339))
+	if _, err := in.Receive(ctx, body); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, in)
+	if got := session(t, s, sid).ExpiresAt; !got.Equal(expires) {
+		t.Fatalf("expiresAt = %v, want %v", got, expires)
+	}
+	if _, err := in.Rebuild(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := session(t, s, sid).ExpiresAt; !got.Equal(expires) {
+		t.Fatalf("expiresAt after a rebuild = %v, want %v", got, expires)
+	}
+}

@@ -52,6 +52,7 @@ func Run(t *testing.T, open Open) {
 		{"Reconciliations", testReconciliations},
 		{"StalledSessions", testStalledSessions},
 		{"NotificationsWithoutEntries", testNotificationsWithoutEntries},
+		{"RebuildDerivesExpiry", testRebuildDerivesExpiry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

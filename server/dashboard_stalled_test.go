@@ -83,8 +83,8 @@ func TestDashboardListsStalledSessions(t *testing.T) {
 	if strings.Contains(stalled, "ana@example.com") {
 		t.Errorf("stalled sessions show the invitation's contact details: %q", stalled)
 	}
-	if !strings.Contains(opened, "NOT_STARTED") {
-		t.Errorf("the opened invitation reads %q, want NOT_STARTED", opened)
+	if !strings.Contains(opened, "NOT_STARTED") || !strings.Contains(opened, "invitation expires "+now.Add(-26*time.Hour).Format("2006-01-02 15:04:05")) {
+		t.Errorf("the opened invitation reads %q, want NOT_STARTED with its expiry", opened)
 	}
 	// The invitation listed first: its status is the oldest.
 	if strings.Index(stalled, invited) > strings.Index(stalled, reviewed) {

@@ -175,6 +175,7 @@ async function showSession(id) {
   $("#session-id").textContent = s.sessionId;
   $("#session-status").replaceChildren(el("strong", s.status, { class: "status-" + s.status }),
     ` since ${when(s.statusAt)} · ${s.subject.type} ${s.subject.id}`);
+  if (s.expiresAt) $("#session-status").append(` · invitation expires ${when(s.expiresAt)}`);
   const checks = $("#checks tbody");
   checks.replaceChildren();
   for (const c of s.checks) {

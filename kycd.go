@@ -132,17 +132,15 @@ type Expiration struct {
 
 // Session is a KYC session's current state and history.
 type Session struct {
-	ID            string     `json:"sessionId"`
-	Subject       SubjectRef `json:"subject"`
-	Status        Status     `json:"status"`
-	StatusAt      time.Time  `json:"statusAt"`
-	StatusEventID string     `json:"statusEventId"`
-	// ExpiresAt is when the invitation that opened the session expires,
-	// as the event that set its status gave it; zero for other sessions.
-	ExpiresAt time.Time      `json:"expiresAt,omitzero"`
-	Checks    []Check        `json:"checks"`
-	Failures  []Failure      `json:"failures"`
-	History   []HistoryEntry `json:"history"`
+	ID            string         `json:"sessionId"`
+	Subject       SubjectRef     `json:"subject"`
+	Status        Status         `json:"status"`
+	StatusAt      time.Time      `json:"statusAt"`
+	StatusEventID string         `json:"statusEventId"`
+	ExpiresAt     time.Time      `json:"expiresAt,omitzero"` // the invitation's, as the status event gave it; zero for other sessions
+	Checks        []Check        `json:"checks"`
+	Failures      []Failure      `json:"failures"`
+	History       []HistoryEntry `json:"history"`
 }
 
 // HistoryEntry is one event of a session, applied or stale.

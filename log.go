@@ -105,11 +105,9 @@ type SessionState struct {
 	Status        Status
 	StatusAt      time.Time
 	StatusEventID string
-	// ExpiresAt is the expiry of the invitation the status event carried
-	// (zero when it carried none): the watchdog finds invitations past it.
-	ExpiresAt time.Time
-	Checks    []Check
-	History   []HistoryEntry // by (timestamp, event id)
+	ExpiresAt     time.Time // of the invitation the status event carried (zero: none); the watchdog finds invitations past it
+	Checks        []Check
+	History       []HistoryEntry // by (timestamp, event id)
 	// Version is the row's version as read (0: no row yet). Apply writes
 	// Version+1 only where the row still has Version.
 	Version int64

@@ -137,6 +137,7 @@ type Session struct {
 	Status        Status         `json:"status"`
 	StatusAt      time.Time      `json:"statusAt"`
 	StatusEventID string         `json:"statusEventId"`
+	ExpiresAt     time.Time      `json:"expiresAt,omitzero"` // the invitation's, as the status event gave it; zero for other sessions
 	Checks        []Check        `json:"checks"`
 	Failures      []Failure      `json:"failures"`
 	History       []HistoryEntry `json:"history"`

@@ -12,6 +12,9 @@ const (
 	NotifyKYCLevelUpdated  = "kyc.level.updated"
 	NotifyKYBLevelUpdated  = "kyb.level.updated"
 	NotifyDocumentExpiring = "kyc.document.expiring"
+	// NotifySessionStalled is the watchdog's: a session stuck in REVIEW or
+	// an invitation past its expiry (see NewStalledNotification).
+	NotifySessionStalled = "kyc.session.stalled"
 )
 
 // Notification tells the merchant's systems what an applied event changed.
@@ -28,6 +31,9 @@ type Notification struct {
 	Level         string      `json:"level,omitempty"`
 	Invitation    *Invitation `json:"invitation,omitempty"`
 	Expiration    *Expiration `json:"expiration,omitempty"`
+	// StalledReason is set on kyc.session.stalled: StalledReviewOverdue or
+	// StalledInvitationExpired.
+	StalledReason string `json:"stalledReason,omitempty"`
 }
 
 // NotificationType returns the notification type an event produces when it

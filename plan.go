@@ -70,6 +70,8 @@ type PlanOptions struct {
 //     batch too; an older event is kept in the history, marked not applied,
 //     and has no other effect. So is the transition that set the session's
 //     status learnt again from the other source (webhook, reconciliation).
+//   - A session keeps the expiry of the invitation its status event
+//     carried, and none once a later event sets its status.
 //   - A level event sets the subject's level by the same rule.
 //   - Every applied event notifies; stale, unhandled and duplicate ones do
 //     not.
@@ -177,6 +179,10 @@ func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 	s.Checks = ev.Checks
 	if s.Checks == nil {
 		s.Checks = []Check{}
+	}
+	s.ExpiresAt = time.Time{}
+	if ev.Invitation != nil {
+		s.ExpiresAt = ev.Invitation.ExpiresAt.UTC()
 	}
 	return OutcomeApplied
 }

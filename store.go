@@ -31,6 +31,11 @@ type Store interface {
 	Stats(ctx context.Context, since time.Time, limit int) (*Stats, error)
 	// Event returns a stored event, or ENOTFOUND.
 	Event(ctx context.Context, id string) (*EventRecord, error)
+	// StalledSessions lists the sessions f selects (in REVIEW since before
+	// f.ReviewBefore, or NOT_STARTED with an invitation expired by
+	// f.ExpiredBy), oldest status first, a page at a time, each with its
+	// StalledReason. A cursor that is not one of its own is EINVALID.
+	StalledSessions(ctx context.Context, f StalledFilter) (*StalledPage, error)
 
 	// AddQuarantine keeps a refused body. It must succeed before the refusal
 	// is answered, since Ralio never sends a refused event again.

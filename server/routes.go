@@ -14,6 +14,7 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("/webhooks/ralio", handleWebhook(o))
 
 	mux.Handle("GET /api/v1/sessions", read(handleSessionList(o)))
+	mux.Handle("GET /api/v1/sessions/stalled", read(handleStalledSessions(o)))
 	mux.Handle("GET /api/v1/sessions/{id}", read(handleSession(o)))
 	mux.Handle("GET /api/v1/subjects/{id}", read(handleSubject(o)))
 	mux.Handle("GET /api/v1/events", read(handleEventList(o)))

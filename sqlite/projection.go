@@ -65,16 +65,20 @@ func (p *projectionTx) Current(ctx context.Context, keys kycd.PlanKeys) (*kycd.P
 	if err := knownEvents(ctx, p.tx, keys.EventIDs, cur.Events); err != nil {
 		return nil, fmt.Errorf("sqlite: current events: %w", translate(p.s, err))
 	}
-	err := queryIn(ctx, p.tx, `SELECT id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version
+	err := queryIn(ctx, p.tx, `SELECT id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history, version
 		FROM sessions WHERE id IN (%s)`, keys.SessionIDs, func(rows *sql.Rows) error {
 		var st kycd.SessionState
 		var at string
+		var expires sql.NullString
 		var checks, history []byte
-		if err := rows.Scan(&st.ID, &st.Subject.Type, &st.Subject.ID, &st.Status, &at, &st.StatusEventID, &checks, &history, &st.Version); err != nil {
+		if err := rows.Scan(&st.ID, &st.Subject.Type, &st.Subject.ID, &st.Status, &at, &st.StatusEventID, &expires, &checks, &history, &st.Version); err != nil {
 			return err
 		}
 		var err error
 		if st.StatusAt, err = parseTime(at); err != nil {
+			return err
+		}
+		if st.ExpiresAt, err = parseNullTime(expires); err != nil {
 			return err
 		}
 		if err := json.Unmarshal(checks, &st.Checks); err != nil {
@@ -123,9 +127,9 @@ func (p *projectionTx) Current(ctx context.Context, keys kycd.PlanKeys) (*kycd.P
 // every row of the batch.
 const (
 	sqlInsertEvents   = `INSERT INTO events (seq, id, type, ts, received_at, body_hash, outcome, session_id, subject_type, subject_id) VALUES `
-	sqlInsertSessions = `INSERT INTO sessions (id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version) VALUES `
+	sqlInsertSessions = `INSERT INTO sessions (id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history, version) VALUES `
 	sqlUpdateSession  = `UPDATE sessions SET subject_type = ?, subject_id = ?, status = ?, status_at = ?, status_event_id = ?,
-		checks = ?, history = ?, version = version + 1 WHERE id = ? AND version = ?`
+		expires_at = ?, checks = ?, history = ?, version = version + 1 WHERE id = ? AND version = ?`
 	// A subject's row may exist without a level (an expiration warning made
 	// it): version 0 then, and the first level takes it over.
 	sqlInsertLevel = `INSERT INTO subjects (type, id, level, level_at, level_event_id, version) VALUES (?, ?, ?, ?, ?, 1)
@@ -185,11 +189,12 @@ func (p *projectionTx) apply(ctx context.Context, plan *kycd.Plan) error {
 			return fmt.Errorf("session %s: %w", st.ID, err)
 		}
 		if st.Version == 0 {
-			created = append(created, []any{st.ID, st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID, checks, hist, 1})
+			created = append(created, []any{st.ID, st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID,
+				nullTime(st.ExpiresAt), checks, hist, 1})
 			continue
 		}
 		r, err := p.exec(ctx, sqlUpdateSession,
-			st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID, checks, hist, st.ID, st.Version)
+			st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID, nullTime(st.ExpiresAt), checks, hist, st.ID, st.Version)
 		if err := conflictUnlessChanged(r, err, "session "+st.ID+" changed meanwhile"); err != nil {
 			return err
 		}

@@ -50,6 +50,9 @@ func Run(t *testing.T, open Open) {
 		{"RebuildReproducesProjection", testRebuild},
 		{"OddTextStoredAlike", testOddText},
 		{"Reconciliations", testReconciliations},
+		{"StalledSessions", testStalledSessions},
+		{"NotificationsWithoutEntries", testNotificationsWithoutEntries},
+		{"RebuildDerivesExpiry", testRebuildDerivesExpiry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/kycd/kycd"
 )
 
 // config is kycd's whole configuration: flags, each with an environment
@@ -34,6 +36,7 @@ type config struct {
 	RalioAPIKey      string
 	ReconcileEvery   time.Duration
 	ReconcileRate    float64
+	ReviewAlertAfter time.Duration
 	Users            []string // kycd reconcile --user
 	JSON             bool
 }
@@ -60,6 +63,7 @@ var envTwins = map[string]string{
 	"ralio-api-key":      "KYCD_RALIO_API_KEY",
 	"reconcile-every":    "KYCD_RECONCILE_EVERY",
 	"reconcile-rate":     "KYCD_RECONCILE_RATE",
+	"review-alert-after": "KYCD_REVIEW_ALERT_AFTER",
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -83,6 +87,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.RalioAPIKey, "ralio-api-key", "", "API key of Ralio's REST API, for reconciliation")
 	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 0, "serve: reconcile with Ralio's REST API this often (e.g. 1h); 0 never")
 	fs.Float64Var(&c.ReconcileRate, "reconcile-rate", 5, "most requests per second reconciliation sends to Ralio's REST API")
+	fs.DurationVar(&c.ReviewAlertAfter, "review-alert-after", kycd.DefaultReviewAlertAfter, "serve: how long a session may stay in REVIEW before it is stalled (listed, counted, notified once as kyc.session.stalled)")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
 }
 
@@ -167,6 +172,9 @@ func (c *config) validate() error {
 	}
 	if c.ReconcileRate <= 0 {
 		return fmt.Errorf("--reconcile-rate %g: must be positive, e.g. 5 (requests per second)", c.ReconcileRate)
+	}
+	if c.ReviewAlertAfter < time.Minute {
+		return fmt.Errorf("--review-alert-after %s: want at least 1m, e.g. 48h", c.ReviewAlertAfter)
 	}
 	if c.RetryMaxAge <= 0 {
 		return fmt.Errorf("--retry-max-age %s: must be positive", c.RetryMaxAge)

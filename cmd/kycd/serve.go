@@ -22,6 +22,7 @@ import (
 	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/reconcile"
 	"github.com/kycd/kycd/server"
+	"github.com/kycd/kycd/watchdog"
 )
 
 // Keys of the settings that kycd generates on first start.
@@ -125,6 +126,18 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	defer in.Close()
 	metrics.RegisterBacklog(in)
+	stalled, err := watchdog.New(watchdog.Options{
+		Store:            store,
+		Sinks:            e.sinkNames(),
+		ReviewAlertAfter: cfg.ReviewAlertAfter,
+		Logger:           log,
+		Metrics:          watchdog.NewMetrics(metrics.Registry),
+		Notified:         dispatcher.Wake,
+		CaughtUp:         func(ctx context.Context) (bool, error) { return in.CaughtUp(ctx, 10*time.Second) },
+	})
+	if err != nil {
+		return err
+	}
 	var draining atomic.Bool
 	handler := server.New(server.Options{
 		Logger:         log,
@@ -136,6 +149,8 @@ func (e *env) serve(ctx context.Context) error {
 		MaxBody:        cfg.MaxBody,
 		WakeDispatcher: dispatcher.Wake,
 		Draining:       &draining,
+		// The list answers by the watchdog's threshold.
+		ReviewAlertAfter: cfg.ReviewAlertAfter,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -159,6 +174,7 @@ func (e *env) serve(ctx context.Context) error {
 	wg.Go(func() { purgeLoop(bg, log, store, cfg.Retention) })
 	wg.Go(func() { dispatcher.Run(bg) })
 	wg.Go(func() { in.Run(bg) })
+	wg.Go(func() { stalled.Run(bg) })
 	if cfg.ReconcileEvery > 0 {
 		r := e.reconciler(store, in, log, reconcile.NewMetrics(metrics.Registry))
 		wg.Go(func() { e.reconcileLoop(bg, r, in, cfg.ReconcileEvery, log) })

@@ -66,7 +66,15 @@ type Event struct {
 	Level      string  // the level a level event sets (REGULAR, LIGHT)
 	Invitation *Invitation
 	Expiration *Expiration
+
+	// Source is where kycd learnt of the event: "" for a Ralio webhook,
+	// SourceReconciliation for a transition found in Ralio's REST API.
+	Source string
 }
+
+// SourceReconciliation marks events that reconciliation found in Ralio's
+// REST API rather than received as webhooks.
+const SourceReconciliation = "reconciliation"
 
 // Check is one verification check of a session.
 type Check struct {
@@ -129,6 +137,7 @@ type Session struct {
 	Status        Status         `json:"status"`
 	StatusAt      time.Time      `json:"statusAt"`
 	StatusEventID string         `json:"statusEventId"`
+	ExpiresAt     time.Time      `json:"expiresAt,omitzero"` // the invitation's, as the status event gave it; zero for other sessions
 	Checks        []Check        `json:"checks"`
 	Failures      []Failure      `json:"failures"`
 	History       []HistoryEntry `json:"history"`
@@ -142,6 +151,7 @@ type HistoryEntry struct {
 	ReceivedAt time.Time `json:"receivedAt"`
 	Status     Status    `json:"status"`
 	Applied    bool      `json:"applied"`
+	Source     string    `json:"source,omitempty"` // "reconciliation"; absent for a webhook
 }
 
 // Subject is a user, related party or business with its level and sessions.
@@ -176,6 +186,10 @@ type EventRecord struct {
 const (
 	QuarantineInvalid  = "invalid"  // answered 400
 	QuarantineConflict = "conflict" // answered 409: a known event id with another body
+	// QuarantineUnstorable is an event acknowledged (200) that the store
+	// then refused for good while projecting it: kept so that it neither
+	// blocks every later event nor is lost.
+	QuarantineUnstorable = "unstorable"
 )
 
 // Quarantined is a signed body that kycd refused, kept so an operator can

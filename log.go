@@ -105,6 +105,7 @@ type SessionState struct {
 	Status        Status
 	StatusAt      time.Time
 	StatusEventID string
+	ExpiresAt     time.Time // of the invitation the status event carried (zero: none); the watchdog finds invitations past it
 	Checks        []Check
 	History       []HistoryEntry // by (timestamp, event id)
 	// Version is the row's version as read (0: no row yet). Apply writes

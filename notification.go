@@ -12,6 +12,9 @@ const (
 	NotifyKYCLevelUpdated  = "kyc.level.updated"
 	NotifyKYBLevelUpdated  = "kyb.level.updated"
 	NotifyDocumentExpiring = "kyc.document.expiring"
+	// NotifySessionStalled is the watchdog's: a session stuck in REVIEW or
+	// an invitation past its expiry (see NewStalledNotification).
+	NotifySessionStalled = "kyc.session.stalled"
 )
 
 // Notification tells the merchant's systems what an applied event changed.
@@ -28,6 +31,9 @@ type Notification struct {
 	Level         string      `json:"level,omitempty"`
 	Invitation    *Invitation `json:"invitation,omitempty"`
 	Expiration    *Expiration `json:"expiration,omitempty"`
+	// StalledReason is set on kyc.session.stalled: StalledReviewOverdue or
+	// StalledInvitationExpired.
+	StalledReason string `json:"stalledReason,omitempty"`
 }
 
 // NotificationType returns the notification type an event produces when it
@@ -87,12 +93,12 @@ func NewNotification(id string, ev *Event, guide func(code string) string) *Noti
 
 // NotificationTypes lists every notification type a sink's events filter
 // may name: those kycd sends today and those DESIGN.md announces
-// (kyc.session.stalled, kyc.subject.erased), so that a filter written for
-// them now keeps working when they come.
+// (kyc.subject.erased), so that a filter written for them now keeps
+// working when they come.
 func NotificationTypes() []string {
 	return []string{
 		NotifySessionRejected, NotifySessionVerified, NotifySessionReview, NotifySessionExpired, NotifySessionInvited,
-		NotifyKYCLevelUpdated, NotifyKYBLevelUpdated, NotifyDocumentExpiring,
-		"kyc.session.stalled", "kyc.subject.erased",
+		NotifyKYCLevelUpdated, NotifyKYBLevelUpdated, NotifyDocumentExpiring, NotifySessionStalled,
+		"kyc.subject.erased",
 	}
 }

@@ -69,7 +69,10 @@ type PlanOptions struct {
 //     conflict, for the quarantine.
 //   - A session follows its newest event by (timestamp, id), within the
 //     batch too; an older event is kept in the history, marked not applied,
-//     and has no other effect.
+//     and has no other effect. So is the transition that set the session's
+//     status learnt again from the other source (webhook, reconciliation).
+//   - A session keeps the expiry of the invitation its status event
+//     carried, and none once a later event sets its status.
 //   - A level event sets the subject's level by the same rule.
 //   - Every applied event notifies, each sink whose events filter takes
 //     the notification's type; stale, unhandled and duplicate ones do not.
@@ -90,7 +93,7 @@ func PlanBatch(entries []*LogEntry, cur *Projection, opt PlanOptions) *Plan {
 	for _, e := range entries {
 		b.plan.Projected = append(b.plan.Projected, e.Seq)
 		if k, ok := b.knownEvent(e.EventID); ok {
-			if k.BodyHash != e.BodyHash {
+			if !SameBody(k.BodyHash, e.BodyHash, e.Body) {
 				b.plan.Conflicts = append(b.plan.Conflicts, Conflict{Entry: e, OriginalSeq: k.Seq})
 			}
 			continue
@@ -117,15 +120,7 @@ func PlanBatch(entries []*LogEntry, cur *Projection, opt PlanOptions) *Plan {
 }
 
 // sinksFor names the sinks that take notifications of type typ.
-func (opt PlanOptions) sinksFor(typ string) []string {
-	var names []string
-	for _, r := range opt.Sinks {
-		if r.Wants(typ) {
-			names = append(names, r.Name)
-		}
-	}
-	return names
-}
+func (opt PlanOptions) sinksFor(typ string) []string { return SinksFor(opt.Sinks, typ) }
 
 func cmpInt64(a, b int64) int {
 	switch {
@@ -173,8 +168,8 @@ func (b *batch) apply(e *LogEntry) string {
 
 func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 	s := b.session(ev.SessionID)
-	applied := s.StatusEventID == "" || Supersedes(ev.Timestamp, ev.ID, s.StatusAt, s.StatusEventID)
-	h := HistoryEntry{EventID: ev.ID, Event: ev.Type, Timestamp: ev.Timestamp, ReceivedAt: receivedAt, Status: ev.Status, Applied: applied}
+	applied := s.StatusEventID == "" || Supersedes(ev.Timestamp, ev.ID, s.StatusAt, s.StatusEventID) && !equivalent(ev, s)
+	h := HistoryEntry{EventID: ev.ID, Event: ev.Type, Timestamp: ev.Timestamp, ReceivedAt: receivedAt, Status: ev.Status, Applied: applied, Source: ev.Source}
 	i, _ := slices.BinarySearchFunc(s.History, h, func(a, b HistoryEntry) int {
 		if !a.Timestamp.Equal(b.Timestamp) {
 			if a.Timestamp.Before(b.Timestamp) {
@@ -193,7 +188,28 @@ func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 	if s.Checks == nil {
 		s.Checks = []Check{}
 	}
+	s.ExpiresAt = time.Time{}
+	if ev.Invitation != nil {
+		s.ExpiresAt = ev.Invitation.ExpiresAt.UTC()
+	}
 	return OutcomeApplied
+}
+
+// equivalent reports whether ev is the transition that put s in its state,
+// learnt a second time from the other source: a webhook and reconciliation
+// name one transition under two event ids. The second changes nothing and
+// notifies nothing, whichever id is larger. (Between two webhooks, the
+// larger id still wins a tie.)
+func equivalent(ev *Event, s *SessionState) bool {
+	if ev.Status != s.Status || !ev.Timestamp.Equal(s.StatusAt) {
+		return false
+	}
+	for _, h := range s.History {
+		if h.EventID == s.StatusEventID {
+			return h.Source != ev.Source
+		}
+	}
+	return false
 }
 
 // session returns the batch's copy of a session's row, copying the current

@@ -144,4 +144,53 @@ func TestPlanBatch(t *testing.T) {
 			t.Fatalf("a verification with only a rejections sink planned %d notifications (outcome %s), want none, applied", len(p.Notifications), outcomes(p)["v"])
 		}
 	})
+	t.Run("a transition learnt from a webhook and from reconciliation applies once", func(t *testing.T) {
+		for _, reconciledFirst := range []bool{false, true} {
+			hook := sessionEv("s", kycd.StatusRejected, time.Minute)
+			rec := sessionEv("s", kycd.StatusRejected, time.Minute)
+			rec.Source = kycd.SourceReconciliation
+			first, second := entry(1, "a", "h1", hook), entry(2, "b", "h2", rec)
+			if reconciledFirst {
+				first, second = entry(1, "b", "h2", rec), entry(2, "a", "h1", hook)
+			}
+			p := kycd.PlanBatch([]*kycd.LogEntry{first, second}, empty(), opt)
+			if got := outcomes(p); got[first.EventID] != kycd.OutcomeApplied || got[second.EventID] != kycd.OutcomeStale || len(p.Notifications) != 1 {
+				t.Fatalf("reconciled first %v: outcomes %v, %d notifications; want the first applied, the second stale, one notification", reconciledFirst, got, len(p.Notifications))
+			}
+			if h := p.Sessions[0].History; len(h) != 2 || (h[0].Source == kycd.SourceReconciliation) == (h[1].Source == kycd.SourceReconciliation) {
+				t.Fatalf("history = %+v, want both entries, one from reconciliation", h)
+			}
+		}
+		// Two webhooks at one time: the larger id still wins.
+		p := kycd.PlanBatch([]*kycd.LogEntry{entry(1, "a", "h1", sessionEv("s", kycd.StatusRejected, 0)), entry(2, "b", "h2", sessionEv("s", kycd.StatusRejected, 0))}, empty(), opt)
+		if got := outcomes(p); got["b"] != kycd.OutcomeApplied {
+			t.Fatalf("outcomes %v, want b (larger id, same time) applied", got)
+		}
+	})
+	t.Run("a session keeps its invitation's expiry until a later event sets its status", func(t *testing.T) {
+		expires := t0.Add(7 * 24 * time.Hour)
+		invite := &kycd.Event{Type: "related_party.kyc_session_created", Timestamp: t0, SessionID: "s", Status: kycd.StatusNotStarted,
+			Subject:    kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: "rp"},
+			Invitation: &kycd.Invitation{Email: "ana@example.com", ExpiresAt: expires}}
+		p := kycd.PlanBatch([]*kycd.LogEntry{entry(1, "i", "h", invite)}, empty(), opt)
+		if s := p.Sessions[0]; !s.ExpiresAt.Equal(expires) {
+			t.Fatalf("after the invitation, expiresAt = %v, want %v", s.ExpiresAt, expires)
+		}
+		cur := empty()
+		cur.Sessions["s"] = p.Sessions[0]
+		cur.Sessions["s"].Version = 1
+		// An older event is stale: the invitation's expiry stays.
+		stale := kycd.PlanBatch([]*kycd.LogEntry{entry(2, "old", "h", sessionEv("s", kycd.StatusRejected, -time.Hour))}, cur, opt)
+		if s := stale.Sessions[0]; s.Status != kycd.StatusNotStarted || !s.ExpiresAt.Equal(expires) {
+			t.Fatalf("after a stale event, session = %s expiring %v; want NOT_STARTED expiring %v", s.Status, s.ExpiresAt, expires)
+		}
+		// A newer event without an invitation clears it.
+		later := kycd.PlanBatch([]*kycd.LogEntry{entry(3, "v", "h", sessionEv("s", kycd.StatusVerified, time.Hour))}, cur, opt)
+		if s := later.Sessions[0]; s.Status != kycd.StatusVerified || !s.ExpiresAt.IsZero() {
+			t.Fatalf("after a later event, session = %s expiring %v; want VERIFIED without expiry", s.Status, s.ExpiresAt)
+		}
+		if !cur.Sessions["s"].ExpiresAt.Equal(expires) {
+			t.Fatal("PlanBatch changed the current row it was given")
+		}
+	})
 }

@@ -52,6 +52,19 @@ func (r SinkRoute) Wants(typ string) bool {
 	return len(r.Events) == 0 || slices.ContainsFunc(r.Events, func(p string) bool { return MatchType(p, typ) })
 }
 
+// SinksFor names the sinks of routes that take notifications of type typ,
+// in order: the one rule every producer of notifications (the planner, the
+// watchdog) routes by.
+func SinksFor(routes []SinkRoute, typ string) []string {
+	var names []string
+	for _, r := range routes {
+		if r.Wants(typ) {
+			names = append(names, r.Name)
+		}
+	}
+	return names
+}
+
 // MatchType reports whether a notification type matches a pattern in which
 // * matches any run of characters, dots included.
 func MatchType(pattern, typ string) bool {

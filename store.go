@@ -31,6 +31,11 @@ type Store interface {
 	Stats(ctx context.Context, since time.Time, limit int) (*Stats, error)
 	// Event returns a stored event, or ENOTFOUND.
 	Event(ctx context.Context, id string) (*EventRecord, error)
+	// StalledSessions lists the sessions f selects (in REVIEW since before
+	// f.ReviewBefore, or NOT_STARTED with an invitation expired by
+	// f.ExpiredBy), oldest status first, a page at a time, each with its
+	// StalledReason. A cursor that is not one of its own is EINVALID.
+	StalledSessions(ctx context.Context, f StalledFilter) (*StalledPage, error)
 
 	// AddQuarantine keeps a refused body. It must succeed before the refusal
 	// is answered, since Ralio never sends a refused event again.
@@ -116,6 +121,12 @@ type Store interface {
 	// reports how many rows it changed. Event ids stay, so a late duplicate
 	// is still recognised.
 	Purge(ctx context.Context, before time.Time) (int64, error)
+
+	// SaveReconciliation records a reconciliation run, replacing the
+	// record of the same id.
+	SaveReconciliation(ctx context.Context, r *Reconciliation) error
+	// Reconciliations returns the last limit runs, newest first.
+	Reconciliations(ctx context.Context, limit int) ([]*Reconciliation, error)
 
 	// Ping reports whether the store can serve requests (EUNAVAILABLE if not).
 	Ping(ctx context.Context) error

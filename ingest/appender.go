@@ -344,7 +344,7 @@ func (a *appender) commit(batch []*appendReq) {
 // same compares e with the entry stored under its id: a duplicate, or a
 // conflict (ECONFLICT) naming the stored entry.
 func same(hash string, seq int64, e *kycd.LogEntry) appendResult {
-	if hash == e.BodyHash {
+	if kycd.SameBody(hash, e.BodyHash, e.Body) {
 		return appendResult{duplicate: true}
 	}
 	return appendResult{originalSeq: seq, err: kycd.Errorf(kycd.ECONFLICT, "event %s was received before with a different body", e.EventID)}

@@ -7,8 +7,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -365,29 +363,20 @@ func Problem(err error) kycd.Problem {
 	return p
 }
 
-// BodyHash is the hex SHA-256 of body with insignificant white space
-// removed, so a retry that only re-indents the same JSON is a duplicate, not
-// a conflict.
-func BodyHash(body []byte) string {
-	var buf bytes.Buffer
-	buf.Grow(len(body))
-	if err := json.Compact(&buf, body); err != nil {
-		buf.Reset()
-		buf.Write(body)
-	}
-	sum := sha256.Sum256(buf.Bytes())
-	return hex.EncodeToString(sum[:])
-}
-
 // toEvent translates Ralio's event into what kycd records.
+// Every string taken from the body goes through kycd.CleanText, so that
+// both stores keep the same text (ids and timestamps are validated by
+// ralio.Parse already).
 func toEvent(re *ralio.Event, body []byte, now time.Time) *kycd.Event {
+	clean := kycd.CleanText
 	ev := &kycd.Event{
 		ID:         re.ID,
-		Type:       re.Type,
+		Type:       clean(re.Type),
 		Timestamp:  re.Timestamp,
 		ReceivedAt: now,
 		Body:       body,
-		BodyHash:   BodyHash(body),
+		BodyHash:   kycd.BodyHash(body),
+		Source:     sourceOf(body),
 	}
 	if !re.Known {
 		return ev
@@ -396,34 +385,49 @@ func toEvent(re *ralio.Event, body []byte, now time.Time) *kycd.Event {
 	ev.Subject = kycd.SubjectRef{Type: re.Subject.Type, ID: re.Subject.ID}
 	switch re.Type {
 	case ralio.TypeKYCStateUpdated, ralio.TypeKYBStateUpdated:
-		ev.Level = re.Level
+		ev.Level = clean(re.Level)
 		return ev
 	case ralio.TypeKYCExpirationWarning:
 		if x := re.Expiration; x != nil {
-			ev.Expiration = &kycd.Expiration{Date: x.Date, DaysRemaining: x.DaysRemaining, Action: x.Action}
+			ev.Expiration = &kycd.Expiration{Date: clean(x.Date), DaysRemaining: x.DaysRemaining, Action: clean(x.Action)}
 		}
 		return ev
 	}
 	ev.Status = kycd.StatusFor(re.Type)
 	ev.Checks = make([]kycd.Check, 0, len(re.Checks))
 	for _, c := range re.Checks {
-		kc := kycd.Check{Type: c.Type, State: c.State, Reasons: make([]kycd.Reason, 0, len(c.Reasons))}
+		kc := kycd.Check{Type: clean(c.Type), State: clean(c.State), Reasons: make([]kycd.Reason, 0, len(c.Reasons))}
 		for _, r := range c.Reasons {
-			kc.Reasons = append(kc.Reasons, kycd.Reason{Type: r.Type, Code: r.Code, Message: r.Message, Category: r.Category})
+			kc.Reasons = append(kc.Reasons, kycd.Reason{Type: clean(r.Type), Code: clean(r.Code), Message: clean(r.Message), Category: clean(r.Category)})
 		}
 		ev.Checks = append(ev.Checks, kc)
 	}
 	if inv := re.Invitation; inv != nil {
 		ev.Invitation = &kycd.Invitation{
 			BusinessUserID:  inv.BusinessUserID,
-			RoleType:        inv.RoleType,
-			FirstName:       inv.FirstName,
-			LastName:        inv.LastName,
-			Email:           inv.Email,
-			PhoneNumber:     inv.PhoneNumber,
-			VerificationURL: inv.VerificationURL,
+			RoleType:        clean(inv.RoleType),
+			FirstName:       clean(inv.FirstName),
+			LastName:        clean(inv.LastName),
+			Email:           clean(inv.Email),
+			PhoneNumber:     clean(inv.PhoneNumber),
+			VerificationURL: clean(inv.VerificationURL),
 			ExpiresAt:       inv.ExpiresAt,
 		}
 	}
 	return ev
+}
+
+// sourceOf reads the mark kycd puts on the bodies it makes itself
+// (reconciliation); "" for Ralio's own webhooks.
+func sourceOf(body []byte) string {
+	if !bytes.Contains(body, []byte(`"kycdSource"`)) {
+		return ""
+	}
+	var m struct {
+		Source string `json:"kycdSource"`
+	}
+	if json.Unmarshal(body, &m) == nil && m.Source == kycd.SourceReconciliation {
+		return m.Source
+	}
+	return ""
 }

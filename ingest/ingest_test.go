@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -61,7 +63,7 @@ func TestReindentedRetryIsADuplicate(t *testing.T) {
 	if err != nil || !res.Duplicate {
 		t.Fatalf("compacted copy = %+v, %v; want a duplicate, not a conflict", res, err)
 	}
-	if ingest.BodyHash(body) != ingest.BodyHash(compact.Bytes()) {
+	if kycd.BodyHash(body) != kycd.BodyHash(compact.Bytes()) {
 		t.Fatal("BodyHash differs by white space")
 	}
 	changed := bytes.Replace(body, []byte("EXPIRED_DOCUMENT"), []byte("BLURRY_IMAGE"), 1)
@@ -190,5 +192,72 @@ func TestRestartBetweenLogAndProjection(t *testing.T) {
 	ds, err := s.Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 10})
 	if err != nil || len(ds.Items) != 1 || ds.Items[0].NotificationID != kycd.NotificationID("550e8400-e29b-41d4-a716-446655440000") {
 		t.Fatalf("deliveries = %+v, %v; want one, for the notification derived from the event id", ds, err)
+	}
+}
+
+// poisonStore refuses for good, as PostgreSQL refuses some text, any
+// projection that writes one event.
+type poisonStore struct {
+	kycd.Store
+	poison string
+}
+
+func (s poisonStore) BeginProjection(ctx context.Context) (kycd.ProjectionTx, error) {
+	tx, err := s.Store.BeginProjection(ctx)
+	return poisonTx{tx, s.poison}, err
+}
+
+type poisonTx struct {
+	kycd.ProjectionTx
+	poison string
+}
+
+func (tx poisonTx) Apply(ctx context.Context, p *kycd.Plan) error {
+	for _, e := range p.Events {
+		if e.ID == tx.poison {
+			return errors.New("invalid byte sequence for encoding \"UTF8\": 0x00")
+		}
+	}
+	return tx.ProjectionTx.Apply(ctx, p)
+}
+
+// An event the store refuses for good, in the middle of the log, neither
+// blocks the events after it nor is lost: it goes to the quarantine.
+func TestUnstorableEventIsQuarantinedNotBlocking(t *testing.T) {
+	const poison = "22222222-2222-4222-8222-222222222222"
+	base := sqlitetest.Open(t)
+	s := poisonStore{base, poison}
+	in, err := ingest.New(context.Background(), s, ingest.Options{Sinks: kycd.Routes("log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	body := readExample(t, "a-kyc_session_failed.json")
+	ids := []string{"11111111-1111-4111-8111-111111111111", poison, "33333333-3333-4333-8333-333333333333", "44444444-4444-4444-8444-444444444444"}
+	for i, id := range ids {
+		b := bytes.Replace(body, []byte("550e8400-e29b-41d4-a716-446655440000"), []byte(id), 1)
+		b = bytes.Replace(b, []byte("550e8400-e29b-41d4-a716-446655440002"), []byte(fmt.Sprintf("55555555-5555-4555-8555-%012d", i)), 1)
+		if _, err := in.Receive(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := in.Drain(context.Background()); err != nil || n != len(ids) {
+		t.Fatalf("Drain = %d, %v; want all %d entries taken, none left blocking", n, err, len(ids))
+	}
+	for _, id := range ids {
+		_, err := base.Event(context.Background(), id)
+		if id == poison {
+			if kycd.ErrorCode(err) != kycd.ENOTFOUND {
+				t.Errorf("the unstorable event was recorded: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("event %s after the unstorable one: %v", id, err)
+		}
+	}
+	q, err := base.Quarantine(context.Background(), false, 10)
+	if err != nil || len(q) != 1 || q[0].EventID != poison || q[0].Reason != kycd.QuarantineUnstorable || len(q[0].Body) == 0 {
+		t.Fatalf("quarantine = %+v, %v; want the unstorable event with its body", q, err)
 	}
 }

@@ -153,26 +153,75 @@ func (p *projector) drain(ctx context.Context) (int, error) {
 	}
 }
 
-// batch projects one batch of the log, retrying when another projector
-// changed a row it read.
+// batch projects one batch of the log. It plans again when another
+// projector changed a row it read, and returns transient failures (store
+// unavailable) for a later try. Any other failure means an entry cannot be
+// stored as planned, and would stop every later entry too: the batch is
+// halved until that one entry is found, and it goes to the quarantine.
 func (p *projector) batch(ctx context.Context) (int, error) {
-	for attempt := 0; ; attempt++ {
-		n, err := p.tryBatch(ctx)
-		if kycd.ErrorCode(err) == kycd.ECONFLICT && attempt < 10 {
+	limit, conflicts := p.batchSize, 0
+	for {
+		n, err := p.tryBatch(ctx, limit)
+		switch code := kycd.ErrorCode(err); {
+		case err == nil:
+			return n, nil
+		case code == kycd.ECONFLICT && conflicts < 10:
+			conflicts++
+			continue
+		case code == kycd.EUNAVAILABLE || code == kycd.ECONFLICT || ctx.Err() != nil:
+			return 0, err
+		case limit > 1:
+			limit = (limit + 1) / 2
 			continue
 		}
-		return n, err
+		return p.quarantineUnstorable(ctx, err)
 	}
 }
 
-func (p *projector) tryBatch(ctx context.Context) (int, error) {
+// quarantineUnstorable keeps the oldest unprojected entry, which failed
+// alone, in the quarantine instead of projecting it.
+func (p *projector) quarantineUnstorable(ctx context.Context, cause error) (int, error) {
+	tx, err := p.log.BeginProjection(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: quarantine an unstorable entry: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	entries, err := tx.ClaimLog(ctx, 1)
+	if err != nil || len(entries) == 0 {
+		return 0, err
+	}
+	e := entries[0]
+	refusal := &kycd.Error{Code: kycd.EINTERNAL, Message: "the event could not be stored as parsed; its body is kept here", Err: cause}
+	q, err := quarantineItem(quarantineID(e.Seq), e.ReceivedAt, kycd.QuarantineUnstorable, e.EventID, e.Body, nil, refusal)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Apply(ctx, &kycd.Plan{Projected: []int64{e.Seq}, Quarantine: []*kycd.Quarantined{q}}); err != nil {
+		return 0, fmt.Errorf("ingest: quarantine an unstorable entry: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("ingest: quarantine an unstorable entry: %w", err)
+	}
+	p.forget(entries)
+	// Loud on purpose: an acknowledged event did not take effect.
+	p.logger.Error("an acknowledged event could not be stored; it is kept in quarantine for an operator",
+		"event_id", e.EventID, "quarantine_id", q.ID, "err", cause)
+	p.metrics.count("unknown", kycd.QuarantineUnstorable)
+	if p.projected != nil {
+		p.projected(entries, &kycd.Plan{})
+	}
+	p.progress.broadcast()
+	return 1, nil
+}
+
+func (p *projector) tryBatch(ctx context.Context, limit int) (int, error) {
 	start := time.Now()
 	tx, err := p.log.BeginProjection(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("ingest: project: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	entries, err := tx.ClaimLog(ctx, p.batchSize)
+	entries, err := tx.ClaimLog(ctx, limit)
 	if err != nil || len(entries) == 0 {
 		return 0, err
 	}

@@ -36,6 +36,17 @@ func (s *Store) BeginProjection(ctx context.Context) (kycd.ProjectionTx, error) 
 	if err != nil {
 		return nil, fmt.Errorf("postgres: begin projection: %w", translate(s, err))
 	}
+	// The projection is derived from the log, which was committed with
+	// synchronous commit: should the server lose this commit in a crash, it
+	// loses the projected marks with it, and the entries are projected
+	// again, to the same result. And a later synchronous commit (the
+	// dispatcher claiming a delivery this one created) flushes the WAL
+	// through this one first. So the projection need not wait for its own
+	// flush.
+	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("postgres: begin projection: %w", translate(s, err))
+	}
 	if _, err := tx.Exec(ctx, lockProjection, projectionLockClass); err != nil {
 		tx.Rollback(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("postgres: begin projection: lock: %w", translate(s, err))
@@ -89,15 +100,17 @@ func (p *projection) Current(ctx context.Context, keys kycd.PlanKeys) (*kycd.Pro
 	}
 	if len(keys.SessionIDs) > 0 {
 		b.Queue(`
-			SELECT id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version
+			SELECT id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history, version
 			FROM sessions WHERE id = ANY($1)`, keys.SessionIDs).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var st kycd.SessionState
+				var expires *time.Time
 				var checks, history []byte
 				if err := rows.Scan(&st.ID, &st.Subject.Type, &st.Subject.ID, &st.Status, &st.StatusAt, &st.StatusEventID,
-					&checks, &history, &st.Version); err != nil {
+					&expires, &checks, &history, &st.Version); err != nil {
 					return err
 				}
+				st.ExpiresAt = derefTime(expires)
 				if err := decodeSession(&st, checks, history); err != nil {
 					return err
 				}
@@ -238,23 +251,25 @@ func queueSessions(b *pgx.Batch, sessions []*kycd.SessionState) error {
 		// DO NOTHING rather than an error: a row that exists already is a
 		// conflict to report, not a statement to abort.
 		b.Queue(`
-			INSERT INTO sessions (id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version)
-			SELECT id, subject_type, subject_id, status, status_at, status_event_id, checks::json, history::json, 1
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[])
-				AS u(id, subject_type, subject_id, status, status_at, status_event_id, checks, history)
+			INSERT INTO sessions (id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history, version)
+			SELECT id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks::json, history::json, 1
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+				AS u(id, subject_type, subject_id, status, status_at, status_event_id, checks, history, expires_at)
 			ON CONFLICT (id) DO NOTHING`,
-			ins.ids, ins.subTypes, ins.subIDs, ins.statuses, ins.statusAt, ins.statusEvents, ins.checks, ins.history,
+			ins.ids, ins.subTypes, ins.subIDs, ins.statuses, ins.statusAt, ins.statusEvents, ins.checks, ins.history, ins.expiresAt,
 		).Exec(expect(len(ins.ids), "new sessions"))
 	}
 	if len(upd.ids) > 0 {
 		b.Queue(`
 			UPDATE sessions s SET subject_type = u.subject_type, subject_id = u.subject_id, status = u.status,
-				status_at = u.status_at, status_event_id = u.status_event_id, checks = u.checks::json, history = u.history::json,
-				version = s.version + 1
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::bigint[])
-				AS u(id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version)
+				status_at = u.status_at, status_event_id = u.status_event_id, expires_at = u.expires_at,
+				checks = u.checks::json, history = u.history::json, version = s.version + 1
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::bigint[],
+				$10::timestamptz[])
+				AS u(id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version, expires_at)
 			WHERE s.id = u.id AND s.version = u.version`,
 			upd.ids, upd.subTypes, upd.subIDs, upd.statuses, upd.statusAt, upd.statusEvents, upd.checks, upd.history, upd.versions,
+			upd.expiresAt,
 		).Exec(expect(len(upd.ids), "sessions"))
 	}
 	return nil
@@ -264,6 +279,7 @@ func queueSessions(b *pgx.Batch, sessions []*kycd.SessionState) error {
 type sessionColumns struct {
 	ids, subTypes, subIDs, statuses, statusEvents, checks, history []string
 	statusAt                                                       []time.Time
+	expiresAt                                                      []*time.Time // nil: no invitation expiry
 	versions                                                       []int64
 }
 
@@ -288,6 +304,7 @@ func (c *sessionColumns) add(st *kycd.SessionState) error {
 	c.statuses = append(c.statuses, string(st.Status))
 	c.statusAt = append(c.statusAt, st.StatusAt)
 	c.statusEvents = append(c.statusEvents, st.StatusEventID)
+	c.expiresAt = append(c.expiresAt, nullTime(st.ExpiresAt))
 	c.checks = append(c.checks, string(checks))
 	c.history = append(c.history, string(history))
 	c.versions = append(c.versions, st.Version)

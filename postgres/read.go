@@ -12,10 +12,11 @@ import (
 // from its one row.
 func (s *Store) Session(ctx context.Context, id string) (*kycd.Session, error) {
 	st := kycd.SessionState{ID: id}
+	var expires *time.Time
 	var checks, history []byte
 	err := s.pool.QueryRow(ctx,
-		`SELECT subject_type, subject_id, status, status_at, status_event_id, checks, history FROM sessions WHERE id = $1`, id,
-	).Scan(&st.Subject.Type, &st.Subject.ID, &st.Status, &st.StatusAt, &st.StatusEventID, &checks, &history)
+		`SELECT subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history FROM sessions WHERE id = $1`, id,
+	).Scan(&st.Subject.Type, &st.Subject.ID, &st.Status, &st.StatusAt, &st.StatusEventID, &expires, &checks, &history)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: session: %w", s.notFound(err, "session %s not found", id))
 	}
@@ -24,7 +25,7 @@ func (s *Store) Session(ctx context.Context, id string) (*kycd.Session, error) {
 	}
 	sess := &kycd.Session{
 		ID: id, Subject: st.Subject, Status: st.Status, StatusAt: st.StatusAt, StatusEventID: st.StatusEventID,
-		Checks: st.Checks, History: st.History,
+		ExpiresAt: derefTime(expires), Checks: st.Checks, History: st.History,
 	}
 	if sess.Checks == nil {
 		sess.Checks = []kycd.Check{}

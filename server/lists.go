@@ -70,3 +70,17 @@ func handleStats(o Options) http.Handler {
 		return o.Store.Stats(r.Context(), o.Now().Add(-window), limit)
 	})
 }
+
+func handleReconciliations(o Options) http.Handler {
+	return handleRead(o, func(r *http.Request) (any, error) {
+		limit, err := queryLimit(r)
+		if err != nil {
+			return nil, err
+		}
+		runs, err := o.Store.Reconciliations(r.Context(), limit)
+		if err != nil {
+			return nil, err
+		}
+		return map[string][]*kycd.Reconciliation{"reconciliations": runs}, nil
+	})
+}

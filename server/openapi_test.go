@@ -362,6 +362,28 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	for _, q := range []string{"status=GOLD", "limit=x", "limit=0", "cursor=zzz"} {
 		v.do(t, h, 400, "GET", "/api/v1/sessions?"+q, nil, auth...)
 	}
+	// Stalled sessions: the samples' review (March 2026) and invitation
+	// (expired in May 2026) are long past the line.
+	const invitedSession = "6b7c8d9e-0f1a-4b2c-9d3e-4f5a6b7c8d9e"
+	if s := decode[kycd.Session](t, v.do(t, h, 200, "GET", "/api/v1/sessions/"+invitedSession, nil, auth...)); s.ExpiresAt.IsZero() {
+		t.Errorf("the invitation's session has no expiresAt: %+v", s)
+	}
+	stalled := decode[kycd.StalledPage](t, v.do(t, h, 200, "GET", "/api/v1/sessions/stalled", nil, auth...))
+	reasons := map[string]string{}
+	for _, s := range stalled.Sessions {
+		reasons[s.ID] = s.Reason
+	}
+	if reasons["b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e"] != kycd.StalledReviewOverdue || reasons[invitedSession] != kycd.StalledInvitationExpired {
+		t.Errorf("stalled sessions = %+v, want the sample review overdue and the sample invitation expired", stalled.Sessions)
+	}
+	firstStalled := decode[kycd.StalledPage](t, v.do(t, h, 200, "GET", "/api/v1/sessions/stalled?limit=1", nil, auth...))
+	if firstStalled.NextCursor == "" {
+		t.Fatal("no nextCursor with limit=1 and two stalled sessions")
+	}
+	v.do(t, h, 200, "GET", "/api/v1/sessions/stalled?limit=1&cursor="+firstStalled.NextCursor, nil, auth...)
+	for _, q := range []string{"limit=x", "cursor=zzz"} {
+		v.do(t, h, 400, "GET", "/api/v1/sessions/stalled?"+q, nil, auth...)
+	}
 	v.do(t, h, 200, "GET", "/api/v1/subjects/"+subjectID, nil, auth...)
 	v.do(t, h, 200, "GET", "/api/v1/subjects/"+subjectID+"?type=user", nil, auth...)
 	v.do(t, h, 404, "GET", "/api/v1/subjects/"+subjectID+"?type=business", nil, auth...)
@@ -387,6 +409,10 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	for _, q := range []string{"window=yesterday", "window=-1h", "limit=x"} {
 		v.do(t, h, 400, "GET", "/api/v1/stats?"+q, nil, auth...)
 	}
+
+	// Reconciliation runs: none yet, and a bad limit.
+	v.do(t, h, 200, "GET", "/api/v1/reconciliations", nil, auth...)
+	v.do(t, h, 400, "GET", "/api/v1/reconciliations?limit=x", nil, auth...)
 
 	// The quarantine: two invalid bodies and a conflict so far.
 	list := decode[struct{ Items []kycd.Quarantined }](t, v.do(t, h, 200, "GET", "/api/v1/quarantine", nil, auth...))

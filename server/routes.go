@@ -14,11 +14,13 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("/webhooks/ralio", handleWebhook(o))
 
 	mux.Handle("GET /api/v1/sessions", read(handleSessionList(o)))
+	mux.Handle("GET /api/v1/sessions/stalled", read(handleStalledSessions(o)))
 	mux.Handle("GET /api/v1/sessions/{id}", read(handleSession(o)))
 	mux.Handle("GET /api/v1/subjects/{id}", read(handleSubject(o)))
 	mux.Handle("GET /api/v1/events", read(handleEventList(o)))
 	mux.Handle("GET /api/v1/events/{id}", read(handleEvent(o)))
 	mux.Handle("GET /api/v1/stats", read(handleStats(o)))
+	mux.Handle("GET /api/v1/reconciliations", admin(handleReconciliations(o)))
 	mux.Handle("GET /api/v1/quarantine", read(handleQuarantineList(o)))
 	mux.Handle("GET /api/v1/quarantine/{id}", read(handleQuarantineItem(o)))
 	mux.Handle("POST /api/v1/quarantine/{id}/replay", admin(handleQuarantineReplay(o)))

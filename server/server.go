@@ -50,6 +50,10 @@ type Options struct {
 	// ReadWait bounds how long an API read waits for the projection of the
 	// events acknowledged before it (DefaultReadWait when 0).
 	ReadWait time.Duration
+	// ReviewAlertAfter is how long a session may stay in REVIEW before
+	// /api/v1/sessions/stalled lists it (kycd.DefaultReviewAlertAfter when
+	// 0); the watchdog's threshold.
+	ReviewAlertAfter time.Duration
 }
 
 // DefaultReadWait is how long an API read waits, unless configured, for

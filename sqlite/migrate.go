@@ -32,7 +32,10 @@ func (s *Store) migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dir string)
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true))
+	// Out of order: migrations were numbered as work began, and a database
+	// migrated by a build that had 00004 and 00005 but not yet 00003 takes
+	// 00003 late rather than refusing to start.
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,13 @@ package sqlite
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/kycd/kycd"
 )
@@ -76,4 +80,47 @@ func attemptErrors(d *kycd.Delivery) []string {
 		out = append(out, a.Error)
 	}
 	return out
+}
+
+// A database migrated by a build that had migrations 00004 and 00005 but
+// not yet 00003 takes 00003 late, instead of refusing to start.
+func TestMigrationTakenOutOfOrder(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "kycd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	if err := s.migrate(ctx, s.lw, logMigrations, "logmigrations"); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	without3 := fstest.MapFS{}
+	err = fs.WalkDir(sub, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(path, "00003") {
+			return err
+		}
+		b, err := fs.ReadFile(sub, path)
+		without3[path] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, without3, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate of a database without 00003: %v", err)
+	}
+	if _, err := s.Sinks(ctx); err != nil {
+		t.Fatalf("after the late 00003: %v", err)
+	}
 }

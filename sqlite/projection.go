@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -64,16 +65,20 @@ func (p *projectionTx) Current(ctx context.Context, keys kycd.PlanKeys) (*kycd.P
 	if err := knownEvents(ctx, p.tx, keys.EventIDs, cur.Events); err != nil {
 		return nil, fmt.Errorf("sqlite: current events: %w", translate(p.s, err))
 	}
-	err := queryIn(ctx, p.tx, `SELECT id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version
+	err := queryIn(ctx, p.tx, `SELECT id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history, version
 		FROM sessions WHERE id IN (%s)`, keys.SessionIDs, func(rows *sql.Rows) error {
 		var st kycd.SessionState
 		var at string
+		var expires sql.NullString
 		var checks, history []byte
-		if err := rows.Scan(&st.ID, &st.Subject.Type, &st.Subject.ID, &st.Status, &at, &st.StatusEventID, &checks, &history, &st.Version); err != nil {
+		if err := rows.Scan(&st.ID, &st.Subject.Type, &st.Subject.ID, &st.Status, &at, &st.StatusEventID, &expires, &checks, &history, &st.Version); err != nil {
 			return err
 		}
 		var err error
 		if st.StatusAt, err = parseTime(at); err != nil {
+			return err
+		}
+		if st.ExpiresAt, err = parseNullTime(expires); err != nil {
 			return err
 		}
 		if err := json.Unmarshal(checks, &st.Checks); err != nil {
@@ -121,12 +126,10 @@ func (p *projectionTx) Current(ctx context.Context, keys kycd.PlanKeys) (*kycd.P
 // The statements of Apply, each prepared once per transaction and reused for
 // every row of the batch.
 const (
-	sqlInsertEvent = `INSERT INTO events (seq, id, type, ts, received_at, body_hash, outcome, session_id, subject_type, subject_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlInsertSession = `INSERT INTO sessions (id, subject_type, subject_id, status, status_at, status_event_id, checks, history, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)`
-	sqlUpdateSession = `UPDATE sessions SET subject_type = ?, subject_id = ?, status = ?, status_at = ?, status_event_id = ?,
-		checks = ?, history = ?, version = version + 1 WHERE id = ? AND version = ?`
+	sqlInsertEvents   = `INSERT INTO events (seq, id, type, ts, received_at, body_hash, outcome, session_id, subject_type, subject_id) VALUES `
+	sqlInsertSessions = `INSERT INTO sessions (id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history, version) VALUES `
+	sqlUpdateSession  = `UPDATE sessions SET subject_type = ?, subject_id = ?, status = ?, status_at = ?, status_event_id = ?,
+		expires_at = ?, checks = ?, history = ?, version = version + 1 WHERE id = ? AND version = ?`
 	// A subject's row may exist without a level (an expiration warning made
 	// it): version 0 then, and the first level takes it over.
 	sqlInsertLevel = `INSERT INTO subjects (type, id, level, level_at, level_event_id, version) VALUES (?, ?, ?, ?, ?, 1)
@@ -135,12 +138,10 @@ const (
 		WHERE subjects.version = 0 AND subjects.level IS NULL`
 	sqlUpdateLevel = `UPDATE subjects SET level = ?, level_at = ?, level_event_id = ?, version = version + 1
 		WHERE id = ? AND type = ? AND version = ?`
-	sqlInsertSubject      = `INSERT INTO subjects (type, id, version) VALUES (?, ?, 0) ON CONFLICT (id, type) DO NOTHING`
-	sqlInsertNotification = `INSERT INTO notifications (id, type, event_id, payload, created_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO NOTHING`
-	sqlInsertDelivery = `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
-		VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)`
-	sqlInsertQuarantine = `INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES (?, ?, ?, ?, ?, ?, ?)
+	sqlInsertSubject       = `INSERT INTO subjects (type, id, version) VALUES (?, ?, 0) ON CONFLICT (id, type) DO NOTHING`
+	sqlInsertNotifications = `INSERT INTO notifications (id, type, event_id, payload, created_at) VALUES `
+	sqlInsertDeliveries    = `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at) VALUES `
+	sqlInsertQuarantine    = `INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`
 	sqlAdvanceWatermark = `INSERT INTO projection_watermark (id, seq) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)`
@@ -173,18 +174,36 @@ func (p *projectionTx) Apply(ctx context.Context, plan *kycd.Plan) error {
 }
 
 func (p *projectionTx) apply(ctx context.Context, plan *kycd.Plan) error {
+	events := make([][]any, 0, len(plan.Events))
 	for _, e := range plan.Events {
-		if _, err := p.exec(ctx, sqlInsertEvent,
-			e.Seq, e.ID, e.Type, formatTime(e.Timestamp), formatTime(e.ReceivedAt), e.BodyHash, e.Outcome,
-			nullString(e.SessionID), nullString(e.Subject.Type), nullString(e.Subject.ID),
-		); err != nil {
-			return fmt.Errorf("event %s: %w", e.ID, err)
-		}
+		events = append(events, []any{e.Seq, e.ID, e.Type, formatTime(e.Timestamp), formatTime(e.ReceivedAt), e.BodyHash, e.Outcome,
+			nullString(e.SessionID), nullString(e.Subject.Type), nullString(e.Subject.ID)})
 	}
+	if err := p.insertRows(ctx, sqlInsertEvents, events, ""); err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	var created [][]any
 	for _, st := range plan.Sessions {
-		if err := p.applySession(ctx, st); err != nil {
+		checks, hist, err := sessionJSON(st)
+		if err != nil {
 			return fmt.Errorf("session %s: %w", st.ID, err)
 		}
+		if st.Version == 0 {
+			created = append(created, []any{st.ID, st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID,
+				nullTime(st.ExpiresAt), checks, hist, 1})
+			continue
+		}
+		r, err := p.exec(ctx, sqlUpdateSession,
+			st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID, nullTime(st.ExpiresAt), checks, hist, st.ID, st.Version)
+		if err := conflictUnlessChanged(r, err, "session "+st.ID+" changed meanwhile"); err != nil {
+			return err
+		}
+	}
+	if err := p.insertRows(ctx, sqlInsertSessions, created, ""); err != nil {
+		if isPrimaryKeyConflict(err) {
+			return &kycd.Error{Code: kycd.ECONFLICT, Message: "a session was created meanwhile", Err: err}
+		}
+		return fmt.Errorf("sessions: %w", err)
 	}
 	for _, l := range plan.Levels {
 		if err := p.applyLevel(ctx, l); err != nil {
@@ -199,10 +218,8 @@ func (p *projectionTx) apply(ctx context.Context, plan *kycd.Plan) error {
 			return fmt.Errorf("subject %s %s: %w", sub.Type, sub.ID, err)
 		}
 	}
-	for _, o := range plan.Notifications {
-		if err := p.applyNotification(ctx, o); err != nil {
-			return fmt.Errorf("notification %s: %w", o.Notification.ID, err)
-		}
+	if err := p.applyNotifications(ctx, plan.Notifications); err != nil {
+		return err
 	}
 	for _, q := range plan.Quarantine {
 		if _, err := p.exec(ctx, sqlInsertQuarantine,
@@ -219,35 +236,81 @@ func (p *projectionTx) apply(ctx context.Context, plan *kycd.Plan) error {
 	return nil
 }
 
-func (p *projectionTx) applySession(ctx context.Context, st *kycd.SessionState) error {
-	// Text, not blobs: SQLite's JSON functions (Stats reads checks with
-	// json_each) take a blob for its binary JSONB.
-	checks, err := json.Marshal(st.Checks)
-	if err != nil {
-		return err
+// rowsPerInsert bounds the rows of one multi-row INSERT, well within
+// SQLite's limit of 32766 parameters.
+const rowsPerInsert = 256
+
+// insertRows inserts rows with head (an INSERT … VALUES without its row
+// list) and tail (e.g. an ON CONFLICT clause), many rows per statement:
+// a statement per row cost more in the driver than in SQLite itself.
+// With returning, the values of its RETURNING column are collected.
+func (p *projectionTx) insertRows(ctx context.Context, head string, rows [][]any, tail string) error {
+	_, err := p.insertRowsReturning(ctx, head, rows, tail, false)
+	return err
+}
+
+func (p *projectionTx) insertRowsReturning(ctx context.Context, head string, rows [][]any, tail string, returning bool) ([]string, error) {
+	var out []string
+	for chunk := range slices.Chunk(rows, rowsPerInsert) {
+		var q strings.Builder
+		q.WriteString(head)
+		args := make([]any, 0, len(chunk)*len(chunk[0]))
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteByte(',')
+			}
+			q.WriteByte('(')
+			q.WriteString(placeholders(len(r)))
+			q.WriteByte(')')
+			args = append(args, r...)
+		}
+		q.WriteString(tail)
+		if !returning {
+			if _, err := p.tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		rs, err := p.tx.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rs.Next() {
+			var v string
+			if err := rs.Scan(&v); err != nil {
+				rs.Close()
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		if err := rs.Close(); err != nil {
+			return nil, err
+		}
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
 	}
-	// Times in UTC, as every other time of the store, so that reads give
-	// back what they gave before sessions held their history as JSON.
-	history := make([]kycd.HistoryEntry, len(st.History))
+	return out, nil
+}
+
+// sessionJSON is a session's checks and history as stored: JSON text, not
+// blobs (SQLite's JSON functions, which Stats uses, read a blob as its
+// binary JSONB), times in UTC like every other time of the store.
+func sessionJSON(st *kycd.SessionState) (checks, history string, err error) {
+	c, err := json.Marshal(st.Checks)
+	if err != nil {
+		return "", "", err
+	}
+	hist := make([]kycd.HistoryEntry, len(st.History))
 	for i, h := range st.History {
 		h.Timestamp, h.ReceivedAt = h.Timestamp.UTC(), h.ReceivedAt.UTC()
-		history[i] = h
+		hist[i] = h
 	}
-	hist, err := json.Marshal(history)
+	h, err := json.Marshal(hist)
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	if st.Version == 0 {
-		_, err := p.exec(ctx, sqlInsertSession,
-			st.ID, st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID, string(checks), string(hist))
-		if isPrimaryKeyConflict(err) {
-			return &kycd.Error{Code: kycd.ECONFLICT, Message: "session " + st.ID + " was created meanwhile", Err: err}
-		}
-		return err
-	}
-	r, err := p.exec(ctx, sqlUpdateSession,
-		st.Subject.Type, st.Subject.ID, st.Status, formatTime(st.StatusAt), st.StatusEventID, string(checks), string(hist), st.ID, st.Version)
-	return conflictUnlessChanged(r, err, "session "+st.ID+" changed meanwhile")
+	return string(c), string(h), nil
 }
 
 func (p *projectionTx) applyLevel(ctx context.Context, l *kycd.LevelState) error {
@@ -276,34 +339,49 @@ func conflictUnlessChanged(r sql.Result, err error, msg string) error {
 	return nil
 }
 
-// applyNotification records a notification and one pending delivery per
-// sink. A notification already there (its id derives from its event's) was
-// recorded by an earlier projection of the same event: its deliveries exist
-// too, and a second set would send it twice.
-func (p *projectionTx) applyNotification(ctx context.Context, o *kycd.Outgoing) error {
-	n := o.Notification
-	payload, err := json.Marshal(n)
-	if err != nil {
-		return err
+// applyNotifications records notifications and one pending delivery per
+// sink of each. A notification already there (its id derives from its
+// event's) was recorded by an earlier projection of the same event: its
+// deliveries exist too, and a second set would send it twice.
+func (p *projectionTx) applyNotifications(ctx context.Context, outgoing []*kycd.Outgoing) error {
+	if len(outgoing) == 0 {
+		return nil
 	}
-	ts := formatTime(o.CreatedAt)
-	r, err := p.exec(ctx, sqlInsertNotification, n.ID, n.Type, n.SourceEventID, payload, ts)
-	if err != nil {
-		return err
-	}
-	if added, err := r.RowsAffected(); err != nil || added == 0 {
-		return err
-	}
-	for _, sink := range o.Sinks {
-		// Version 7 ids grow with time, so new deliveries go to the end of
-		// the primary key's index instead of to a random page.
-		id, err := uuid.NewV7()
+	rows := make([][]any, 0, len(outgoing))
+	for _, o := range outgoing {
+		n := o.Notification
+		payload, err := json.Marshal(n)
 		if err != nil {
-			return err
+			return fmt.Errorf("notification %s: %w", n.ID, err)
 		}
-		if _, err := p.exec(ctx, sqlInsertDelivery, id.String(), n.ID, sink, ts, ts, ts, ts); err != nil {
-			return fmt.Errorf("delivery to %s: %w", sink, err)
+		rows = append(rows, []any{n.ID, n.Type, n.SourceEventID, payload, formatTime(o.CreatedAt)})
+	}
+	added, err := p.insertRowsReturning(ctx, sqlInsertNotifications, rows, ` ON CONFLICT (id) DO NOTHING RETURNING id`, true)
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	isNew := make(map[string]bool, len(added))
+	for _, id := range added {
+		isNew[id] = true
+	}
+	var deliveries [][]any
+	for _, o := range outgoing {
+		if !isNew[o.Notification.ID] {
+			continue
 		}
+		ts := formatTime(o.CreatedAt)
+		for _, sink := range o.Sinks {
+			// Version 7 ids grow with time, so new deliveries go to the end
+			// of the primary key's index instead of to a random page.
+			id, err := uuid.NewV7()
+			if err != nil {
+				return err
+			}
+			deliveries = append(deliveries, []any{id.String(), o.Notification.ID, sink, kycd.DeliveryPending, ts, ts, ts, ts})
+		}
+	}
+	if err := p.insertRows(ctx, sqlInsertDeliveries, deliveries, ""); err != nil {
+		return fmt.Errorf("deliveries: %w", err)
 	}
 	return nil
 }

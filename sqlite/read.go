@@ -15,14 +15,18 @@ import (
 func (s *Store) Session(ctx context.Context, id string) (*kycd.Session, error) {
 	sess := &kycd.Session{ID: id}
 	var at string
+	var expires sql.NullString
 	var checks, history []byte
 	err := s.r.QueryRowContext(ctx,
-		`SELECT subject_type, subject_id, status, status_at, status_event_id, checks, history FROM sessions WHERE id = ?`, id,
-	).Scan(&sess.Subject.Type, &sess.Subject.ID, &sess.Status, &at, &sess.StatusEventID, &checks, &history)
+		`SELECT subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history FROM sessions WHERE id = ?`, id,
+	).Scan(&sess.Subject.Type, &sess.Subject.ID, &sess.Status, &at, &sess.StatusEventID, &expires, &checks, &history)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: session: %w", s.notFound(err, "session %s not found", id))
 	}
 	if sess.StatusAt, err = parseTime(at); err != nil {
+		return nil, fmt.Errorf("sqlite: session: %w", err)
+	}
+	if sess.ExpiresAt, err = parseNullTime(expires); err != nil {
 		return nil, fmt.Errorf("sqlite: session: %w", err)
 	}
 	if err := json.Unmarshal(checks, &sess.Checks); err != nil {

@@ -37,7 +37,7 @@ func appendRaw(t *testing.T, s kycd.Store, bodies ...[]byte) []*kycd.LogEntry {
 		if rb := string(b); len(rb) > 12 && rb[:7] == `{"id":"` {
 			id = rb[7:43]
 		}
-		entries = append(entries, &kycd.LogEntry{EventID: id, ReceivedAt: time.Now().UTC(), Body: b, BodyHash: ingest.BodyHash(b)})
+		entries = append(entries, &kycd.LogEntry{EventID: id, ReceivedAt: time.Now().UTC(), Body: b, BodyHash: kycd.BodyHash(b)})
 	}
 	if err := s.AppendLog(context.Background(), entries); err != nil {
 		t.Fatal(err)
@@ -193,4 +193,33 @@ func testRebuild(t *testing.T, s kycd.Store) {
 
 func sameHistory(a, b kycd.HistoryEntry) bool {
 	return a.EventID == b.EventID && a.Applied == b.Applied && a.Status == b.Status && a.Timestamp.Equal(b.Timestamp)
+}
+
+// testOddText stores events whose strings hold U+0000 (which PostgreSQL
+// refuses in text) and invalid UTF-8, as signed Ralio bodies may: both
+// stores keep the raw body as received and the same cleaned text.
+func testOddText(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	in := pipeline(t, s)
+	sid, id, other := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	body := []byte(`{"id":"` + id + `","event":"kyc_session_failed","timestamp":"2026-03-17T16:00:00.000Z","data":{"sessionId":"` + sid +
+		`","userId":"` + uuid.NewString() + `","checks":[{"type":"document\u0000verification","state":"Refused","reasons":[{"type":"document","code":"NUL\u0000CODE","message":"bad byte: ` + "\xff" + `"}]}]}}`)
+	unknown := []byte(`{"id":"` + other + `","event":"viban\u0000created","timestamp":"2026-03-17T16:00:00.000Z","data":{}}`)
+	appendRaw(t, s, body, unknown)
+	drain(t, in)
+	sess := session(t, s, sid)
+	if sess.Status != kycd.StatusRejected || len(sess.Checks) != 1 {
+		t.Fatalf("session = %+v, want REJECTED with its check", sess)
+	}
+	c := sess.Checks[0]
+	if c.Type != "document\uFFFDverification" || c.Reasons[0].Code != "NUL\uFFFDCODE" || c.Reasons[0].Message != "bad byte: \uFFFD" {
+		t.Fatalf("check = %+v, want U+0000 and the invalid byte as U+FFFD", c)
+	}
+	rec, err := s.Event(ctx, id)
+	if err != nil || string(rec.Body) != string(body) {
+		t.Fatalf("Event = %+v, %v; want the raw body as received", rec, err)
+	}
+	if rec, err := s.Event(ctx, other); err != nil || rec.Type != "viban\uFFFDcreated" || rec.Outcome != kycd.OutcomeUnhandled {
+		t.Fatalf("unknown event = %+v, %v; want its type cleaned, unhandled", rec, err)
+	}
 }

@@ -53,6 +53,11 @@ func Run(t *testing.T, open Open) {
 		{"MoveAndDropDeliveries", testMoveAndDrop},
 		{"PauseAndResumeSink", testPauseAndResume},
 		{"SwapSetting", testSwapSetting},
+		{"OddTextStoredAlike", testOddText},
+		{"Reconciliations", testReconciliations},
+		{"StalledSessions", testStalledSessions},
+		{"NotificationsWithoutEntries", testNotificationsWithoutEntries},
+		{"RebuildDerivesExpiry", testRebuildDerivesExpiry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -31,6 +32,12 @@ type config struct {
 	GuidanceFile     string
 	Drain            time.Duration
 	MaxBacklog       int
+	RalioAPIURL      string
+	RalioAPIKey      string
+	ReconcileEvery   time.Duration
+	ReconcileRate    float64
+	ReviewAlertAfter time.Duration
+	Users            []string // kycd reconcile --user
 	JSON             bool
 
 	sinks []sinkConfig // Sinks, parsed and checked
@@ -54,6 +61,11 @@ var envTwins = map[string]string{
 	"guidance":           "KYCD_GUIDANCE",
 	"shutdown-drain":     "KYCD_SHUTDOWN_DRAIN",
 	"max-backlog":        "KYCD_MAX_BACKLOG",
+	"ralio-api-url":      "KYCD_RALIO_API_URL",
+	"ralio-api-key":      "KYCD_RALIO_API_KEY",
+	"reconcile-every":    "KYCD_RECONCILE_EVERY",
+	"reconcile-rate":     "KYCD_RECONCILE_RATE",
+	"review-alert-after": "KYCD_REVIEW_ALERT_AFTER",
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -73,6 +85,11 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.GuidanceFile, "guidance", "", "JSON file of reason code → guidance sentence, over the built-in ones")
 	fs.DurationVar(&c.Drain, "shutdown-drain", time.Second, "on shutdown, how long to answer new webhooks 503 (so Ralio retries) before closing connections")
 	fs.IntVar(&c.MaxBacklog, "max-backlog", 20000, "events acknowledged but not yet projected beyond which webhooks get 503 (Ralio retries), bounding projection lag")
+	fs.StringVar(&c.RalioAPIURL, "ralio-api-url", "", "base URL of Ralio's REST API, for reconciliation (e.g. https://api.ralio.example)")
+	fs.StringVar(&c.RalioAPIKey, "ralio-api-key", "", "API key of Ralio's REST API, for reconciliation")
+	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 0, "serve: reconcile with Ralio's REST API this often (e.g. 1h); 0 never")
+	fs.Float64Var(&c.ReconcileRate, "reconcile-rate", 5, "most requests per second reconciliation sends to Ralio's REST API")
+	fs.DurationVar(&c.ReviewAlertAfter, "review-alert-after", kycd.DefaultReviewAlertAfter, "serve: how long a session may stay in REVIEW before it is stalled (listed, counted, notified once as kyc.session.stalled)")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
 }
 
@@ -157,6 +174,20 @@ func (c *config) validate() error {
 	}
 	if c.MaxBacklog < 1 {
 		return fmt.Errorf("--max-backlog %d: must be at least 1, e.g. 20000", c.MaxBacklog)
+	}
+	if c.RalioAPIURL != "" {
+		if u, err := url.Parse(c.RalioAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--ralio-api-url %q: want an http(s) URL, e.g. https://api.ralio.example", c.RalioAPIURL)
+		}
+	}
+	if c.ReconcileEvery < 0 || (c.ReconcileEvery > 0 && c.ReconcileEvery < time.Minute) {
+		return fmt.Errorf("--reconcile-every %s: want 0 (never) or at least 1m, e.g. 1h", c.ReconcileEvery)
+	}
+	if c.ReconcileRate <= 0 {
+		return fmt.Errorf("--reconcile-rate %g: must be positive, e.g. 5 (requests per second)", c.ReconcileRate)
+	}
+	if c.ReviewAlertAfter < time.Minute {
+		return fmt.Errorf("--review-alert-after %s: want at least 1m, e.g. 48h", c.ReviewAlertAfter)
 	}
 	if c.RetryMaxAge <= 0 {
 		return fmt.Errorf("--retry-max-age %s: must be positive", c.RetryMaxAge)

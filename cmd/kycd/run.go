@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		deliveriesCmd(e),
 		sinksCmd(e),
 		rebuildCmd(e),
+		reconcileCmd(e),
 		versionCmd(e),
 	)
 	return root.ExecuteContext(ctx)

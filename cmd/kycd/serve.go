@@ -19,7 +19,9 @@ import (
 	"github.com/kycd/kycd/dispatch"
 	"github.com/kycd/kycd/ingest"
 	"github.com/kycd/kycd/ralio"
+	"github.com/kycd/kycd/reconcile"
 	"github.com/kycd/kycd/server"
+	"github.com/kycd/kycd/watchdog"
 )
 
 // Keys of the settings that kycd generates on first start.
@@ -58,6 +60,11 @@ func (e *env) serve(ctx context.Context) error {
 	cfg := e.cfg
 	if !isLoopback(cfg.Addr) && cfg.AdminToken == "" {
 		return fmt.Errorf("--addr %s is reachable from other machines, so the API needs an admin token you chose: set --admin-token or KYCD_ADMIN_TOKEN (e.g. KYCD_ADMIN_TOKEN=$(openssl rand -hex 32))", cfg.Addr)
+	}
+	if cfg.ReconcileEvery > 0 {
+		if err := cfg.requireRalioAPI("--reconcile-every"); err != nil {
+			return err
+		}
 	}
 	log := e.logger()
 	metrics := server.NewMetrics()
@@ -120,6 +127,18 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	defer in.Close()
 	metrics.RegisterBacklog(in)
+	stalled, err := watchdog.New(watchdog.Options{
+		Store:            store,
+		Sinks:            e.sinkRoutes(),
+		ReviewAlertAfter: cfg.ReviewAlertAfter,
+		Logger:           log,
+		Metrics:          watchdog.NewMetrics(metrics.Registry),
+		Notified:         dispatcher.Wake,
+		CaughtUp:         func(ctx context.Context) (bool, error) { return in.CaughtUp(ctx, 10*time.Second) },
+	})
+	if err != nil {
+		return err
+	}
 	var draining atomic.Bool
 	handler := server.New(server.Options{
 		Logger:         log,
@@ -131,6 +150,8 @@ func (e *env) serve(ctx context.Context) error {
 		MaxBody:        cfg.MaxBody,
 		WakeDispatcher: dispatcher.Wake,
 		Draining:       &draining,
+		// The list answers by the watchdog's threshold.
+		ReviewAlertAfter: cfg.ReviewAlertAfter,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -154,6 +175,11 @@ func (e *env) serve(ctx context.Context) error {
 	wg.Go(func() { purgeLoop(bg, log, store, cfg.Retention) })
 	wg.Go(func() { dispatcher.Run(bg) })
 	wg.Go(func() { in.Run(bg) })
+	wg.Go(func() { stalled.Run(bg) })
+	if cfg.ReconcileEvery > 0 {
+		r := e.reconciler(store, in, log, reconcile.NewMetrics(metrics.Registry))
+		wg.Go(func() { e.reconcileLoop(bg, r, in, cfg.ReconcileEvery, log) })
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

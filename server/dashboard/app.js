@@ -6,7 +6,7 @@
 
 const tokenKey = "kycd-token";
 const $ = (sel) => document.querySelector(sel);
-const state = { status: "", cursor: "" };
+const state = { status: "", cursor: "", stalledCursor: "" };
 const palette = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00"];
 
 class Unauthorized extends Error {}
@@ -140,12 +140,44 @@ async function loadSessions(more) {
   $("#sessions-filter").textContent = state.status ? `(${state.status})` : "";
 }
 
+// duration spells a span of milliseconds in its two largest units.
+function duration(ms) {
+  const m = Math.max(0, Math.floor(ms / 60000)), d = Math.floor(m / 1440), h = Math.floor((m % 1440) / 60);
+  if (d) return `${d}d ${h}h`;
+  return h ? `${h}h ${m % 60}m` : `${m}m`;
+}
+
+// stalledAge says how long a stalled session has waited: in REVIEW since
+// its status time, or since its invitation expired.
+function stalledAge(s) {
+  if (s.stalledReason === "invitation_expired") return `expired ${duration(Date.now() - Date.parse(s.expiresAt))} ago`;
+  return `in ${s.status} for ${duration(Date.now() - Date.parse(s.statusAt))}`;
+}
+
+async function loadStalled(more) {
+  if (!more) state.stalledCursor = "";
+  const q = new URLSearchParams({ limit: "20" });
+  if (state.stalledCursor) q.set("cursor", state.stalledCursor);
+  const page = await api("GET", "/api/v1/sessions/stalled?" + q);
+  const tbody = $("#stalled tbody");
+  if (!more) tbody.replaceChildren();
+  if (!more && !page.sessions.length) row(tbody, ["No stalled sessions."]);
+  for (const s of page.sessions) {
+    const a = el("a", s.sessionId, { href: "#session-" + s.sessionId, "data-session": s.sessionId });
+    row(tbody, [a, `${s.subject.type} ${s.subject.id}`, el("span", s.status, { class: "status-" + s.status }),
+      el("span", s.stalledReason, { "data-reason": s.stalledReason }), stalledAge(s)]);
+  }
+  state.stalledCursor = page.nextCursor || "";
+  $("#more-stalled").hidden = !state.stalledCursor;
+}
+
 async function showSession(id) {
   const s = await api("GET", "/api/v1/sessions/" + encodeURIComponent(id));
   $("#session").hidden = false;
   $("#session-id").textContent = s.sessionId;
   $("#session-status").replaceChildren(el("strong", s.status, { class: "status-" + s.status }),
     ` since ${when(s.statusAt)} · ${s.subject.type} ${s.subject.id}`);
+  if (s.expiresAt) $("#session-status").append(` · invitation expires ${when(s.expiresAt)}`);
   const checks = $("#checks tbody");
   checks.replaceChildren();
   for (const c of s.checks) {
@@ -254,7 +286,7 @@ async function loadQuarantine() {
 
 async function loadAll() {
   $("#error").textContent = "";
-  await Promise.all([loadStats(), loadSessions(false), loadDeliveries(), loadQuarantine()]);
+  await Promise.all([loadStats(), loadStalled(false), loadSessions(false), loadDeliveries(), loadQuarantine()]);
 }
 
 function logout(message) {
@@ -290,6 +322,13 @@ document.addEventListener("DOMContentLoaded", () => {
     loadSessions(false).catch(showError);
   });
   $("#sessions").addEventListener("click", (e) => {
+    const a = e.target.closest("[data-session]");
+    if (!a) return;
+    e.preventDefault();
+    showSession(a.dataset.session).catch(showError);
+  });
+  $("#more-stalled").addEventListener("click", () => loadStalled(true).catch(showError));
+  $("#stalled").addEventListener("click", (e) => {
     const a = e.target.closest("[data-session]");
     if (!a) return;
     e.preventDefault();

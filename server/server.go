@@ -20,9 +20,19 @@ import (
 // DefaultMaxBody is the largest webhook body accepted unless configured.
 const DefaultMaxBody = 1 << 20
 
-// DefaultMaxInFlight is how many webhook deliveries are handled at once
-// unless configured: with 1 MiB bodies, at most 256 MiB of them in memory.
+// DefaultMaxInFlight is how many signed webhook deliveries wait for their
+// commit at once unless configured.
 const DefaultMaxInFlight = 256
+
+// DefaultBodyBudget is how many bytes of webhook bodies are held in memory
+// at once unless configured: 32 deliveries of the largest body, or
+// thousands of Ralio's usual few KiB.
+const DefaultBodyBudget = 32 << 20
+
+// DefaultBodyTimeout is how long a webhook body may take to arrive, unless
+// configured: Ralio's bodies are a few KiB sent between data centres; a
+// client that takes longer only holds a connection.
+const DefaultBodyTimeout = 5 * time.Second
 
 // Options are the server's dependencies.
 type Options struct {
@@ -33,9 +43,16 @@ type Options struct {
 	Metrics    *Metrics
 	AdminToken string
 	MaxBody    int64 // DefaultMaxBody when 0
-	// MaxInFlight bounds the webhook deliveries handled at once
-	// (DefaultMaxInFlight when 0); one more is answered 503 at once, so an
-	// overload costs Ralio a retry, not kycd its memory.
+	// BodyBudget bounds the bytes of webhook bodies in memory at once
+	// (DefaultBodyBudget when 0; at least MaxBody+1, which a body of unknown length needs); a body that would go
+	// over it is answered 503 at once, so an overload costs Ralio a retry,
+	// not kycd its memory.
+	BodyBudget int64
+	// BodyTimeout bounds how long a webhook body takes to arrive, from the
+	// end of its headers (DefaultBodyTimeout when 0).
+	BodyTimeout time.Duration
+	// MaxInFlight bounds the signed webhook deliveries waiting for their
+	// commit (DefaultMaxInFlight when 0); one more is answered 503 at once.
 	MaxInFlight int
 	Now         func() time.Time // time.Now when nil
 	// WakeDispatcher makes the dispatcher look at the outbox now (after a
@@ -67,6 +84,13 @@ func New(o Options) http.Handler {
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics()
+	}
+	if o.BodyBudget <= 0 {
+		o.BodyBudget = DefaultBodyBudget
+	}
+	o.BodyBudget = max(o.BodyBudget, o.MaxBody+1)
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight

@@ -1,16 +1,21 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
@@ -51,14 +56,20 @@ func newServerWith(t testing.TB, wrap func(*sqlite.Store) kycd.Store, o server.O
 		t.Fatal(err)
 	}
 	store := wrap(s)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	return server.New(server.Options{
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      o.Logger,
 		Store:       store,
 		Verifier:    v,
 		Ingester:    startIngester(t, store, ingest.Options{Sinks: []string{"log"}, MaxBacklog: 1 << 30}),
 		AdminToken:  "token",
 		Draining:    o.Draining,
 		MaxInFlight: o.MaxInFlight,
+		MaxBody:     o.MaxBody,
+		BodyBudget:  o.BodyBudget,
+		BodyTimeout: o.BodyTimeout,
 	}), s
 }
 
@@ -164,8 +175,14 @@ func TestDrainingAnswers503(t *testing.T) {
 	var draining atomic.Bool
 	h, _ := newDrainableServer(t, func(s *sqlite.Store) kycd.Store { return s }, &draining)
 	draining.Store(true)
-	assertRetryable(t, post(t, h, seed(t)))
-	rec := httptest.NewRecorder()
+	rec := post(t, h, seed(t))
+	assertRetryable(t, rec)
+	// A keep-alive client must not send its next request on a connection
+	// that is about to close.
+	if got := rec.Header().Get("Connection"); got != "close" {
+		t.Fatalf("Connection = %q while draining, want close", got)
+	}
+	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz while draining = %d, want 503", rec.Code)
@@ -232,6 +249,154 @@ func TestListsAndStatsOverHTTP(t *testing.T) {
 	for _, bad := range []string{"/api/v1/sessions?status=GOLD", "/api/v1/sessions?limit=x", "/api/v1/sessions?cursor=zzz", "/api/v1/stats?window=yesterday", "/api/v1/deliveries?limit=x", "/api/v1/quarantine?limit=0"} {
 		if rec := get(bad); rec.Code != http.StatusBadRequest || rec.Header().Get("Content-Type") != "application/problem+json" {
 			t.Errorf("GET %s = %d, want a 400 problem", bad, rec.Code)
+		}
+	}
+}
+
+func plain(s *sqlite.Store) kycd.Store { return s }
+
+// slowBody starts an unsigned delivery that declares declared bytes and
+// sends first, then stalls until the test ends; the returned channel gives
+// its status. It returns once the handler has read first.
+func slowBody(t *testing.T, h http.Handler, declared int64, first []byte) (<-chan int, *io.PipeWriter) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", pr)
+	req.ContentLength = declared
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(ralio.SignatureHeader, "sha256="+strings.Repeat("ab", 32))
+	code := make(chan int, 1)
+	go func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		code <- rec.Code
+	}()
+	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF); <-code })
+	if _, err := pw.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	return code, pw
+}
+
+// A body whose signature is not checked yet (it has not all arrived) must
+// not take a place that a signed delivery needs.
+func TestSlowUnsignedBodyHoldsNoCommitPlace(t *testing.T) {
+	h, _ := newServerWith(t, plain, server.Options{MaxInFlight: 1})
+	slowBody(t, h, 100000, []byte("{"))
+	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
+		t.Fatalf("signed delivery beside a slow unsigned body = %d %s, want 200", rec.Code, rec.Body)
+	}
+}
+
+// Bodies in memory are bounded by the bytes that really arrived, not by
+// what clients declare: bodies that declare much and send little leave room
+// for Ralio; beyond the budget a delivery is answered 503 at once.
+func TestBodyBudgetCountsBytesReceived(t *testing.T) {
+	const maxBody, budget = 64 << 10, 256 << 10
+	h, _ := newServerWith(t, plain, server.Options{MaxBody: maxBody, BodyBudget: budget})
+	// Eight bodies declare 512 KiB together and hold 8 × 16 KiB.
+	for range 8 {
+		slowBody(t, h, maxBody, []byte("{"))
+	}
+	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
+		t.Fatalf("signed delivery with 512 KiB declared and 128 KiB held = %d %s, want 200", rec.Code, rec.Body)
+	}
+	// Two bodies that arrive almost whole take the other 128 KiB.
+	almost := bytes.Repeat([]byte(" "), maxBody-1)
+	_, first := slowBody(t, h, maxBody, almost)
+	slowBody(t, h, maxBody, almost)
+	assertRetryable(t, post(t, h, seed(t)))
+	first.CloseWithError(io.ErrUnexpectedEOF)
+	eventuallyStatus(t, h, seed(t), http.StatusOK)
+}
+
+// eventuallyStatus posts body until it is answered want, for at most 5 s.
+func eventuallyStatus(t *testing.T, h http.Handler, body []byte, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rec := post(t, h, body)
+		if rec.Code == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("answer %d %s, want %d", rec.Code, rec.Body, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestBodyOverTheLimitOfUnknownLengthAnswers413(t *testing.T) {
+	const maxBody = 4 << 10
+	h, _ := newServerWith(t, plain, server.Options{MaxBody: maxBody})
+	body := bytes.Repeat([]byte(" "), maxBody+1)
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", io.MultiReader(bytes.NewReader(body)))
+	req.ContentLength = -1
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, secret))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked body of %d bytes over a limit of %d = %d, want 413", len(body), maxBody, rec.Code)
+	}
+	// Exactly at the limit is accepted as far as size goes (then refused
+	// as JSON that is not an event).
+	body = body[:maxBody]
+	req = httptest.NewRequest(http.MethodPost, "/webhooks/ralio", io.MultiReader(bytes.NewReader(body)))
+	req.ContentLength = -1
+	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, secret))
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("chunked body of exactly the limit = %d %s, want 400", rec.Code, rec.Body)
+	}
+}
+
+// Over a real connection, a body that trickles in is cut at the body
+// deadline, however steadily its bytes come.
+func TestTricklingBodyIsCutAtTheDeadline(t *testing.T) {
+	h, _ := newServerWith(t, plain, server.Options{BodyTimeout: 300 * time.Millisecond})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /webhooks/ralio HTTP/1.1\r\nHost: kycd\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+	start := time.Now()
+	answered := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			answered <- nil
+			return
+		}
+		resp.Body.Close()
+		answered <- resp
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	giveUp := time.After(5 * time.Second)
+	for {
+		select {
+		case <-giveUp:
+			t.Fatal("no answer after 5s of a byte every 50ms")
+		case resp := <-answered:
+			took := time.Since(start)
+			if resp == nil {
+				t.Fatalf("connection closed after %v without an answer", took)
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !resp.Close {
+				t.Fatalf("trickling body answered %d (Retry-After %q, close %v), want 503 with Retry-After and Connection: close",
+					resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close)
+			}
+			if took > 2*time.Second {
+				t.Fatalf("answered after %v, want about the 300ms deadline", took)
+			}
+			return
+		case <-tick.C:
+			conn.Write([]byte(" "))
 		}
 	}
 }

@@ -21,6 +21,7 @@ type config struct {
 	SinkSecret       string
 	Retention        time.Duration
 	MaxBody          int64
+	BodyBudget       int64
 	LogFormat        string
 	RetryBase        time.Duration
 	RetryCap         time.Duration
@@ -42,6 +43,7 @@ var envTwins = map[string]string{
 	"sink-secret":        "KYCD_SINK_SECRET",
 	"retention":          "KYCD_RETENTION",
 	"max-body":           "KYCD_MAX_BODY",
+	"body-budget":        "KYCD_BODY_BUDGET",
 	"log-format":         "KYCD_LOG_FORMAT",
 	"retry-base":         "KYCD_RETRY_BASE",
 	"retry-cap":          "KYCD_RETRY_CAP",
@@ -61,6 +63,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.SinkSecret, "sink-secret", "", "Standard Webhooks secret (whsec_…) that signs http sink deliveries")
 	fs.DurationVar(&c.Retention, "retention", 90*24*time.Hour, "how long raw event bodies and quarantined bodies are kept")
 	fs.Int64Var(&c.MaxBody, "max-body", 1<<20, "largest webhook body accepted, in bytes")
+	fs.Int64Var(&c.BodyBudget, "body-budget", 32<<20, "bytes of webhook bodies held in memory at once; a delivery beyond it gets 503 (Ralio retries)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.RetryBase, "retry-base", time.Second, "first retry delay of a notification delivery")
 	fs.DurationVar(&c.RetryCap, "retry-cap", time.Hour, "longest retry delay of a notification delivery")
@@ -127,6 +130,9 @@ func (c *config) validate() error {
 	}
 	if c.MaxBody < 1024 {
 		return fmt.Errorf("--max-body %d: must be at least 1024 bytes", c.MaxBody)
+	}
+	if c.BodyBudget <= c.MaxBody {
+		return fmt.Errorf("--body-budget %d: must be more than --max-body (%d), or no body of the largest size could ever be read; e.g. 33554432 (32 MiB)", c.BodyBudget, c.MaxBody)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)

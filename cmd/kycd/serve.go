@@ -128,6 +128,7 @@ func (e *env) serve(ctx context.Context) error {
 		Metrics:        metrics,
 		AdminToken:     token,
 		MaxBody:        cfg.MaxBody,
+		BodyBudget:     cfg.BodyBudget,
 		WakeDispatcher: dispatcher.Wake,
 		Draining:       &draining,
 	})
@@ -136,12 +137,19 @@ func (e *env) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
 	}
+	// A client without the secret may hold a connection, never kycd's
+	// memory or the places of signed deliveries: headers are small and
+	// come in 10 s; the webhook gives its body 5 s of its own
+	// (server.DefaultBodyTimeout); other requests have no body worth
+	// waiting for. An answer may take the webhook's 20 s store bound and
+	// still be written before WriteTimeout.
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadTimeout:       20 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(e.stdout, "kycd listening on http://%s (webhook: POST /webhooks/ralio)\n", ln.Addr())
@@ -168,6 +176,7 @@ func (e *env) serve(ctx context.Context) error {
 	// webhooks are answered 503, which Ralio retries, and /readyz fails so a
 	// load balancer stops sending.
 	draining.Store(true)
+	srv.SetKeepAlivesEnabled(false)
 	log.Info("shutting down: answering 503 while draining", "drain", cfg.Drain)
 	time.Sleep(cfg.Drain)
 	log.Info("shutting down: finishing in-flight requests")

@@ -132,6 +132,12 @@ func handleReadyz(o Options) http.Handler {
 			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "store not reachable"})
 			return
 		}
+		// A store that answers reads but cannot commit (a full disk, a
+		// read-only database) answers every webhook 503: not ready either.
+		if err := o.Ingester.Writable(ctx); err != nil {
+			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the event log cannot take commits"})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 }

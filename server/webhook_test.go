@@ -400,3 +400,107 @@ func TestTricklingBodyIsCutAtTheDeadline(t *testing.T) {
 		}
 	}
 }
+
+// fullDiskStore refuses every write while full is set, as a store on a
+// full disk does, and takes them again once it is cleared.
+type fullDiskStore struct {
+	*sqlite.Store
+	full *atomic.Bool
+}
+
+func (s fullDiskStore) AppendLog(ctx context.Context, entries []*kycd.LogEntry) error {
+	if s.full.Load() {
+		return kycd.Errorf(kycd.EUNAVAILABLE, "sqlite: append: database or disk is full")
+	}
+	return s.Store.AppendLog(ctx, entries)
+}
+
+func (s fullDiskStore) ProbeWrite(ctx context.Context) error {
+	if s.full.Load() {
+		return kycd.Errorf(kycd.EUNAVAILABLE, "sqlite: write probe: database or disk is full")
+	}
+	return s.Store.ProbeWrite(ctx)
+}
+
+func readyz(h http.Handler) int {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	return rec.Code
+}
+
+// eventuallyReadyz polls /readyz until it answers want, for at most 5 s.
+func eventuallyReadyz(t *testing.T, h http.Handler, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got := readyz(h)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readyz = %d, want %d", got, want)
+		}
+	}
+}
+
+// With the store reachable but refusing writes, every webhook gets 503:
+// /readyz must say so, so that a load balancer sends Ralio elsewhere, and
+// must come back by itself, with no webhook to prove it, once writes do.
+func TestReadyzFailsWhileTheLogCannotBeWritten(t *testing.T) {
+	full := new(atomic.Bool)
+	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return fullDiskStore{s, full} })
+	if code := readyz(h); code != http.StatusOK {
+		t.Fatalf("readyz = %d, want 200", code)
+	}
+	full.Store(true)
+	assertRetryable(t, post(t, h, seed(t)))
+	if code := readyz(h); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz after a failed commit = %d, want 503", code)
+	}
+	full.Store(false)
+	eventuallyReadyz(t, h, http.StatusOK)
+	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
+		t.Fatalf("webhook once writes succeed = %d %s, want 200", rec.Code, rec.Body)
+	}
+}
+
+// failOnce fails the first commit to the log and takes the next; it
+// cannot probe writes (the kycd.Store interface hides ProbeWrite).
+type failOnce struct {
+	kycd.Store
+	failed *atomic.Bool
+}
+
+func (s failOnce) AppendLog(ctx context.Context, entries []*kycd.LogEntry) error {
+	if !s.failed.Swap(true) {
+		return kycd.Errorf(kycd.EUNAVAILABLE, "sqlite: append: disk I/O error")
+	}
+	return s.Store.AppendLog(ctx, entries)
+}
+
+// Without a write probe, readiness follows the latest commit.
+func TestReadyzFollowsTheLastCommit(t *testing.T) {
+	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return failOnce{s, new(atomic.Bool)} })
+	assertRetryable(t, post(t, h, seed(t)))
+	if code := readyz(h); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz after a failed commit = %d, want 503", code)
+	}
+	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
+		t.Fatalf("retry = %d %s, want 200", rec.Code, rec.Body)
+	}
+	if code := readyz(h); code != http.StatusOK {
+		t.Fatalf("readyz after a commit succeeded = %d, want 200", code)
+	}
+}
+
+// A store that cannot take writes while idle is found out by the probe,
+// before any webhook fails.
+func TestReadyzProbesAnIdleStore(t *testing.T) {
+	full := new(atomic.Bool)
+	full.Store(true)
+	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return fullDiskStore{s, full} })
+	if code := readyz(h); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with a store that cannot write = %d, want 503", code)
+	}
+	full.Store(false)
+	eventuallyReadyz(t, h, http.StatusOK)
+}

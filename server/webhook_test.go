@@ -13,9 +13,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
@@ -503,4 +505,126 @@ func TestReadyzProbesAnIdleStore(t *testing.T) {
 	}
 	full.Store(false)
 	eventuallyReadyz(t, h, http.StatusOK)
+}
+
+// get reads path from the API with the admin token.
+func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req.Header.Set("Authorization", "Bearer token")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// Bodies are kept as received, invalid UTF-8 and all, but the API's JSON is
+// UTF-8: each invalid byte is shown as U+FFFD, in events and in the
+// quarantine alike.
+func TestInvalidUTF8InBodiesIsNeverAnsweredRaw(t *testing.T) {
+	h, s := newServer(t, plain)
+	event := bytes.Replace(seed(t), []byte("The provided document has expired"), []byte("The provided document has \xffexpired\xc3"), 1)
+	if rec := post(t, h, event); rec.Code != http.StatusOK {
+		t.Fatalf("event with invalid UTF-8 in a message = %d %s, want 200", rec.Code, rec.Body)
+	}
+	refused := []byte("{\"id\":\"\xfe\xff\"}")
+	rec := post(t, h, refused)
+	if rec.Code != http.StatusBadRequest {
+		t.Fatalf("refused body = %d %s, want 400", rec.Code, rec.Body)
+	}
+	items, err := s.Quarantine(context.Background(), false, 10)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("quarantine = %v, %v; want the refused body", items, err)
+	}
+	for _, tc := range []struct {
+		path, want string
+		body       func(*testing.T, []byte) string
+	}{
+		{"/api/v1/events/550e8400-e29b-41d4-a716-446655440000", "The provided document has \ufffdexpired\ufffd",
+			func(t *testing.T, b []byte) string {
+				var ev struct{ Body json.RawMessage }
+				if err := json.Unmarshal(b, &ev); err != nil {
+					t.Fatal(err)
+				}
+				return string(ev.Body)
+			}},
+		{"/api/v1/quarantine/" + items[0].ID, "{\"id\":\"\ufffd\ufffd\"}",
+			func(t *testing.T, b []byte) string {
+				var q struct{ Body string }
+				if err := json.Unmarshal(b, &q); err != nil {
+					t.Fatal(err)
+				}
+				return q.Body
+			}},
+	} {
+		rec := get(t, h, tc.path)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s = %d %s", tc.path, rec.Code, rec.Body)
+		}
+		if !utf8.Valid(rec.Body.Bytes()) || !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("GET %s answered JSON that is not valid UTF-8: %q", tc.path, rec.Body)
+		}
+		if got := tc.body(t, rec.Body.Bytes()); !strings.Contains(got, tc.want) {
+			t.Errorf("GET %s: body %q, want it to contain %q", tc.path, got, tc.want)
+		}
+	}
+	// What is kept is what was received.
+	rec2, err := s.Event(context.Background(), "550e8400-e29b-41d4-a716-446655440000")
+	if err != nil || !bytes.Equal(rec2.Body, event) {
+		t.Fatalf("stored body changed: %q, %v", rec2.Body, err)
+	}
+}
+
+// lockedBuffer is a log destination that the server's goroutines and the
+// test share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A refused body may have no event id or type: its log line leaves them
+// out instead of logging them empty.
+func TestRefusedBodyLogLineHasNoEmptyFields(t *testing.T) {
+	var logs lockedBuffer
+	h, _ := newServerWith(t, plain, server.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if rec := post(t, h, []byte(`{"event":"kyc_session_failed"}`)); rec.Code != http.StatusBadRequest {
+		t.Fatalf("body without an id = %d, want 400", rec.Code)
+	}
+	line := grepLine(logs.String(), "event refused")
+	if line == "" {
+		t.Fatalf("no log line of the refusal in:\n%s", logs.String())
+	}
+	if strings.Contains(line, `=""`) || strings.Contains(line, "event_id=") {
+		t.Errorf("refusal logged with empty fields: %s", line)
+	}
+	if !strings.Contains(line, "quarantine_id=") {
+		t.Errorf("refusal logged without its quarantine id: %s", line)
+	}
+	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
+		t.Fatalf("seed: %d", rec.Code)
+	}
+	if line := grepLine(logs.String(), "event received"); !strings.Contains(line, "event_id=550e8400-e29b-41d4-a716-446655440000") {
+		t.Errorf("an accepted event's line lacks its event_id: %s", line)
+	}
+}
+
+// grepLine is the first line of text that contains substr.
+func grepLine(text, substr string) string {
+	for line := range strings.Lines(text) {
+		if strings.Contains(line, substr) {
+			return line
+		}
+	}
+	return ""
 }

@@ -58,8 +58,9 @@ type Options struct {
 	// WakeDispatcher makes the dispatcher look at the outbox now (after a
 	// retry); may be nil.
 	WakeDispatcher func()
-	// Draining, once true, makes the webhook answer 503 with Retry-After and
-	// /readyz fail: kycd is shutting down. May be nil.
+	// Draining, once true, makes the webhook answer 503 with Retry-After,
+	// /readyz fail, and every answer close its connection: kycd is shutting
+	// down. May be nil.
 	Draining *atomic.Bool
 	// ReadWait bounds how long an API read waits for the projection of the
 	// events acknowledged before it (DefaultReadWait when 0).
@@ -103,7 +104,16 @@ func New(o Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, o)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// While draining, every answer closes its connection, so that no
+		// keep-alive client sends its next request on a connection that
+		// the shutdown is about to close. (Closing idle connections at once
+		// instead would race a client that is just sending on one.)
+		if o.Draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // requireAdmin lets a request through only with the admin bearer token.

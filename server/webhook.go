@@ -51,10 +51,10 @@ func handleWebhook(o Options) http.Handler {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(o.BodyTimeout))
 		if o.Draining.Load() {
 			outcome = "unavailable"
+			// Read to the end: a client still sending would otherwise find
+			// its connection reset, not the answer. (New has set
+			// Connection: close.)
 			discard(r.Body, o.MaxBody)
-			// A keep-alive client would otherwise send its next request on a
-			// connection that the server is about to close.
-			w.Header().Set("Connection", "close")
 			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "kycd is shutting down; retry later"})
 			return
 		}

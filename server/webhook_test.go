@@ -186,8 +186,8 @@ func TestDrainingAnswers503(t *testing.T) {
 	}
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Fatalf("readyz while draining = %d, want 503", rec.Code)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Connection") != "close" {
+		t.Fatalf("readyz while draining = %d (Connection %q), want 503 with Connection: close", rec.Code, rec.Header().Get("Connection"))
 	}
 	draining.Store(false)
 	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {

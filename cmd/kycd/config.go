@@ -70,7 +70,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.RetryMaxAttempts, "retry-max-attempts", 15, "attempts before a delivery is dead")
 	fs.DurationVar(&c.RetryMaxAge, "retry-max-age", 24*time.Hour, "age after which a failing delivery is dead")
 	fs.StringVar(&c.GuidanceFile, "guidance", "", "JSON file of reason code → guidance sentence, over the built-in ones")
-	fs.DurationVar(&c.Drain, "shutdown-drain", time.Second, "on shutdown, how long to answer new webhooks 503 (so Ralio retries) before closing connections")
+	fs.DurationVar(&c.Drain, "shutdown-drain", time.Second, "on shutdown, how long to answer requests on open connections 503 (so Ralio retries) with Connection: close before closing idle ones; new connections are refused from the start")
 	fs.IntVar(&c.MaxBacklog, "max-backlog", 20000, "events acknowledged but not yet projected beyond which webhooks get 503 (Ralio retries), bounding projection lag")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
 }

@@ -7,15 +7,19 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,5 +234,70 @@ func TestBodyBudgetFlagNamesItself(t *testing.T) {
 	err = run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--database", db}, getenv, strings.NewReader(""), &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "KYCD_BODY_BUDGET") || !strings.Contains(err.Error(), "--body-budget") {
 		t.Errorf("KYCD_BODY_BUDGET=lots: err = %v, want one naming KYCD_BODY_BUDGET and --body-budget", err)
+	}
+}
+
+// Shutting down under load: no request is sent on a kept-alive connection
+// that then closes under it, which would leave Ralio not knowing whether
+// kycd took the event; every one is answered (200 or 503), or finds no
+// listener.
+func TestShutdownUnderKeepAliveLoadLeavesNoRequestInDoubt(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--shutdown-drain", "1s")
+	var stopped atomic.Bool
+	var answered, refused, reset atomic.Int64
+	var mu sync.Mutex
+	var inDoubt []string // sent on a kept-alive connection that closed under it
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
+			for !stopped.Load() {
+				req := webhookRequest(s.URL, s.Secret, signedEvent(1000))
+				var reused bool
+				req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+					GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused },
+				}))
+				resp, err := client.Do(req)
+				switch {
+				case errors.Is(err, syscall.ECONNREFUSED):
+					refused.Add(1)
+					time.Sleep(10 * time.Millisecond)
+					continue
+				case err != nil && !reused:
+					// A connection the kernel completed just before the
+					// listener closed is reset: TCP's own race, which no
+					// server avoids; the request was never read.
+					reset.Add(1)
+					continue
+				case err != nil:
+					mu.Lock()
+					inDoubt = append(inDoubt, err.Error())
+					mu.Unlock()
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+					mu.Lock()
+					inDoubt = append(inDoubt, resp.Status)
+					mu.Unlock()
+				}
+				answered.Add(1)
+			}
+		})
+	}
+	eventually(t, "load to build up", func() bool { return answered.Load() >= 200 })
+	err := s.stop(t)
+	stopped.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("kycd serve returned %v", err)
+	}
+	t.Logf("%d requests answered; %d refused a connection after shutdown; %d new connections reset as the listener closed; %d on kept-alive connections failed",
+		answered.Load(), refused.Load(), reset.Load(), len(inDoubt))
+	if len(inDoubt) > 0 {
+		t.Fatalf("%d requests sent on a kept-alive connection failed during shutdown, e.g. %v", len(inDoubt), inDoubt[:min(5, len(inDoubt))])
 	}
 }

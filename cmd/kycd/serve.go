@@ -133,10 +133,11 @@ func (e *env) serve(ctx context.Context) error {
 		Draining:       &draining,
 	})
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
 	}
+	ln := &closeOnce{Listener: l}
 	// A client without the secret may hold a connection, never kycd's
 	// memory or the places of signed deliveries: headers are small and
 	// come in 10 s; the webhook gives its body 5 s of its own
@@ -171,12 +172,15 @@ func (e *env) serve(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	// A request whose bytes are on their way when the listener closes would
-	// get a closed connection, not an answer; for a short while new
-	// webhooks are answered 503, which Ralio retries, and /readyz fails so a
-	// load balancer stops sending.
+	// A request whose bytes are on their way when its connection closes
+	// gets no answer, and Ralio cannot know whether kycd took the event. So
+	// new connections are refused at once (nothing was sent on them), and
+	// for a while the requests on open connections are answered 503, which
+	// Ralio retries, with Connection: close; /readyz fails so a load
+	// balancer stops sending. Only connections idle that whole while are
+	// then closed under their clients.
 	draining.Store(true)
-	srv.SetKeepAlivesEnabled(false)
+	ln.Close()
 	log.Info("shutting down: answering 503 while draining", "drain", cfg.Drain)
 	time.Sleep(cfg.Drain)
 	log.Info("shutting down: finishing in-flight requests")
@@ -200,6 +204,19 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// closeOnce is a listener that may be closed more than once: at the start
+// of the drain, then by the server's shutdown.
+type closeOnce struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *closeOnce) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 // generated returns the stored value of key, generating, keeping and

@@ -283,6 +283,7 @@ func slowBody(t *testing.T, h http.Handler, declared int64, first []byte) (<-cha
 // A body whose signature is not checked yet (it has not all arrived) must
 // not take a place that a signed delivery needs.
 func TestSlowUnsignedBodyHoldsNoCommitPlace(t *testing.T) {
+	t.Parallel()
 	h, _ := newServerWith(t, plain, server.Options{MaxInFlight: 1})
 	slowBody(t, h, 100000, []byte("{"))
 	if rec := post(t, h, seed(t)); rec.Code != http.StatusOK {
@@ -294,6 +295,7 @@ func TestSlowUnsignedBodyHoldsNoCommitPlace(t *testing.T) {
 // what clients declare: bodies that declare much and send little leave room
 // for Ralio; beyond the budget a delivery is answered 503 at once.
 func TestBodyBudgetCountsBytesReceived(t *testing.T) {
+	t.Parallel()
 	const maxBody, budget = 64 << 10, 256 << 10
 	h, _ := newServerWith(t, plain, server.Options{MaxBody: maxBody, BodyBudget: budget})
 	// Eight bodies declare 512 KiB together and hold 8 × 16 KiB.
@@ -329,6 +331,7 @@ func eventuallyStatus(t *testing.T, h http.Handler, body []byte, want int) {
 }
 
 func TestBodyOverTheLimitOfUnknownLengthAnswers413(t *testing.T) {
+	t.Parallel()
 	const maxBody = 4 << 10
 	h, _ := newServerWith(t, plain, server.Options{MaxBody: maxBody})
 	body := bytes.Repeat([]byte(" "), maxBody+1)
@@ -357,6 +360,7 @@ func TestBodyOverTheLimitOfUnknownLengthAnswers413(t *testing.T) {
 // Over a real connection, a body that trickles in is cut at the body
 // deadline, however steadily its bytes come.
 func TestTricklingBodyIsCutAtTheDeadline(t *testing.T) {
+	t.Parallel()
 	h, _ := newServerWith(t, plain, server.Options{BodyTimeout: 300 * time.Millisecond})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -448,6 +452,7 @@ func eventuallyReadyz(t *testing.T, h http.Handler, want int) {
 // /readyz must say so, so that a load balancer sends Ralio elsewhere, and
 // must come back by itself, with no webhook to prove it, once writes do.
 func TestReadyzFailsWhileTheLogCannotBeWritten(t *testing.T) {
+	t.Parallel()
 	full := new(atomic.Bool)
 	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return fullDiskStore{s, full} })
 	if code := readyz(h); code != http.StatusOK {
@@ -481,6 +486,7 @@ func (s failOnce) AppendLog(ctx context.Context, entries []*kycd.LogEntry) error
 
 // Without a write probe, readiness follows the latest commit.
 func TestReadyzFollowsTheLastCommit(t *testing.T) {
+	t.Parallel()
 	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return failOnce{s, new(atomic.Bool)} })
 	assertRetryable(t, post(t, h, seed(t)))
 	if code := readyz(h); code != http.StatusServiceUnavailable {
@@ -497,6 +503,7 @@ func TestReadyzFollowsTheLastCommit(t *testing.T) {
 // A store that cannot take writes while idle is found out by the probe,
 // before any webhook fails.
 func TestReadyzProbesAnIdleStore(t *testing.T) {
+	t.Parallel()
 	full := new(atomic.Bool)
 	full.Store(true)
 	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return fullDiskStore{s, full} })
@@ -521,6 +528,7 @@ func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
 // UTF-8: each invalid byte is shown as U+FFFD, in events and in the
 // quarantine alike.
 func TestInvalidUTF8InBodiesIsNeverAnsweredRaw(t *testing.T) {
+	t.Parallel()
 	h, s := newServer(t, plain)
 	event := bytes.Replace(seed(t), []byte("The provided document has expired"), []byte("The provided document has \xffexpired\xc3"), 1)
 	if rec := post(t, h, event); rec.Code != http.StatusOK {
@@ -596,6 +604,7 @@ func (b *lockedBuffer) String() string {
 // A refused body may have no event id or type: its log line leaves them
 // out instead of logging them empty.
 func TestRefusedBodyLogLineHasNoEmptyFields(t *testing.T) {
+	t.Parallel()
 	var logs lockedBuffer
 	h, _ := newServerWith(t, plain, server.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if rec := post(t, h, []byte(`{"event":"kyc_session_failed"}`)); rec.Code != http.StatusBadRequest {

@@ -24,6 +24,7 @@ type appender struct {
 	maxBatch   int
 	maxBacklog int
 	gather     time.Duration // how long a batch waits for requests on their way
+	now        func() time.Time
 	observe    func(n int)
 	// before is called with the entries of a batch before their commit,
 	// failed after a failed one, appended after a successful one.
@@ -37,6 +38,17 @@ type appender struct {
 
 	mu      sync.Mutex
 	pending map[string]pendingEntry // by event id
+
+	// last is the result of the latest commit to the log; nil until one
+	// was tried. Readiness follows it (Ingester.Writable).
+	last atomic.Pointer[commitResult]
+}
+
+// commitResult is the outcome of one write to the log: a commit, or a
+// write probe.
+type commitResult struct {
+	at  time.Time
+	err error
 }
 
 type pendingEntry struct {
@@ -57,9 +69,9 @@ type appendResult struct {
 	err         error
 }
 
-func newAppender(log kycd.EventLog, maxBatch, maxBacklog int, gather time.Duration, observe func(int)) *appender {
+func newAppender(log kycd.EventLog, maxBatch, maxBacklog int, gather time.Duration, observe func(int), now func() time.Time) *appender {
 	a := &appender{
-		log: log, maxBatch: maxBatch, maxBacklog: maxBacklog, gather: gather, observe: observe,
+		log: log, maxBatch: maxBatch, maxBacklog: maxBacklog, gather: gather, observe: observe, now: now,
 		reqs: make(chan *appendReq), quit: make(chan struct{}), done: make(chan struct{}),
 		pending: map[string]pendingEntry{},
 	}
@@ -318,6 +330,7 @@ func (a *appender) commit(batch []*appendReq) {
 		if err = a.log.AppendLog(ctx, entries); err != nil && a.failed != nil {
 			a.failed(entries)
 		}
+		a.last.Store(&commitResult{at: a.now(), err: err})
 		if err == nil {
 			a.mu.Lock()
 			for _, e := range entries {

@@ -87,10 +87,11 @@ func (m Metrics) count(typ, outcome string) {
 // everything else from the log. Signature checks happen before it: every
 // body it sees came from Ralio.
 type Ingester struct {
-	store Store
-	now   func() time.Time
-	app   *appender
-	proj  *projector
+	store  Store
+	now    func() time.Time
+	app    *appender
+	proj   *projector
+	health writeHealth
 }
 
 // New starts an Ingester on store: the appender runs at once (stop it with
@@ -119,7 +120,7 @@ func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
 				o.Notified()
 			}
 		})
-	in.app = newAppender(store, maxAppendBatch, o.MaxBacklog, o.Gather, o.Metrics.AppendBatch)
+	in.app = newAppender(store, maxAppendBatch, o.MaxBacklog, o.Gather, o.Metrics.AppendBatch, o.Now)
 	in.app.before, in.app.failed = in.proj.remember, in.proj.forget
 	in.app.appended = func([]*kycd.LogEntry) { in.proj.kick() }
 	if err := in.app.load(ctx); err != nil {

@@ -56,7 +56,12 @@ func (p *projector) remember(entries []*kycd.LogEntry) {
 	defer p.mu.Unlock()
 	for _, e := range entries {
 		if e.Event != nil && len(p.decoded) < maxDecoded {
-			p.decoded[e.EventID] = e.Event
+			// Without its body: the projection takes the body from the log
+			// when it needs one, and a kept body would stay in memory,
+			// outside the webhook's byte budget, until it is projected.
+			ev := *e.Event
+			ev.Body = nil
+			p.decoded[e.EventID] = &ev
 		}
 	}
 }

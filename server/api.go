@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -35,7 +34,16 @@ func handleSubject(o Options) http.Handler {
 }
 
 func handleEvent(o Options) http.Handler {
-	return handleRead(o, func(r *http.Request) (any, error) { return o.Store.Event(r.Context(), pathID(r)) })
+	return handleRead(o, func(r *http.Request) (any, error) {
+		rec, err := o.Store.Event(r.Context(), pathID(r))
+		if err != nil {
+			return nil, err
+		}
+		if rec.Body != nil {
+			rec.Body = validUTF8(rec.Body)
+		}
+		return rec, nil
+	})
 }
 
 // QuarantineView is a quarantined body as the API shows it. Body is the
@@ -50,11 +58,31 @@ func bodyText(b []byte) *string {
 	if b == nil {
 		return nil
 	}
-	s := string(b)
-	if !utf8.ValidString(s) {
-		s = strconv.Quote(s)
-	}
+	s := string(validUTF8(b))
 	return &s
+}
+
+// validUTF8 returns b with each byte that is not part of valid UTF-8
+// replaced by U+FFFD, as encoding/json does within strings: JSON is UTF-8
+// (RFC 8259), and a raw invalid byte makes an answer that strict parsers
+// refuse. Invalid bytes of a JSON body can only be inside its strings, so
+// the result is JSON still. The stored bytes stay as received (bodyHash is
+// theirs).
+func validUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
 }
 
 func handleQuarantineList(o Options) http.Handler {
@@ -130,6 +158,12 @@ func handleReadyz(o Options) http.Handler {
 		defer cancel()
 		if err := o.Store.Ping(ctx); err != nil {
 			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "store not reachable"})
+			return
+		}
+		// A store that answers reads but cannot commit (a full disk, a
+		// read-only database) answers every webhook 503: not ready either.
+		if err := o.Ingester.Writable(ctx); err != nil {
+			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the event log cannot take commits"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -19,9 +19,19 @@ import (
 // DefaultMaxBody is the largest webhook body accepted unless configured.
 const DefaultMaxBody = 1 << 20
 
-// DefaultMaxInFlight is how many webhook deliveries are handled at once
-// unless configured: with 1 MiB bodies, at most 256 MiB of them in memory.
+// DefaultMaxInFlight is how many signed webhook deliveries wait for their
+// commit at once unless configured.
 const DefaultMaxInFlight = 256
+
+// DefaultBodyBudget is how many bytes of webhook bodies are held in memory
+// at once unless configured: 32 deliveries of the largest body, or
+// thousands of Ralio's usual few KiB.
+const DefaultBodyBudget = 32 << 20
+
+// DefaultBodyTimeout is how long a webhook body may take to arrive, unless
+// configured: Ralio's bodies are a few KiB sent between data centres; a
+// client that takes longer only holds a connection.
+const DefaultBodyTimeout = 5 * time.Second
 
 // Options are the server's dependencies.
 type Options struct {
@@ -36,16 +46,24 @@ type Options struct {
 	// kycd keeps it; AdminToken, the token itself, is hashed when
 	// AdminTokenHash is empty. Without either, every API call is refused.
 	AdminTokenHash string
-	// MaxInFlight bounds the webhook deliveries handled at once
-	// (DefaultMaxInFlight when 0); one more is answered 503 at once, so an
-	// overload costs Ralio a retry, not kycd its memory.
+	// BodyBudget bounds the bytes of webhook bodies in memory at once
+	// (DefaultBodyBudget when 0; at least MaxBody+1, which a body of unknown length needs); a body that would go
+	// over it is answered 503 at once, so an overload costs Ralio a retry,
+	// not kycd its memory.
+	BodyBudget int64
+	// BodyTimeout bounds how long a webhook body takes to arrive, from the
+	// end of its headers (DefaultBodyTimeout when 0).
+	BodyTimeout time.Duration
+	// MaxInFlight bounds the signed webhook deliveries waiting for their
+	// commit (DefaultMaxInFlight when 0); one more is answered 503 at once.
 	MaxInFlight int
 	Now         func() time.Time // time.Now when nil
 	// WakeDispatcher makes the dispatcher look at the outbox now (after a
 	// retry); may be nil.
 	WakeDispatcher func()
-	// Draining, once true, makes the webhook answer 503 with Retry-After and
-	// /readyz fail: kycd is shutting down. May be nil.
+	// Draining, once true, makes the webhook answer 503 with Retry-After,
+	// /readyz fail, and every answer close its connection: kycd is shutting
+	// down. May be nil.
 	Draining *atomic.Bool
 	// ReadWait bounds how long an API read waits for the projection of the
 	// events acknowledged before it (DefaultReadWait when 0).
@@ -75,6 +93,13 @@ func New(o Options) http.Handler {
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics()
 	}
+	if o.BodyBudget <= 0 {
+		o.BodyBudget = DefaultBodyBudget
+	}
+	o.BodyBudget = max(o.BodyBudget, o.MaxBody+1)
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
+	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
@@ -90,7 +115,16 @@ func New(o Options) http.Handler {
 	o.AdminToken = "" // only the hash is kept
 	mux := http.NewServeMux()
 	addRoutes(mux, o)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// While draining, every answer closes its connection, so that no
+		// keep-alive client sends its next request on a connection that
+		// the shutdown is about to close. (Closing idle connections at once
+		// instead would race a client that is just sending on one.)
+		if o.Draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // requireAdmin lets a request through only with the admin bearer token,
@@ -98,14 +132,25 @@ func New(o Options) http.Handler {
 // (RFC 9110).
 func requireAdmin(hash string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if hash == "" || !strings.EqualFold(scheme, "Bearer") || !kycd.TokenMatches(hash, strings.TrimSpace(token)) {
+		token, ok := bearer(r.Header.Get("Authorization"))
+		if hash == "" || !ok || !kycd.TokenMatches(hash, token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kycd"`)
 			writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "an admin token is required: send Authorization: Bearer <token>"})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// bearer returns the credentials of an Authorization header of the Bearer
+// scheme. The scheme is case-insensitive and may be followed by several
+// spaces (RFC 9110, section 11.4).
+func bearer(h string) (string, bool) {
+	scheme, cred, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimLeft(cred, " "), true
 }
 
 // readYourWrites makes a read reflect every event acknowledged before it

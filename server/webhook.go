@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/kycd/kycd"
@@ -21,10 +22,17 @@ const ingestTimeout = 20 * time.Second
 // answered 200; every failure of kycd's own is a 503 so that Ralio retries;
 // a 4xx (which Ralio never retries) is answered only for a request that can
 // never succeed, and a refused body is kept in quarantine first.
+//
+// Nothing a client without the secret sends can make a signed delivery wait
+// or fail, short of flooding the network: its body is read under a deadline
+// it cannot stretch, into memory counted by the bytes it really sent
+// (bodyBudget), and only a body whose signature holds takes one of the
+// MaxInFlight places that wait for a commit.
 func handleWebhook(o Options) http.Handler {
 	m := o.Metrics
 	log := o.Logger
 	slots := make(chan struct{}, o.MaxInFlight)
+	budget := newBodyBudget(o.BodyBudget)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := o.Now()
 		// Accepted events are counted by the projector, with the outcome
@@ -37,17 +45,17 @@ func handleWebhook(o Options) http.Handler {
 			m.IngestDuration.Observe(o.Now().Sub(start).Seconds())
 		}()
 
+		// The deadline holds from now whatever the client does: trickling
+		// bytes does not extend it. Handlers outside a real server (tests)
+		// cannot set it and need not.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(o.BodyTimeout))
 		if o.Draining.Load() {
 			outcome = "unavailable"
+			// Read to the end: a client still sending would otherwise find
+			// its connection reset, not the answer. (New has set
+			// Connection: close.)
+			discard(r.Body, o.MaxBody)
 			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "kycd is shutting down; retry later"})
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-		default:
-			outcome = "overloaded"
-			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "kycd is overloaded; retry later"})
 			return
 		}
 		if r.Method != http.MethodPost {
@@ -63,17 +71,35 @@ func handleWebhook(o Options) http.Handler {
 			writeProblem(w, Problem{Status: http.StatusUnsupportedMediaType, Detail: "the body must be application/json"})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, o.MaxBody))
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				outcome = "too_large"
-				log.WarnContext(r.Context(), "webhook body over the limit", "limit", o.MaxBody)
-				writeProblem(w, Problem{Status: http.StatusRequestEntityTooLarge, Detail: "the body is over the size limit"})
-				return
+		var held int64
+		defer func() { budget.release(held) }()
+		body, err := budget.read(r.Body, r.ContentLength, o.MaxBody, &held)
+		if errors.Is(err, errOverBudget) {
+			outcome = "overloaded"
+			// Read to the end without keeping it: a client still sending
+			// would otherwise find its connection reset, not the answer.
+			if !discard(r.Body, o.MaxBody) {
+				w.Header().Set("Connection", "close")
 			}
-			outcome = "unavailable"
-			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "could not read the body"})
+			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "kycd is overloaded; retry later"})
+			return
+		}
+		if err != nil {
+			// The rest of the body is not read: the connection cannot carry
+			// another request.
+			w.Header().Set("Connection", "close")
+			switch {
+			case errors.Is(err, errBodyTooLarge):
+				outcome = "too_large"
+				log.WarnContext(r.Context(), "webhook body over the limit", "limit", o.MaxBody, "remote", r.RemoteAddr)
+				writeProblem(w, Problem{Status: http.StatusRequestEntityTooLarge, Detail: "the body is over the size limit"})
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				outcome = "body_timeout"
+				writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the body did not arrive in time; retry later"})
+			default:
+				outcome = "unavailable"
+				writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "could not read the body"})
+			}
 			return
 		}
 		if err := o.Verifier.Verify(body, r.Header.Get(ralio.SignatureHeader)); err != nil {
@@ -86,6 +112,14 @@ func handleWebhook(o Options) http.Handler {
 			writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "missing or wrong " + ralio.SignatureHeader})
 			return
 		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			outcome = "overloaded"
+			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "kycd is overloaded; retry later"})
+			return
+		}
 
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), ingestTimeout)
 		defer cancel()
@@ -95,7 +129,9 @@ func handleWebhook(o Options) http.Handler {
 		} else if res.EventType != "" {
 			typ = "other"
 		}
-		attrs := []any{"event_id", res.EventID, "type", res.EventType}
+		// A refused body may have no event id or type: such fields are left
+		// out rather than logged empty.
+		attrs := present("event_id", res.EventID, "type", res.EventType)
 		switch code := kycd.ErrorCode(err); code {
 		case "":
 			if res.Duplicate {
@@ -108,11 +144,11 @@ func handleWebhook(o Options) http.Handler {
 			writeJSON(w, http.StatusOK, map[string]bool{"received": true})
 		case kycd.EINVALID:
 			outcome = "invalid"
-			log.WarnContext(ctx, "event refused: invalid", append(attrs, "quarantine_id", res.QuarantineID)...)
+			log.WarnContext(ctx, "event refused: invalid", append(attrs, present("quarantine_id", res.QuarantineID)...)...)
 			writeProblem(w, ingest.Problem(err))
 		case kycd.ECONFLICT:
 			outcome = "conflict"
-			log.WarnContext(ctx, "event refused: id reused with another body", append(attrs, "quarantine_id", res.QuarantineID)...)
+			log.WarnContext(ctx, "event refused: id reused with another body", append(attrs, present("quarantine_id", res.QuarantineID)...)...)
 			writeProblem(w, ingest.Problem(err))
 		default:
 			outcome = "unavailable"
@@ -120,4 +156,23 @@ func handleWebhook(o Options) http.Handler {
 			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the event could not be recorded; retry later"})
 		}
 	})
+}
+
+// present returns the key-value pairs of kv whose value is not empty, as
+// slog attributes.
+func present(kv ...string) []any {
+	out := make([]any, 0, len(kv))
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			out = append(out, kv[i], kv[i+1])
+		}
+	}
+	return out
+}
+
+// discard reads what is left of body, at most limit bytes, without keeping
+// it, and reports whether it reached the end.
+func discard(body io.Reader, limit int64) bool {
+	n, err := io.CopyN(io.Discard, body, limit+1)
+	return err == io.EOF && n <= limit
 }

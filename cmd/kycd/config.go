@@ -24,6 +24,7 @@ type config struct {
 	SinkSecrets      []string
 	Retention        time.Duration
 	MaxBody          int64
+	BodyBudget       int64
 	LogFormat        string
 	RetryBase        time.Duration
 	RetryCap         time.Duration
@@ -53,6 +54,7 @@ var envTwins = map[string]string{
 	"sink-secret":        "KYCD_SINK_SECRET",
 	"retention":          "KYCD_RETENTION",
 	"max-body":           "KYCD_MAX_BODY",
+	"body-budget":        "KYCD_BODY_BUDGET",
 	"log-format":         "KYCD_LOG_FORMAT",
 	"retry-base":         "KYCD_RETRY_BASE",
 	"retry-cap":          "KYCD_RETRY_CAP",
@@ -77,13 +79,14 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&c.SinkSecrets, "sink-secret", nil, "Standard Webhooks secret (whsec_…) that signs the deliveries of http sinks without their own; repeat or comma-separate to rotate (each signs)")
 	fs.DurationVar(&c.Retention, "retention", 90*24*time.Hour, "how long raw event bodies and quarantined bodies are kept")
 	fs.Int64Var(&c.MaxBody, "max-body", 1<<20, "largest webhook body accepted, in bytes")
+	fs.Int64Var(&c.BodyBudget, "body-budget", 32<<20, "bytes of webhook bodies held in memory at once; a delivery beyond it gets 503 (Ralio retries)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.RetryBase, "retry-base", time.Second, "first retry delay of a notification delivery")
 	fs.DurationVar(&c.RetryCap, "retry-cap", time.Hour, "longest retry delay of a notification delivery")
 	fs.IntVar(&c.RetryMaxAttempts, "retry-max-attempts", 15, "attempts before a delivery is dead")
 	fs.DurationVar(&c.RetryMaxAge, "retry-max-age", 24*time.Hour, "age after which a failing delivery is dead")
 	fs.StringVar(&c.GuidanceFile, "guidance", "", "JSON file of reason code → guidance sentence, over the built-in ones")
-	fs.DurationVar(&c.Drain, "shutdown-drain", time.Second, "on shutdown, how long to answer new webhooks 503 (so Ralio retries) before closing connections")
+	fs.DurationVar(&c.Drain, "shutdown-drain", time.Second, "on shutdown, how long to answer requests on open connections 503 (so Ralio retries) with Connection: close before closing idle ones; new connections are refused from the start")
 	fs.IntVar(&c.MaxBacklog, "max-backlog", 20000, "events acknowledged but not yet projected beyond which webhooks get 503 (Ralio retries), bounding projection lag")
 	fs.StringVar(&c.RalioAPIURL, "ralio-api-url", "", "base URL of Ralio's REST API, for reconciliation (e.g. https://api.ralio.example)")
 	fs.StringVar(&c.RalioAPIKey, "ralio-api-key", "", "API key of Ralio's REST API, for reconciliation")
@@ -159,6 +162,9 @@ func (c *config) validate() error {
 	}
 	if c.MaxBody < 1024 {
 		return fmt.Errorf("--max-body %d: must be at least 1024 bytes", c.MaxBody)
+	}
+	if c.BodyBudget <= c.MaxBody {
+		return fmt.Errorf("--body-budget %d: must be more than --max-body (%d), or no body of the largest size could ever be read; e.g. 33554432 (32 MiB)", c.BodyBudget, c.MaxBody)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)

@@ -1151,6 +1151,8 @@ func TestAPIAuthAndNotFound(t *testing.T) {
 		{"no token", ""},
 		{"wrong token", "Bearer not-" + testToken},
 		{"token without Bearer", testToken},
+		{"another scheme", "Basic " + testToken},
+		{"Bearer without a space", "Bearer" + testToken},
 	} {
 		header := http.Header{}
 		if tc.auth != "" {
@@ -1166,6 +1168,13 @@ func TestAPIAuthAndNotFound(t *testing.T) {
 		}
 	}
 	wantStatus(t, s.session(t, failedSession), "REJECTED") // the right token reads it
+	// The scheme is case-insensitive, and spaces may repeat (RFC 9110, 11.4).
+	for _, auth := range []string{"bearer " + testToken, "BEARER " + testToken, "Bearer   " + testToken} {
+		a := s.mustDo(t, newRequest(http.MethodGet, s.URL+"/api/v1/sessions/"+failedSession, nil, http.Header{"Authorization": {auth}}))
+		if a.status != http.StatusOK {
+			t.Errorf("Authorization: %q = %s, want 200", auth, a)
+		}
+	}
 
 	for _, path := range []string{
 		"GET /api/v1/sessions/" + unknown,

@@ -148,22 +148,31 @@ func (e *env) serve(ctx context.Context) error {
 		Metrics:        metrics,
 		AdminTokenHash: tokenHash,
 		MaxBody:        cfg.MaxBody,
+		BodyBudget:     cfg.BodyBudget,
 		WakeDispatcher: dispatcher.Wake,
 		Draining:       &draining,
 		// The list answers by the watchdog's threshold.
 		ReviewAlertAfter: cfg.ReviewAlertAfter,
 	})
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	l, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
 	}
+	ln := &closeOnce{Listener: l}
+	// A client without the secret may hold a connection, never kycd's
+	// memory or the places of signed deliveries: headers are small and
+	// come in 10 s; the webhook gives its body 5 s of its own
+	// (server.DefaultBodyTimeout); other requests have no body worth
+	// waiting for. An answer may take the webhook's 20 s store bound and
+	// still be written before WriteTimeout.
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
+		ReadTimeout:       20 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(e.stdout, "kycd listening on http://%s (webhook: POST /webhooks/ralio)\n", ln.Addr())
@@ -190,11 +199,15 @@ func (e *env) serve(ctx context.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	// A request whose bytes are on their way when the listener closes would
-	// get a closed connection, not an answer; for a short while new
-	// webhooks are answered 503, which Ralio retries, and /readyz fails so a
-	// load balancer stops sending.
+	// A request whose bytes are on their way when its connection closes
+	// gets no answer, and Ralio cannot know whether kycd took the event. So
+	// new connections are refused at once (nothing was sent on them), and
+	// for a while the requests on open connections are answered 503, which
+	// Ralio retries, with Connection: close; /readyz fails so a load
+	// balancer stops sending. Only connections idle that whole while are
+	// then closed under their clients.
 	draining.Store(true)
+	ln.Close()
 	log.Info("shutting down: answering 503 while draining", "drain", cfg.Drain)
 	time.Sleep(cfg.Drain)
 	log.Info("shutting down: finishing in-flight requests")
@@ -218,6 +231,19 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// closeOnce is a listener that may be closed more than once: at the start
+// of the drain, then by the server's shutdown.
+type closeOnce struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *closeOnce) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 // generated returns the stored value of key, generating, keeping and

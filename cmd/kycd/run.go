@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		quarantineCmd(e),
 		deliveriesCmd(e),
 		rebuildCmd(e),
+		emulatorCmd(e),
 		versionCmd(e),
 	)
 	return root.ExecuteContext(ctx)

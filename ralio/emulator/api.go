@@ -198,7 +198,8 @@ func (e *Emulator) handleListSessions() http.Handler {
 	})
 }
 
-// session finds the session of the path, which must belong to uid.
+// pathSession finds the session of the path, which must belong to uid;
+// otherwise it answers 404 and returns nil. Callers hold e.mu.
 func (e *Emulator) pathSession(w http.ResponseWriter, r *http.Request) *session {
 	uid, ok1 := pathID(r, "uid")
 	sid, ok2 := pathID(r, "sessionId")

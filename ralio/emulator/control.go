@@ -483,6 +483,20 @@ func (e *Emulator) handleDeliveries() http.Handler {
 	})
 }
 
+// handleRedeliver is POST /emulator/v1/deliveries/{eventId}/redeliver: a
+// new round of attempts for a webhook, whatever its state, with the same
+// body. It answers the delivery.
+func (e *Emulator) handleRedeliver() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, ok := e.Redeliver(strings.ToLower(r.PathValue("eventId")))
+		if !ok {
+			controlError(w, http.StatusNotFound, "no webhook with event id %s", r.PathValue("eventId"))
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
 // handleHosted is GET /hosted/{sessionId}: the stand-in for Ralio's hosted
 // verification page, which a hostedUrl points to.
 func (e *Emulator) handleHosted() http.Handler {

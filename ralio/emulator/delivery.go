@@ -251,6 +251,24 @@ func (e *Emulator) post(ctx context.Context, d *delivery) result {
 	return result{status: resp.StatusCode, answer: string(bytes.TrimSpace(answer))}
 }
 
+// Redeliver starts a new round of attempts for the webhook eventID, with
+// the same body and signature, due at once: what a provider's "resend"
+// button does, and how a test makes a webhook arrive late. It reports
+// false if no webhook has that id.
+func (e *Emulator) Redeliver(eventID string) (DeliveryView, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.deliveries[eventID]
+	if d == nil {
+		return DeliveryView{}, false
+	}
+	d.state, d.failures = DeliveryPending, 0
+	if !d.sending {
+		e.schedule(d, e.opt.Now(), false)
+	}
+	return e.view(d), true
+}
+
 // DeliveryView is a webhook and its attempts, as GET /emulator/v1/deliveries
 // shows it.
 type DeliveryView struct {
@@ -281,16 +299,21 @@ func (e *Emulator) Deliveries(eventID, sessionID, state string) (views []Deliver
 		if eventID != "" && d.eventID != eventID || sessionID != "" && d.sessionID != sessionID || state != "" && d.state != state {
 			continue
 		}
-		v := DeliveryView{
-			EventID: d.eventID, Type: d.typ, SessionID: d.sessionID, SubjectID: d.subjectID,
-			Generation: string(d.generation), CreatedAt: d.createdAt.UTC(), State: d.state,
-			Attempts: append([]Attempt{}, d.attempts...), Sending: d.sending,
-		}
-		if _, ok := e.scheduled[d]; ok {
-			due := d.due.UTC()
-			v.NextAttemptAt = &due
-		}
-		views = append(views, v)
+		views = append(views, e.view(d))
 	}
 	return views, len(e.scheduled) == 0 && e.sending == 0
+}
+
+// view is d as the control API shows it. Callers hold e.mu.
+func (e *Emulator) view(d *delivery) DeliveryView {
+	v := DeliveryView{
+		EventID: d.eventID, Type: d.typ, SessionID: d.sessionID, SubjectID: d.subjectID,
+		Generation: string(d.generation), CreatedAt: d.createdAt.UTC(), State: d.state,
+		Attempts: append([]Attempt{}, d.attempts...), Sending: d.sending,
+	}
+	if _, ok := e.scheduled[d]; ok {
+		due := d.due.UTC()
+		v.NextAttemptAt = &due
+	}
+	return v
 }

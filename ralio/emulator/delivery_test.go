@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -252,4 +253,44 @@ func TestRun(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)
 	}
+}
+
+// A webhook that gave up can be sent again later, as a provider's "resend"
+// does: the same body, a new round of attempts.
+func TestRedeliver(t *testing.T) {
+	t.Parallel()
+	up := false
+	var mu sync.Mutex
+	recv := newReceiver(t, func(int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return map[bool]int{false: 503, true: 200}[up]
+	})
+	f := newFixture(t, recv.URL, func(o *emulator.Options) { o.MaxAttempts = 2 })
+	id := f.failOutcome(t)
+	f.deliver(t)
+	f.clock.Add(time.Minute)
+	f.deliver(t)
+	if d := f.delivery(t, id); d.State != "gave_up" {
+		t.Fatalf("delivery = %+v, want gave_up", d)
+	}
+	mu.Lock()
+	up = true
+	mu.Unlock()
+	f.clock.Add(time.Hour)
+	var d deliveryJSON
+	f.must(t, http.MethodPost, "/emulator/v1/deliveries/"+id+"/redeliver", nil, http.StatusOK, &d)
+	if d.State != "pending" || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(t0.Add(time.Hour+time.Minute)) {
+		t.Errorf("redeliver answered %+v, want pending, due now", d)
+	}
+	f.deliver(t)
+	d = f.delivery(t, id)
+	if d.State != "delivered" || len(d.Attempts) != 3 || d.Attempts[2].Status != 200 {
+		t.Errorf("after redeliver: %+v, want delivered on a third attempt", d)
+	}
+	bodies := recv.received()
+	if len(bodies) != 3 || string(bodies[2]) != string(bodies[0]) {
+		t.Errorf("redelivered body differs from the first")
+	}
+	f.must(t, http.MethodPost, "/emulator/v1/deliveries/"+uuid.NewString()+"/redeliver", nil, http.StatusNotFound, nil)
 }

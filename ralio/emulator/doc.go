@@ -59,6 +59,7 @@
 //	POST /emulator/v1/business-users/{id}/related-parties   contact details? → related_party.kyc_session_created
 //	POST /emulator/v1/business-users/{id}/kyb-sessions      {"state"?, "documents"?}: a KYB session, no webhook
 //	GET  /emulator/v1/deliveries?eventId=&sessionId=&state= each webhook's attempts and state, and "idle"
+//	POST /emulator/v1/deliveries/{eventId}/redeliver        the same body again, a new round of attempts
 //
 // An outcome (kyc_session_failed, kyc_session_verified,
 // kyc_session_manual_review, kyc_session_expired) sets the session's state,
@@ -99,5 +100,7 @@
 // 0); the extra send is listed among the attempts as a duplicate and does
 // not change the state. Reorder holds each new webhook for a random time
 // under Reorder before its first attempt. Seed makes those choices
-// repeatable; ids stay random.
+// repeatable; ids stay random. Redeliver (a provider's "resend") starts a
+// new round of attempts for any webhook with the same body, e.g. to make
+// one that gave up arrive late.
 package emulator

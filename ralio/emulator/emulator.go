@@ -70,7 +70,7 @@ type Options struct {
 	// gives up on it (DefaultMaxAttempts when zero).
 	MaxAttempts int
 	// Timeout is how long an attempt waits for the answer (DefaultTimeout
-	// when zero).
+	// when zero); it is the default client's, unused when Client is set.
 	Timeout time.Duration
 
 	// Duplicates is the probability, in [0, 1], that a delivered webhook is

@@ -34,6 +34,7 @@ func (e *Emulator) Handler() http.Handler {
 	mux.Handle("POST /emulator/v1/business-users/{id}/related-parties", e.handleInvite())
 	mux.Handle("POST /emulator/v1/business-users/{id}/kyb-sessions", e.handleNewKYBSession())
 	mux.Handle("GET /emulator/v1/deliveries", e.handleDeliveries())
+	mux.Handle("POST /emulator/v1/deliveries/{eventId}/redeliver", e.handleRedeliver())
 
 	mux.Handle("GET /hosted/{sessionId}", e.handleHosted())
 	return mux

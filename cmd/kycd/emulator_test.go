@@ -265,8 +265,10 @@ type truthSession struct {
 // reordering and mixed generations on, and checks that kycd ends with the
 // emulator's truth: every session's status, subject and failures, every
 // level.
+//
+// Not parallel: it keeps both CPUs busy for seconds, and runs before the
+// parallel tests start rather than against their time limits.
 func TestEmulatorDrivesKycd(t *testing.T) {
-	t.Parallel()
 	kycd := startServer(t)
 	em := startEmulator(t, nil, "--addr", "127.0.0.1:0", "--webhook-url", kycd.URL+"/webhooks/ralio",
 		"--ralio-secret", kycd.Secret, "--api-key", emulatorKey,

@@ -2,7 +2,6 @@ package emulator_test
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -151,13 +150,16 @@ func TestInjectedBackoff(t *testing.T) {
 
 func TestConnectionErrorsAndTimeoutsAreRetried(t *testing.T) {
 	t.Parallel()
-	// Nothing listens on a port just closed.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String() + "/webhooks/ralio"
-	ln.Close()
+	// A receiver that drops every connection without answering (a port
+	// closed for the test could be taken by a parallel one).
+	hangup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer hangup.Close()
+	closed := hangup.URL + "/webhooks/ralio"
 	f := newFixture(t, closed, func(o *emulator.Options) { o.MaxAttempts = 2 })
 	id := f.failOutcome(t)
 	f.deliver(t)
@@ -165,7 +167,7 @@ func TestConnectionErrorsAndTimeoutsAreRetried(t *testing.T) {
 	f.deliver(t)
 	d := f.delivery(t, id)
 	if d.State != "gave_up" || len(d.Attempts) != 2 || d.Attempts[0].Error == "" || d.Attempts[0].Status != 0 {
-		t.Errorf("unreachable receiver: %+v, want two attempts with errors, then gave_up", d)
+		t.Errorf("receiver dropping connections: %+v, want two attempts with errors, then gave_up", d)
 	}
 
 	// A receiver slower than the timeout.

@@ -99,9 +99,15 @@ func (c *config) flags(fs *pflag.FlagSet) {
 // applyEnv fills every flag not given on the command line from its
 // environment twin, so that a bad value names both.
 func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	return applyEnvTwins(fs, envTwins, getenv)
+}
+
+// applyEnvTwins is applyEnv with another map of twins, for a command whose
+// flags share names with the root's but not their variables.
+func applyEnvTwins(fs *pflag.FlagSet, twins map[string]string, getenv func(string) string) error {
 	var err error
 	fs.VisitAll(func(f *pflag.Flag) {
-		env, ok := envTwins[f.Name]
+		env, ok := twins[f.Name]
 		if !ok || f.Changed || err != nil {
 			return
 		}

@@ -60,6 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		sinksCmd(e),
 		rebuildCmd(e),
 		reconcileCmd(e),
+		emulatorCmd(e),
 		versionCmd(e),
 	)
 	return root.ExecuteContext(ctx)

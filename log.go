@@ -65,8 +65,10 @@ type EventLog interface {
 // store decides nothing: it reads and writes what it is told.
 type ProjectionTx interface {
 	// ClaimLog returns up to limit unprojected entries, oldest first, with
-	// their bodies; no other projection sees them until this one ends.
-	ClaimLog(ctx context.Context, limit int) ([]*LogEntry, error)
+	// their bodies; no other projection sees them until this one ends. It
+	// stops early once their bodies pass maxBytes (taking one entry at
+	// least), so a backlog of large bodies does not fill the memory.
+	ClaimLog(ctx context.Context, limit int, maxBytes int64) ([]*LogEntry, error)
 	// Current reads the projected rows that keys name. Absent rows are
 	// absent from the maps.
 	Current(ctx context.Context, keys PlanKeys) (*Projection, error)

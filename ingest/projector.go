@@ -36,6 +36,9 @@ type projector struct {
 	decoded map[string]*kycd.Event // events the appender decoded, by id
 }
 
+// maxBatchBytes bounds the bodies one projection batch holds in memory.
+const maxBatchBytes = 16 << 20
+
 // maxDecoded bounds the decoded events kept for the projector; beyond it,
 // the projector decodes bodies again.
 const maxDecoded = 8192
@@ -191,7 +194,7 @@ func (p *projector) quarantineUnstorable(ctx context.Context, cause error) (int,
 		return 0, fmt.Errorf("ingest: quarantine an unstorable entry: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	entries, err := tx.ClaimLog(ctx, 1)
+	entries, err := tx.ClaimLog(ctx, 1, maxBatchBytes)
 	if err != nil || len(entries) == 0 {
 		return 0, err
 	}
@@ -226,7 +229,7 @@ func (p *projector) tryBatch(ctx context.Context, limit int) (int, error) {
 		return 0, fmt.Errorf("ingest: project: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	entries, err := tx.ClaimLog(ctx, limit)
+	entries, err := tx.ClaimLog(ctx, limit, maxBatchBytes)
 	if err != nil || len(entries) == 0 {
 		return 0, err
 	}

@@ -110,7 +110,7 @@ func project(t testing.TB, s *postgres.Store, opt kycd.PlanOptions, known ...*ky
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	claimed, err := tx.ClaimLog(ctx, 1000)
+	claimed, err := tx.ClaimLog(ctx, 1000, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +486,7 @@ func TestProjectionsTakeTurns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Rollback(ctx)
-	claimed, err := first.ClaimLog(ctx, 10)
+	claimed, err := first.ClaimLog(ctx, 10, 1<<30)
 	if err != nil || len(claimed) != 2 {
 		t.Fatalf("first claim = %d entries, %v", len(claimed), err)
 	}
@@ -502,7 +502,7 @@ func TestProjectionsTakeTurns(t *testing.T) {
 			return
 		}
 		defer tx.Rollback(ctx)
-		got, err := tx.ClaimLog(ctx, 10)
+		got, err := tx.ClaimLog(ctx, 10, 1<<30)
 		second <- result{got, err}
 	}()
 	waitForAdvisoryLockWaiter(t, a)

@@ -57,22 +57,29 @@ func (s *Store) BeginProjection(ctx context.Context) (kycd.ProjectionTx, error) 
 // ClaimLog locks up to limit unprojected entries. SKIP LOCKED is the
 // outbox's claim pattern: should a projection ever run beside this one, it
 // takes other entries instead of waiting for these.
-func (p *projection) ClaimLog(ctx context.Context, limit int) ([]*kycd.LogEntry, error) {
+func (p *projection) ClaimLog(ctx context.Context, limit int, maxBytes int64) ([]*kycd.LogEntry, error) {
 	rows, err := p.tx.Query(ctx, `
 		SELECT seq, event_id, received_at, body, body_hash FROM event_log
 		WHERE NOT projected ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim log: %w", translate(p.s, err))
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kycd.LogEntry, error) {
+	defer rows.Close()
+	// Rows past maxBytes stay locked by this transaction and unprojected:
+	// the next batch takes them.
+	out := []*kycd.LogEntry{}
+	var bytes int64
+	for rows.Next() && (len(out) == 0 || bytes < maxBytes) {
 		var e kycd.LogEntry
-		if err := row.Scan(&e.Seq, &e.EventID, &e.ReceivedAt, &e.Body, &e.BodyHash); err != nil {
-			return nil, err
+		if err := rows.Scan(&e.Seq, &e.EventID, &e.ReceivedAt, &e.Body, &e.BodyHash); err != nil {
+			return nil, fmt.Errorf("postgres: claim log: %w", translate(p.s, err))
 		}
 		e.ReceivedAt = e.ReceivedAt.UTC()
-		return &e, nil
-	})
-	if err != nil {
+		out = append(out, &e)
+		bytes += int64(len(e.Body))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: claim log: %w", translate(p.s, err))
 	}
 	return out, nil

@@ -82,7 +82,7 @@ func benchmarkProjection(b *testing.B, checkpointPages int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		claimed, err := tx.ClaimLog(ctx, 1000)
+		claimed, err := tx.ClaimLog(ctx, 1000, 1<<30)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -58,7 +58,7 @@ func (h *harness) project(limit int) *kycd.Plan {
 		h.t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	entries, err := tx.ClaimLog(ctx, limit)
+	entries, err := tx.ClaimLog(ctx, limit, 1<<30)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -407,7 +407,7 @@ func TestClaimLog(t *testing.T) {
 	}
 	claim := func(tx kycd.ProjectionTx, limit int) []int64 {
 		t.Helper()
-		entries, err := tx.ClaimLog(ctx, limit)
+		entries, err := tx.ClaimLog(ctx, limit, 1<<30)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -456,7 +456,7 @@ func TestAppendDuringProjection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.ClaimLog(ctx, 10); err != nil {
+	if _, err := tx.ClaimLog(ctx, 10, 1<<30); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -483,7 +483,7 @@ func TestProjectionsAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Rollback(ctx)
-	entries, err := first.ClaimLog(ctx, 1)
+	entries, err := first.ClaimLog(ctx, 1, 1<<30)
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("ClaimLog = %d, %v", len(entries), err)
 	}
@@ -515,7 +515,7 @@ func TestProjectionsAcrossProcesses(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	defer r.tx.Rollback(ctx)
-	entries, err = r.tx.ClaimLog(ctx, 10)
+	entries, err = r.tx.ClaimLog(ctx, 10, 1<<30)
 	if err != nil || len(entries) != 1 || entries[0].Seq != 2 {
 		t.Fatalf("second projection claimed %+v, %v; want entry 2 only", entries, err)
 	}

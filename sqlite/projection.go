@@ -29,13 +29,17 @@ type projectionTx struct {
 
 // ClaimLog returns up to limit entries after those already claimed (at
 // first, after the watermark), oldest first, with their bodies.
-func (p *projectionTx) ClaimLog(ctx context.Context, limit int) ([]*kycd.LogEntry, error) {
+func (p *projectionTx) ClaimLog(ctx context.Context, limit int, maxBytes int64) ([]*kycd.LogEntry, error) {
 	out := []*kycd.LogEntry{}
 	if limit <= 0 {
 		return out, nil
 	}
+	var bytes int64
 	err := queryRows(ctx, p.s.lr, `SELECT seq, event_id, received_at, body, body_hash FROM event_log WHERE seq > ? ORDER BY seq LIMIT ?`,
 		[]any{p.claimed, limit}, func(rows *sql.Rows) error {
+			if len(out) > 0 && bytes >= maxBytes {
+				return errEnough
+			}
 			var e kycd.LogEntry
 			var at string
 			if err := rows.Scan(&e.Seq, &e.EventID, &at, &e.Body, &e.BodyHash); err != nil {
@@ -44,8 +48,12 @@ func (p *projectionTx) ClaimLog(ctx context.Context, limit int) ([]*kycd.LogEntr
 			var err error
 			e.ReceivedAt, err = parseTime(at)
 			out = append(out, &e)
+			bytes += int64(len(e.Body))
 			return err
 		})
+	if errors.Is(err, errEnough) {
+		err = nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim log: %w", translate(p.s, err))
 	}
@@ -54,6 +62,9 @@ func (p *projectionTx) ClaimLog(ctx context.Context, limit int) ([]*kycd.LogEntr
 	}
 	return out, nil
 }
+
+// errEnough stops a scan that has read what it needs.
+var errEnough = errors.New("enough rows")
 
 // Current reads the rows keys name, one query per table.
 func (p *projectionTx) Current(ctx context.Context, keys kycd.PlanKeys) (*kycd.Projection, error) {

@@ -223,3 +223,34 @@ func testOddText(t *testing.T, s kycd.Store) {
 		t.Fatalf("unknown event = %+v, %v; want its type cleaned, unhandled", rec, err)
 	}
 }
+
+// testClaimByBytes: a projection batch stops taking entries once their
+// bodies pass the bound, and the next batch takes the rest.
+func testClaimByBytes(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	var bodies [][]byte
+	for range 3 {
+		bodies = append(bodies, ralioBody(uuid.NewString(), "kyc_session_verified", uuid.NewString(), uuid.NewString(), base, ""))
+	}
+	appendRaw(t, s, bodies...)
+	size := int64(len(bodies[0]))
+	for _, tt := range []struct {
+		maxBytes int64
+		want     int
+	}{{1, 1}, {size + 1, 2}, {10 * size, 3}} {
+		tx, err := s.BeginProjection(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tx.ClaimLog(ctx, 10, tt.maxBytes)
+		tx.Rollback(ctx)
+		if err != nil || len(got) != tt.want {
+			t.Fatalf("ClaimLog(10, %d bytes) = %d entries, %v; want %d (bodies of %d bytes)", tt.maxBytes, len(got), err, tt.want, size)
+		}
+	}
+	in := pipeline(t, s)
+	drain(t, in)
+	if left, err := s.UnprojectedLog(ctx, 1<<62, 10); err != nil || len(left) != 0 {
+		t.Fatalf("unprojected after drain = %d, %v; want none", len(left), err)
+	}
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, open Open) {
 		{"SwapSetting", testSwapSetting},
 		{"OddTextStoredAlike", testOddText},
 		{"Reconciliations", testReconciliations},
+		{"ClaimStopsAtBytes", testClaimByBytes},
 		{"StalledSessions", testStalledSessions},
 		{"NotificationsWithoutEntries", testNotificationsWithoutEntries},
 		{"RebuildDerivesExpiry", testRebuildDerivesExpiry},

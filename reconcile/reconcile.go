@@ -108,8 +108,8 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-// users returns, sorted and once each, the users of kycd's sessions and
-// those given.
+// users returns, sorted and once each, the users and related parties of
+// kycd's sessions and the users given.
 func (r *Reconciler) users(ctx context.Context, given []string) ([]string, error) {
 	seen := map[string]bool{}
 	for _, u := range given {
@@ -122,7 +122,9 @@ func (r *Reconciler) users(ctx context.Context, given []string) ([]string, error
 			return nil, err
 		}
 		for _, s := range page.Sessions {
-			if s.Subject.Type == kycd.SubjectUser {
+			// A related party's sessions are listed under its id like a
+			// user's (an unknown id is a 404, skipped).
+			if s.Subject.Type == kycd.SubjectUser || s.Subject.Type == kycd.SubjectRelatedParty {
 				seen[s.Subject.ID] = true
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"strings"
 )
 
 // Parse decodes a webhook body of any envelope generation into an Event and
@@ -32,15 +31,17 @@ func (p *parser) event(body []byte) Event {
 		return ev
 	}
 	ev.ID = p.uuid(p.field(env, "id", "eventId"), required)
-	if t := p.nonEmpty(p.field(env, "event", "eventType"), required); t != "" {
+	if t := p.nonEmptyBytes(p.field(env, "event", "eventType"), required); len(t) > 0 {
 		ev.Type = canonicalType(t)
 		ev.Known = isKnown(ev.Type)
 	}
 	ev.Timestamp = p.timestamp(p.field(env, "timestamp"), required)
 	df := p.field(env, "data")
 	data := p.obj(df, ev.Known)
-	if data.m != nil {
-		ev.Data = df.raw
+	if data.node >= 0 {
+		// A copy, so that the Event does not change when the caller reuses
+		// the body's buffer.
+		ev.Data = bytes.Clone(df.raw)
 	}
 	if !ev.Known {
 		return ev
@@ -73,36 +74,70 @@ func (p *parser) event(body []byte) Event {
 	return ev
 }
 
-// root decodes the body as one JSON object.
+// root reads the body, which must be one JSON object.
 func (p *parser) root(body []byte) (object, bool) {
 	if len(bytes.Trim(body, " \t\r\n")) == 0 {
 		p.fail("", "is empty")
 		return object{}, false
 	}
-	var o object
-	err := json.Unmarshal(body, &o.m)
-	var syntax *json.SyntaxError
-	switch {
-	case errors.As(err, &syntax):
-		p.fail("", "is not valid JSON: "+syntax.Error()+" at byte "+strconv.FormatInt(syntax.Offset, 10))
-		return o, false
-	case err != nil || o.m == nil: // an array, a string, null, …
-		p.fail("", "must be a JSON object")
-		return o, false
+	if err := p.tree.read(body, lookedUp); err != nil {
+		p.fail("", "is not valid JSON: "+syntaxError(body, err))
+		return object{}, false
 	}
-	return o, true
+	if body[p.tree.nodes[0].start] != '{' { // an array, a string, null, …
+		p.fail("", "must be a JSON object")
+		return object{}, false
+	}
+	return object{node: 0}, true
+}
+
+// syntaxError says why body is not JSON in encoding/json's words, which
+// Parse has always used. Only refused bodies pay for the second scan.
+func syntaxError(body []byte, err error) string {
+	var syntax *json.SyntaxError
+	if errors.As(json.Unmarshal(body, new(json.RawMessage)), &syntax) {
+		return syntax.Error() + " at byte " + strconv.FormatInt(syntax.Offset, 10)
+	}
+	return err.Error() // not expected: the two agree on what JSON is
 }
 
 // canonicalType maps the dotted names of Ralio's overview pages
 // (kyc.session_failed) to the names its events carry. The one type whose
 // real name has a dot, related_party.kyc_session_created, stays as it is.
-func canonicalType(t string) string {
-	if strings.Contains(t, ".") && t != TypeRelatedPartyInvited {
-		if u := strings.ReplaceAll(t, ".", "_"); isKnown(u) {
-			return u
+// A known type is returned as its constant, which costs no allocation.
+func canonicalType(t []byte) string {
+	known := [...]string{TypeSessionFailed, TypeSessionVerified, TypeSessionManualReview, TypeSessionExpired,
+		TypeRelatedPartyInvited, TypeKYCStateUpdated, TypeKYBStateUpdated, TypeKYCExpirationWarning}
+	for _, k := range known {
+		if string(t) == k {
+			return k
 		}
 	}
-	return t
+	if bytes.IndexByte(t, '.') >= 0 {
+		for _, k := range known {
+			if undotted(t, k) {
+				return k
+			}
+		}
+	}
+	return string(t)
+}
+
+// undotted reports whether t is k once its dots are underscores.
+func undotted(t []byte, k string) bool {
+	if len(t) != len(k) {
+		return false
+	}
+	for i := range len(k) {
+		c := t[i]
+		if c == '.' {
+			c = '_'
+		}
+		if c != k[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func isKnown(t string) bool {
@@ -119,7 +154,7 @@ func isKnown(t string) bool {
 // (generation A has userId only). Flat ids and nested objects are accepted.
 func (p *parser) subject(data object) Subject {
 	etf := p.field(data, "entityType")
-	et, ok := p.str(etf, optional)
+	et, ok := p.strBytes(etf, optional)
 	switch {
 	case etf.bad || etf.raw != nil && !ok:
 		return Subject{}
@@ -131,12 +166,12 @@ func (p *parser) subject(data object) Subject {
 			}
 		}
 		return Subject{Type: SubjectUser, ID: p.uuid(uf, required)}
-	case strings.EqualFold(et, SubjectUser):
+	case bytes.EqualFold(et, []byte(SubjectUser)):
 		return Subject{Type: SubjectUser, ID: p.uuid(p.subjectID(data, "userId", "user"), required)}
-	case strings.EqualFold(et, SubjectRelatedParty), strings.EqualFold(et, "related_party"):
+	case bytes.EqualFold(et, []byte(SubjectRelatedParty)), bytes.EqualFold(et, []byte("related_party")):
 		return Subject{Type: SubjectRelatedParty, ID: p.uuid(p.subjectID(data, "relatedPartyId", "relatedParty"), required)}
 	}
-	p.fail(etf.path(), `must be "user" or "related-party"`)
+	p.fail(p.path(etf.loc()), `must be "user" or "related-party"`)
 	return Subject{}
 }
 
@@ -156,24 +191,33 @@ func (p *parser) subjectID(data object, flat, nested string) field {
 }
 
 // checks decodes a session's checks; they are optional since generation B.
+// An empty list is nil, as are a check's empty reasons.
 func (p *parser) checks(f field) []Check {
-	var out []Check
-	for _, el := range p.elems(f, optional) {
-		o := p.obj(el, required)
+	first, n := p.elems(f, optional)
+	if n == 0 {
+		return nil
+	}
+	out := make([]Check, 0, n)
+	for k := first; k != 0; k = p.tree.nodes[k].next {
+		o := p.obj(p.elem(k), required)
 		c := Check{
 			Type:  p.nonEmpty(p.field(o, "type"), required),
 			State: p.checkState(p.field(o, "state")),
 		}
-		for _, rf := range p.elems(p.field(o, "reasons"), optional) {
-			r := p.obj(rf, required)
-			c.Reasons = append(c.Reasons, Reason{
-				Type:     p.text(p.field(r, "type")),
-				Code:     p.nonEmpty(p.field(r, "code"), required),
-				Message:  p.text(p.field(r, "message")),
-				Category: p.text(p.field(r, "category")),
-			})
+		if first, n := p.elems(p.field(o, "reasons"), optional); n > 0 {
+			c.Reasons = make([]Reason, 0, n)
+			for k := first; k != 0; k = p.tree.nodes[k].next {
+				r := p.obj(p.elem(k), required)
+				c.Reasons = append(c.Reasons, Reason{
+					Type:     p.text(p.field(r, "type")),
+					Code:     p.nonEmpty(p.field(r, "code"), required),
+					Message:  p.text(p.field(r, "message")),
+					Category: p.text(p.field(r, "category")),
+				})
+			}
 		}
-		c.Data = p.field(o, "data").raw
+		// A copy, as for Event.Data.
+		c.Data = bytes.Clone(p.field(o, "data").raw)
 		out = append(out, c)
 	}
 	return out
@@ -193,21 +237,21 @@ func (p *parser) checkState(f field) string {
 		case "2":
 			return CheckRefused
 		}
-		p.fail(f.path(), "must be 1 (Validated) or 2 (Refused)")
+		p.fail(p.path(f.loc()), "must be 1 (Validated) or 2 (Refused)")
 		return ""
 	}
 	if f.raw[0] != '"' {
 		p.wrongType(f, "a string or an integer")
 		return ""
 	}
-	s := p.nonEmpty(f, required)
+	s := p.nonEmptyBytes(f, required)
 	switch {
-	case strings.EqualFold(s, CheckValidated):
+	case bytes.EqualFold(s, []byte(CheckValidated)):
 		return CheckValidated
-	case strings.EqualFold(s, CheckRefused):
+	case bytes.EqualFold(s, []byte(CheckRefused)):
 		return CheckRefused
 	}
-	return s
+	return string(s)
 }
 
 // level accepts REGULAR and LIGHT in any case, or their codes 1 and 2.
@@ -215,23 +259,23 @@ func (p *parser) level(f field) string {
 	if !p.present(f, required) {
 		return ""
 	}
-	var s string
+	var s []byte
 	switch {
 	case isNumber(f.raw):
-		s = string(f.raw)
+		s = f.raw
 	case f.raw[0] == '"':
-		s, _ = p.str(f, required)
+		s, _ = p.strBytes(f, required)
 	default:
 		p.wrongType(f, "a string or an integer")
 		return ""
 	}
 	switch {
-	case s == "1" && isNumber(f.raw), strings.EqualFold(s, LevelRegular):
+	case string(s) == "1" && isNumber(f.raw), bytes.EqualFold(s, []byte(LevelRegular)):
 		return LevelRegular
-	case s == "2" && isNumber(f.raw), strings.EqualFold(s, LevelLight):
+	case string(s) == "2" && isNumber(f.raw), bytes.EqualFold(s, []byte(LevelLight)):
 		return LevelLight
 	}
-	p.fail(f.path(), "must be REGULAR or LIGHT (or 1 or 2)")
+	p.fail(p.path(f.loc()), "must be REGULAR or LIGHT (or 1 or 2)")
 	return ""
 }
 

@@ -28,6 +28,9 @@
 //		for _, c := range ev.Checks { … }
 //	}
 //
-// The package depends on the standard library only and knows nothing of
-// kycd, so that any Go program receiving Ralio webhooks can import it.
+// The package knows nothing of kycd, so that any Go program receiving Ralio
+// webhooks can import it. Besides the standard library it depends only on
+// github.com/go-json-experiment/json/jsontext, the JSON tokenizer that Go
+// ships as encoding/json/jsontext behind GOEXPERIMENT=jsonv2, with which
+// Parse reads a body in one pass.
 package ralio

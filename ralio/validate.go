@@ -61,6 +61,7 @@ const (
 // parser collects field errors while an event is decoded, so that one pass
 // reports all of them.
 type parser struct {
+	tree tree
 	errs []FieldError
 }
 
@@ -68,86 +69,133 @@ func (p *parser) fail(path, reason string) {
 	p.errs = append(p.errs, FieldError{Field: path, Reason: reason})
 }
 
-// object is a decoded JSON object and its path in the body.
+// loc is where a value is, or would be, in the body: the node of the value,
+// or the node of its nearest ancestor in the body and the dotted camelCase
+// names of the absent ones below it (relatedParty.id in a body without
+// relatedParty). A path is built from it only for an error message, which
+// valid events never need.
+type loc struct {
+	node   int
+	absent string
+}
+
+// path returns the FieldError.Field of l.
+func (p *parser) path(l loc) string {
+	return join(p.tree.path(l.node), l.absent)
+}
+
+// object is a JSON object of the body, or where one was looked for.
 type object struct {
-	path string
-	m    map[string]json.RawMessage
+	at   loc
+	node int // -1 if absent or not an object
 	// bad marks an object that is absent where required or not an object; it
 	// has already been reported, so its fields are not reported again.
 	bad bool
 }
 
-func (o object) join(name string) string {
-	switch {
-	case name == "":
-		return o.path
-	case o.path == "":
-		return name
-	}
-	return o.path + "." + name
-}
-
 // field is one value looked up in an object, or an array element.
 type field struct {
-	at   string          // path of the object, or the element's own path
-	name string          // as sent, or the camelCase name if absent; "" for an element
-	raw  json.RawMessage // nil if absent or null
-	bad  bool            // already reported: don't report it again
+	in   loc    // where it was looked for
+	name string // the camelCase name it was looked for by; "" for an element
+	node int    // 0 if absent or null
+	raw  []byte // the value in the body; nil if absent or null
+	bad  bool   // already reported: don't report it again
 }
 
-// path is only built for error messages, which valid events never need.
-func (f field) path() string {
-	return object{path: f.at}.join(f.name)
+// loc locates f: its own node, or where it was looked for and by what name.
+func (f field) loc() loc {
+	if f.node != 0 {
+		return loc{node: f.node}
+	}
+	return loc{node: f.in.node, absent: join(f.in.absent, f.name)}
 }
 
 // field looks up the first of names present in o, each under its camelCase
 // name or its snake_case twin (sessionId or session_id), because Ralio has
 // sent both. JSON null counts as absent. When several spellings are present
 // with different values, that is reported, since either could be the truth.
+// It takes one or two names.
 func (p *parser) field(o object, names ...string) field {
-	f := field{at: o.path, name: names[0], bad: o.bad}
-	if o.bad {
+	f := field{in: o.at, name: names[0], bad: o.bad}
+	if o.bad || o.node < 0 {
 		return f
 	}
-	for _, camel := range names {
-		for i, key := range [2]string{camel, snakeCase(camel)} {
-			raw, ok := o.m[key]
-			if !ok || string(raw) == "null" || (i == 1 && key == camel) {
-				continue
+	// One walk over the members finds every spelling, each camelCase name
+	// before its twin. The last of duplicate members wins, as it did when
+	// encoding/json decoded the object into a map.
+	var spellings [4]int
+	found := spellings[:2*len(names)]
+	for k := p.tree.first(o.node); k != 0; k = p.tree.nodes[k].next {
+		name := p.tree.name(k)
+		for i, camel := range names {
+			switch {
+			case string(name) == camel:
+				found[2*i] = k
+			case isSnakeCase(name, camel): // a name without capitals is its own twin, found above
+				found[2*i+1] = k
 			}
-			if f.raw == nil {
-				f.raw, f.name = raw, key
-				continue
-			}
-			if !sameJSON(f.raw, raw) {
-				p.fail(f.path(), "conflicts with "+o.join(key))
-				f.bad = true
-				return f
-			}
+		}
+	}
+	for _, k := range found {
+		if k == 0 {
+			continue
+		}
+		raw := p.tree.raw(k)
+		if string(raw) == "null" {
+			continue
+		}
+		if f.raw == nil {
+			f.raw, f.node = raw, k
+			continue
+		}
+		if !sameJSON(f.raw, raw) {
+			p.fail(p.path(f.loc()), "conflicts with "+join(p.path(o.at), string(p.tree.name(k))))
+			f.bad = true
+			return f
 		}
 	}
 	return f
 }
 
-// snakeCase returns the snake_case spelling of a camelCase name.
-func snakeCase(camel string) string {
-	var b strings.Builder
-	for i := 0; i < len(camel); i++ {
+// lookedUp reports whether field is ever asked for a member of this name,
+// in either spelling. The tree keeps only those members (see tree.read): a
+// new lookup must list its names here, which TestLookedUpNamesKept checks.
+func lookedUp(name []byte) bool {
+	switch string(name) {
+	case "id", "eventId", "event_id", "event", "eventType", "event_type", "timestamp", "data",
+		"sessionId", "session_id", "entityType", "entity_type",
+		"userId", "user_id", "user", "relatedPartyId", "related_party_id", "relatedParty", "related_party",
+		"checks", "type", "state", "reasons", "code", "message", "category",
+		"kycId", "kyc_id", "kybId", "kyb_id",
+		"expirationDate", "expiration_date", "daysRemaining", "days_remaining", "action",
+		"businessUser", "business_user", "kycSession", "kyc_session", "name",
+		"roleType", "role_type", "firstName", "first_name", "lastName", "last_name", "email",
+		"phoneNumber", "phone_number", "url", "provider", "expiresAt", "expires_at":
+		return true
+	}
+	return false
+}
+
+// isSnakeCase reports whether name is the snake_case twin of a camelCase
+// name: each capital lower-cased after an underscore (session_id for
+// sessionId). Comparing in place spares building the twin for every lookup.
+func isSnakeCase(name []byte, camel string) bool {
+	j := 0
+	for i := range len(camel) {
 		c := camel[i]
 		if 'A' <= c && c <= 'Z' {
-			if b.Len() == 0 {
-				b.WriteString(camel[:i])
+			if j == len(name) || name[j] != '_' {
+				return false
 			}
-			b.WriteByte('_')
-			b.WriteByte(c + 'a' - 'A')
-		} else if b.Len() > 0 {
-			b.WriteByte(c)
+			j++
+			c += 'a' - 'A'
 		}
+		if j == len(name) || name[j] != c {
+			return false
+		}
+		j++
 	}
-	if b.Len() == 0 {
-		return camel
-	}
-	return b.String()
+	return j == len(name)
 }
 
 // sameJSON reports whether two valid JSON values are equal but for
@@ -183,7 +231,7 @@ func kind(raw json.RawMessage) string {
 func isNumber(raw json.RawMessage) bool { return kind(raw) == "a number" }
 
 func (p *parser) wrongType(f field, want string) {
-	p.fail(f.path(), "must be "+want+", not "+kind(f.raw))
+	p.fail(p.path(f.loc()), "must be "+want+", not "+kind(f.raw))
 }
 
 // present reports whether f holds a value to decode, reporting it missing if
@@ -194,7 +242,7 @@ func (p *parser) present(f field, req bool) bool {
 	}
 	if f.raw == nil {
 		if req {
-			p.fail(f.path(), "is required")
+			p.fail(p.path(f.loc()), "is required")
 		}
 		return false
 	}
@@ -203,25 +251,37 @@ func (p *parser) present(f field, req bool) bool {
 
 // str decodes a string; ok is false if it is absent or wrong.
 func (p *parser) str(f field, req bool) (s string, ok bool) {
+	b, ok := p.strBytes(f, req)
+	return string(b), ok
+}
+
+// strBytes is str for a string that is only looked at: unless it has
+// escapes, its bytes are the body's, and no string is allocated for it.
+func (p *parser) strBytes(f field, req bool) (b []byte, ok bool) {
 	if !p.present(f, req) {
-		return "", false
+		return nil, false
 	}
-	if s, ok = unquote(f.raw); !ok {
+	if b, ok = unquote(f.raw); !ok {
 		p.wrongType(f, "a string")
 	}
-	return s, ok
+	return b, ok
 }
 
 // unquote decodes a JSON string. Most strings have no escapes and are
-// valid UTF-8, so they are copied without the cost of a json.Unmarshal.
-func unquote(raw json.RawMessage) (s string, ok bool) {
+// valid UTF-8, so their bytes in the body are the value, without the cost
+// of a json.Unmarshal; a caller copies what it keeps.
+func unquote(raw []byte) (b []byte, ok bool) {
 	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
+		return nil, false
 	}
 	if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-		return string(in), true
+		return in, true
 	}
-	return s, json.Unmarshal(raw, &s) == nil
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return nil, false
+	}
+	return []byte(s), true
 }
 
 // text is str for optional values whose absence needs no handling.
@@ -232,30 +292,36 @@ func (p *parser) text(f field) string {
 
 // nonEmpty decodes a string that must not be blank.
 func (p *parser) nonEmpty(f field, req bool) string {
-	s, ok := p.str(f, req)
-	if ok && strings.TrimSpace(s) == "" {
-		p.fail(f.path(), "must not be empty")
-		return ""
+	return string(p.nonEmptyBytes(f, req))
+}
+
+// nonEmptyBytes is nonEmpty for a string that is only looked at (see
+// strBytes); it is nil where nonEmpty is "".
+func (p *parser) nonEmptyBytes(f field, req bool) []byte {
+	b, ok := p.strBytes(f, req)
+	if ok && len(bytes.TrimSpace(b)) == 0 {
+		p.fail(p.path(f.loc()), "must not be empty")
+		return nil
 	}
-	return s
+	return b
 }
 
 // uuid decodes a UUID into its canonical lower-case form.
 func (p *parser) uuid(f field, req bool) string {
-	s, ok := p.str(f, req)
+	b, ok := p.strBytes(f, req)
 	if !ok {
 		return ""
 	}
-	id, ok := canonicalUUID(s)
+	id, ok := canonicalUUID(b)
 	if !ok {
-		p.fail(f.path(), "must be a UUID")
+		p.fail(p.path(f.loc()), "must be a UUID")
 	}
 	return id
 }
 
 // canonicalUUID accepts exactly the 8-4-4-4-12 hex form, in any case; the
 // braced and urn: forms are not identifiers Ralio sends.
-func canonicalUUID(s string) (string, bool) {
+func canonicalUUID(s []byte) (string, bool) {
 	if len(s) != 36 {
 		return "", false
 	}
@@ -290,7 +356,7 @@ func (p *parser) integer(f field, req bool, bits int) int64 {
 	}
 	n, err := strconv.ParseInt(string(f.raw), 10, bits)
 	if err != nil {
-		p.fail(f.path(), "must be an integer")
+		p.fail(p.path(f.loc()), "must be an integer")
 	}
 	return n
 }
@@ -305,10 +371,10 @@ func (p *parser) timestamp(f field, req bool) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	switch {
 	case err != nil:
-		p.fail(f.path(), "must be an RFC 3339 timestamp")
+		p.fail(p.path(f.loc()), "must be an RFC 3339 timestamp")
 	case t.IsZero():
 		// The zero time is what a sender's unset field looks like, not a time.
-		p.fail(f.path(), "must not be the zero time")
+		p.fail(p.path(f.loc()), "must not be the zero time")
 	}
 	return t.UTC()
 }
@@ -320,7 +386,7 @@ func (p *parser) date(f field, req bool) string {
 		return ""
 	}
 	if _, err := time.Parse(time.DateOnly, s); err != nil {
-		p.fail(f.path(), "must be a date (YYYY-MM-DD)")
+		p.fail(p.path(f.loc()), "must be a date (YYYY-MM-DD)")
 		return ""
 	}
 	return s
@@ -330,33 +396,38 @@ func (p *parser) date(f field, req bool) string {
 // fields, so looking up its optional fields finds nothing and its required
 // fields are reported missing under its path.
 func (p *parser) obj(f field, req bool) object {
-	o := object{path: f.path(), bad: true}
+	o := object{at: f.loc(), node: -1, bad: true}
 	if !p.present(f, req) {
 		o.bad = f.bad || req
 		return o
 	}
-	if f.raw[0] != '{' || json.Unmarshal(f.raw, &o.m) != nil {
+	if f.raw[0] != '{' {
 		p.wrongType(f, "an object")
 		return o
 	}
-	o.bad = false
+	o.node, o.bad = f.node, false
 	return o
 }
 
-// elems decodes a JSON array into its elements, each named by its index.
-// A null element is kept as null so that it is reported as the wrong type.
-func (p *parser) elems(f field, req bool) []field {
+// elems returns the first element of array f, to be followed through
+// next, and how many there are. Each element is named by its index. A
+// null element is kept as null so that it is reported as the wrong type.
+func (p *parser) elems(f field, req bool) (first, n int) {
 	if !p.present(f, req) {
-		return nil
+		return 0, 0
 	}
-	var raws []json.RawMessage
-	if f.raw[0] != '[' || json.Unmarshal(f.raw, &raws) != nil {
+	if f.raw[0] != '[' {
 		p.wrongType(f, "an array")
-		return nil
+		return 0, 0
 	}
-	out := make([]field, len(raws))
-	for i, raw := range raws {
-		out[i] = field{at: f.path() + "[" + strconv.Itoa(i) + "]", raw: raw}
+	first = p.tree.first(f.node)
+	for k := first; k != 0; k = p.tree.nodes[k].next {
+		n++
 	}
-	return out
+	return first, n
+}
+
+// elem returns array element k as a field.
+func (p *parser) elem(k int) field {
+	return field{node: k, raw: p.tree.raw(k)}
 }

@@ -246,7 +246,7 @@ func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
 		chromedp.Click(`#login button[type="submit"]`),
 		chromedp.WaitVisible(`#dead [data-retry]`))
 	deadRow := b.text("#dead")
-	b.screenshot("dashboard-overview")
+	b.screenshot("dashboard-overview-dead-delivery")
 
 	// Search by subject id: the subject's page lists both sessions.
 	b.do(chromedp.SendKeys("#q", strings.ToUpper(subjectID)), chromedp.Click(`#search button[type="submit"]`), chromedp.WaitVisible(`#subject-sessions [data-session="`+sessionID+`"]`))
@@ -263,6 +263,12 @@ func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
 	notifications := b.text("#notifications")
 	utc := b.eval(`document.querySelector("#session-status time").title`)
 	b.screenshot("dashboard-session")
+
+	// Search by event id: the stale review's session opens, the event marked.
+	review := string(bodies[1][7:43])
+	b.do(chromedp.SetValue("#q", review), chromedp.Click(`#search button[type="submit"]`))
+	b.until("the event's session", `location.hash.startsWith("#/sessions/`+sessionID+`?event=") && document.querySelector("#history tr.highlight") !== null`)
+	marked := b.text("#history tr.highlight")
 
 	// Send it again from the session's page, the merchant taking it now.
 	m.accept.Store(true)
@@ -307,6 +313,9 @@ func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
 		if !strings.Contains(notifications, want) {
 			t.Errorf("notifications read %q, lacking %q", notifications, want)
 		}
+	}
+	if !strings.Contains(marked, "kyc_session_manual_review") || !strings.Contains(marked, "stale") {
+		t.Errorf("searching the review's event id marks %q in the history; want the stale review", marked)
 	}
 	if !m.took(rejection) {
 		t.Errorf("the merchant never took notification %s after the retry", rejection)
@@ -380,8 +389,9 @@ func TestDashboardQuarantineShowsBodiesAndDiscards(t *testing.T) {
 
 // The rejection chart stays readable whatever the window: a year of data
 // in months, a day in days, each with few labels; the codes beyond the
-// palette together as "other".
-func TestDashboardChartReadableForADayAndAYear(t *testing.T) {
+// palette together as "other". A code of the ranking, and a day of the
+// filters, list their sessions.
+func TestDashboardRejectionReasonsOverADayAndAYear(t *testing.T) {
 	h, store := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -417,7 +427,8 @@ func TestDashboardChartReadableForADayAndAYear(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	b := newBrowserPage(t)
-	b.do(chromedp.Navigate(srv.URL+"/#/?window=8760h"),
+	b.do(timezone("UTC"),
+		chromedp.Navigate(srv.URL+"/#/?window=8760h"),
 		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#token", "token"),
 		chromedp.Click(`#login button[type="submit"]`))
@@ -441,6 +452,18 @@ func TestDashboardChartReadableForADayAndAYear(t *testing.T) {
 	ranking := b.text("#reasons")
 	other := b.eval(`String(document.querySelectorAll('#chart rect[data-code="other"]').length)`)
 	b.screenshot("dashboard-overview-year")
+	// A code of the ranking lists the sessions rejected for it.
+	b.do(chromedp.Click(`#reasons [data-code-link="KYC.FACE.MASK"]`))
+	b.until("the sessions rejected for KYC.FACE.MASK", `document.querySelector("#sessions-filter").textContent.includes("KYC.FACE.MASK") && document.querySelectorAll("#sessions tbody tr").length === 7`)
+	filtered, filterCode := b.text("#sessions"), b.eval(`document.querySelector("#filters [name=code]").value`)
+	// A day of the date filters: the two rejections of six days ago.
+	sixDaysAgo := now.Add(-6 * 24 * time.Hour).Format("2006-01-02")
+	b.do(chromedp.Click(`#clear-filters`))
+	b.until("the filters cleared", `location.hash === "#/" && document.querySelector("#filters [name=code]").value === ""`)
+	b.do(chromedp.SetValue(`#filters [name=since]`, sixDaysAgo), chromedp.SetValue(`#filters [name=until]`, sixDaysAgo),
+		chromedp.Click(`#filters button[type="submit"]`))
+	b.until("the sessions of six days ago", `document.querySelector("#sessions-filter").textContent === "(from `+sixDaysAgo+`, to `+sixDaysAgo+`)"`)
+	oneDay, oneDayHash := b.text("#sessions tbody"), b.eval(`location.hash`)
 	b.do(chromedp.Navigate(srv.URL + "/#/?window=24h"))
 	b.until("the day's chart", `location.hash === "#/?window=24h" && document.querySelector("#window").value === "24h" && document.querySelectorAll("#chart rect").length === 3`)
 	day := read("a day's chart")
@@ -458,6 +481,12 @@ func TestDashboardChartReadableForADayAndAYear(t *testing.T) {
 	}
 	if !strings.Contains(ranking, "EXPIRED_DOCUMENT") || strings.Index(ranking, "EXPIRED_DOCUMENT") > strings.Index(ranking, "NO_MATCH") {
 		t.Errorf("ranking reads %q; want EXPIRED_DOCUMENT, the most frequent, first", ranking)
+	}
+	if strings.Count(filtered, "REJECTED") != 7 || filterCode != "KYC.FACE.MASK" {
+		t.Errorf("sessions rejected for KYC.FACE.MASK read %q (code filter %q); want its 7 rejections", filtered, filterCode)
+	}
+	if strings.Count(oneDay, "REJECTED") != 2 || !strings.Contains(oneDay, sixDaysAgo) || !strings.Contains(oneDayHash, "since="+sixDaysAgo) {
+		t.Errorf("sessions from and to %s read %q (%s); want its two rejections, the filter in the URL", sixDaysAgo, oneDay, oneDayHash)
 	}
 	// A day: the day before and today at most, the three codes of today.
 	if day.Buckets < 1 || day.Buckets > 2 || day.Labels > 2 || day.Rects != 3 || day.Ranked != 3 {

@@ -276,6 +276,14 @@ func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
 	b.until("the delivery delivered", `document.querySelector('[data-delivery-state="`+dead.ID+`"]')?.textContent === "delivered"`)
 	after := b.text(`[data-notification="` + rejection + `"]`)
 
+	// The delivery's own page lists both attempts; the event's, its body.
+	b.do(chromedp.Click(`[data-notification="` + rejection + `"] a[href="#/deliveries/` + dead.ID + `"]`))
+	b.until("the delivery's page", `document.querySelectorAll("#delivery-attempts tbody tr").length === 2`)
+	deliveryPage := b.text("#delivery")
+	b.do(chromedp.NavigateBack(), chromedp.WaitVisible("#session"),
+		chromedp.Click(`#session-status a[href="#/events/550e8400-e29b-41d4-a716-446655440000"]`), chromedp.WaitVisible("#event-body"))
+	eventPage := b.text("#event")
+
 	// A search for nothing says so beside the search box.
 	b.do(chromedp.SetValue("#q", uuid.NewString()), chromedp.Click(`#search button[type="submit"]`))
 	b.until("the search's answer", `document.querySelector("#search-error").textContent !== ""`)
@@ -325,6 +333,16 @@ func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
 	}
 	if !strings.Contains(after, "delivered") || !strings.Contains(after, "2 attempts") {
 		t.Errorf("after the retry the notification reads %q; want delivered after 2 attempts", after)
+	}
+	for _, want := range []string{"delivered", "400", "kyc.session.rejected", sessionID, "Send again"} {
+		if !strings.Contains(deliveryPage, want) {
+			t.Errorf("the delivery's page reads %q, lacking %q", deliveryPage, want)
+		}
+	}
+	for _, want := range []string{"kyc_session_failed", "applied", sessionID, `"code": "EXPIRED_DOCUMENT"`} {
+		if !strings.Contains(eventPage, want) {
+			t.Errorf("the event's page reads %q, lacking %q", eventPage, want)
+		}
 	}
 	if !strings.Contains(nothing, "Nothing has the id") {
 		t.Errorf("a search for an unknown id says %q", nothing)

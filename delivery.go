@@ -46,10 +46,28 @@ type Delivery struct {
 	Actions    []DeliveryAction `json:"actions,omitempty"`
 	Payload    json.RawMessage  `json:"notification,omitempty"`
 
+	// SessionID and Subject name whom the notification concerns, as its
+	// payload does ("" and zero for one that names neither), so that an
+	// operator looking at a dead delivery knows whose it is.
+	SessionID string     `json:"sessionId,omitempty"`
+	Subject   SubjectRef `json:"subject,omitzero"`
+
 	// RoundAttempts and RoundStartedAt count toward the retry limits; a
 	// manual retry starts a new round.
 	RoundAttempts  int       `json:"-"`
 	RoundStartedAt time.Time `json:"-"`
+}
+
+// NameConcerned sets SessionID and Subject from the delivery's notification
+// payload; a payload that is not a notification leaves them unset.
+func (d *Delivery) NameConcerned() {
+	var n struct {
+		SessionID string     `json:"sessionId"`
+		Subject   SubjectRef `json:"subject"`
+	}
+	if json.Unmarshal(d.Payload, &n) == nil {
+		d.SessionID, d.Subject = n.SessionID, n.Subject
+	}
 }
 
 // Attempt is one try at sending a delivery.

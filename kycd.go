@@ -204,6 +204,10 @@ type Quarantined struct {
 	OriginalBody []byte          `json:"-"` // for conflicts: the body stored first under EventID
 	ReplayedAt   time.Time       `json:"replayedAt,omitzero"`
 	ReplayResult string          `json:"replayResult,omitempty"`
+	// DiscardedAt and DiscardedBy say that an operator gave the body up:
+	// it is kept (until the retention purges it) but no longer pending.
+	DiscardedAt time.Time `json:"discardedAt,omitzero"`
+	DiscardedBy string    `json:"discardedBy,omitempty"`
 }
 
 // IngestResult says what Store.Ingest did with an event.
@@ -219,6 +223,12 @@ type SessionFilter struct {
 	SubjectID string
 	Limit     int    // 1 to 500; 50 when 0
 	Cursor    string // from the previous page's NextCursor
+
+	// Code selects sessions whose current checks give a reason with this
+	// code (the reasons of the event that set their status).
+	Code string
+	// Since and Until bound the status time: Since <= statusAt < Until.
+	Since, Until time.Time
 }
 
 // SessionPage is one page of sessions, newest status first.
@@ -281,4 +291,16 @@ func PageLimit(n int) int {
 		return 500
 	}
 	return n
+}
+
+// QuarantineSettled says why a quarantined body is no longer pending:
+// ECONFLICT naming its replay or its discard; nil for a pending one.
+func QuarantineSettled(q *Quarantined) error {
+	switch {
+	case !q.DiscardedAt.IsZero():
+		return Errorf(ECONFLICT, "quarantined body %s was discarded already (by %s)", q.ID, q.DiscardedBy)
+	case !q.ReplayedAt.IsZero():
+		return Errorf(ECONFLICT, "quarantined body %s was replayed already (%s)", q.ID, q.ReplayResult)
+	}
+	return nil
 }

@@ -47,6 +47,10 @@ type Store interface {
 	Quarantine(ctx context.Context, all bool, limit int) ([]*Quarantined, error)
 	// ResolveQuarantine records the result of a successful replay.
 	ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error
+	// DiscardQuarantine marks a quarantined body given up by actor at at:
+	// kept, no longer pending. ENOTFOUND for an unknown id; ECONFLICT for
+	// a body replayed or discarded already.
+	DiscardQuarantine(ctx context.Context, id, actor string, at time.Time) error
 
 	// ClaimDeliveries leases up to limit pending deliveries that are due at
 	// now, for the given sinks (by name) that are not paused, to owner
@@ -79,6 +83,10 @@ type Store interface {
 	// dropped) and notes that actor did it. ENOTFOUND for an unknown id;
 	// ECONFLICT for a delivery delivered, dropped already or being sent.
 	DropDelivery(ctx context.Context, id, actor string, at time.Time) error
+	// Notifications returns the notifications among ids that exist,
+	// oldest first, each with its deliveries and their attempts and
+	// actions. Unknown ids are left out.
+	Notifications(ctx context.Context, ids []string) ([]*SentNotification, error)
 	// RetryDelivery makes a delivery due at now in a new round of attempts,
 	// whatever its state. ENOTFOUND for an unknown id.
 	RetryDelivery(ctx context.Context, id string, now time.Time) error

@@ -310,11 +310,16 @@ func (in *Ingester) Project(ctx context.Context, res *Result) error {
 
 // Replay runs a quarantined body through ingest again, e.g. after a fix,
 // waits for its projection, and marks it replayed when it is now accepted.
-// A body refused again stays in quarantine as it was.
+// A body refused again stays in quarantine as it was; a discarded one is
+// ECONFLICT.
 func (in *Ingester) Replay(ctx context.Context, id string) (Result, error) {
 	q, err := in.store.QuarantineItem(ctx, id)
 	if err != nil {
 		return Result{}, err
+	}
+	// A body an operator gave up stays given up.
+	if !q.DiscardedAt.IsZero() {
+		return Result{}, kycd.QuarantineSettled(q)
 	}
 	res, err := in.receive(ctx, q.Body, false)
 	if err != nil {

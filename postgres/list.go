@@ -21,6 +21,17 @@ func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.Sessi
 	if f.SubjectID != "" {
 		q += ` AND subject_id = ` + arg(f.SubjectID)
 	}
+	if f.Code != "" {
+		q += ` AND EXISTS (SELECT 1 FROM json_array_elements(checks) AS c(v),
+			json_array_elements(CASE WHEN json_typeof(c.v->'reasons') = 'array' THEN c.v->'reasons' ELSE '[]' END) AS r(v)
+			WHERE r.v->>'code' = ` + arg(f.Code) + `)`
+	}
+	if !f.Since.IsZero() {
+		q += ` AND status_at >= ` + arg(f.Since)
+	}
+	if !f.Until.IsZero() {
+		q += ` AND status_at < ` + arg(f.Until)
+	}
 	if f.Cursor != "" {
 		t, id, err := kycd.DecodeCursor(f.Cursor)
 		if err != nil {

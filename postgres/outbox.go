@@ -161,6 +161,7 @@ func (s *Store) Deliveries(ctx context.Context, f kycd.DeliveryFilter) (*kycd.De
 			page.NextCursor = kycd.EncodeCursor(last.CreatedAt, last.ID)
 			break
 		}
+		d.NameConcerned()
 		d.Payload = nil
 		page.Items = append(page.Items, d)
 	}
@@ -217,6 +218,7 @@ func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error)
 	if err := actions.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: delivery actions: %w", translate(s, err))
 	}
+	d.NameConcerned()
 	return d, nil
 }
 

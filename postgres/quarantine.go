@@ -21,22 +21,25 @@ func (s *Store) AddQuarantine(ctx context.Context, q *kycd.Quarantined) error {
 	return nil
 }
 
-const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result`
+const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result, discarded_at, discarded_by`
 
 func scanQuarantined(row pgx.Row) (*kycd.Quarantined, error) {
 	var q kycd.Quarantined
 	var problem string
-	var eventID, result *string
-	var replayedAt *time.Time
-	if err := row.Scan(&q.ID, &q.ReceivedAt, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result); err != nil {
+	var eventID, result, discardedBy *string
+	var replayedAt, discardedAt *time.Time
+	if err := row.Scan(&q.ID, &q.ReceivedAt, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result, &discardedAt, &discardedBy); err != nil {
 		return nil, err
 	}
 	q.ReceivedAt = q.ReceivedAt.UTC()
 	if replayedAt != nil {
 		q.ReplayedAt = replayedAt.UTC()
 	}
+	if discardedAt != nil {
+		q.DiscardedAt = discardedAt.UTC()
+	}
 	q.Problem = []byte(problem)
-	q.EventID, q.ReplayResult = deref(eventID), deref(result)
+	q.EventID, q.ReplayResult, q.DiscardedBy = deref(eventID), deref(result), deref(discardedBy)
 	return &q, nil
 }
 
@@ -49,13 +52,14 @@ func (s *Store) QuarantineItem(ctx context.Context, id string) (*kycd.Quarantine
 	return q, nil
 }
 
-// Quarantine lists quarantined bodies, newest first.
+// Quarantine lists quarantined bodies, newest first; pending ones are
+// neither replayed nor discarded.
 func (s *Store) Quarantine(ctx context.Context, all bool, limit int) ([]*kycd.Quarantined, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	rows, err := s.pool.Query(ctx,
-		`SELECT `+quarantineColumns+` FROM quarantine WHERE ($1 OR replayed_at IS NULL) ORDER BY received_at DESC, id LIMIT $2`, all, limit)
+		`SELECT `+quarantineColumns+` FROM quarantine WHERE ($1 OR (replayed_at IS NULL AND discarded_at IS NULL)) ORDER BY received_at DESC, id LIMIT $2`, all, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: quarantine: %w", translate(s, err))
 	}
@@ -84,6 +88,24 @@ func (s *Store) ResolveQuarantine(ctx context.Context, id, result string, at tim
 		return kycd.Errorf(kycd.ENOTFOUND, "quarantined body %s not found", id)
 	}
 	return nil
+}
+
+// DiscardQuarantine marks a pending quarantined body given up. The update
+// takes only a pending row; when it takes none, a read says why.
+func (s *Store) DiscardQuarantine(ctx context.Context, id, actor string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE quarantine SET discarded_at = $2, discarded_by = $3
+		WHERE id = $1 AND replayed_at IS NULL AND discarded_at IS NULL`, id, at, actor)
+	if err != nil {
+		return fmt.Errorf("postgres: discard quarantine: %w", translate(s, err))
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	q, err := s.QuarantineItem(ctx, id)
+	if err != nil {
+		return fmt.Errorf("postgres: discard quarantine: %w", err)
+	}
+	return kycd.QuarantineSettled(q)
 }
 
 // Purge drops raw bodies and personal data received before t; event ids

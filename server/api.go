@@ -24,7 +24,18 @@ func handleRead(o Options, read func(r *http.Request) (any, error)) http.Handler
 }
 
 func handleSession(o Options) http.Handler {
-	return handleRead(o, func(r *http.Request) (any, error) { return o.Store.Session(r.Context(), pathID(r)) })
+	return handleRead(o, func(r *http.Request) (any, error) {
+		s, err := o.Store.Session(r.Context(), pathID(r))
+		if err != nil {
+			return nil, err
+		}
+		// The sentence the user is given for each failure, as a
+		// rejection's notification carries it.
+		for i := range s.Failures {
+			s.Failures[i].Guidance = o.Guide(s.Failures[i].Code)
+		}
+		return s, nil
+	})
 }
 
 func handleSubject(o Options) http.Handler {
@@ -44,14 +55,6 @@ func handleEvent(o Options) http.Handler {
 		}
 		return rec, nil
 	})
-}
-
-// QuarantineView is a quarantined body as the API shows it. Body is the
-// refused body as text (it may not be JSON at all).
-type QuarantineView struct {
-	*kycd.Quarantined
-	Body         *string `json:"body,omitempty"`
-	OriginalBody *string `json:"originalBody,omitempty"`
 }
 
 func bodyText(b []byte) *string {
@@ -96,9 +99,9 @@ func handleQuarantineList(o Options) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		out := make([]QuarantineView, len(items))
-		for i, it := range items {
-			out[i] = QuarantineView{Quarantined: it}
+		out, err := quarantineViews(r, o, items, false)
+		if err != nil {
+			return nil, err
 		}
 		return map[string]any{"items": out}, nil
 	})
@@ -110,7 +113,11 @@ func handleQuarantineItem(o Options) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return QuarantineView{Quarantined: it, Body: bodyText(it.Body), OriginalBody: bodyText(it.OriginalBody)}, nil
+		out, err := quarantineViews(r, o, []*kycd.Quarantined{it}, true)
+		if err != nil {
+			return nil, err
+		}
+		return out[0], nil
 	})
 }
 

@@ -52,7 +52,10 @@ func TestDashboardListsStalledSessions(t *testing.T) {
 	defer cancel()
 	bctx, cancel = context.WithTimeout(bctx, 60*time.Second)
 	defer cancel()
+	// The page shows times in the browser's zone: UTC here, as the
+	// expiry below is written.
 	if err := chromedp.Do(bctx,
+		timezone("UTC"),
 		chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#token", "token"),

@@ -127,6 +127,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The session has a page of its own; dead deliveries and the
+	// quarantine are on the overview.
+	do(chromedp.Click(`#nav-overview`), chromedp.WaitVisible(`#dead [data-retry]`))
 	do(chromedp.Click(`[data-retry]`), chromedp.WaitNotPresent(`[data-retry]`))
 	dead := text("#dead")
 	do(chromedp.Click(`[data-replay]`), chromedp.WaitNotPresent(`[data-replay]`))

@@ -38,6 +38,9 @@ func handleSessionList(o Options) http.Handler {
 		default:
 			return nil, kycd.Errorf(kycd.EINVALID, "status must be one of NOT_STARTED, STARTED, VERIFIED, REVIEW, REJECTED, EXPIRED")
 		}
+		if err := sessionSearch(q, &f); err != nil {
+			return nil, err
+		}
 		return o.Store.Sessions(r.Context(), f)
 	})
 }

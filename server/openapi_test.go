@@ -354,6 +354,16 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	v.do(t, h, 200, "GET", "/api/v1/sessions/"+strings.ToUpper(sessionID), nil, auth...)
 	v.do(t, h, 200, "GET", "/api/v1/sessions", nil, auth...)
 	v.do(t, h, 200, "GET", "/api/v1/sessions?status=REJECTED&subject="+subjectID+"&limit=10", nil, auth...)
+	if f := sess.Failures; len(f) == 0 || f[0].Code != "EXPIRED_DOCUMENT" || f[0].Guidance != kycd.DefaultGuidance().For("EXPIRED_DOCUMENT") {
+		t.Errorf("the seeded session's failures = %+v, want each with the guidance the user is given", f)
+	}
+	found := decode[kycd.SessionPage](t, v.do(t, h, 200, "GET", "/api/v1/sessions?code=EXPIRED_DOCUMENT&since=2025-06-19T00:00:00Z&until=2025-06-20T00:00:00Z", nil, auth...))
+	if len(found.Sessions) != 1 || found.Sessions[0].ID != sessionID {
+		t.Errorf("sessions rejected for EXPIRED_DOCUMENT on 2025-06-19 = %+v, want the seeded one", found.Sessions)
+	}
+	for _, q := range []string{"since=yesterday", "until=2025-06-19", "since=2025-06-20T00:00:00Z&until=2025-06-19T00:00:00Z"} {
+		v.do(t, h, 400, "GET", "/api/v1/sessions?"+q, nil, auth...)
+	}
 	page := decode[kycd.SessionPage](t, v.do(t, h, 200, "GET", "/api/v1/sessions?limit=1", nil, auth...))
 	if page.NextCursor == "" {
 		t.Fatal("no nextCursor with limit=1 and several sessions")
@@ -419,6 +429,11 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	if len(list.Items) != 3 {
 		t.Fatalf("quarantine lists %d items, want 3", len(list.Items))
 	}
+	for _, it := range decode[struct{ Items []server.QuarantineView }](t, v.do(t, h, 200, "GET", "/api/v1/quarantine", nil, auth...)).Items {
+		if it.Replayable || it.ReplayBlocked == "" {
+			t.Errorf("quarantined %s (%s) is offered for replay (%v, %q); none of these can succeed", it.ID, it.Reason, it.Replayable, it.ReplayBlocked)
+		}
+	}
 	for _, it := range list.Items {
 		v.do(t, h, 200, "GET", "/api/v1/quarantine/"+it.ID, nil, auth...)
 		switch it.Reason {
@@ -442,6 +457,23 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	v.do(t, h, 200, "POST", "/api/v1/quarantine/"+q.ID+"/replay", nil, auth...)
 	v.do(t, h, 200, "GET", "/api/v1/quarantine/"+q.ID, nil, auth...)
 	v.do(t, h, 200, "GET", "/api/v1/quarantine?all=1&limit=10", nil, auth...)
+	// A conflict can never be replayed: it is discarded, once, and kept.
+	for _, it := range list.Items {
+		if it.Reason != kycd.QuarantineConflict {
+			continue
+		}
+		gone := decode[server.Discarded](t, v.do(t, h, 200, "POST", "/api/v1/quarantine/"+it.ID+"/discard", nil, auth...))
+		if gone.ID != it.ID || gone.DiscardedBy != "api:admin" || gone.DiscardedAt.IsZero() {
+			t.Errorf("discard = %+v", gone)
+		}
+		v.do(t, h, 409, "POST", "/api/v1/quarantine/"+it.ID+"/discard", nil, auth...)
+		v.do(t, h, 409, "POST", "/api/v1/quarantine/"+it.ID+"/replay", nil, auth...)
+		kept := decode[server.QuarantineView](t, v.do(t, h, 200, "GET", "/api/v1/quarantine/"+it.ID, nil, auth...))
+		if kept.Body == nil || kept.DiscardedAt.IsZero() || kept.Replayable {
+			t.Errorf("discarded item = %+v, want kept with its body, marked, not replayable", kept)
+		}
+	}
+	v.do(t, h, 409, "POST", "/api/v1/quarantine/"+q.ID+"/discard", nil, auth...) // replayed
 
 	// Deliveries: one per notification, to the "log" sink. Record attempts
 	// as the dispatcher would: one failed (retried), one dead, one delivered.
@@ -471,6 +503,26 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	}
 	for _, state := range []string{kycd.DeliveryPending, kycd.DeliveryDelivered, kycd.DeliveryDead} {
 		v.do(t, h, 200, "GET", "/api/v1/deliveries?state="+state+"&limit=50", nil, auth...)
+	}
+	named := 0
+	for _, d := range decode[kycd.DeliveryPage](t, v.do(t, h, 200, "GET", "/api/v1/deliveries?limit=500", nil, auth...)).Items {
+		if strings.HasPrefix(d.NotificationType, "kyc.session.") {
+			named++
+			if d.SessionID == "" || d.Subject.IsZero() {
+				t.Errorf("delivery %s of %s names session %q and subject %+v; want both", d.ID, d.NotificationType, d.SessionID, d.Subject)
+			}
+		}
+	}
+	if named == 0 {
+		t.Error("no delivery of a session notification listed")
+	}
+	notes := decode[server.SessionNotifications](t, v.do(t, h, 200, "GET", "/api/v1/sessions/"+sessionID+"/notifications", nil, auth...))
+	if len(notes.Items) != 1 || notes.Items[0].Type != kycd.NotifySessionRejected || len(notes.Items[0].Deliveries) != 1 || notes.Items[0].Deliveries[0].Sink != "log" {
+		t.Errorf("the seeded session's notifications = %+v, want its rejection with the log sink's delivery", notes.Items)
+	}
+	invited := decode[server.SessionNotifications](t, v.do(t, h, 200, "GET", "/api/v1/sessions/"+invitedSession+"/notifications", nil, auth...))
+	if len(invited.Items) != 1 || strings.Contains(string(invited.Items[0].Payload), "@") || strings.Contains(string(invited.Items[0].Payload), "verificationUrl") {
+		t.Errorf("the invitation's notifications = %+v, want its one notification without contact details", invited.Items)
 	}
 	v.do(t, h, 400, "GET", "/api/v1/deliveries?state=lost", nil, auth...)
 	v.do(t, h, 202, "POST", "/api/v1/deliveries/"+claimed[1].ID+"/retry", nil, auth...)

@@ -72,6 +72,10 @@ type Options struct {
 	// /api/v1/sessions/stalled lists it (kycd.DefaultReviewAlertAfter when
 	// 0); the watchdog's threshold.
 	ReviewAlertAfter time.Duration
+	// Guide gives the guidance sentence for a failure code, as the
+	// notifications give it to the merchant (kycd.DefaultGuidance when
+	// nil); a session's failures show it.
+	Guide func(code string) string
 }
 
 // DefaultReadWait is how long an API read waits, unless configured, for
@@ -108,6 +112,9 @@ func New(o Options) http.Handler {
 	}
 	if o.ReadWait <= 0 {
 		o.ReadWait = DefaultReadWait
+	}
+	if o.Guide == nil {
+		o.Guide = kycd.DefaultGuidance().For
 	}
 	if o.AdminTokenHash == "" && o.AdminToken != "" {
 		o.AdminTokenHash = kycd.TokenHash(o.AdminToken)

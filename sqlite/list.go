@@ -22,6 +22,19 @@ func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.Sessi
 		q += ` AND subject_id = ?`
 		args = append(args, f.SubjectID)
 	}
+	if f.Code != "" {
+		q += ` AND EXISTS (SELECT 1 FROM json_each(checks) c, json_each(c.value, '$.reasons') r
+			WHERE r.type = 'object' AND r.value ->> '$.code' = ?)`
+		args = append(args, f.Code)
+	}
+	if !f.Since.IsZero() {
+		q += ` AND status_at >= ?`
+		args = append(args, formatTime(f.Since))
+	}
+	if !f.Until.IsZero() {
+		q += ` AND status_at < ?`
+		args = append(args, formatTime(f.Until))
+	}
 	if f.Cursor != "" {
 		t, id, err := kycd.DecodeCursor(f.Cursor)
 		if err != nil {

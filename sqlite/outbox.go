@@ -207,6 +207,7 @@ func (s *Store) Deliveries(ctx context.Context, f kycd.DeliveryFilter) (*kycd.De
 			page.NextCursor = kycd.EncodeCursor(last.CreatedAt, last.ID)
 			return nil
 		}
+		d.NameConcerned()
 		d.Payload = nil
 		page.Items = append(page.Items, d)
 		return nil
@@ -262,6 +263,7 @@ func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: delivery actions: %w", translate(s, err))
 	}
+	d.NameConcerned()
 	return d, nil
 }
 

@@ -20,13 +20,13 @@ func (s *Store) AddQuarantine(ctx context.Context, q *kycd.Quarantined) error {
 	return nil
 }
 
-const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result`
+const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result, discarded_at, discarded_by`
 
 func scanQuarantined(row interface{ Scan(...any) error }) (*kycd.Quarantined, error) {
 	var q kycd.Quarantined
 	var received, problem string
-	var eventID, replayedAt, result sql.NullString
-	if err := row.Scan(&q.ID, &received, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result); err != nil {
+	var eventID, replayedAt, result, discardedAt, discardedBy sql.NullString
+	if err := row.Scan(&q.ID, &received, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result, &discardedAt, &discardedBy); err != nil {
 		return nil, err
 	}
 	var err error
@@ -38,9 +38,13 @@ func scanQuarantined(row interface{ Scan(...any) error }) (*kycd.Quarantined, er
 			return nil, err
 		}
 	}
+	if q.DiscardedAt, err = parseNullTime(discardedAt); err != nil {
+		return nil, err
+	}
 	q.Problem = []byte(problem)
 	q.EventID = eventID.String
 	q.ReplayResult = result.String
+	q.DiscardedBy = discardedBy.String
 	return &q, nil
 }
 
@@ -53,13 +57,14 @@ func (s *Store) QuarantineItem(ctx context.Context, id string) (*kycd.Quarantine
 	return q, nil
 }
 
-// Quarantine lists quarantined bodies, newest first.
+// Quarantine lists quarantined bodies, newest first; pending ones are
+// neither replayed nor discarded.
 func (s *Store) Quarantine(ctx context.Context, all bool, limit int) ([]*kycd.Quarantined, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	rows, err := s.r.QueryContext(ctx,
-		`SELECT `+quarantineColumns+` FROM quarantine WHERE (? OR replayed_at IS NULL) ORDER BY received_at DESC, id LIMIT ?`, all, limit)
+		`SELECT `+quarantineColumns+` FROM quarantine WHERE (? OR (replayed_at IS NULL AND discarded_at IS NULL)) ORDER BY received_at DESC, id LIMIT ?`, all, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: quarantine: %w", translate(s, err))
 	}
@@ -88,6 +93,24 @@ func (s *Store) ResolveQuarantine(ctx context.Context, id, result string, at tim
 		return kycd.Errorf(kycd.ENOTFOUND, "quarantined body %s not found", id)
 	}
 	return nil
+}
+
+// DiscardQuarantine marks a pending quarantined body given up. The update
+// takes only a pending row; when it takes none, a read says why.
+func (s *Store) DiscardQuarantine(ctx context.Context, id, actor string, at time.Time) error {
+	r, err := s.w.ExecContext(ctx, `UPDATE quarantine SET discarded_at = ?, discarded_by = ?
+		WHERE id = ? AND replayed_at IS NULL AND discarded_at IS NULL`, formatTime(at), actor, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: discard quarantine: %w", translate(s, err))
+	}
+	if n, _ := r.RowsAffected(); n == 1 {
+		return nil
+	}
+	q, err := s.QuarantineItem(ctx, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: discard quarantine: %w", err)
+	}
+	return kycd.QuarantineSettled(q)
 }
 
 // Setting returns a stored setting.

@@ -153,6 +153,7 @@ func (e *env) serve(ctx context.Context) error {
 		Draining:       &draining,
 		// The list answers by the watchdog's threshold.
 		ReviewAlertAfter: cfg.ReviewAlertAfter,
+		Guide:            guide.For,
 	})
 
 	l, err := net.Listen("tcp", cfg.Addr)

@@ -2,12 +2,20 @@
 // tab's sessionStorage and goes out as a Bearer header, never as a cookie,
 // so no other site can make the browser act with it. Every value from the
 // API is written with textContent, never as HTML.
+//
+// Every view has a URL (#/sessions/{id}, #/subjects/{id}, #/events/{id},
+// #/deliveries/{id}, #/quarantine/{id}, #/search?q=, and the lists with
+// their filters), so a view survives a reload and a link can be shared.
+// Times show in the browser's zone, UTC on hover. An error shows next to
+// what caused it: the section that failed to load, or the button clicked.
 "use strict";
 
 const tokenKey = "kycd-token";
-const $ = (sel) => document.querySelector(sel);
-const state = { status: "", cursor: "", stalledCursor: "" };
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 const palette = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00"];
+const otherColor = "#b8bec8";
+const statuses = ["REJECTED", "REVIEW", "VERIFIED", "EXPIRED", "NOT_STARTED", "STARTED"];
 
 class Unauthorized extends Error {}
 
@@ -19,10 +27,15 @@ async function api(method, path, payload) {
   const body = resp.headers.get("Content-Type")?.includes("json") ? await resp.json() : null;
   if (!resp.ok) {
     const fields = (body?.errors || []).map((e) => `${e.field || "body"} ${e.detail}`).join("; ");
-    throw new Error(`${body?.detail || resp.statusText}${fields ? ": " + fields : ""}`);
+    const err = new Error(`${body?.detail || resp.statusText}${fields ? ": " + fields : ""}`);
+    err.status = resp.status;
+    throw err;
   }
   return body;
 }
+
+const enc = encodeURIComponent;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function el(tag, text, attrs = {}) {
   const e = document.createElement(tag);
@@ -30,6 +43,8 @@ function el(tag, text, attrs = {}) {
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   return e;
 }
+
+function link(text, href, attrs = {}) { return el("a", text, { href, ...attrs }); }
 
 function row(tbody, cells) {
   const tr = document.createElement("tr");
@@ -42,102 +57,45 @@ function row(tbody, cells) {
   return tr;
 }
 
-function when(t) { return t ? t.replace("T", " ").replace(/\.\d+Z$/, "Z") : "–"; }
-
-function showError(err) {
-  if (err instanceof Unauthorized) { logout("The token was refused."); return; }
-  $("#error").textContent = err.message;
+// empty fills a table body with one row saying there is nothing.
+function empty(tbody, text) {
+  const tr = row(tbody, [text]);
+  tr.firstChild.colSpan = tbody.closest("table").tHead.rows[0].cells.length;
+  tr.classList.add("none");
 }
 
-async function loadStats() {
-  const st = await api("GET", "/api/v1/stats?window=" + $("#window").value);
-  const tiles = $("#statuses");
-  tiles.replaceChildren();
-  const all = el("button", null, { class: "tile", "aria-pressed": String(state.status === ""), "data-status": "" });
-  all.append(el("span", Object.values(st.sessionsByStatus).reduce((a, b) => a + b, 0), { class: "n" }), "all");
-  tiles.append(all);
-  for (const s of ["REJECTED", "REVIEW", "VERIFIED", "EXPIRED", "NOT_STARTED", "STARTED"]) {
-    if (!(s in st.sessionsByStatus)) continue;
-    const b = el("button", null, { class: "tile status-" + s, "aria-pressed": String(state.status === s), "data-status": s });
-    b.append(el("span", st.sessionsByStatus[s], { class: "n" }), s);
-    tiles.append(b);
-  }
-  drawChart(st);
+// span groups nodes and text in one cell.
+function span(...parts) {
+  const s = el("span");
+  s.append(...parts.filter((p) => p !== undefined && p !== null && p !== ""));
+  return s;
 }
 
-// chartDays is every day of the window, so quiet days show as gaps, or for
-// windows over a month only the days that had rejections.
-function chartDays(st) {
-  const seen = [...new Set(st.failuresByDay.map((d) => d.day))];
-  const first = new Date(st.since.slice(0, 10) + "T00:00:00Z"), today = new Date();
-  if ((today - first) / 86400000 > 31) return seen;
-  const days = [];
-  for (let d = first; d <= today; d = new Date(d.getTime() + 86400000)) days.push(d.toISOString().slice(0, 10));
-  return days;
+function badge(text, attrs = {}) { return el("em", text, { class: "badge", ...attrs }); }
+
+// --- Times: the browser's zone, UTC on hover ---
+
+const pad = (n, w = 2) => String(n).padStart(w, "0");
+
+function zoneOf(d) {
+  const part = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName");
+  return part ? part.value : "";
 }
 
-// drawChart draws the top failure codes per day as stacked bars.
-function drawChart(st) {
-  const chart = $("#chart");
-  chart.replaceChildren();
-  if (!st.topFailureCodes.length) { chart.append(el("p", "No rejections in this window.")); return; }
-  const codes = st.topFailureCodes.slice(0, palette.length).map((c) => c.code);
-  const days = chartDays(st);
-  const perDay = new Map(days.map((d) => [d, 0]));
-  for (const d of st.failuresByDay) if (codes.includes(d.code)) perDay.set(d.day, perDay.get(d.day) + d.count);
-  const max = Math.max(1, ...perDay.values());
-  const W = 640, H = 180, pad = 24, bw = Math.max(4, Math.min(40, (W - 2 * pad) / days.length - 4));
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H + 30}`);
-  svg.setAttribute("width", "100%");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "Top rejection reasons per day");
-  days.forEach((day, i) => {
-    const x = pad + i * ((W - 2 * pad) / days.length);
-    let y = H;
-    for (const d of st.failuresByDay.filter((d) => d.day === day && codes.includes(d.code))) {
-      const h = (d.count / max) * (H - pad);
-      y -= h;
-      const r = document.createElementNS(ns, "rect");
-      r.setAttribute("x", x); r.setAttribute("y", y); r.setAttribute("width", bw); r.setAttribute("height", h);
-      r.setAttribute("fill", palette[codes.indexOf(d.code)]);
-      r.setAttribute("data-code", d.code);
-      const title = document.createElementNS(ns, "title");
-      title.textContent = `${day} ${d.code}: ${d.count}`;
-      r.append(title);
-      svg.append(r);
-    }
-    const label = document.createElementNS(ns, "text");
-    label.setAttribute("x", x); label.setAttribute("y", H + 14);
-    label.textContent = day.slice(5);
-    svg.append(label);
-  });
-  chart.append(svg);
-  const legend = el("div", null, { class: "legend" });
-  st.topFailureCodes.slice(0, palette.length).forEach((c, i) => {
-    const s = el("span", null, { "data-code": c.code });
-    s.append(el("i", null, { style: "background:" + palette[i] }), `${c.code} (${c.count})`);
-    legend.append(s);
-  });
-  chart.append(legend);
+function localTime(d) {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zoneOf(d)}`;
 }
 
-async function loadSessions(more) {
-  if (!more) state.cursor = "";
-  const q = new URLSearchParams({ limit: "20" });
-  if (state.status) q.set("status", state.status);
-  if (state.cursor) q.set("cursor", state.cursor);
-  const page = await api("GET", "/api/v1/sessions?" + q);
-  const tbody = $("#sessions tbody");
-  if (!more) tbody.replaceChildren();
-  for (const s of page.sessions) {
-    const a = el("a", s.sessionId, { href: "#session-" + s.sessionId, "data-session": s.sessionId });
-    row(tbody, [a, `${s.subject.type} ${s.subject.id}`, el("span", s.status, { class: "status-" + s.status }), when(s.statusAt)]);
-  }
-  state.cursor = page.nextCursor || "";
-  $("#more-sessions").hidden = !state.cursor;
-  $("#sessions-filter").textContent = state.status ? `(${state.status})` : "";
+function utcTime(d) {
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)} UTC`;
+}
+
+// when is a time element: local time shown, UTC in its title.
+function when(iso) {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  if (isNaN(d)) return iso;
+  return el("time", localTime(d), { datetime: iso, title: utcTime(d) });
 }
 
 // duration spells a span of milliseconds in its two largest units.
@@ -145,6 +103,302 @@ function duration(ms) {
   const m = Math.max(0, Math.floor(ms / 60000)), d = Math.floor(m / 1440), h = Math.floor((m % 1440) / 60);
   if (d) return `${d}d ${h}h`;
   return h ? `${h}h ${m % 60}m` : `${m}m`;
+}
+
+function ago(iso) { return iso ? `${duration(Date.now() - Date.parse(iso))} ago` : ""; }
+
+// localDay is the YYYY-MM-DD of a date input as the start of that day in
+// the browser's zone, in RFC 3339; next moves to the following day.
+function localDay(day, next) {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Date(y, m - 1, d + (next ? 1 : 0)).toISOString();
+}
+
+// --- Errors, next to what caused them ---
+
+// report shows err in box; a refused token ends the session instead.
+function report(box, err) {
+  if (err instanceof Unauthorized) { logout("The token was refused."); return; }
+  if (box) box.textContent = err.message;
+  else $("#error").textContent = err.message;
+}
+
+// guard runs a loader and shows its error in box.
+async function guard(box, fn) {
+  box.textContent = "";
+  try { await fn(); } catch (err) { report(box, err); }
+}
+
+// --- Router ---
+
+function parseHash() {
+  const h = location.hash.replace(/^#\/?/, "");
+  const i = h.indexOf("?");
+  const path = i < 0 ? h : h.slice(0, i);
+  return { parts: path.split("/").filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(i < 0 ? "" : h.slice(i + 1)) };
+}
+
+function go(path, params) {
+  const q = params && params.toString();
+  location.hash = "#/" + path + (q ? "?" + q : "");
+}
+
+// setView shows the sections of a list view, and hides the detail
+// sections: each shows itself once its data is there.
+function setView(view) {
+  for (const s of $$("[data-views]")) {
+    const list = s.dataset.views.split(" ");
+    s.hidden = !list.includes(view) || (s.tagName === "SECTION" && ["session", "subject", "event", "delivery", "quarantined", "search"].includes(view));
+  }
+  for (const a of $$("#nav [data-nav]")) {
+    if (a.dataset.nav === view) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  $("#error").textContent = "";
+}
+
+let routing = 0;
+
+async function route() {
+  if (!sessionStorage.getItem(tokenKey)) { logout(); return; }
+  const turn = ++routing;
+  const { parts, params } = parseHash();
+  const [kind, id] = parts;
+  const show = (view, load) => { setView(view); return load(); };
+  switch (kind || "") {
+    case "":
+    case "sessions":
+      if (id) return show("session", () => showSession(id, params, turn));
+      return show("overview", () => loadOverview(params));
+    case "subjects":
+      if (id) return show("subject", () => showSubject(id, params, turn));
+      break;
+    case "events":
+      if (id) return show("event", () => showEvent(id, turn));
+      break;
+    case "deliveries":
+      if (id) return show("delivery", () => showDelivery(id, turn));
+      return show("deliveries", () => loadDeliveries());
+    case "quarantine":
+      if (id) return show("quarantined", () => showQuarantined(id, turn));
+      return show("quarantine", () => loadQuarantine(params));
+    case "search":
+      return show("search", () => showSearch(params.get("q") || "", turn));
+  }
+  setView("overview");
+  $("#error").textContent = `There is no page ${location.hash}.`;
+  return loadOverview(new URLSearchParams());
+}
+
+// current says whether a detail view's answer still belongs on screen:
+// the user may have moved on while it loaded.
+const current = (turn) => turn === routing;
+
+// --- Overview ---
+
+function overviewParams() { return parseHash().params; }
+
+async function loadOverview(params) {
+  const w = params.get("window") || "168h";
+  if ([...$("#window").options].some((o) => o.value === w)) $("#window").value = w;
+  const form = $("#filters");
+  for (const name of ["status", "code", "since", "until", "subject"]) form.elements[name].value = params.get(name) || "";
+  await Promise.all([
+    guard($("#chart-error"), () => loadStats(params)),
+    guard($("#stalled-error"), () => loadStalled(false)),
+    guard($("#sessions-error"), () => loadSessions(params, false)),
+    loadDeliveries(),
+    guard($("#quarantine-error"), () => loadQuarantineList(false)),
+  ]);
+}
+
+async function loadStats(params) {
+  $("#statuses-error").textContent = "";
+  let st;
+  try {
+    st = await api("GET", "/api/v1/stats?window=" + enc($("#window").value));
+  } catch (err) {
+    report($("#statuses-error"), err);
+    throw err;
+  }
+  const status = params.get("status") || "";
+  const tiles = $("#statuses");
+  tiles.replaceChildren();
+  const all = el("button", null, { class: "tile", "aria-pressed": String(status === ""), "data-status": "" });
+  all.append(el("span", Object.values(st.sessionsByStatus).reduce((a, b) => a + b, 0), { class: "n" }), "all");
+  tiles.append(all);
+  for (const s of statuses) {
+    if (!(s in st.sessionsByStatus)) continue;
+    const b = el("button", null, { class: "tile status-" + s, "aria-pressed": String(status === s), "data-status": s });
+    b.append(el("span", st.sessionsByStatus[s], { class: "n" }), s);
+    tiles.append(b);
+  }
+  const codes = $("#codes");
+  codes.replaceChildren(...st.topFailureCodes.map((c) => el("option", null, { value: c.code })));
+  drawRanking(st);
+  drawChart(st);
+}
+
+// drawRanking lists the top rejection reasons of the window as bars, each
+// a link to the sessions rejected for it: readable for any window, as it
+// never depends on how many days there are.
+function drawRanking(st) {
+  const box = $("#reasons");
+  box.replaceChildren();
+  if (!st.topFailureCodes.length) return;
+  const top = st.topFailureCodes.slice(0, palette.length);
+  const total = st.topFailureCodes.reduce((a, c) => a + c.count, 0);
+  const rest = total - top.reduce((a, c) => a + c.count, 0);
+  const max = Math.max(...top.map((c) => c.count), rest);
+  const since = st.since.slice(0, 10);
+  const line = (label, count, color, href) => {
+    const r = el("div", null, { class: "rank" });
+    const name = href ? link(label, href, { "data-code-link": label }) : el("span", label);
+    const bar = el("span", null, { class: "bar" });
+    bar.style.width = `${Math.max(1, (count / max) * 100)}%`;
+    bar.style.background = color;
+    r.append(name, el("span", null, { class: "track" }), el("span", `${count} (${Math.round((count / total) * 100)}%)`, { class: "count" }));
+    r.children[1].append(bar);
+    box.append(r);
+  };
+  top.forEach((c, i) => line(c.code, c.count, palette[i],
+    "#/sessions?" + new URLSearchParams({ status: "REJECTED", code: c.code, since })));
+  if (rest > 0) line(`${st.topFailureCodes.length - top.length} other codes`, rest, otherColor);
+}
+
+// buckets cuts the window into days, weeks or months (UTC, as the API
+// counts days), so that a day and a year both give a readable number of
+// bars: up to 31 days, up to 27 weeks, or up to 13 months.
+function buckets(st) {
+  const start = new Date(st.since.slice(0, 10) + "T00:00:00Z"), end = new Date();
+  const days = (end - start) / 86400000;
+  const unit = days <= 31 ? "day" : days <= 190 ? "week" : "month";
+  const keyOf = (day) => {
+    const d = new Date(day + "T00:00:00Z");
+    if (unit === "day") return day;
+    if (unit === "month") return day.slice(0, 7);
+    d.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7)); // Monday
+    return d.toISOString().slice(0, 10);
+  };
+  const keys = [];
+  for (let d = new Date(start); d <= end; d.setUTCDate(d.getUTCDate() + 1)) {
+    const k = keyOf(d.toISOString().slice(0, 10));
+    if (keys[keys.length - 1] !== k) keys.push(k);
+  }
+  const month = new Intl.DateTimeFormat(undefined, { month: "short", year: "2-digit", timeZone: "UTC" });
+  const label = (k) => unit === "month" ? month.format(new Date(k + "-01T00:00:00Z")) : k.slice(5);
+  const title = (k) => unit === "day" ? k : unit === "week" ? `week of ${k}` : k;
+  return { unit, keys, keyOf, label, title };
+}
+
+// drawChart draws the top failure codes over the window as stacked bars,
+// the codes beyond the palette together in grey.
+function drawChart(st) {
+  const chart = $("#chart");
+  chart.replaceChildren();
+  if (!st.topFailureCodes.length) { chart.append(el("p", "No rejections in this window.")); return; }
+  const codes = st.topFailureCodes.slice(0, palette.length).map((c) => c.code);
+  const b = buckets(st);
+  const stacks = new Map(b.keys.map((k) => [k, new Map()]));
+  for (const d of st.failuresByDay) {
+    const stack = stacks.get(b.keyOf(d.day));
+    if (!stack) continue;
+    const code = codes.includes(d.code) ? d.code : "";
+    stack.set(code, (stack.get(code) || 0) + d.count);
+  }
+  const totals = [...stacks.values()].map((s) => [...s.values()].reduce((a, n) => a + n, 0));
+  const max = Math.max(1, ...totals);
+  const W = 640, H = 180, left = 34, right = 8, top = 10;
+  const slot = (W - left - right) / b.keys.length;
+  const bw = Math.max(2, Math.min(40, slot * 0.75));
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  const node = (tag, attrs, text) => {
+    const n = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+    if (text !== undefined) n.textContent = text;
+    svg.append(n);
+    return n;
+  };
+  svg.setAttribute("viewBox", `0 0 ${W} ${H + 30}`);
+  svg.setAttribute("width", "100%");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `Top rejection reasons per ${b.unit}`);
+  // A scale of whole numbers: 0, the middle, the top.
+  for (const v of [...new Set([0, Math.round(max / 2), max])]) {
+    const y = H - (v / max) * (H - top);
+    node("line", { x1: left, x2: W - right, y1: y, y2: y, class: "grid" });
+    node("text", { x: left - 4, y: y + 4, "text-anchor": "end", class: "y" }, String(v));
+  }
+  const every = Math.ceil(b.keys.length / 13);
+  b.keys.forEach((k, i) => {
+    const x = left + i * slot + (slot - bw) / 2;
+    let y = H;
+    const stack = stacks.get(k);
+    for (const code of [...codes, ""]) {
+      const n = stack.get(code);
+      if (!n) continue;
+      const h = (n / max) * (H - top);
+      y -= h;
+      const r = node("rect", { x, y, width: bw, height: h, fill: code ? palette[codes.indexOf(code)] : otherColor, "data-code": code || "other" });
+      const t = document.createElementNS(ns, "title");
+      t.textContent = `${b.title(k)} ${code || "other codes"}: ${n}`;
+      r.append(t);
+    }
+    if (i % every === 0) node("text", { x: x + bw / 2, y: H + 14, "text-anchor": "middle", class: "x" }, b.label(k));
+  });
+  chart.append(svg);
+  const legend = el("div", null, { class: "legend" });
+  st.topFailureCodes.slice(0, palette.length).forEach((c, i) => {
+    const s = el("span", null, { "data-code": c.code });
+    const swatch = el("i");
+    swatch.style.background = palette[i];
+    s.append(swatch, `${c.code} (${c.count})`);
+    legend.append(s);
+  });
+  chart.append(legend, el("p", `One bar per ${b.unit} (UTC).`, { class: "note" }));
+}
+
+const sessionsState = { cursor: "", stalledCursor: "" };
+
+// sessionQuery is the API query of the overview's filters.
+function sessionQuery(params) {
+  const q = new URLSearchParams({ limit: "20" });
+  for (const name of ["status", "code", "subject"]) if (params.get(name)) q.set(name, params.get(name).trim());
+  if (params.get("since")) q.set("since", localDay(params.get("since"), false));
+  if (params.get("until")) q.set("until", localDay(params.get("until"), true));
+  return q;
+}
+
+function describeFilters(params) {
+  const parts = [];
+  if (params.get("status")) parts.push(params.get("status"));
+  if (params.get("code")) parts.push("reason " + params.get("code"));
+  if (params.get("subject")) parts.push("subject " + params.get("subject"));
+  if (params.get("since")) parts.push("from " + params.get("since"));
+  if (params.get("until")) parts.push("to " + params.get("until"));
+  return parts.length ? `(${parts.join(", ")})` : "";
+}
+
+function subjectLink(subject) {
+  return link(`${subject.type} ${subject.id}`, `#/subjects/${enc(subject.id)}?type=${enc(subject.type)}`, { "data-subject": subject.id });
+}
+
+function sessionLink(id) { return link(id, "#/sessions/" + enc(id), { "data-session": id, class: "id" }); }
+
+function statusBadge(s) { return el("span", s, { class: "status status-" + s }); }
+
+async function loadSessions(params, more) {
+  if (!more) sessionsState.cursor = "";
+  const q = sessionQuery(params);
+  if (sessionsState.cursor) q.set("cursor", sessionsState.cursor);
+  const page = await api("GET", "/api/v1/sessions?" + q);
+  const tbody = $("#sessions tbody");
+  if (!more) tbody.replaceChildren();
+  if (!more && !page.sessions.length) empty(tbody, "No sessions match.");
+  for (const s of page.sessions) row(tbody, [sessionLink(s.sessionId), subjectLink(s.subject), statusBadge(s.status), when(s.statusAt)]);
+  sessionsState.cursor = page.nextCursor || "";
+  $("#more-sessions").hidden = !sessionsState.cursor;
+  $("#sessions-filter").textContent = describeFilters(params);
 }
 
 // stalledAge says how long a stalled session has waited: in REVIEW since
@@ -155,40 +409,22 @@ function stalledAge(s) {
 }
 
 async function loadStalled(more) {
-  if (!more) state.stalledCursor = "";
+  if (!more) sessionsState.stalledCursor = "";
   const q = new URLSearchParams({ limit: "20" });
-  if (state.stalledCursor) q.set("cursor", state.stalledCursor);
+  if (sessionsState.stalledCursor) q.set("cursor", sessionsState.stalledCursor);
   const page = await api("GET", "/api/v1/sessions/stalled?" + q);
   const tbody = $("#stalled tbody");
   if (!more) tbody.replaceChildren();
-  if (!more && !page.sessions.length) row(tbody, ["No stalled sessions."]);
+  if (!more && !page.sessions.length) empty(tbody, "No stalled sessions.");
   for (const s of page.sessions) {
-    const a = el("a", s.sessionId, { href: "#session-" + s.sessionId, "data-session": s.sessionId });
-    row(tbody, [a, `${s.subject.type} ${s.subject.id}`, el("span", s.status, { class: "status-" + s.status }),
+    row(tbody, [sessionLink(s.sessionId), subjectLink(s.subject), statusBadge(s.status),
       el("span", s.stalledReason, { "data-reason": s.stalledReason }), stalledAge(s)]);
   }
-  state.stalledCursor = page.nextCursor || "";
-  $("#more-stalled").hidden = !state.stalledCursor;
+  sessionsState.stalledCursor = page.nextCursor || "";
+  $("#more-stalled").hidden = !sessionsState.stalledCursor;
 }
 
-async function showSession(id) {
-  const s = await api("GET", "/api/v1/sessions/" + encodeURIComponent(id));
-  $("#session").hidden = false;
-  $("#session-id").textContent = s.sessionId;
-  $("#session-status").replaceChildren(el("strong", s.status, { class: "status-" + s.status }),
-    ` since ${when(s.statusAt)} · ${s.subject.type} ${s.subject.id}`);
-  if (s.expiresAt) $("#session-status").append(` · invitation expires ${when(s.expiresAt)}`);
-  const checks = $("#checks tbody");
-  checks.replaceChildren();
-  for (const c of s.checks) {
-    if (!c.reasons.length) row(checks, [c.type, c.state, "", ""]);
-    for (const r of c.reasons) row(checks, [c.type, c.state, r.code, r.message]);
-  }
-  const history = $("#history tbody");
-  history.replaceChildren();
-  for (const h of s.history) row(history, [when(h.timestamp), h.event, h.status, h.applied ? "yes" : "no (stale)"]);
-  $("#session").scrollIntoView();
-}
+// --- Deliveries and sinks ---
 
 // configuredSinks are the names a delivery can be moved to.
 let configuredSinks = [];
@@ -198,21 +434,32 @@ async function loadSinks() {
   configuredSinks = items.filter((k) => k.configured).map((k) => k.name);
   const tbody = $("#sinks tbody");
   tbody.replaceChildren();
-  if (!items.length) row(tbody, ["No sinks yet: kycd serve records its sinks when it starts."]);
+  if (!items.length) empty(tbody, "No sinks yet: kycd serve records its sinks when it starts.");
   for (const k of items) {
     let state = k.configured ? "configured" : "not configured";
-    let action = "";
+    const action = span();
     if (k.pausedAt) {
-      state = `paused since ${when(k.pausedAt)}: ${k.pauseReason || "410 Gone"}`;
-      action = el("button", "Resume", { "data-resume": k.name });
+      state = span(`paused since `, when(k.pausedAt), `: ${k.pauseReason || "410 Gone"}`);
+      action.append(el("button", "Resume", { "data-resume": k.name }), el("span", null, { class: "error", role: "alert" }));
     }
     const tr = row(tbody, [k.name, k.type || "–", k.target || "–", (k.events || []).join(", ") || "all", state, k.pending, k.dead, action]);
     if (k.pausedAt || (!k.configured && k.pending + k.dead > 0)) tr.classList.add("attention");
   }
 }
 
+// concerns names the session and subject a delivery's notification is
+// about, as links.
+function concerns(d) {
+  const s = span();
+  if (d.sessionId) s.append(sessionLink(d.sessionId));
+  if (d.subject && d.subject.id) s.append(el("br"), subjectLink(d.subject));
+  if (!s.childNodes.length) s.append("–");
+  return s;
+}
+
 // deliveryRow lists a delivery needing attention: a retry, and for one
 // whose sink is no longer configured a move to another sink or a drop.
+// Its errors show in the row, beside the buttons.
 function deliveryRow(tbody, d, retry) {
   const actions = el("span", null, { class: "actions" });
   if (retry) actions.append(el("button", "Retry", { "data-retry": d.id }));
@@ -222,77 +469,468 @@ function deliveryRow(tbody, d, retry) {
     if (pick.options.length) actions.append(pick, el("button", "Move", { "data-move": d.id }));
     actions.append(el("button", "Drop", { "data-drop": d.id }));
   }
+  actions.append(el("span", null, { class: "error", role: "alert" }));
   const sink = el("span", d.sink);
-  if (d.orphaned) sink.append(" ", el("em", "(sink not configured)", { class: "badge" }));
-  if (d.sinkPaused) sink.append(" ", el("em", "(sink paused)", { class: "badge" }));
-  row(tbody, [el("span", d.id, { class: "id" }), d.notificationType, sink, d.attemptCount, d.lastError, actions]);
+  if (d.orphaned) sink.append(" ", badge("(sink not configured)"));
+  if (d.sinkPaused) sink.append(" ", badge("(sink paused)"));
+  row(tbody, [link(d.id, "#/deliveries/" + enc(d.id), { class: "id" }), d.notificationType, concerns(d), sink, d.attemptCount, d.lastError, actions]);
 }
 
-async function loadDead() {
-  const { items } = await api("GET", "/api/v1/deliveries?state=dead&limit=100");
-  const tbody = $("#dead tbody");
-  tbody.replaceChildren();
-  if (!items.length) row(tbody, ["No dead deliveries."]);
-  for (const d of items) deliveryRow(tbody, d, true);
+// overviewRows is how many dead or orphaned deliveries the overview
+// lists; the Deliveries page pages through all of them.
+const overviewRows = 10;
+
+// loadDeliveryList fills a table with a page of deliveries; more appends
+// the next page. On the overview, a longer list leads to the Deliveries
+// page instead.
+async function loadDeliveryList(table, query, retry, noneText, more) {
+  const tbody = $(`#${table} tbody`);
+  const overview = parseHash().parts[0] !== "deliveries";
+  const q = new URLSearchParams(query);
+  q.set("limit", overview ? String(overviewRows) : "100");
+  if (more && tbody.dataset.cursor) q.set("cursor", tbody.dataset.cursor);
+  const page = await api("GET", "/api/v1/deliveries?" + q);
+  if (!more) tbody.replaceChildren();
+  $(`#${table}-more`)?.remove();
+  if (!more && !page.items.length) empty(tbody, noneText);
+  for (const d of page.items) deliveryRow(tbody, d, retry);
+  tbody.dataset.cursor = page.nextCursor || "";
+  if (!page.nextCursor) return;
+  const next = overview ? link("More on the Deliveries page", "#/deliveries", { id: `${table}-more` })
+    : el("button", "More", { id: `${table}-more`, "data-more": table });
+  $(`#${table}`).after(next);
 }
 
-async function loadOrphaned() {
-  const { items } = await api("GET", "/api/v1/deliveries?state=pending&orphaned=true&limit=100");
-  const tbody = $("#orphaned tbody");
-  tbody.replaceChildren();
-  if (!items.length) row(tbody, ["No orphaned deliveries."]);
-  for (const d of items) deliveryRow(tbody, d, false);
-}
+const loadDead = (more) => loadDeliveryList("dead", { state: "dead" }, true, "No dead deliveries.", more);
+const loadOrphaned = (more) => loadDeliveryList("orphaned", { state: "pending", orphaned: "true" }, false, "No orphaned deliveries.", more);
 
 async function loadDeliveries() {
-  await loadSinks();
-  await Promise.all([loadDead(), loadOrphaned()]);
+  await guard($("#sinks-error"), loadSinks);
+  await Promise.all([guard($("#dead-error"), () => loadDead(false)), guard($("#orphaned-error"), () => loadOrphaned(false))]);
 }
 
-// deliveryAction runs an action of a delivery's row and shows its error
-// next to the table it came from.
-async function deliveryAction(e) {
-  const b = e.target.closest("[data-retry],[data-move],[data-drop]");
-  if (!b) return;
-  const table = b.closest("table");
-  const errorBox = $("#" + table.id + "-error");
-  errorBox.textContent = "";
+// rowError is the error box beside a button: in its row or its block.
+function rowError(b) {
+  return b.parentElement.querySelector(".error") || b.closest("tr, p, div")?.querySelector(".error");
+}
+
+// act runs the action of a button, the button disabled meanwhile, its
+// error shown beside it.
+async function act(b, fn) {
+  const box = rowError(b);
+  if (box) box.textContent = "";
   b.disabled = true;
   try {
-    if (b.dataset.retry) await api("POST", `/api/v1/deliveries/${b.dataset.retry}/retry`);
-    if (b.dataset.drop) await api("POST", `/api/v1/deliveries/${b.dataset.drop}/drop`);
-    if (b.dataset.move) {
-      const pick = table.querySelector(`[data-move-select="${b.dataset.move}"]`);
-      await api("POST", `/api/v1/deliveries/${b.dataset.move}/move`, { sink: pick.value });
-    }
-    await loadDeliveries();
+    await fn();
   } catch (err) {
-    if (err instanceof Unauthorized) showError(err); else errorBox.textContent = err.message;
+    report(box, err);
     b.disabled = false;
   }
 }
 
-async function loadQuarantine() {
-  const { items } = await api("GET", "/api/v1/quarantine");
+async function deliveryAction(e) {
+  const b = e.target.closest("[data-retry],[data-move],[data-drop]");
+  if (!b) return;
+  await act(b, async () => {
+    if (b.dataset.retry) await api("POST", `/api/v1/deliveries/${enc(b.dataset.retry)}/retry`);
+    if (b.dataset.drop) await api("POST", `/api/v1/deliveries/${enc(b.dataset.drop)}/drop`);
+    if (b.dataset.move) {
+      const pick = b.closest("tr").querySelector(`[data-move-select]`);
+      await api("POST", `/api/v1/deliveries/${enc(b.dataset.move)}/move`, { sink: pick.value });
+    }
+    await loadDeliveries();
+  });
+}
+
+// --- Quarantine ---
+
+function problemText(p) {
+  const fields = (p?.errors || []).map((e) => `${e.field || "body"} ${e.detail}`).join("; ");
+  return fields || p?.detail || "";
+}
+
+// replayCell offers a replay only where it can succeed, and says why not
+// elsewhere.
+function replayCell(q) {
+  if (q.replayable) return el("button", "Replay", { "data-replay": q.id });
+  if (q.replayedAt) return span("replayed ", when(q.replayedAt), ` (${q.replayResult})`);
+  if (q.discardedAt) return span("discarded ", when(q.discardedAt), ` by ${q.discardedBy}`);
+  return el("span", q.replayBlocked || "cannot succeed", { class: "note", "data-blocked": q.id });
+}
+
+function discardButton(q) {
+  return q.replayedAt || q.discardedAt ? "" : el("button", "Discard", { "data-discard": q.id, title: "Kept, marked discarded, out of this list" });
+}
+
+async function loadQuarantineList(all) {
+  const { items } = await api("GET", "/api/v1/quarantine" + (all ? "?all=1" : ""));
   const tbody = $("#quarantine tbody");
   tbody.replaceChildren();
-  if (!items.length) row(tbody, ["Nothing in quarantine."]);
+  if (!items.length) empty(tbody, "Nothing in quarantine.");
   for (const q of items) {
-    const fields = (q.problem.errors || []).map((e) => `${e.field || "body"} ${e.detail}`).join("; ");
-    const b = el("button", "Replay", { "data-replay": q.id });
-    row(tbody, [when(q.receivedAt), q.reason, q.eventId || "–", fields || q.problem.detail, b]);
+    const actions = el("span", null, { class: "actions" });
+    actions.append(link("View", "#/quarantine/" + enc(q.id), { "data-view-quarantined": q.id }));
+    const discard = discardButton(q);
+    if (discard) actions.append(discard);
+    actions.append(el("span", null, { class: "error", role: "alert" }));
+    const tr = row(tbody, [when(q.receivedAt), q.reason, q.eventId || "–", problemText(q.problem), replayCell(q), actions]);
+    tr.querySelector("[data-replay]")?.parentElement.append(el("span", null, { class: "error", role: "alert" }));
   }
 }
 
-async function loadAll() {
-  $("#error").textContent = "";
-  await Promise.all([loadStats(), loadStalled(false), loadSessions(false), loadDeliveries(), loadQuarantine()]);
+async function loadQuarantine(params) {
+  $("#quarantine-all").checked = params.get("all") === "1";
+  await guard($("#quarantine-error"), () => loadQuarantineList($("#quarantine-all").checked));
 }
+
+// quarantineAction replays or discards; a discard asks to be clicked
+// twice, since it cannot be undone.
+async function quarantineAction(e) {
+  const b = e.target.closest("[data-replay],[data-discard]");
+  if (!b) return;
+  if (b.dataset.discard && !b.dataset.armed) {
+    b.dataset.armed = "1";
+    b.textContent = "Discard for good?";
+    return;
+  }
+  await act(b, async () => {
+    if (b.dataset.replay) {
+      const res = await api("POST", `/api/v1/quarantine/${enc(b.dataset.replay)}/replay`);
+      b.replaceWith(el("span", `replayed: ${res.outcome}${res.duplicate ? " (duplicate)" : ""}`, { class: "note" }));
+    }
+    if (b.dataset.discard) await api("POST", `/api/v1/quarantine/${enc(b.dataset.discard)}/discard`);
+    await route();
+  });
+}
+
+// --- A session ---
+
+async function showSession(id, params, turn) {
+  const sec = $("#session");
+  for (const sel of ["#checks tbody", "#history tbody", "#other-sessions tbody", "#notifications"]) $(sel).replaceChildren();
+  for (const sel of ["#session-status", "#session-subject", "#session-error", "#notifications-error", "#other-sessions-error"]) $(sel).textContent = "";
+  $("#session-id").textContent = id;
+  let s;
+  try {
+    s = await api("GET", "/api/v1/sessions/" + enc(id));
+  } catch (err) {
+    if (!current(turn)) return;
+    sec.hidden = false;
+    report($("#session-error"), err.status === 404 ? new Error(`No session has the id ${id}. Try the search box: it also finds subjects and events.`) : err);
+    return;
+  }
+  if (!current(turn)) return;
+  $("#session-id").textContent = s.sessionId;
+  const status = $("#session-status");
+  status.append(statusBadge(s.status), " since ", when(s.statusAt), ` (${ago(s.statusAt)}), set by event `,
+    link(s.statusEventId, "#/events/" + enc(s.statusEventId), { class: "id" }));
+  if (s.expiresAt) status.append(" · invitation expires ", when(s.expiresAt));
+  $("#session-subject").append("Subject ", subjectLink(s.subject));
+
+  const checks = $("#checks tbody");
+  const guidance = new Map(s.failures.map((f) => [f.checkType + "\u0000" + f.code, f.guidance]));
+  if (!s.checks.length) empty(checks, "No checks reported.");
+  for (const c of s.checks) {
+    if (!c.reasons.length) row(checks, [c.type, c.state, "", "", ""]);
+    for (const r of c.reasons) {
+      const tr = row(checks, [c.type, c.state, r.code, r.message, guidance.get(c.type + "\u0000" + r.code) || ""]);
+      tr.lastChild.classList.add("guidance");
+    }
+  }
+
+  const history = $("#history tbody");
+  const highlight = params.get("event");
+  for (const h of s.history) {
+    const effect = h.applied ? "applied" : span(badge("stale", { "data-stale": h.eventId }), " older than the status it would change: kept, no effect");
+    const source = h.source === "reconciliation" ? badge("reconciliation", { title: "found in Ralio's REST API by kycd reconcile, not received as a webhook" }) : "webhook";
+    const tr = row(history, [when(h.timestamp), when(h.receivedAt), link(h.event, "#/events/" + enc(h.eventId)), h.status, effect, source]);
+    if (!h.applied) tr.classList.add("stale");
+    if (highlight && h.eventId === highlight.toLowerCase()) tr.classList.add("highlight");
+  }
+  sec.hidden = false;
+  await Promise.all([
+    guard($("#notifications-error"), () => loadNotifications(s.sessionId, turn)),
+    guard($("#other-sessions-error"), () => loadOtherSessions(s, turn)),
+  ]);
+}
+
+// sendLabel names what a retry does to a delivery in its state.
+function sendLabel(d) {
+  switch (d.state) {
+    case "delivered": return "Send again";
+    case "pending": return "Send now";
+    default: return "Retry";
+  }
+}
+
+function attemptsList(d) {
+  if (!d.attempts?.length) return el("span", "none yet");
+  const det = el("details");
+  det.append(el("summary", `${d.attempts.length} attempt${d.attempts.length > 1 ? "s" : ""}`));
+  const ol = el("ol", null, { class: "attempts" });
+  for (const a of d.attempts) {
+    const li = el("li");
+    li.append(when(a.at), ` ${a.outcome}`, a.statusCode ? ` (${a.statusCode})` : "", ` in ${a.durationMs} ms`, a.error ? `: ${a.error}` : "");
+    ol.append(li);
+  }
+  det.append(ol);
+  return det;
+}
+
+function deliveryState(d) {
+  const s = span(el("strong", d.state, { class: "state state-" + d.state, "data-delivery-state": d.id }));
+  if (d.state === "pending" && d.nextAttemptAt) s.append(" next ", when(d.nextAttemptAt));
+  if (d.orphaned) s.append(" ", badge("sink not configured"));
+  if (d.sinkPaused) s.append(" ", badge("sink paused"));
+  return s;
+}
+
+async function loadNotifications(sessionId, turn) {
+  const { items } = await api("GET", `/api/v1/sessions/${enc(sessionId)}/notifications`);
+  if (!current(turn)) return;
+  const box = $("#notifications");
+  box.replaceChildren();
+  if (!items.length) { box.append(el("p", "No notification: nothing applied to this session notified your systems.", { class: "note" })); return; }
+  for (const n of items) {
+    const art = el("article", null, { class: "notification", "data-notification": n.id });
+    const title = el("h4");
+    title.append(el("code", n.type), " written ", when(n.createdAt), " for event ", link(n.eventId, "#/events/" + enc(n.eventId), { class: "id" }));
+    art.append(title);
+    const sent = (n.notification.failures || []).filter((f) => f.guidance);
+    if (sent.length) {
+      const ul = el("ul", null, { class: "sent-guidance" });
+      for (const f of sent) ul.append(el("li", `${f.code}: “${f.guidance}”`));
+      art.append(el("p", "Guidance it carried:", { class: "note" }), ul);
+    }
+    const table = el("table", null, { class: "deliveries" });
+    const head = table.createTHead().insertRow();
+    for (const h of ["Delivery", "Sink", "State", "Attempts", "Last error", ""]) head.append(el("th", h));
+    const tbody = table.createTBody();
+    if (!n.deliveries.length) empty(tbody, "No delivery: no sink took this type.");
+    for (const d of n.deliveries) {
+      const actions = el("span", null, { class: "actions" });
+      if (d.state !== "pending" || !d.orphaned) actions.append(el("button", sendLabel(d), { "data-send": d.id }));
+      actions.append(el("span", null, { class: "error", role: "alert" }));
+      row(tbody, [link(d.id.slice(0, 8) + "…", "#/deliveries/" + enc(d.id), { class: "id", title: d.id }), d.sink, deliveryState(d), attemptsList(d), d.lastError || "", actions]);
+    }
+    art.append(table);
+    box.append(art);
+  }
+}
+
+// sendAgain starts a new round for a delivery and follows it until the
+// dispatcher has tried it (or 20 s pass), so the person who clicked sees
+// the outcome where they clicked.
+async function sendAgain(b) {
+  const id = b.dataset.send;
+  const turn = routing;
+  const { parts } = parseHash();
+  const refresh = () => parts[0] === "deliveries" ? showDelivery(id, turn) : loadNotifications(parts[1], turn);
+  await act(b, async () => {
+    await api("POST", `/api/v1/deliveries/${enc(id)}/retry`);
+    const state = $(`[data-delivery-state="${CSS.escape(id)}"]`);
+    if (state) state.textContent = "pending";
+    const before = (await api("GET", `/api/v1/deliveries/${enc(id)}`)).attemptCount;
+    for (let i = 0; i < 40 && current(turn); i++) {
+      const d = await api("GET", `/api/v1/deliveries/${enc(id)}`);
+      if (d.state !== "pending" || d.attemptCount > before) break;
+      await sleep(500);
+    }
+    if (current(turn)) await refresh();
+  });
+}
+
+async function loadOtherSessions(s, turn) {
+  const sub = await api("GET", `/api/v1/subjects/${enc(s.subject.id)}?type=${enc(s.subject.type)}`);
+  if (!current(turn)) return;
+  const tbody = $("#other-sessions tbody");
+  tbody.replaceChildren();
+  const others = sub.sessions.filter((o) => o.sessionId !== s.sessionId);
+  if (!others.length) empty(tbody, "None: this is the subject's only session.");
+  for (const o of others) row(tbody, [sessionLink(o.sessionId), statusBadge(o.status), when(o.statusAt)]);
+}
+
+// --- A subject ---
+
+async function showSubject(id, params, turn) {
+  const sec = $("#subject");
+  $("#subject-id").textContent = id;
+  $("#subject-about").replaceChildren();
+  $("#subject-error").textContent = "";
+  const tbody = $("#subject-sessions tbody");
+  tbody.replaceChildren();
+  let sub;
+  try {
+    const type = params.get("type");
+    sub = await api("GET", `/api/v1/subjects/${enc(id)}${type ? "?type=" + enc(type) : ""}`);
+  } catch (err) {
+    if (!current(turn)) return;
+    sec.hidden = false;
+    report($("#subject-error"), err.status === 404 ? new Error(`No subject has the id ${id}.`) : err);
+    return;
+  }
+  if (!current(turn)) return;
+  const about = $("#subject-about");
+  about.append(el("strong", sub.type), ` ${sub.id}`);
+  if (sub.level) about.append(" · level ", el("strong", sub.level), " since ", when(sub.levelAt));
+  about.append(` · ${sub.sessions.length} session${sub.sessions.length === 1 ? "" : "s"}`);
+  if (!sub.sessions.length) empty(tbody, "No sessions.");
+  for (const s of sub.sessions) row(tbody, [sessionLink(s.sessionId), statusBadge(s.status), when(s.statusAt)]);
+  sec.hidden = false;
+}
+
+// --- An event ---
+
+function about(dl, pairs) {
+  dl.replaceChildren();
+  for (const [k, v] of pairs) {
+    if (v === undefined || v === null || v === "") continue;
+    const dd = el("dd");
+    dd.append(v instanceof Node ? v : String(v));
+    dl.append(el("dt", k), dd);
+  }
+}
+
+// pretty indents a JSON body; anything else shows as it is.
+function pretty(text) {
+  try { return JSON.stringify(JSON.parse(text), null, 2); } catch { return text; }
+}
+
+async function showEvent(id, turn) {
+  const sec = $("#event");
+  $("#event-id").textContent = id;
+  $("#event-error").textContent = "";
+  $("#event-about").replaceChildren();
+  $("#event-body").textContent = "";
+  let ev;
+  try {
+    ev = await api("GET", "/api/v1/events/" + enc(id));
+  } catch (err) {
+    if (!current(turn)) return;
+    sec.hidden = false;
+    report($("#event-error"), err.status === 404 ? new Error(`No event has the id ${id}.`) : err);
+    return;
+  }
+  if (!current(turn)) return;
+  about($("#event-about"), [["Type", ev.type], ["Event time", when(ev.timestamp)], ["Received", when(ev.receivedAt)],
+    ["Outcome", ev.outcome], ["Session", ev.sessionId ? sessionLink(ev.sessionId) : ""], ["Body hash", ev.bodyHash]]);
+  $("#event-body").textContent = ev.body ? JSON.stringify(ev.body, null, 2) : "(purged: bodies are kept for --retention)";
+  sec.hidden = false;
+}
+
+// --- A delivery ---
+
+async function showDelivery(id, turn) {
+  const sec = $("#delivery");
+  $("#delivery-id").textContent = id;
+  $("#delivery-error").textContent = "";
+  let d;
+  try {
+    d = await api("GET", "/api/v1/deliveries/" + enc(id));
+  } catch (err) {
+    if (!current(turn)) return;
+    sec.hidden = false;
+    report($("#delivery-error"), err.status === 404 ? new Error(`No delivery has the id ${id}.`) : err);
+    return;
+  }
+  if (!current(turn)) return;
+  about($("#delivery-about"), [["State", deliveryState(d)], ["Notification", `${d.notificationType} ${d.notificationId}`],
+    ["Concerns", concerns(d)], ["Sink", d.sink], ["Attempts", d.attemptCount], ["Last error", d.lastError],
+    ["Created", when(d.createdAt)], ["Updated", when(d.updatedAt)]]);
+  const actions = $("#delivery-actions");
+  actions.replaceChildren(el("button", sendLabel(d), { "data-send": d.id }), el("span", null, { class: "error", role: "alert" }));
+  const attempts = $("#delivery-attempts tbody");
+  attempts.replaceChildren();
+  if (!d.attempts?.length) empty(attempts, "No attempt yet.");
+  for (const a of d.attempts || []) row(attempts, [a.n, when(a.at), a.outcome, a.statusCode || "", `${a.durationMs} ms`, a.error || ""]);
+  const hist = $("#delivery-history tbody");
+  hist.replaceChildren();
+  if (!d.actions?.length) empty(hist, "None.");
+  for (const a of d.actions || []) row(hist, [when(a.at), a.actor, a.action, a.from, a.to || ""]);
+  sec.hidden = false;
+}
+
+// --- A quarantined body ---
+
+async function showQuarantined(id, turn) {
+  const sec = $("#quarantined");
+  $("#quarantined-id").textContent = id;
+  $("#quarantined-error").textContent = "";
+  let q;
+  try {
+    q = await api("GET", "/api/v1/quarantine/" + enc(id));
+  } catch (err) {
+    if (!current(turn)) return;
+    sec.hidden = false;
+    report($("#quarantined-error"), err.status === 404 ? new Error(`No quarantined body has the id ${id}.`) : err);
+    return;
+  }
+  if (!current(turn)) return;
+  about($("#quarantined-about"), [["Received", when(q.receivedAt)], ["Reason", q.reason], ["Answered", `${q.problem.status || ""} ${q.problem.title || ""}`],
+    ["Problem", problemText(q.problem)], ["Event", q.eventId],
+    ["Replay", q.replayable ? "can succeed now" : replayCell(q)]]);
+  const actions = $("#quarantined-actions");
+  actions.replaceChildren();
+  if (q.replayable) actions.append(replayCell(q));
+  const discard = discardButton(q);
+  if (discard) actions.append(discard);
+  actions.append(el("span", null, { class: "error", role: "alert" }));
+  $("#quarantined-body").textContent = q.body === undefined ? "(empty, or purged)" : pretty(q.body);
+  $("#quarantined-original").hidden = q.originalBody === undefined;
+  $("#quarantined-original-body").textContent = q.originalBody === undefined ? "" : pretty(q.originalBody);
+  sec.hidden = false;
+}
+
+// --- Search ---
+
+// showSearch looks an id up as a session, a subject, an event, a delivery
+// and a quarantined body at once. One match opens it; several are listed;
+// none is said beside the search box.
+async function showSearch(q, turn) {
+  q = q.trim();
+  $("#q").value = q;
+  $("#results-q").textContent = q;
+  $("#search-error").textContent = "";
+  $("#results-error").textContent = "";
+  const list = $("#results-list");
+  list.replaceChildren();
+  if (!q) return;
+  const id = enc(q);
+  const lookups = [
+    ["session", `/api/v1/sessions/${id}`, (s) => ({ href: "#/sessions/" + enc(s.sessionId), text: `Session ${s.sessionId} (${s.status}) of ${s.subject.type} ${s.subject.id}` })],
+    ["subject", `/api/v1/subjects/${id}`, (s) => ({ href: `#/subjects/${enc(s.id)}?type=${enc(s.type)}`, text: `Subject ${s.type} ${s.id}, ${s.sessions.length} session(s)` })],
+    ["event", `/api/v1/events/${id}`, (e) => e.sessionId
+      ? { href: `#/sessions/${enc(e.sessionId)}?event=${enc(e.eventId)}`, text: `Event ${e.eventId} (${e.type}) of session ${e.sessionId}` }
+      : { href: "#/events/" + enc(e.eventId), text: `Event ${e.eventId} (${e.type})` }],
+    ["delivery", `/api/v1/deliveries/${id}`, (d) => ({ href: "#/deliveries/" + enc(d.id), text: `Delivery ${d.id} (${d.state}) to ${d.sink}` })],
+    ["quarantined body", `/api/v1/quarantine/${id}`, (x) => ({ href: "#/quarantine/" + enc(x.id), text: `Quarantined body ${x.id} (${x.reason})` })],
+  ];
+  const answers = await Promise.allSettled(lookups.map(([, path]) => api("GET", path)));
+  if (!current(turn)) return;
+  const hits = [], failures = [];
+  answers.forEach((a, i) => {
+    if (a.status === "fulfilled") hits.push(lookups[i][2](a.value));
+    else if (a.reason instanceof Unauthorized) failures.unshift(a.reason);
+    else if (a.reason.status !== 404) failures.push(new Error(`${lookups[i][0]}: ${a.reason.message}`));
+  });
+  if (failures[0] instanceof Unauthorized) { report(null, failures[0]); return; }
+  if (hits.length === 1 && !failures.length) { location.replace(hits[0].href); return; }
+  $("#results").hidden = false;
+  for (const h of hits) { const li = el("li"); li.append(link(h.text, h.href)); list.append(li); }
+  const problem = failures.length ? failures.map((f) => f.message).join("; ")
+    : hits.length ? "" : `Nothing has the id ${q}: no session, subject, event, delivery or quarantined body.`;
+  $("#search-error").textContent = problem;
+  $("#results-error").textContent = problem;
+}
+
+// --- Start ---
 
 function logout(message) {
   sessionStorage.removeItem(tokenKey);
   $("#app").hidden = true;
   $("#logout").hidden = true;
+  $("#nav").hidden = true;
+  $("#search").hidden = true;
   $("#login").hidden = false;
   $("#login-error").textContent = message || "";
 }
@@ -301,7 +939,17 @@ function start() {
   $("#app").hidden = false;
   $("#login").hidden = true;
   $("#logout").hidden = false;
-  loadAll().catch(showError);
+  $("#nav").hidden = false;
+  $("#search").hidden = false;
+  route().catch((err) => report(null, err));
+}
+
+// setParams moves the overview to the same filters with changes.
+function setParams(changes) {
+  const { parts, params } = parseHash();
+  const path = parts[0] === "sessions" && !parts[1] ? "sessions" : "";
+  for (const [k, v] of Object.entries(changes)) { if (v) params.set(k, v); else params.delete(k); }
+  go(path, params);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -312,48 +960,45 @@ document.addEventListener("DOMContentLoaded", () => {
     start();
   });
   $("#logout").addEventListener("click", () => logout());
-  $("#window").addEventListener("change", () => loadStats().catch(showError));
-  $("#more-sessions").addEventListener("click", () => loadSessions(true).catch(showError));
+  $("#search").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const q = $("#q").value.trim();
+    $("#search-error").textContent = q ? "" : "Type a session, subject or event id.";
+    if (!q) return;
+    const target = "#/search?" + new URLSearchParams({ q });
+    if (location.hash === target) route(); else location.hash = target;
+  });
+  $("#window").addEventListener("change", () => setParams({ window: $("#window").value === "168h" ? "" : $("#window").value }));
+  $("#filters").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = e.target.elements;
+    setParams({ status: f.status.value, code: f.code.value.trim(), since: f.since.value, until: f.until.value, subject: f.subject.value.trim() });
+  });
+  $("#more-sessions").addEventListener("click", () => guard($("#sessions-error"), () => loadSessions(overviewParams(), true)));
+  $("#more-stalled").addEventListener("click", () => guard($("#stalled-error"), () => loadStalled(true)));
   $("#statuses").addEventListener("click", (e) => {
     const tile = e.target.closest("[data-status]");
-    if (!tile) return;
-    state.status = tile.dataset.status;
-    for (const t of document.querySelectorAll("#statuses .tile")) t.setAttribute("aria-pressed", String(t === tile));
-    loadSessions(false).catch(showError);
-  });
-  $("#sessions").addEventListener("click", (e) => {
-    const a = e.target.closest("[data-session]");
-    if (!a) return;
-    e.preventDefault();
-    showSession(a.dataset.session).catch(showError);
-  });
-  $("#more-stalled").addEventListener("click", () => loadStalled(true).catch(showError));
-  $("#stalled").addEventListener("click", (e) => {
-    const a = e.target.closest("[data-session]");
-    if (!a) return;
-    e.preventDefault();
-    showSession(a.dataset.session).catch(showError);
+    if (tile) setParams({ status: tile.dataset.status });
   });
   $("#dead").addEventListener("click", deliveryAction);
   $("#orphaned").addEventListener("click", deliveryAction);
+  $("#app").addEventListener("click", (e) => {
+    const b = e.target.closest("[data-more]");
+    if (b) guard($(`#${b.dataset.more}-error`), () => (b.dataset.more === "dead" ? loadDead : loadOrphaned)(true));
+  });
   $("#sinks").addEventListener("click", async (e) => {
     const b = e.target.closest("[data-resume]");
-    if (!b) return;
-    $("#sinks-error").textContent = "";
-    b.disabled = true;
-    try {
-      await api("POST", `/api/v1/sinks/${encodeURIComponent(b.dataset.resume)}/resume`);
-      await loadDeliveries();
-    } catch (err) {
-      if (err instanceof Unauthorized) showError(err); else $("#sinks-error").textContent = err.message;
-      b.disabled = false;
-    }
+    if (b) await act(b, async () => { await api("POST", `/api/v1/sinks/${enc(b.dataset.resume)}/resume`); await loadDeliveries(); });
   });
-  $("#quarantine").addEventListener("click", async (e) => {
-    const b = e.target.closest("[data-replay]");
-    if (!b) return;
-    b.disabled = true;
-    try { await api("POST", `/api/v1/quarantine/${b.dataset.replay}/replay`); await loadAll(); } catch (err) { showError(err); b.disabled = false; }
-  });
+  $("#quarantine").addEventListener("click", quarantineAction);
+  $("#quarantined").addEventListener("click", quarantineAction);
+  $("#quarantine-all").addEventListener("change", (e) => go("quarantine", e.target.checked ? new URLSearchParams({ all: "1" }) : null));
+  for (const sel of ["#notifications", "#delivery-actions"]) {
+    $(sel).addEventListener("click", (e) => {
+      const b = e.target.closest("[data-send]");
+      if (b) sendAgain(b);
+    });
+  }
+  window.addEventListener("hashchange", () => { if (sessionStorage.getItem(tokenKey)) route().catch((err) => report(null, err)); });
   if (sessionStorage.getItem(tokenKey)) start(); else logout();
 });

@@ -614,7 +614,7 @@ func orderedIDs() (lo, hi string) {
 func TestWebhookEndpoint(t *testing.T) {
 	t.Parallel()
 	failed := example(t, "a-kyc_session_failed.json")
-	unknown := example(t, "a-unknown-event.json")
+	unknown := example(t, "a-viban_created.json")
 	invalid := readFile(t, filepath.Join("testdata", "invalid-fields.json"))
 	conflicting := bytes.Replace(failed, []byte("has expired"), []byte("expired last year"), 1)
 	reindented := func() []byte {
@@ -884,7 +884,7 @@ func TestRalioExamples(t *testing.T) {
 				t.Errorf("subject = %+v, want related-party with session %s NOT_STARTED", sub, session)
 			}
 		}},
-		{"a-unknown-event.json", "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "unhandled", nil},
+		{"a-viban_created.json", "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "unhandled", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -3,14 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -21,20 +19,6 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ralio"
 )
-
-//go:embed samples/*.json
-var samples embed.FS
-
-// sampleTypes lists the event types `kycd send --type` has a sample of.
-func sampleTypes() []string {
-	entries, _ := samples.ReadDir("samples")
-	var out []string
-	for _, e := range entries {
-		out = append(out, strings.TrimSuffix(e.Name(), ".json"))
-	}
-	sort.Strings(out)
-	return out
-}
 
 type sendOptions struct {
 	url      string
@@ -58,7 +42,7 @@ func sendCmd(e *env) *cobra.Command {
 		Short: "Send a signed Ralio event to a kycd (a sample of any type, or a file), retrying like Ralio",
 		Long: "Send signs an event with the Ralio secret and POSTs it to kycd's webhook, retrying 5xx answers and\n" +
 			"network errors with exponential backoff as Ralio does. Without --ralio-secret it uses the secret that\n" +
-			"kycd serve generated in the same database.\n\nSample types: " + strings.Join(sampleTypes(), ", "),
+			"kycd serve generated in the same database.\n\nSample types: " + strings.Join(ralio.SampleTypes(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return e.send(cmd.Context(), o)
@@ -165,9 +149,9 @@ func (e *env) sendBody(o sendOptions) ([]byte, error) {
 	case o.file != "":
 		body, err = os.ReadFile(o.file)
 	default:
-		body, err = samples.ReadFile("samples/" + o.typ + ".json")
+		body, err = ralio.Sample(o.typ)
 		if err != nil {
-			return nil, fmt.Errorf("--type %q: no sample of that type; choose one of %s, or send your own with --file", o.typ, strings.Join(sampleTypes(), ", "))
+			return nil, fmt.Errorf("--type %q: no sample of that type; choose one of %s, or send your own with --file", o.typ, strings.Join(ralio.SampleTypes(), ", "))
 		}
 	}
 	if err != nil {

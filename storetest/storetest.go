@@ -59,6 +59,9 @@ func Run(t *testing.T, open Open) {
 		{"StalledSessions", testStalledSessions},
 		{"NotificationsWithoutEntries", testNotificationsWithoutEntries},
 		{"RebuildDerivesExpiry", testRebuildDerivesExpiry},
+		{"ResendNotification", testResend},
+		{"OldestPending", testOldestPending},
+		{"QuarantinePending", testQuarantinePending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -215,7 +215,7 @@ func (d *Dispatcher) send(ctx context.Context, batch []*kycd.Delivery) {
 		case up.State == kycd.DeliveryDead:
 			log.Warn("notification dead", "err", a.Error)
 		default:
-			log.Info("notification not delivered; will retry", "err", a.Error, "next", up.NextAttemptAt)
+			log.Warn("notification not delivered; will retry", "err", a.Error, "next", up.NextAttemptAt)
 		}
 	}
 	for sink, reason := range paused {

@@ -129,7 +129,7 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 			t.Fatalf("kycd serve returned before listening: %v\nstdout:\n%s\nstderr:\n%s", s.err, s.Stdout, s.Stderr)
 		default:
 		}
-		m := listeningLine.FindStringSubmatch(s.Stdout.String())
+		m := listeningLine.FindStringSubmatch(s.Stderr.String())
 		if m != nil {
 			addr = m[1]
 		}
@@ -1198,8 +1198,9 @@ func TestZeroConfigFirstRun(t *testing.T) {
 	flags := []string{"--addr", "127.0.0.1:0", "--database", "sqlite:" + db}
 	first := serve(t, nil, flags...)
 
-	// The value printed on the line after "Generated <what>".
-	out := first.Stdout.String()
+	// The value printed on the line after "Generated <what>", on stderr:
+	// stdout is the log sink's.
+	out := first.Stderr.String()
 	if n := strings.Count(out, "Generated"); n != 2 {
 		t.Fatalf("first start printed %d Generated lines, want 2 (secret and token):\n%s", n, out)
 	}
@@ -1240,7 +1241,7 @@ func TestZeroConfigFirstRun(t *testing.T) {
 		t.Fatalf("first kycd serve returned %v", err)
 	}
 	second := serve(t, nil, flags...)
-	if out := second.Stdout.String(); strings.Contains(out, "Generated") {
+	if out := second.Stderr.String(); strings.Contains(out, "Generated") {
 		t.Errorf("second start printed a Generated line again:\n%s", out)
 	}
 	// The printed secret and token are the ones kept.

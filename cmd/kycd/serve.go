@@ -48,14 +48,6 @@ func serveCmd(e *env) *cobra.Command {
 	}
 }
 
-func (e *env) logger() *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	if e.cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(e.stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(e.stderr, opts))
-}
-
 func (e *env) serve(ctx context.Context) error {
 	cfg := e.cfg
 	if !isLoopback(cfg.Addr) && cfg.AdminToken == "" {
@@ -175,7 +167,9 @@ func (e *env) serve(ctx context.Context) error {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(e.stdout, "kycd listening on http://%s (webhook: POST /webhooks/ralio)\n", ln.Addr())
+	// Banners go to stderr with the logs: stdout is the log sink's, one
+	// notification per line, for whatever reads them.
+	fmt.Fprintf(e.stderr, "kycd listening on http://%s (webhook: POST /webhooks/ralio)\n", ln.Addr())
 	log.Info("serving", "addr", ln.Addr().String(), "database", kycd.RedactURL(cfg.Database))
 
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
@@ -254,7 +248,7 @@ func (e *env) generated(ctx context.Context, store kycd.Store, key, what, howToS
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	if created {
-		fmt.Fprintf(e.stdout, "Generated %s (kept in the database, shown only this once; set %s to choose your own):\n  %s\n", what, howToSet, v)
+		fmt.Fprintf(e.stderr, "Generated %s (kept in the database, shown only this once; set %s to choose your own):\n  %s\n", what, howToSet, v)
 	}
 	return v, nil
 }
@@ -273,7 +267,7 @@ func (e *env) adminTokenHash(ctx context.Context, store kycd.Store) (string, err
 		return "", fmt.Errorf("an admin token: %w", err)
 	}
 	if created {
-		fmt.Fprintf(e.stdout, "Generated an admin token (kept in the database as a hash, shown only this once; set --admin-token / KYCD_ADMIN_TOKEN to choose your own):\n  %s\n", token)
+		fmt.Fprintf(e.stderr, "Generated an admin token (kept in the database as a hash, shown only this once; set --admin-token / KYCD_ADMIN_TOKEN to choose your own):\n  %s\n", token)
 		return stored, nil
 	}
 	if kycd.IsTokenHash(stored) {

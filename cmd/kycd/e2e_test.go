@@ -1111,7 +1111,7 @@ func TestQuarantineReplay(t *testing.T) {
 		s := startServer(t)
 		// No body refused through the webhook becomes valid without a code
 		// change, so one is put in quarantine as an older kycd would have.
-		body := readFile(t, filepath.Join("samples", "kyc_session_verified.json"))
+		body := example(t, "a-kyc_session_verified.json")
 		const eventID = "550e8400-e29b-41d4-a716-446655440010"
 		qid := uuid.NewString()
 		st := openDB(t, s.DB)
@@ -1128,7 +1128,7 @@ func TestQuarantineReplay(t *testing.T) {
 
 		wantJSON(t, s.api(t, http.MethodPost, "/api/v1/quarantine/"+qid+"/replay"), http.StatusOK,
 			fmt.Sprintf(`{"quarantineId":%q,"eventId":%q,"outcome":"applied"}`, qid, eventID))
-		wantStatus(t, s.session(t, failedSession), "VERIFIED")
+		wantStatus(t, s.session(t, "550e8400-e29b-41d4-a716-446655440012"), "VERIFIED") // the sample's session
 		if items := s.quarantine(t, ""); len(items) != 0 {
 			t.Errorf("quarantine after replay = %+v, want none pending", items)
 		}

@@ -237,6 +237,9 @@ func (d *Dispatcher) attempt(ctx context.Context, del *kycd.Delivery) (kycd.Atte
 	err := d.o.Sinks[del.Sink].Send(ctx, kycd.Message{ID: del.NotificationID, Type: del.NotificationType, Payload: del.Payload})
 	cancel()
 	end := d.o.Now()
+	if d.o.Metrics != nil {
+		d.o.Metrics.Duration.WithLabelValues(del.Sink).Observe(end.Sub(start).Seconds())
+	}
 	rec := kycd.AttemptRecord{
 		DeliveryID: del.ID,
 		Attempt:    kycd.Attempt{At: start, DurationMS: end.Sub(start).Milliseconds(), Outcome: kycd.AttemptDelivered},

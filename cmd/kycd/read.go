@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,9 +13,6 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
 
 // printJSON writes v indented, for scripts.
 func printJSON(w io.Writer, v any) error {
@@ -228,23 +224,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func versionCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print kycd's version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := version
-			if v == "" {
-				v = "(devel)"
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-					v = bi.Main.Version
-				}
-			}
-			fmt.Fprintln(e.stdout, "kycd", v)
-			return nil
-		},
-	}
 }

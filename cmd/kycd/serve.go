@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +98,10 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	dispatch.RegisterOutboxDepth(metrics.Registry, store)
 	dispatch.RegisterSinkStates(metrics.Registry, store)
+	dispatch.RegisterOutboxAge(metrics.Registry, store, slices.Sorted(maps.Keys(sinks)))
+	metrics.RegisterQuarantine(store)
+	b := readBuild()
+	metrics.RegisterBuildInfo(b.Version, b.Revision, b.GoVersion)
 	dispatcher, err := dispatch.New(dispatch.Options{
 		Store:   store,
 		Sinks:   sinks,

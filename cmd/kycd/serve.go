@@ -40,7 +40,7 @@ const shutdownTimeout = 30 * time.Second
 const shutdownDrainProjection = 10 * time.Second
 
 func serveCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Receive Ralio webhooks and serve the API",
 		Args:  cobra.NoArgs,
@@ -48,6 +48,8 @@ func serveCmd(e *env) *cobra.Command {
 			return e.serve(cmd.Context())
 		},
 	}
+	e.use(cmd, serveFlags...)
+	return cmd
 }
 
 func (e *env) serve(ctx context.Context) error {
@@ -62,7 +64,7 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	log := e.logger()
 	metrics := server.NewMetrics()
-	store, err := e.openStore(ctx, false)
+	store, err := e.openStore(ctx, migrating)
 	if err != nil {
 		return err
 	}

@@ -57,17 +57,24 @@ func (b build) String() string {
 }
 
 func versionCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print kycd's version, the commit it was built from and its Go version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b := readBuild()
-			if e.cfg.JSON {
-				return printJSON(e.stdout, b)
-			}
-			fmt.Fprintln(e.stdout, b)
-			return nil
+			return e.printVersion()
 		},
 	}
+	e.use(cmd, "json")
+	return cmd
+}
+
+// printVersion prints the build, for kycd version and kycd --version.
+func (e *env) printVersion() error {
+	b := readBuild()
+	if e.cfg.JSON {
+		return printJSON(e.stdout, b)
+	}
+	_, err := fmt.Fprintln(e.stdout, b)
+	return err
 }

@@ -157,7 +157,6 @@ func hintOnArgs(cmd *cobra.Command) {
 				return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
 			}
 			return fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())
-			return nil
 		}
 	}
 	for _, c := range cmd.Commands() {

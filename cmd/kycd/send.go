@@ -43,8 +43,11 @@ func sendCmd(e *env) *cobra.Command {
 		Use:   "send",
 		Short: "Send a signed Ralio event to a kycd (a sample of any type, or a file), retrying like Ralio",
 		Long: "Send signs an event with the Ralio secret and POSTs it to kycd's webhook, retrying 5xx answers and\n" +
-			"network errors with exponential backoff as Ralio does. Without --ralio-secret it uses the secret that\n" +
-			"kycd serve generated in the same database.\n\nSample types: " + strings.Join(ralio.SampleTypes(), ", "),
+			"network errors with exponential backoff as Ralio does (a refused connection fails at once: nothing\n" +
+			"listens at --addr). Without --ralio-secret it uses the secret that kycd serve generated in the same\n" +
+			"database. Once kycd took the event, it prints the outcome read from that database: applied, stale\n" +
+			"(older than the event that set the session: nothing changed), unhandled or duplicate.\n\n" +
+			"Sample types (Ralio's examples, ralio/testdata): " + strings.Join(ralio.SampleTypes(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return e.send(cmd.Context(), o)

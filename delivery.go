@@ -119,6 +119,15 @@ type DeliveryPage struct {
 	NextCursor string      `json:"nextCursor,omitempty"`
 }
 
+// Resent is what a resend did for one sink: the delivery that sends the
+// notification there, and whether it is new (the sink had none) or an
+// existing one in a new round of attempts.
+type Resent struct {
+	Sink       string `json:"sink"`
+	DeliveryID string `json:"deliveryId"`
+	Created    bool   `json:"created"`
+}
+
 // AttemptRecord is one attempt to record with the state it leaves its
 // delivery in.
 type AttemptRecord struct {

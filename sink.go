@@ -129,3 +129,41 @@ func Routes(names ...string) []SinkRoute {
 	}
 	return out
 }
+
+// ConfiguredRoutes are the routes of the sinks that the last kycd serve to
+// start registered as configured: where a notification made outside serve
+// (a replay, a reconciliation, a resend) goes, as serve would send it.
+func ConfiguredRoutes(sinks []*SinkInfo) []SinkRoute {
+	var out []SinkRoute
+	for _, s := range sinks {
+		if s.Configured {
+			out = append(out, SinkRoute{Name: s.Name, Events: s.Events})
+		}
+	}
+	return out
+}
+
+// ResendRoute chooses the sinks a resend of a notification goes to, for
+// Store.ResendNotification: sink alone when it is named, else every sink of
+// routes that takes the notification's type (SinksFor). EINVALID for a
+// named sink that is not one of routes or does not take the type, and when
+// no sink takes it.
+func ResendRoute(routes []SinkRoute, sink string) func(typ string) ([]string, error) {
+	return func(typ string) ([]string, error) {
+		if sink == "" {
+			names := SinksFor(routes, typ)
+			if len(names) == 0 {
+				return nil, Errorf(EINVALID, "no configured sink takes notifications of type %s", typ)
+			}
+			return names, nil
+		}
+		i := slices.IndexFunc(routes, func(r SinkRoute) bool { return r.Name == sink })
+		switch {
+		case i < 0:
+			return nil, Errorf(EINVALID, "sink %q is not configured", sink)
+		case !routes[i].Wants(typ):
+			return nil, Errorf(EINVALID, "sink %s does not take notifications of type %s (its events filter: %s)", sink, typ, strings.Join(routes[i].Events, ", "))
+		}
+		return []string{sink}, nil
+	}
+}

@@ -51,6 +51,9 @@ type Store interface {
 	// kept, no longer pending. ENOTFOUND for an unknown id; ECONFLICT for
 	// a body replayed or discarded already.
 	DiscardQuarantine(ctx context.Context, id, actor string, at time.Time) error
+	// QuarantinePending counts the quarantined bodies that wait for a
+	// replay (those Quarantine lists without all).
+	QuarantinePending(ctx context.Context) (int, error)
 
 	// ClaimDeliveries leases up to limit pending deliveries that are due at
 	// now, for the given sinks (by name) that are not paused, to owner
@@ -95,6 +98,21 @@ type Store interface {
 	RetryDeadDeliveries(ctx context.Context, now time.Time) (int, error)
 	// OutboxDepth counts deliveries by state.
 	OutboxDepth(ctx context.Context) (map[string]int, error)
+	// OldestPending returns, per sink, when the round of attempts of its
+	// oldest pending delivery began (the delivery's creation, or the last
+	// retry, move, resume or resend that started a new round): how far
+	// behind that sink's deliveries are. Sinks without a pending delivery
+	// are absent.
+	OldestPending(ctx context.Context) (map[string]time.Time, error)
+	// ResendNotification starts a new round of the notification id, in one
+	// transaction: route is called with the notification's type and names
+	// the sinks to send it to (its error is returned as is). A sink that
+	// has a delivery of the notification gets that delivery due at at in a
+	// new round of attempts, whatever its state (as RetryDelivery); a sink
+	// without one gets a new pending delivery due at at. It reports what it
+	// did per sink, in route's order. ENOTFOUND for an unknown
+	// notification; EINVALID for a sink that is not configured.
+	ResendNotification(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]Resent, error)
 
 	// RegisterSinks records the sinks a starting kycd serve is configured
 	// with (Name, Type, Target, Events), as of at: these are configured,
@@ -141,3 +159,18 @@ type Store interface {
 	// Close releases the store; later calls fail with EUNAVAILABLE.
 	Close() error
 }
+
+// Schema is how a database's schema stands against the migrations that a
+// build of kycd carries: what a command that must not migrate checks
+// before it reads.
+type Schema struct {
+	Version int64 // the highest migration applied; 0 when none is
+	Latest  int64 // the highest migration this build carries
+	// Pending counts the migrations of this build not applied yet. A
+	// database migrated by a newer build has none pending (its extra
+	// migrations are that build's).
+	Pending int
+}
+
+// Current reports whether every migration of this build is applied.
+func (s Schema) Current() bool { return s.Pending == 0 }

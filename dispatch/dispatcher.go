@@ -215,7 +215,7 @@ func (d *Dispatcher) send(ctx context.Context, batch []*kycd.Delivery) {
 		case up.State == kycd.DeliveryDead:
 			log.Warn("notification dead", "err", a.Error)
 		default:
-			log.Info("notification not delivered; will retry", "err", a.Error, "next", up.NextAttemptAt)
+			log.Warn("notification not delivered; will retry", "err", a.Error, "next", up.NextAttemptAt)
 		}
 	}
 	for sink, reason := range paused {
@@ -237,6 +237,9 @@ func (d *Dispatcher) attempt(ctx context.Context, del *kycd.Delivery) (kycd.Atte
 	err := d.o.Sinks[del.Sink].Send(ctx, kycd.Message{ID: del.NotificationID, Type: del.NotificationType, Payload: del.Payload})
 	cancel()
 	end := d.o.Now()
+	if d.o.Metrics != nil {
+		d.o.Metrics.Duration.WithLabelValues(del.Sink).Observe(end.Sub(start).Seconds())
+	}
 	rec := kycd.AttemptRecord{
 		DeliveryID: del.ID,
 		Attempt:    kycd.Attempt{At: start, DurationMS: end.Sub(start).Milliseconds(), Outcome: kycd.AttemptDelivered},

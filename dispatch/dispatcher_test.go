@@ -487,3 +487,28 @@ func newIngester(t *testing.T, s kycd.Store) *ingest.Ingester {
 	t.Cleanup(in.Close)
 	return in
 }
+
+// A failed attempt that will be retried is a warning: on-call filters
+// logs by level, and a sink that keeps failing must show there before its
+// deliveries die.
+func TestRetriedAttemptLoggedAtWarn(t *testing.T) {
+	f := newFixture(t, status(http.StatusServiceUnavailable))
+	f.notify(t)
+	var logs bytes.Buffer
+	sink, err := httpsink.New(f.recv.URL, []string{sinkSecret}, nil, f.clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(dispatch.Options{
+		Store: f.store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dispatchOnce(t, d)
+	var rec struct{ Level, Msg, Outcome string }
+	if err := json.Unmarshal(logs.Bytes(), &rec); err != nil || rec.Level != "WARN" || !strings.Contains(rec.Msg, "will retry") || rec.Outcome != kycd.AttemptFailed {
+		t.Fatalf("log of a retried attempt = %s (%v), want one WARN line saying it will retry", logs.String(), err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 // Metrics are the dispatcher's Prometheus metrics.
 type Metrics struct {
 	Attempts *prometheus.CounterVec
+	Duration *prometheus.HistogramVec
 }
 
 // NewMetrics registers the dispatcher's metrics on reg.
@@ -21,9 +22,57 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kycd_delivery_attempts_total",
 			Help: "Notification delivery attempts by sink (its name) and outcome (delivered, failed, rejected).",
 		}, []string{"sink", "outcome"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kycd_delivery_duration_seconds",
+			Help: "How long a delivery attempt took, by sink (its name), whatever its outcome; a send is cut at 10 s.",
+			// Up to the send timeout.
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"sink"}),
 	}
-	reg.MustRegister(m.Attempts)
+	reg.MustRegister(m.Attempts, m.Duration)
 	return m
+}
+
+// outboxAge reports, per sink, how long its oldest pending delivery has
+// waited in its current round, read from the store at scrape time as the
+// outbox depth is.
+type outboxAge struct {
+	store interface {
+		OldestPending(context.Context) (map[string]time.Time, error)
+	}
+	sinks []string
+	now   func() time.Time
+	desc  *prometheus.Desc
+}
+
+// RegisterOutboxAge registers kycd_outbox_oldest_pending_age_seconds{sink}
+// on reg: 0 for each of sinks with nothing pending, so a graph shows a
+// line rather than a gap.
+func RegisterOutboxAge(reg prometheus.Registerer, store kycd.Store, sinks []string) {
+	reg.MustRegister(outboxAge{store: store, sinks: sinks, now: time.Now, desc: prometheus.NewDesc(
+		"kycd_outbox_oldest_pending_age_seconds",
+		"How long the oldest pending delivery of a sink has waited since its round of attempts began (its creation, or the retry, move, resume or resend that started a new round): the sink's lag.",
+		[]string{"sink"}, nil)})
+}
+
+func (c outboxAge) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c outboxAge) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	oldest, err := c.store.OldestPending(ctx)
+	if err != nil {
+		return
+	}
+	now := c.now()
+	for _, sink := range c.sinks {
+		if _, ok := oldest[sink]; !ok {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, 0, sink)
+		}
+	}
+	for sink, at := range oldest {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, max(0, now.Sub(at).Seconds()), sink)
+	}
 }
 
 // outboxDepth reports deliveries by state, read from the store at scrape

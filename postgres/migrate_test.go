@@ -201,3 +201,41 @@ func marshalNoEscape(t *testing.T, v any) string {
 	}
 	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 }
+
+// Schema tells a database never migrated, one behind and one up to date
+// apart, and creates nothing.
+func TestSchemaWithoutMigrating(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := postgrestest.URL(t)
+	s, err := postgres.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	sc, err := s.Schema(ctx)
+	if err != nil || sc.Current() || sc.Version != 0 || sc.Pending != int(sc.Latest) || sc.Latest < 5 {
+		t.Fatalf("Schema of a new database = %+v, %v; want version 0, every migration pending", sc, err)
+	}
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	var tables int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("Schema created %d tables in a database never migrated (%v)", tables, err)
+	}
+	if err := s.MigrateUpTo(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if sc, err := s.Schema(ctx); err != nil || sc.Current() || sc.Version != 3 || sc.Pending != int(sc.Latest)-3 {
+		t.Fatalf("Schema at version 3 = %+v, %v; want %d pending", sc, err, sc.Latest-3)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sc, err := s.Schema(ctx); err != nil || !sc.Current() || sc.Version != sc.Latest {
+		t.Fatalf("Schema after Migrate = %+v, %v; want current", sc, err)
+	}
+}

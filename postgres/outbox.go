@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kycd/kycd"
@@ -348,4 +349,85 @@ func (s *Store) OutboxDepth(ctx context.Context) (map[string]int, error) {
 		out[state] = n
 	}
 	return out, rows.Err()
+}
+
+// OldestPending returns, per sink, when its oldest pending delivery's round
+// began.
+func (s *Store) OldestPending(ctx context.Context) (map[string]time.Time, error) {
+	rows, err := s.pool.Query(ctx, `SELECT sink, min(round_started_at) FROM deliveries WHERE state = 'pending' GROUP BY sink`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: oldest pending: %w", translate(s, err))
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var sink string
+		var at time.Time
+		if err := rows.Scan(&sink, &at); err != nil {
+			return nil, fmt.Errorf("postgres: oldest pending: %w", translate(s, err))
+		}
+		out[sink] = at.UTC()
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: oldest pending: %w", translate(s, err))
+	}
+	return out, nil
+}
+
+// ResendNotification starts a new round of a notification to the sinks
+// route names, in one transaction that holds the notification's row, so
+// two resends of one notification take turns.
+func (s *Store) ResendNotification(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]kycd.Resent, error) {
+	out, err := s.resend(ctx, id, route, at)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: resend notification: %w", translate(s, err))
+	}
+	return out, nil
+}
+
+func (s *Store) resend(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]kycd.Resent, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	var typ string
+	if err := tx.QueryRow(ctx, `SELECT type FROM notifications WHERE id = $1 FOR UPDATE`, id).Scan(&typ); err != nil {
+		return nil, s.notFound(err, "notification %s not found", id)
+	}
+	sinks, err := route(typ)
+	if err != nil {
+		return nil, err
+	}
+	out := []kycd.Resent{}
+	for _, sink := range sinks {
+		var configured bool
+		switch err := tx.QueryRow(ctx, `SELECT configured FROM sinks WHERE name = $1 FOR SHARE`, sink).Scan(&configured); {
+		case errors.Is(err, pgx.ErrNoRows), err == nil && !configured:
+			return nil, kycd.Errorf(kycd.EINVALID, "sink %q is not configured", sink)
+		case err != nil:
+			return nil, err
+		}
+		r := kycd.Resent{Sink: sink}
+		switch err := tx.QueryRow(ctx, `SELECT id FROM deliveries WHERE notification_id = $1 AND sink = $2`, id, sink).Scan(&r.DeliveryID); {
+		case errors.Is(err, pgx.ErrNoRows):
+			did, err := uuid.NewV7()
+			if err != nil {
+				return nil, fmt.Errorf("delivery id: %w", err)
+			}
+			r.DeliveryID, r.Created = did.String(), true
+			if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
+				VALUES ($1, $2, $3, 'pending', $4, $4, $4, $4)`, r.DeliveryID, id, sink, at); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, err
+		default:
+			if _, err := tx.Exec(ctx, retrySQL+`id = $2`, at, r.DeliveryID); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, r)
+	}
+	return out, tx.Commit(ctx)
 }

@@ -150,3 +150,12 @@ func (s *Store) InitSetting(ctx context.Context, key, value string) (string, boo
 	v, err := s.Setting(ctx, key)
 	return v, false, err
 }
+
+// QuarantinePending counts the bodies waiting for a replay.
+func (s *Store) QuarantinePending(ctx context.Context) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM quarantine WHERE replayed_at IS NULL AND discarded_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: quarantine pending: %w", translate(s, err))
+	}
+	return n, nil
+}

@@ -73,7 +73,23 @@ func TestParseTestdata(t *testing.T) {
 			Subject: ralio.Subject{Type: ralio.SubjectUser, ID: "550e8400-e29b-41d4-a716-446655440001"},
 			Level:   ralio.LevelRegular, KYCID: 12345,
 		}},
-		{"a-unknown-event.json", ralio.Event{
+		{"a-kyc_session_verified.json", ralio.Event{
+			ID: "550e8400-e29b-41d4-a716-446655440010", Type: ralio.TypeSessionVerified,
+			Timestamp: at("2025-06-20T09:30:00.000Z"), Known: true,
+			SessionID: "550e8400-e29b-41d4-a716-446655440012",
+			Subject:   ralio.Subject{Type: ralio.SubjectUser, ID: "550e8400-e29b-41d4-a716-446655440001"},
+			Checks: []ralio.Check{
+				{Type: "document-verification", State: ralio.CheckValidated, Data: json.RawMessage(`{}`)},
+				{Type: "face-matching", State: ralio.CheckValidated, Data: json.RawMessage(`{}`)},
+			},
+		}},
+		{"a-kyc_state_updated.json", ralio.Event{
+			ID: "4a5b6c7d-8e9f-4a0b-9c1d-2e3f4a5b6c7d", Type: ralio.TypeKYCStateUpdated,
+			Timestamp: at("2025-06-19T17:20:01.004Z"), Known: true,
+			Subject: ralio.Subject{Type: ralio.SubjectUser, ID: "550e8400-e29b-41d4-a716-446655440001"},
+			Level:   ralio.LevelRegular, KYCID: 12345,
+		}},
+		{"a-viban_created.json", ralio.Event{
 			ID: "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", Type: "viban_created",
 			Timestamp: at("2026-02-02T10:10:10.100Z"),
 		}},
@@ -101,6 +117,12 @@ func TestParseTestdata(t *testing.T) {
 			Timestamp: at("2026-05-02T09:00:00.000Z"), Known: true,
 			Subject: ralio.Subject{Type: ralio.SubjectBusiness, ID: "0a1b2c3d-4e5f-4a6b-9c7d-8e9f0a1b2c3d"},
 			Level:   ralio.LevelLight, KYBID: 778,
+		}},
+		{"c-kyc_session_expired.json", ralio.Event{
+			ID: "5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c", Type: ralio.TypeSessionExpired,
+			Timestamp: at("2026-03-24T16:41:28.447Z"), Known: true,
+			SessionID: "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6f",
+			Subject:   ralio.Subject{Type: ralio.SubjectUser, ID: "c3d4e5f6-a7b8-4c9d-8e1f-2a3b4c5d6e7f"},
 		}},
 		{"c-kyc_session_manual_review.json", ralio.Event{
 			ID: "7d1f2e3a-4b5c-4d6e-8f90-a1b2c3d4e5f6", Type: ralio.TypeSessionManualReview,
@@ -443,6 +465,35 @@ func BenchmarkParse(b *testing.B) {
 	for b.Loop() {
 		if _, err := ralio.Parse(body); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// Every known event type has a sample, and each sample is a valid event of
+// its type: kycd send --type sends them.
+func TestSamples(t *testing.T) {
+	t.Parallel()
+	types := ralio.SampleTypes()
+	for _, want := range []string{ralio.TypeSessionFailed, ralio.TypeSessionVerified, ralio.TypeSessionManualReview,
+		ralio.TypeSessionExpired, ralio.TypeRelatedPartyInvited, ralio.TypeKYCStateUpdated, ralio.TypeKYBStateUpdated,
+		ralio.TypeKYCExpirationWarning, "viban_created"} {
+		if !slices.Contains(types, want) {
+			t.Errorf("SampleTypes() = %v: no %s", types, want)
+		}
+	}
+	for _, typ := range types {
+		body, err := ralio.Sample(typ)
+		if err != nil {
+			t.Fatalf("Sample(%q): %v", typ, err)
+		}
+		ev, err := ralio.Parse(body)
+		if err != nil || ev.Type != typ {
+			t.Errorf("Sample(%q) parses as %q, %v", typ, ev.Type, err)
+		}
+	}
+	for _, typ := range []string{"kyc_session_failed-related-party", "*", "nope"} {
+		if _, err := ralio.Sample(typ); err == nil || !strings.Contains(err.Error(), ralio.TypeSessionFailed) {
+			t.Errorf("Sample(%q) = %v, want an error listing the sample types", typ, err)
 		}
 	}
 }

@@ -137,6 +137,51 @@ func handleDeliveryDrop(o Options) http.Handler {
 	})
 }
 
+// ResendRequest names the one sink a resend goes to; without it, every
+// configured sink that takes the notification's type.
+type ResendRequest struct {
+	Sink string `json:"sink,omitempty"`
+}
+
+// Resent is the answer to a resend: what it did per sink.
+type Resent struct {
+	NotificationID string        `json:"notificationId"`
+	Deliveries     []kycd.Resent `json:"deliveries"`
+}
+
+func handleNotificationResend(o Options) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req ResendRequest
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
+		if err != nil {
+			writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "the body must be JSON of at most 4 KiB, e.g. {\"sink\":\"crm\"}"))
+			return
+		}
+		if strings.TrimSpace(string(body)) != "" {
+			if err := json.Unmarshal(body, &req); err != nil {
+				writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "the body must be JSON, e.g. {\"sink\":\"crm\"}, or empty for every sink"))
+				return
+			}
+		}
+		sinks, err := o.Store.Sinks(r.Context())
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		id := pathID(r)
+		resent, err := o.Store.ResendNotification(r.Context(), id, kycd.ResendRoute(kycd.ConfiguredRoutes(sinks), req.Sink), o.Now())
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		o.Logger.InfoContext(r.Context(), "notification resent by an operator", "notification_id", id, "deliveries", len(resent), "actor", apiActor)
+		if o.WakeDispatcher != nil {
+			o.WakeDispatcher()
+		}
+		writeJSON(w, http.StatusAccepted, Resent{NotificationID: id, Deliveries: resent})
+	})
+}
+
 func handleSinks(o Options) http.Handler {
 	return handleRead(o, func(r *http.Request) (any, error) {
 		sinks, err := o.Store.Sinks(r.Context())

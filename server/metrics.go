@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +22,11 @@ type Metrics struct {
 	SignatureFailures prometheus.Counter
 	CommitBatchSize   prometheus.Histogram
 	ProjectBatchSize  prometheus.Histogram
+	// HTTPRequests and HTTPDuration count every request by the route
+	// pattern that took it (routes.go's, e.g. "GET /api/v1/sessions/{id}";
+	// "unmatched" for none), so their labels stay few whatever the paths.
+	HTTPRequests *prometheus.CounterVec
+	HTTPDuration *prometheus.HistogramVec
 }
 
 // NewMetrics registers kycd's metrics and the Go runtime's on a new registry.
@@ -48,11 +56,105 @@ func NewMetrics() *Metrics {
 			Help:    "Log entries projected together in one transaction.",
 			Buckets: []float64{1, 4, 16, 64, 256, 1024, 4096},
 		}),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kycd_http_requests_total",
+			Help: "HTTP requests answered, by route pattern and status class (2xx, 3xx, 4xx, 5xx).",
+		}, []string{"route", "status"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kycd_http_request_duration_seconds",
+			Help:    "Time from a request's arrival to the end of its answer, by route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
 	}
 	m.Registry.MustRegister(m.EventsReceived, m.IngestDuration, m.SignatureFailures, m.CommitBatchSize, m.ProjectBatchSize,
+		m.HTTPRequests, m.HTTPDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// RegisterBuildInfo exports kycd_build_info{version,revision,goversion} 1,
+// so a dashboard tells which build each replica runs.
+func (m *Metrics) RegisterBuildInfo(version, revision, goVersion string) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "kycd_build_info",
+		Help:        "Always 1; its labels name the running build: version, VCS revision, Go version.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goVersion},
+	}, func() float64 { return 1 }))
+}
+
+// RegisterQuarantine exports kycd_quarantine_items, the refused bodies
+// waiting for a replay, read from the store at scrape time so every
+// replica reports the shared quarantine as it is.
+func (m *Metrics) RegisterQuarantine(store interface {
+	QuarantinePending(context.Context) (int, error)
+}) {
+	m.Registry.MustRegister(quarantineItems{store: store, desc: prometheus.NewDesc("kycd_quarantine_items",
+		"Refused webhook bodies kept in the quarantine and not yet replayed (Ralio never resends them).", nil, nil)})
+}
+
+type quarantineItems struct {
+	store interface {
+		QuarantinePending(context.Context) (int, error)
+	}
+	desc *prometheus.Desc
+}
+
+func (c quarantineItems) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect reports nothing when the store does not answer: a gap, not a
+// wrong zero.
+func (c quarantineItems) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if n, err := c.store.QuarantinePending(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n))
+	}
+}
+
+// instrument counts and times every request by the route that took it.
+// The route is known once the mux has matched the request (r.Pattern), so
+// it wraps the mux.
+func (m *Metrics) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
+		m.HTTPRequests.WithLabelValues(route, strconv.Itoa(status/100)+"xx").Inc()
+		m.HTTPDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// statusWriter remembers the status of an answer. Unwrap lets
+// http.ResponseController reach the connection beneath (the webhook sets
+// its body's read deadline through it).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // IngestMetrics are the write path's hooks into m.
 func (m *Metrics) IngestMetrics() ingest.Metrics {

@@ -569,6 +569,18 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	}
 	v.do(t, h, 404, "POST", "/api/v1/sinks/nowhere/resume", nil, auth...)
 
+	// Resends: to every configured sink that takes the type, or to one.
+	resendPath := "/api/v1/notifications/" + claimed[2].NotificationID + "/resend"
+	routes := []kycd.SinkRoute{{Name: "log"}, {Name: "crm", Events: []string{"kyc.session.*"}}}
+	resent := decode[server.Resent](t, v.do(t, h, 202, "POST", resendPath, nil, auth...))
+	if want := kycd.SinksFor(routes, claimed[2].NotificationType); resent.NotificationID != claimed[2].NotificationID ||
+		len(resent.Deliveries) != len(want) || resent.Deliveries[0] != (kycd.Resent{Sink: "log", DeliveryID: claimed[2].ID}) {
+		t.Errorf("resend of a %s = %+v, want log's delivery again, then the other sinks of %v", claimed[2].NotificationType, resent, want)
+	}
+	v.do(t, h, 202, "POST", resendPath, []byte(`{"sink":"log"}`), jsonBody...)
+	v.do(t, h, 400, "POST", resendPath, []byte(`{"sink":"nowhere"}`), jsonBody...)
+	v.do(t, h, 400, "POST", resendPath, []byte(`not json`), jsonBody...)
+
 	// Unknown ids, and no token, on every route that takes them.
 	for path, item := range v.doc.Paths.Map() {
 		for method := range item.Operations() {

@@ -31,6 +31,7 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("POST /api/v1/deliveries/{id}/retry", admin(handleDeliveryRetry(o)))
 	mux.Handle("POST /api/v1/deliveries/{id}/move", admin(handleDeliveryMove(o)))
 	mux.Handle("POST /api/v1/deliveries/{id}/drop", admin(handleDeliveryDrop(o)))
+	mux.Handle("POST /api/v1/notifications/{id}/resend", admin(handleNotificationResend(o)))
 	mux.Handle("GET /api/v1/sinks", read(handleSinks(o)))
 	mux.Handle("POST /api/v1/sinks/{name}/resume", admin(handleSinkResume(o)))
 	mux.Handle("GET /api/v1/openapi.json", handleOpenAPI())
@@ -42,5 +43,5 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("GET /dashboard/", handleDashboard())
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(o))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 }

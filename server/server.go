@@ -122,6 +122,7 @@ func New(o Options) http.Handler {
 	o.AdminToken = "" // only the hash is kept
 	mux := http.NewServeMux()
 	addRoutes(mux, o)
+	routed := o.Metrics.instrument(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// While draining, every answer closes its connection, so that no
 		// keep-alive client sends its next request on a connection that
@@ -130,7 +131,7 @@ func New(o Options) http.Handler {
 		if o.Draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
-		mux.ServeHTTP(w, r)
+		routed.ServeHTTP(w, r)
 	})
 }
 

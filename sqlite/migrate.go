@@ -7,6 +7,8 @@ import (
 	"io/fs"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/kycd/kycd"
 )
 
 // Migrate brings both files' schemas up to date, then finishes moving a
@@ -121,4 +123,60 @@ func (s *Store) moveV1Bodies(ctx context.Context) error {
 	}
 	_, err = s.w.ExecContext(ctx, `DROP TABLE IF EXISTS events_v1`)
 	return err
+}
+
+// Schema says how both files' schemas stand against the migrations
+// compiled in, through the read-only connections: it changes nothing, not
+// even goose's version table of a file never migrated.
+func (s *Store) Schema(ctx context.Context) (kycd.Schema, error) {
+	var out kycd.Schema
+	for _, set := range []struct {
+		db   *sql.DB
+		fsys fs.FS
+		dir  string
+	}{{s.lr, logMigrations, "logmigrations"}, {s.r, migrations, "migrations"}} {
+		sc, err := schema(ctx, set.db, set.fsys, set.dir)
+		if err != nil {
+			return kycd.Schema{}, fmt.Errorf("sqlite: schema: %w", translate(s, err))
+		}
+		// The main file's versions are the ones a person compares.
+		out.Version, out.Latest = sc.Version, sc.Latest
+		out.Pending += sc.Pending
+	}
+	return out, nil
+}
+
+// schema compares one file's applied migrations with those of dir.
+func schema(ctx context.Context, db *sql.DB, fsys fs.FS, dir string) (kycd.Schema, error) {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		return kycd.Schema{}, err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	if err != nil {
+		return kycd.Schema{}, err
+	}
+	sources := p.ListSources()
+	out := kycd.Schema{Latest: sources[len(sources)-1].Version, Pending: len(sources)}
+	// goose would create its table on a file never migrated.
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, goose.DefaultTablename).Scan(&n); err != nil || n == 0 {
+		return out, err
+	}
+	status, err := p.Status(ctx)
+	if err != nil {
+		return kycd.Schema{}, err
+	}
+	out.Pending = 0
+	for _, m := range status {
+		if m.State == goose.StateApplied {
+			out.Version = max(out.Version, m.Source.Version)
+		} else {
+			out.Pending++
+		}
+	}
+	if v, err := p.GetDBVersion(ctx); err == nil {
+		out.Version = max(out.Version, v) // a newer build's migrations count too
+	}
+	return out, nil
 }

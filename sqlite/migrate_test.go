@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -252,4 +254,53 @@ func TestMigrateFromV1Concurrently(t *testing.T) {
 		}
 	}
 	checkV1Data(t, first)
+}
+
+// Schema tells a file never migrated, one behind and one up to date apart,
+// and changes nothing; OpenExisting creates no file.
+func TestSchemaWithoutMigrating(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kycd.db")
+	if _, err := OpenExisting(path); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("OpenExisting of a missing file = %v, want ENOTFOUND", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("OpenExisting left a file behind: %v", err)
+	}
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	sources, _ := fs.Glob(migrations, "migrations/*.sql")
+	logSources, _ := fs.Glob(logMigrations, "logmigrations/*.sql")
+	sc, err := s.Schema(ctx)
+	if err != nil || sc.Current() || sc.Version != 0 || sc.Pending != len(sources)+len(logSources) || sc.Latest < 5 {
+		t.Fatalf("Schema of a new file = %+v, %v; want version 0, all %d migrations pending", sc, err, len(sources)+len(logSources))
+	}
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("Schema created %d objects in a file never migrated (%v)", n, err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if sc, err := s.Schema(ctx); err != nil || !sc.Current() || sc.Version != sc.Latest {
+		t.Fatalf("Schema after Migrate = %+v, %v; want current", sc, err)
+	}
+	if _, err := mainProvider(t, s).DownTo(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if sc, err := s.Schema(ctx); err != nil || sc.Current() || sc.Version != 4 || sc.Pending != len(sources)-4 {
+		t.Fatalf("Schema one migration down = %+v, %v; want version 4, %d pending", sc, err, len(sources)-4)
+	}
+	s.Close()
+	again, err := OpenExisting(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if sc, err := again.Schema(ctx); err != nil || sc.Version != 4 {
+		t.Fatalf("Schema through OpenExisting = %+v, %v", sc, err)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/kycd/kycd"
 )
 
@@ -397,4 +399,82 @@ func (s *Store) OutboxDepth(ctx context.Context) (map[string]int, error) {
 		out[state] = n
 	}
 	return out, rows.Err()
+}
+
+// OldestPending returns, per sink, when its oldest pending delivery's round
+// began.
+func (s *Store) OldestPending(ctx context.Context) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	err := queryRows(ctx, s.r, `SELECT sink, min(round_started_at) FROM deliveries WHERE state = 'pending' GROUP BY sink`, nil,
+		func(rows *sql.Rows) error {
+			var sink, at string
+			if err := rows.Scan(&sink, &at); err != nil {
+				return err
+			}
+			t, err := parseTime(at)
+			out[sink] = t
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: oldest pending: %w", translate(s, err))
+	}
+	return out, nil
+}
+
+// ResendNotification starts a new round of a notification to the sinks
+// route names, in one write transaction.
+func (s *Store) ResendNotification(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]kycd.Resent, error) {
+	out, err := s.resend(ctx, id, route, at)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: resend notification: %w", translate(s, err))
+	}
+	return out, nil
+}
+
+func (s *Store) resend(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]kycd.Resent, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var typ string
+	if err := tx.QueryRowContext(ctx, `SELECT type FROM notifications WHERE id = ?`, id).Scan(&typ); err != nil {
+		return nil, s.notFound(err, "notification %s not found", id)
+	}
+	sinks, err := route(typ)
+	if err != nil {
+		return nil, err
+	}
+	ts := formatTime(at)
+	out := []kycd.Resent{}
+	for _, sink := range sinks {
+		var configured bool
+		switch err := tx.QueryRowContext(ctx, `SELECT configured FROM sinks WHERE name = ?`, sink).Scan(&configured); {
+		case errors.Is(err, sql.ErrNoRows), err == nil && !configured:
+			return nil, kycd.Errorf(kycd.EINVALID, "sink %q is not configured", sink)
+		case err != nil:
+			return nil, err
+		}
+		r := kycd.Resent{Sink: sink}
+		switch err := tx.QueryRowContext(ctx, `SELECT id FROM deliveries WHERE notification_id = ? AND sink = ?`, id, sink).Scan(&r.DeliveryID); {
+		case errors.Is(err, sql.ErrNoRows):
+			did, err := uuid.NewV7()
+			if err != nil {
+				return nil, fmt.Errorf("delivery id: %w", err)
+			}
+			r.DeliveryID, r.Created = did.String(), true
+			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
+				VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)`, r.DeliveryID, id, sink, ts, ts, ts, ts); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, err
+		default:
+			if _, err := tx.ExecContext(ctx, retrySQL+`id = ?`, ts, ts, ts, r.DeliveryID); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, r)
+	}
+	return out, tx.Commit()
 }

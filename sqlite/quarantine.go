@@ -137,3 +137,12 @@ func (s *Store) InitSetting(ctx context.Context, key, value string) (string, boo
 	}
 	return v, false, nil
 }
+
+// QuarantinePending counts the bodies waiting for a replay.
+func (s *Store) QuarantinePending(ctx context.Context) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM quarantine WHERE replayed_at IS NULL AND discarded_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: quarantine pending: %w", translate(s, err))
+	}
+	return n, nil
+}

@@ -96,6 +96,25 @@ var _ kycd.Store = (*Store)(nil)
 // Open opens (creating if needed) the SQLite database at path and its event
 // log at path+LogSuffix. Call Migrate before using it.
 func Open(path string) (*Store, error) {
+	return open(path, "")
+}
+
+// OpenExisting opens the SQLite database at path and its event log
+// without creating either: a command that only reads or changes what is
+// there must not leave an empty database behind a mistyped path. It does
+// not migrate (Schema says whether the files need it). ENOTFOUND when a
+// file is missing.
+func OpenExisting(path string) (*Store, error) {
+	for _, p := range []string{path, path + LogSuffix} {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			return nil, kycd.Errorf(kycd.ENOTFOUND, "sqlite: no database file %s", p)
+		}
+	}
+	return open(path, "&mode=rw")
+}
+
+// open opens both files with the extra connection parameters given.
+func open(path, extra string) (*Store, error) {
 	if path == "" {
 		return nil, kycd.Errorf(kycd.EINVALID, "sqlite: empty database path")
 	}
@@ -109,7 +128,7 @@ func Open(path string) (*Store, error) {
 	// synchronous(FULL) on both files: a 200 promises the event survives a
 	// power cut, not only a crash of the process, and the projection's
 	// watermark must never get ahead of the log it covers.
-	main := dsn(path) + "&_pragma=foreign_keys(1)"
+	main := dsn(path) + extra + "&_pragma=foreign_keys(1)"
 	if s.w, err = openDB(main+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_txlock=immediate", mainCheckpointPages), 1); err != nil {
 		return nil, err
 	}
@@ -125,7 +144,7 @@ func Open(path string) (*Store, error) {
 	// an append's p99 fell from ~5 ms to ~1.5 ms but its p999 rose from
 	// ~7 ms to ~25 ms (the log's fsync then waits for the checkpoint's
 	// writes) and throughput did not improve, so it was not kept.
-	log := dsn(path + LogSuffix)
+	log := dsn(path+LogSuffix) + extra
 	if s.lw, err = openDB(log+"&_txlock=immediate", 1); err != nil {
 		s.Close()
 		return nil, err

@@ -62,6 +62,9 @@ func Run(t *testing.T, open Open) {
 		{"SessionFilters", testSessionFilters},
 		{"SessionNotifications", testSessionNotifications},
 		{"DiscardQuarantine", testDiscardQuarantine},
+		{"ResendNotification", testResend},
+		{"OldestPending", testOldestPending},
+		{"QuarantinePending", testQuarantinePending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os/user"
@@ -13,8 +15,9 @@ import (
 )
 
 func deliveriesCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "deliveries", Short: "Inspect, retry, move or drop notification deliveries (the dead letter)"}
+	cmd := group("deliveries", "Inspect, retry, move or drop notification deliveries (the dead letter)")
 	var f kycd.DeliveryFilter
+	var pages pageFlags
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List deliveries, oldest first, a page at a time",
@@ -25,13 +28,18 @@ func deliveriesCmd(e *env) *cobra.Command {
 			default:
 				return fmt.Errorf("--state %q: want pending, delivered, dead or dropped", f.State)
 			}
-			if f.Limit < 1 || f.Limit > 500 {
-				return fmt.Errorf("--limit %d: want 1 to 500", f.Limit)
-			}
-			page, err := store.Deliveries(cmd.Context(), f)
+			items, next, err := collect(&pages, func(limit int, cursor string) ([]*kycd.Delivery, string, error) {
+				f.Limit, f.Cursor = limit, cursor
+				page, err := store.Deliveries(cmd.Context(), f)
+				if err != nil {
+					return nil, "", err
+				}
+				return page.Items, page.NextCursor, nil
+			})
 			if err != nil {
 				return err
 			}
+			page := &kycd.DeliveryPage{Items: nonNil(items), NextCursor: next}
 			for _, d := range page.Items {
 				d.LastError = kycd.RedactText(d.LastError)
 			}
@@ -45,8 +53,31 @@ func deliveriesCmd(e *env) *cobra.Command {
 	list.Flags().StringVar(&f.State, "state", "", "only deliveries in this state: pending, delivered, dead or dropped")
 	list.Flags().StringVar(&f.Sink, "sink", "", "only deliveries of the sink of this name")
 	list.Flags().BoolVar(&f.Orphaned, "orphaned", false, "only deliveries of sinks no longer configured")
-	list.Flags().IntVar(&f.Limit, "limit", 100, "at most this many (1 to 500)")
-	list.Flags().StringVar(&f.Cursor, "cursor", "", "continue after the page that printed this cursor")
+	pages.add(list)
+	e.use(list, storeFlags...)
+
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a delivery: its state, every attempt, the operators' changes and its notification",
+		Args:  cobra.ExactArgs(1),
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
+			d, err := store.Delivery(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			d.LastError = kycd.RedactText(d.LastError)
+			for i := range d.Attempts {
+				d.Attempts[i].Error = kycd.RedactText(d.Attempts[i].Error)
+			}
+			d.Payload = withoutPersonalData(d.Payload)
+			if e.cfg.JSON {
+				return printJSON(e.stdout, d)
+			}
+			printDelivery(e.stdout, d)
+			return nil
+		}),
+	}
+	e.use(show, storeFlags...)
 
 	var allDead bool
 	retry := &cobra.Command{
@@ -78,6 +109,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 		}),
 	}
 	retry.Flags().BoolVar(&allDead, "all-dead", false, "retry every dead delivery")
+	e.use(retry, storeFlags...)
 
 	var to string
 	move := &cobra.Command{
@@ -99,6 +131,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 		}),
 	}
 	move.Flags().StringVar(&to, "to", "", "the configured sink to give the delivery to")
+	e.use(move, storeFlags...)
 
 	drop := &cobra.Command{
 		Use:   "drop ID",
@@ -115,7 +148,8 @@ func deliveriesCmd(e *env) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(list, retry, move, drop)
+	e.use(drop, storeFlags...)
+	cmd.AddCommand(list, show, retry, move, drop)
 	return cmd
 }
 
@@ -132,9 +166,75 @@ func printDeliveries(out io.Writer, page *kycd.DeliveryPage) {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.NotificationType, d.Sink, deliveryState(d), d.AttemptCount, ts(d.NextAttemptAt), orDash(d.LastError))
 	}
 	w.Flush()
-	if page.NextCursor != "" {
-		fmt.Fprintf(out, "\nThere are more: add --cursor %s\n", page.NextCursor)
+	printMore(out, page.NextCursor)
+}
+
+// printDelivery prints one delivery with its attempts, the changes
+// operators made and its notification.
+func printDelivery(out io.Writer, d *kycd.Delivery) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "Delivery\t%s\n", d.ID)
+	fmt.Fprintf(w, "Notification\t%s (%s)\n", d.NotificationID, d.NotificationType)
+	fmt.Fprintf(w, "Sink\t%s\n", d.Sink)
+	fmt.Fprintf(w, "State\t%s\n", deliveryState(d))
+	if d.State == kycd.DeliveryPending {
+		fmt.Fprintf(w, "Next attempt\t%s\n", ts(d.NextAttemptAt))
 	}
+	fmt.Fprintf(w, "Created\t%s\n", ts(d.CreatedAt))
+	fmt.Fprintf(w, "Updated\t%s\n", ts(d.UpdatedAt))
+	if d.LastError != "" {
+		fmt.Fprintf(w, "Last error\t%s\n", d.LastError)
+	}
+	w.Flush()
+	fmt.Fprintf(out, "\nAttempts (%d)\n", d.AttemptCount)
+	if len(d.Attempts) > 0 {
+		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "  N\tAT\tDURATION\tOUTCOME\tSTATUS\tERROR")
+		for _, a := range d.Attempts {
+			status := "-"
+			if a.StatusCode != 0 {
+				status = fmt.Sprint(a.StatusCode)
+			}
+			fmt.Fprintf(w, "  %d\t%s\t%dms\t%s\t%s\t%s\n", a.N, ts(a.At), a.DurationMS, a.Outcome, status, orDash(a.Error))
+		}
+		w.Flush()
+	}
+	if len(d.Actions) > 0 {
+		fmt.Fprintln(out, "\nChanged by operators")
+		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		for _, a := range d.Actions {
+			what := a.Action + " from " + a.From
+			if a.To != "" {
+				what += " to " + a.To
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%s\n", ts(a.At), a.Actor, what)
+		}
+		w.Flush()
+	}
+	if len(d.Payload) > 0 {
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, d.Payload, "", "  ") != nil {
+			pretty.Reset()
+			pretty.Write(d.Payload)
+		}
+		fmt.Fprintf(out, "\nNotification\n%s\n", pretty.String())
+	}
+}
+
+// withoutPersonalData is a notification's JSON with an invitation's
+// contact details left out, as the log sink writes it: what the CLI
+// prints ends up in terminals and tickets.
+func withoutPersonalData(payload json.RawMessage) json.RawMessage {
+	var n map[string]json.RawMessage
+	if json.Unmarshal(payload, &n) != nil || n["invitation"] == nil {
+		return payload
+	}
+	n["invitation"] = json.RawMessage(`"[personal data not shown]"`)
+	b, err := json.Marshal(n)
+	if err != nil {
+		return payload
+	}
+	return b
 }
 
 // deliveryState is a delivery's state with why nothing sends it, if so.
@@ -149,7 +249,7 @@ func deliveryState(d *kycd.Delivery) string {
 }
 
 func sinksCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "sinks", Short: "Show the notification sinks and resume a paused one"}
+	cmd := group("sinks", "Show the notification sinks and resume a paused one")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List the sinks: configured or not, paused or not, with their waiting deliveries",
@@ -194,6 +294,8 @@ func sinksCmd(e *env) *cobra.Command {
 			return nil
 		}),
 	}
+	e.use(list, storeFlags...)
+	e.use(resume, storeFlags...)
 	cmd.AddCommand(list, resume)
 	return cmd
 }

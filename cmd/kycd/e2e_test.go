@@ -129,7 +129,7 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 			t.Fatalf("kycd serve returned before listening: %v\nstdout:\n%s\nstderr:\n%s", s.err, s.Stdout, s.Stderr)
 		default:
 		}
-		m := listeningLine.FindStringSubmatch(s.Stdout.String())
+		m := listeningLine.FindStringSubmatch(s.Stderr.String())
 		if m != nil {
 			addr = m[1]
 		}
@@ -614,7 +614,7 @@ func orderedIDs() (lo, hi string) {
 func TestWebhookEndpoint(t *testing.T) {
 	t.Parallel()
 	failed := example(t, "a-kyc_session_failed.json")
-	unknown := example(t, "a-unknown-event.json")
+	unknown := example(t, "a-viban_created.json")
 	invalid := readFile(t, filepath.Join("testdata", "invalid-fields.json"))
 	conflicting := bytes.Replace(failed, []byte("has expired"), []byte("expired last year"), 1)
 	reindented := func() []byte {
@@ -884,7 +884,7 @@ func TestRalioExamples(t *testing.T) {
 				t.Errorf("subject = %+v, want related-party with session %s NOT_STARTED", sub, session)
 			}
 		}},
-		{"a-unknown-event.json", "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "unhandled", nil},
+		{"a-viban_created.json", "2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "unhandled", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -1111,7 +1111,7 @@ func TestQuarantineReplay(t *testing.T) {
 		s := startServer(t)
 		// No body refused through the webhook becomes valid without a code
 		// change, so one is put in quarantine as an older kycd would have.
-		body := readFile(t, filepath.Join("samples", "kyc_session_verified.json"))
+		body := example(t, "a-kyc_session_verified.json")
 		const eventID = "550e8400-e29b-41d4-a716-446655440010"
 		qid := uuid.NewString()
 		st := openDB(t, s.DB)
@@ -1128,7 +1128,7 @@ func TestQuarantineReplay(t *testing.T) {
 
 		wantJSON(t, s.api(t, http.MethodPost, "/api/v1/quarantine/"+qid+"/replay"), http.StatusOK,
 			fmt.Sprintf(`{"quarantineId":%q,"eventId":%q,"outcome":"applied"}`, qid, eventID))
-		wantStatus(t, s.session(t, failedSession), "VERIFIED")
+		wantStatus(t, s.session(t, "550e8400-e29b-41d4-a716-446655440012"), "VERIFIED") // the sample's session
 		if items := s.quarantine(t, ""); len(items) != 0 {
 			t.Errorf("quarantine after replay = %+v, want none pending", items)
 		}
@@ -1198,8 +1198,9 @@ func TestZeroConfigFirstRun(t *testing.T) {
 	flags := []string{"--addr", "127.0.0.1:0", "--database", "sqlite:" + db}
 	first := serve(t, nil, flags...)
 
-	// The value printed on the line after "Generated <what>".
-	out := first.Stdout.String()
+	// The value printed on the line after "Generated <what>", on stderr:
+	// stdout is the log sink's.
+	out := first.Stderr.String()
 	if n := strings.Count(out, "Generated"); n != 2 {
 		t.Fatalf("first start printed %d Generated lines, want 2 (secret and token):\n%s", n, out)
 	}
@@ -1240,7 +1241,7 @@ func TestZeroConfigFirstRun(t *testing.T) {
 		t.Fatalf("first kycd serve returned %v", err)
 	}
 	second := serve(t, nil, flags...)
-	if out := second.Stdout.String(); strings.Contains(out, "Generated") {
+	if out := second.Stderr.String(); strings.Contains(out, "Generated") {
 		t.Errorf("second start printed a Generated line again:\n%s", out)
 	}
 	// The printed secret and token are the ones kept.

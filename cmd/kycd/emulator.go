@@ -120,7 +120,8 @@ Faults on demand: --duplicates, --reorder, --generation mixed.`,
 			if err := applyEnvTwins(cmd.Flags(), emulatorEnvTwins, e.getenv); err != nil {
 				return err
 			}
-			if err := applyEnv(cmd.InheritedFlags(), e.getenv); err != nil {
+			// --log-format is serve's too, with the same variable.
+			if err := applyEnvTwins(cmd.Flags(), map[string]string{"log-format": envTwins["log-format"]}, e.getenv); err != nil {
 				return err
 			}
 			if e.cfg.LogFormat != "text" && e.cfg.LogFormat != "json" {
@@ -136,6 +137,7 @@ Faults on demand: --duplicates, --reorder, --generation mixed.`,
 		},
 	}
 	c.flags(cmd.Flags())
+	e.use(cmd, "log-format")
 	return cmd
 }
 

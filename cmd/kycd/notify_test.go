@@ -161,9 +161,9 @@ func TestSinkSecretGeneratedOnce(t *testing.T) {
 	t.Parallel()
 	m := newMerchant(t, testSinkSecret) // a receiver that refuses the unknown secret
 	s := startServer(t, "--sink", "http="+m.URL)
-	secret := regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+`).FindString(s.Stdout.String())
+	secret := regexp.MustCompile(`whsec_[A-Za-z0-9+/=]+`).FindString(s.Stderr.String())
 	if secret == "" {
-		t.Fatalf("no generated whsec_ secret printed:\n%s", s.Stdout)
+		t.Fatalf("no generated whsec_ secret printed:\n%s", s.Stderr)
 	}
 	if _, err := standardwebhooks.NewWebhook(secret); err != nil {
 		t.Fatalf("generated secret %q is not a Standard Webhooks secret: %v", secret, err)
@@ -172,8 +172,8 @@ func TestSinkSecretGeneratedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := serve(t, nil, "--addr", "127.0.0.1:0", "--database", "sqlite:"+s.DB, "--sink", "http="+m.URL)
-	if strings.Contains(again.Stdout.String(), "whsec_") {
-		t.Fatalf("second start printed the secret again:\n%s", again.Stdout)
+	if strings.Contains(again.Stderr.String(), "whsec_") {
+		t.Fatalf("second start printed the secret again:\n%s", again.Stderr)
 	}
 }
 

@@ -1,10 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime/debug"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,9 +15,6 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
 )
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = ""
 
 // printJSON writes v indented, for scripts.
 func printJSON(w io.Writer, v any) error {
@@ -32,9 +30,68 @@ func ts(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
 
+// pageFlags are a list's --limit, --cursor and --all.
+type pageFlags struct {
+	limit  int
+	cursor string
+	all    bool
+	cmd    *cobra.Command
+}
+
+// listDefault is how many items a list shows unless --limit says.
+const listDefault = 100
+
+func (p *pageFlags) add(cmd *cobra.Command) {
+	p.cmd = cmd
+	cmd.Flags().IntVar(&p.limit, "limit", listDefault, "at most this many (1 to 500)")
+	cmd.Flags().StringVar(&p.cursor, "cursor", "", "continue after the page that printed this cursor")
+	cmd.Flags().BoolVar(&p.all, "all", false, "every page, from --cursor (or the first) to the last")
+}
+
+func (p *pageFlags) check() error {
+	if p.all && p.cmd.Flags().Changed("limit") {
+		return fmt.Errorf("--all and --limit: give one (--all lists everything)")
+	}
+	if p.limit < 1 || p.limit > 500 {
+		return fmt.Errorf("--limit %d: want 1 to 500", p.limit)
+	}
+	return nil
+}
+
+// collect reads one page with fetch, or every page from the cursor on with
+// --all, and returns the items and the cursor of what is left ("" when
+// nothing is).
+func collect[T any](p *pageFlags, fetch func(limit int, cursor string) ([]T, string, error)) ([]T, string, error) {
+	if err := p.check(); err != nil {
+		return nil, "", err
+	}
+	if !p.all {
+		return fetch(p.limit, p.cursor)
+	}
+	var all []T
+	for cursor := p.cursor; ; {
+		items, next, err := fetch(500, cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, "", nil
+		}
+		cursor = next
+	}
+}
+
+// printMore says how to see the rest of a list.
+func printMore(out io.Writer, next string) {
+	if next != "" {
+		fmt.Fprintf(out, "\nThere are more: add --cursor %s (or --all for every page)\n", next)
+	}
+}
+
 func sessionsCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "sessions", Short: "Read KYC sessions"}
-	cmd.AddCommand(&cobra.Command{
+	cmd := group("sessions", "Read KYC sessions")
+	get := &cobra.Command{
 		Use:   "get SESSION_ID",
 		Short: "Show a session's status, checks, failure reasons and history",
 		Args:  cobra.ExactArgs(1),
@@ -49,8 +106,73 @@ func sessionsCmd(e *env) *cobra.Command {
 			printSession(e.stdout, s)
 			return nil
 		}),
-	})
+	}
+	e.use(get, storeFlags...)
+
+	var status, subject string
+	var pages pageFlags
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List sessions, newest status first, a page at a time",
+		Args:  cobra.NoArgs,
+		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
+			st := kycd.Status(strings.ToUpper(status))
+			if st != "" && !slices.Contains(sessionStatuses, st) {
+				return fmt.Errorf("--status %q: want one of %s", status, joinStatuses())
+			}
+			items, next, err := collect(&pages, func(limit int, cursor string) ([]kycd.SessionListItem, string, error) {
+				page, err := store.Sessions(cmd.Context(), kycd.SessionFilter{Status: st, SubjectID: canonicalID(subject), Limit: limit, Cursor: cursor})
+				if err != nil {
+					return nil, "", err
+				}
+				return page.Sessions, page.NextCursor, nil
+			})
+			if err != nil {
+				return err
+			}
+			if e.cfg.JSON {
+				return printJSON(e.stdout, kycd.SessionPage{Sessions: nonNil(items), NextCursor: next})
+			}
+			if len(items) == 0 {
+				fmt.Fprintln(e.stdout, "no sessions")
+				return nil
+			}
+			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SESSION\tSTATUS\tSINCE\tSUBJECT")
+			for _, s := range items {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s %s\n", s.ID, s.Status, ts(s.StatusAt), s.Subject.Type, s.Subject.ID)
+			}
+			w.Flush()
+			printMore(e.stdout, next)
+			return nil
+		}),
+	}
+	list.Flags().StringVar(&status, "status", "", "only sessions in this status: "+joinStatuses())
+	list.Flags().StringVar(&subject, "subject", "", "only the sessions of this subject (user, related party or business id)")
+	pages.add(list)
+	e.use(list, storeFlags...)
+	cmd.AddCommand(get, list)
 	return cmd
+}
+
+// sessionStatuses are the statuses a session may have.
+var sessionStatuses = []kycd.Status{kycd.StatusNotStarted, kycd.StatusStarted, kycd.StatusVerified, kycd.StatusReview,
+	kycd.StatusRejected, kycd.StatusExpired}
+
+func joinStatuses() string {
+	var s []string
+	for _, st := range sessionStatuses {
+		s = append(s, string(st))
+	}
+	return strings.Join(s, ", ")
+}
+
+// nonNil makes an empty list print as [] in JSON, as the API answers.
+func nonNil[T any](items []T) []T {
+	if items == nil {
+		return []T{}
+	}
+	return items
 }
 
 func printSession(out io.Writer, s *kycd.Session) {
@@ -92,7 +214,7 @@ func printSession(out io.Writer, s *kycd.Session) {
 
 func subjectsCmd(e *env) *cobra.Command {
 	var typ string
-	cmd := &cobra.Command{Use: "subjects", Short: "Read subjects (users, related parties, businesses)"}
+	cmd := group("subjects", "Read subjects (users, related parties, businesses)")
 	get := &cobra.Command{
 		Use:   "get SUBJECT_ID",
 		Short: "Show a subject's level and sessions",
@@ -120,22 +242,186 @@ func subjectsCmd(e *env) *cobra.Command {
 		}),
 	}
 	get.Flags().StringVar(&typ, "type", "", "subject type when one id has several: user, related-party or business")
+	e.use(get, storeFlags...)
 	cmd.AddCommand(get)
 	return cmd
 }
 
-func quarantineCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "quarantine", Short: "Inspect and replay refused webhook bodies"}
-	var all bool
+func eventsCmd(e *env) *cobra.Command {
+	cmd := group("events", "Read the events received from Ralio")
+	var typ string
+	var pages pageFlags
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List refused bodies waiting for a replay",
+		Short: "List events, last received first, a page at a time (without bodies)",
 		Args:  cobra.NoArgs,
 		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
-			items, err := store.Quarantine(cmd.Context(), all, 0)
+			items, next, err := collect(&pages, func(limit int, cursor string) ([]kycd.EventRecord, string, error) {
+				page, err := store.Events(cmd.Context(), kycd.EventFilter{Type: typ, Limit: limit, Cursor: cursor})
+				if err != nil {
+					return nil, "", err
+				}
+				return page.Events, page.NextCursor, nil
+			})
 			if err != nil {
 				return err
 			}
+			if e.cfg.JSON {
+				return printJSON(e.stdout, kycd.EventPage{Events: nonNil(items), NextCursor: next})
+			}
+			if len(items) == 0 {
+				fmt.Fprintln(e.stdout, "no events")
+				return nil
+			}
+			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "EVENT\tTYPE\tTIMESTAMP\tRECEIVED\tOUTCOME\tSESSION")
+			for _, ev := range items {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.ID, ev.Type, ts(ev.Timestamp), ts(ev.ReceivedAt), ev.Outcome, orDash(ev.SessionID))
+			}
+			w.Flush()
+			printMore(e.stdout, next)
+			return nil
+		}),
+	}
+	list.Flags().StringVar(&typ, "type", "", "only events of this Ralio type, e.g. kyc_session_failed")
+	pages.add(list)
+	e.use(list, storeFlags...)
+
+	var body bool
+	get := &cobra.Command{
+		Use:   "get EVENT_ID",
+		Short: "Show an event: its type, times, outcome and session, and with --body the body received",
+		Args:  cobra.ExactArgs(1),
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
+			ev, err := store.Event(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			kept := ev.Body != nil
+			if !body {
+				ev.Body = nil
+			} else if kept {
+				// JSON is UTF-8: a byte that is not becomes U+FFFD, as the
+				// API shows it. The stored bytes stay as received.
+				ev.Body = bytes.ToValidUTF8(ev.Body, []byte("\uFFFD"))
+			}
+			if e.cfg.JSON {
+				return printJSON(e.stdout, ev)
+			}
+			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "Event\t%s\n", ev.ID)
+			fmt.Fprintf(w, "Type\t%s\n", ev.Type)
+			fmt.Fprintf(w, "Timestamp\t%s\n", ts(ev.Timestamp))
+			fmt.Fprintf(w, "Received\t%s\n", ts(ev.ReceivedAt))
+			fmt.Fprintf(w, "Outcome\t%s\n", outcomeText(ev.Outcome))
+			fmt.Fprintf(w, "Session\t%s\n", orDash(ev.SessionID))
+			fmt.Fprintf(w, "Body hash\t%s\n", ev.BodyHash)
+			switch {
+			case !kept:
+				fmt.Fprintf(w, "Body\tpurged (older than serve's --retention)\n")
+			case !body:
+				fmt.Fprintf(w, "Body\tkept; --body shows it (it may hold personal data)\n")
+			}
+			w.Flush()
+			if body && kept {
+				fmt.Fprintf(e.stdout, "\nBody\n%s\n", strings.TrimSpace(string(ev.Body)))
+			}
+			return nil
+		}),
+	}
+	get.Flags().BoolVar(&body, "body", false, "also print the body as received (it may hold personal data, such as an invitation's contact details)")
+	e.use(get, storeFlags...)
+	cmd.AddCommand(list, get)
+	return cmd
+}
+
+// outcomeText says what an event's outcome means.
+func outcomeText(outcome string) string {
+	switch outcome {
+	case kycd.OutcomeApplied:
+		return "applied (it set its session's or subject's state, and notified)"
+	case kycd.OutcomeStale:
+		return "stale (a newer event had already set its session's state: kept in the history, nothing changed)"
+	case kycd.OutcomeUnhandled:
+		return "unhandled (kycd keeps events of this type but acts on none)"
+	}
+	return outcome
+}
+
+func statsCmd(e *env) *cobra.Command {
+	var window time.Duration
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Count sessions by status, and the failure codes of the sessions rejected within a window",
+		Args:  cobra.NoArgs,
+		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
+			if window <= 0 {
+				return fmt.Errorf("--window %s: must be positive, e.g. 24h", window)
+			}
+			if limit < 1 || limit > 500 {
+				return fmt.Errorf("--limit %d: want 1 to 500", limit)
+			}
+			st, err := store.Stats(cmd.Context(), time.Now().Add(-window), limit)
+			if err != nil {
+				return err
+			}
+			if e.cfg.JSON {
+				return printJSON(e.stdout, st)
+			}
+			printStats(e.stdout, st, window)
+			return nil
+		}),
+	}
+	cmd.Flags().DurationVar(&window, "window", 7*24*time.Hour, "count the failure codes of sessions rejected within this window")
+	cmd.Flags().IntVar(&limit, "limit", 10, "at most this many failure codes (1 to 500)")
+	e.use(cmd, storeFlags...)
+	return cmd
+}
+
+func printStats(out io.Writer, st *kycd.Stats, window time.Duration) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "Sessions by status")
+	total := 0
+	for _, s := range sessionStatuses {
+		if n := st.SessionsBy[s]; n > 0 {
+			fmt.Fprintf(w, "  %s\t%d\n", s, n)
+			total += n
+		}
+	}
+	fmt.Fprintf(w, "  total\t%d\n", total)
+	w.Flush()
+	fmt.Fprintf(out, "\nFailure codes of sessions rejected in the last %s (since %s)\n", window, ts(st.Since))
+	if len(st.TopFailureCodes) == 0 {
+		fmt.Fprintln(out, "  none")
+		return
+	}
+	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, c := range st.TopFailureCodes {
+		fmt.Fprintf(w, "  %s\t%d\n", c.Code, c.Count)
+	}
+	w.Flush()
+}
+
+func quarantineCmd(e *env) *cobra.Command {
+	cmd := group("quarantine", "Inspect and replay refused webhook bodies")
+	var all bool
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List refused bodies waiting for a replay, newest first",
+		Args:  cobra.NoArgs,
+		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
+			if limit < 1 || limit > 500 {
+				return fmt.Errorf("--limit %d: want 1 to 500", limit)
+			}
+			// One more than asked says whether there are more.
+			items, err := store.Quarantine(cmd.Context(), all, limit+1)
+			if err != nil {
+				return err
+			}
+			more := len(items) > limit
+			items = items[:min(len(items), limit)]
 			if e.cfg.JSON {
 				return printJSON(e.stdout, items)
 			}
@@ -148,10 +434,16 @@ func quarantineCmd(e *env) *cobra.Command {
 			for _, q := range items {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", q.ID, ts(q.ReceivedAt), q.Reason, orDash(q.EventID), orDash(q.ReplayResult))
 			}
-			return w.Flush()
+			w.Flush()
+			if more {
+				fmt.Fprintf(e.stdout, "\nThere are more, older: raise --limit (at most 500)\n")
+			}
+			return nil
 		}),
 	}
 	list.Flags().BoolVar(&all, "all", false, "include bodies already replayed")
+	list.Flags().IntVar(&limit, "limit", listDefault, "at most this many (1 to 500)")
+	e.use(list, storeFlags...)
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a refused body and why it was refused",
@@ -179,10 +471,14 @@ func quarantineCmd(e *env) *cobra.Command {
 			return nil
 		}),
 	}
+	e.use(show, storeFlags...)
 	replay := &cobra.Command{
 		Use:   "replay ID",
 		Short: "Run a refused body through ingest again (after a fix)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Run a refused body through ingest again (after a fix). What it notifies goes
+to the sinks the last kycd serve to start registered, with --guidance's
+sentences (give the same file as serve's).`,
+		Args: cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			guide, err := e.guidance()
 			if err != nil {
@@ -212,6 +508,7 @@ func quarantineCmd(e *env) *cobra.Command {
 			return nil
 		}),
 	}
+	e.use(replay, append(storeFlags, "guidance")...)
 	cmd.AddCommand(list, show, replay)
 	return cmd
 }
@@ -228,23 +525,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func versionCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print kycd's version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := version
-			if v == "" {
-				v = "(devel)"
-				if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-					v = bi.Main.Version
-				}
-			}
-			fmt.Fprintln(e.stdout, "kycd", v)
-			return nil
-		},
-	}
 }

@@ -29,7 +29,7 @@ notifying as a webhook would have. Running it again changes nothing.`,
 			if err := e.cfg.requireRalioAPI("kycd reconcile"); err != nil {
 				return err
 			}
-			store, err := e.openStore(cmd.Context(), true)
+			store, err := e.openStore(cmd.Context(), existing)
 			if err != nil {
 				return err
 			}
@@ -71,6 +71,7 @@ notifying as a webhook would have. Running it again changes nothing.`,
 		},
 	}
 	cmd.Flags().StringSliceVar(&e.cfg.Users, "user", nil, "also reconcile these Ralio user ids (repeat or comma-separate)")
+	e.use(cmd, append(storeFlags, "guidance", "ralio-api-url", "ralio-api-key", "reconcile-rate")...)
 	return cmd
 }
 

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
@@ -24,30 +28,62 @@ type env struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+
+	// flags holds every flag of config, each command taking those it uses
+	// (use), so that a command's help lists only what it reads.
+	flags *pflag.FlagSet
+	// fromEnv names the environment variable that set each flag this run,
+	// so that an error about the flag names the variable too.
+	fromEnv map[string]string
 }
+
+// Flags that most commands take.
+var (
+	storeFlags = []string{"database", "json"} // commands that open the database
+	// serveFlags are serve's: what only a running server reads.
+	serveFlags = []string{"addr", "database", "ralio-secret", "admin-token", "sink", "sink-secret", "retention", "max-body",
+		"body-budget", "log-format", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
+		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate", "review-alert-after"}
+)
 
 // run is kycd's whole program; main and the tests call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr,
+		flags: pflag.NewFlagSet("kycd", pflag.ContinueOnError), fromEnv: map[string]string{}}
+	e.cfg.flags(e.flags)
+	var showVersion bool
 	root := &cobra.Command{
 		Use:           "kycd",
 		Short:         "Receive Ralio KYC webhooks, keep every session's true state, notify your systems",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          unknownSubcommand,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.Flags().VisitAll(func(f *pflag.Flag) {
+				if name, ok := envTwins[f.Name]; ok && !f.Changed && getenv(name) != "" {
+					e.fromEnv[f.Name] = name
+				}
+			})
 			if err := applyEnv(cmd.Flags(), getenv); err != nil {
 				return err
 			}
 			return e.cfg.validate()
 		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if showVersion {
+				return e.printVersion()
+			}
+			return cmd.Help()
+		},
 	}
-	e.cfg.flags(root.PersistentFlags())
+	root.Flags().BoolVar(&showVersion, "version", false, "print kycd's version (as kycd version does)")
+	e.use(root, "json")
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%w (see kycd %s --help)", err, cmd.Name())
+		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
 	})
 	root.AddCommand(
 		serveCmd(e),
@@ -55,75 +91,242 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		sendCmd(e),
 		sessionsCmd(e),
 		subjectsCmd(e),
+		eventsCmd(e),
+		statsCmd(e),
 		quarantineCmd(e),
 		deliveriesCmd(e),
+		resendCmd(e),
 		sinksCmd(e),
 		rebuildCmd(e),
 		reconcileCmd(e),
 		emulatorCmd(e),
 		versionCmd(e),
 	)
-	return root.ExecuteContext(ctx)
+	hintOnArgs(root)
+	return e.nameEnv(root.ExecuteContext(ctx))
 }
 
-// openStore opens the configured database and brings its schema up to date.
-// With mustExist, a SQLite file that is not there is an error rather than a
-// new empty database: reading commands should not create one by accident.
-func (e *env) openStore(ctx context.Context, mustExist bool) (kycd.Store, error) {
+// use gives cmd the named flags of config.
+func (e *env) use(cmd *cobra.Command, names ...string) {
+	for _, name := range names {
+		f := e.flags.Lookup(name)
+		if f == nil {
+			panic("kycd: no flag --" + name) // a typo in a command's list
+		}
+		cmd.Flags().AddFlag(f)
+	}
+}
+
+// group is a command that only holds subcommands: alone it prints its
+// help; with an argument that names no subcommand it fails.
+func group(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  unknownSubcommand,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+}
+
+// unknownSubcommand refuses an argument to a command that takes only
+// subcommands, suggesting the nearest.
+func unknownSubcommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's own default
+	}
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return errors.New(msg)
+}
+
+// hintOnArgs makes every command's argument errors end with where its help
+// is, so a mistyped line says what to read.
+func hintOnArgs(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			err := check(c, args)
+			switch {
+			case err == nil:
+				return nil
+			case strings.Contains(err.Error(), c.CommandPath()):
+				return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
+			}
+			return fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())
+		}
+	}
+	for _, c := range cmd.Commands() {
+		hintOnArgs(c)
+	}
+}
+
+// nameEnv adds to err which environment variables set the flags it names:
+// a value from the environment is otherwise hard to find.
+func (e *env) nameEnv(err error) error {
+	if err == nil || len(e.fromEnv) == 0 {
+		return err
+	}
+	msg := err.Error()
+	var notes []string
+	for _, flag := range slices.Sorted(maps.Keys(e.fromEnv)) {
+		name := e.fromEnv[flag]
+		if mentionsFlag(msg, flag) && !strings.Contains(msg, name) {
+			notes = append(notes, fmt.Sprintf("--%s was set by %s", flag, name))
+		}
+	}
+	if len(notes) == 0 {
+		return err
+	}
+	return &envError{err: err, notes: notes}
+}
+
+// mentionsFlag reports whether msg names --flag (and not a longer flag
+// that begins the same, as --sink-secret begins with --sink).
+func mentionsFlag(msg, flag string) bool {
+	for rest := msg; ; {
+		i := strings.Index(rest, "--"+flag)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+2+len(flag):]
+		if rest == "" || !(rest[0] == '-' || rest[0] >= 'a' && rest[0] <= 'z' || rest[0] >= '0' && rest[0] <= '9') {
+			return true
+		}
+	}
+}
+
+// envError is an error about flags, with the environment variables that
+// set them.
+type envError struct {
+	err   error
+	notes []string
+}
+
+func (e *envError) Error() string { return e.err.Error() + " (" + strings.Join(e.notes, "; ") + ")" }
+func (e *envError) Unwrap() error { return e.err }
+
+// How a command opens the database.
+const (
+	// migrating brings the schema up to date: serve and migrate only,
+	// since a migration changes the database for every replica.
+	migrating = iota
+	// existing opens a database that is there and up to date, changing
+	// neither its files nor its schema.
+	existing
+)
+
+// openStore opens the configured database. With existing it creates no
+// file (a mistyped path is an error, not a new empty database) and
+// refuses a schema this build would have to migrate: only serve and
+// migrate change the schema.
+func (e *env) openStore(ctx context.Context, mode int) (kycd.Store, error) {
 	driver, addr, err := parseDatabase(e.cfg.Database)
 	if err != nil {
 		return nil, err
 	}
-	switch driver {
-	case "sqlite":
-		if mustExist {
-			if _, err := os.Stat(addr); errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("no database at %s: start kycd serve first, or point --database (KYCD_DATABASE) at the one it uses", addr)
+	var s interface {
+		kycd.Store
+		Migrate(context.Context) error
+		Schema(context.Context) (kycd.Schema, error)
+	}
+	switch {
+	case driver == "sqlite" && mode == existing:
+		st, err := sqlite.OpenExisting(addr)
+		if kycd.ErrorCode(err) == kycd.ENOTFOUND {
+			if _, statErr := os.Stat(addr); statErr == nil {
+				return nil, fmt.Errorf("%s has no event log beside it (%s%s): not a kycd database, or a copy without its second file", addr, addr, sqlite.LogSuffix)
 			}
+			return nil, fmt.Errorf("no database at %s: start kycd serve first, or point --database (KYCD_DATABASE) at the one it uses", addr)
 		}
-		s, err := sqlite.Open(addr)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.Migrate(ctx); err != nil {
-			s.Close()
+		s = st
+	case driver == "sqlite":
+		if s, err = sqlite.Open(addr); err != nil {
 			return nil, err
 		}
-		return s, nil
+	default:
+		st, err := postgres.Open(ctx, addr)
+		if err != nil {
+			return nil, fmt.Errorf("--database %s: %w", kycd.RedactURL(addr), err)
+		}
+		s = st
 	}
-	s, err := postgres.Open(ctx, addr)
+	if mode == migrating {
+		err = s.Migrate(ctx)
+	} else {
+		err = e.checkSchema(ctx, s)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("--database %s: %w", kycd.RedactURL(addr), err)
-	}
-	if err := s.Migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
+// checkSchema refuses a database whose schema is behind this build's.
+func (e *env) checkSchema(ctx context.Context, s interface {
+	Schema(context.Context) (kycd.Schema, error)
+}) error {
+	sc, err := s.Schema(ctx)
+	switch {
+	case err != nil:
+		return err
+	case sc.Current():
+		return nil
+	case sc.Version == 0:
+		return fmt.Errorf("the database %s has no kycd schema yet: start kycd serve on it once, or run kycd migrate --database …, then try again", kycd.RedactURL(e.cfg.Database))
+	}
+	migrations := "migrations"
+	if sc.Pending == 1 {
+		migrations = "migration"
+	}
+	return fmt.Errorf("the database %s has schema version %d and this kycd needs %d (%d %s to apply): run this version's kycd migrate (or kycd serve) on it first; this command does not migrate",
+		kycd.RedactURL(e.cfg.Database), sc.Version, sc.Latest, sc.Pending, migrations)
+}
+
 func migrateCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or update the database schema, then exit",
-		Args:  cobra.NoArgs,
+		Long: `Create or update the database schema, then exit. kycd serve migrates at start
+too; no other command migrates (they refuse a database whose schema is behind).
+On PostgreSQL, replicas starting at once take turns under an advisory lock.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := e.openStore(cmd.Context(), false)
+			s, err := e.openStore(cmd.Context(), migrating)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			fmt.Fprintln(e.stdout, "database is up to date:", kycd.RedactURL(e.cfg.Database))
+			sc, err := s.(interface {
+				Schema(context.Context) (kycd.Schema, error)
+			}).Schema(cmd.Context())
+			if err != nil {
+				return err
+			}
+			db := kycd.RedactURL(e.cfg.Database)
+			if e.cfg.JSON {
+				return printJSON(e.stdout, map[string]any{"database": db, "schemaVersion": sc.Version})
+			}
+			fmt.Fprintf(e.stdout, "database is up to date: %s (schema version %d)\n", db, sc.Version)
 			return nil
 		},
 	}
+	e.use(cmd, storeFlags...)
+	return cmd
 }
 
 // withStore adapts a command that reads or changes the database: it opens
 // the existing database for run and closes it after.
 func (e *env) withStore(run func(cmd *cobra.Command, args []string, store kycd.Store) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		store, err := e.openStore(cmd.Context(), true)
+		store, err := e.openStore(cmd.Context(), existing)
 		if err != nil {
 			return err
 		}
@@ -131,13 +334,18 @@ func (e *env) withStore(run func(cmd *cobra.Command, args []string, store kycd.S
 		e.waitProjected(cmd.Context(), store)
 		ids := make([]string, len(args))
 		for i, a := range args {
-			ids[i] = a
-			if u, err := uuid.Parse(a); err == nil {
-				ids[i] = u.String() // ids are stored in canonical lower case
-			}
+			ids[i] = canonicalID(a)
 		}
 		return run(cmd, ids, store)
 	}
+}
+
+// canonicalID is id as stored: UUIDs in canonical lower case.
+func canonicalID(id string) string {
+	if u, err := uuid.Parse(id); err == nil {
+		return u.String()
+	}
+	return id
 }
 
 // cliReadWait bounds how long a command waits for serve's projector to
@@ -158,16 +366,16 @@ func (e *env) waitProjected(ctx context.Context, store kycd.Store) {
 }
 
 func rebuildCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "rebuild",
 		Short: "Re-derive sessions, subjects and history from the event log, without notifying again",
 		Long: `Re-derive every session, subject level and history entry from the events
-whose bodies are still in the log (within --retention), e.g. after a
+whose bodies are still in the log (within serve's --retention), e.g. after a
 projection rule changed. No notification is sent again. Stop kycd serve
 first: the projection is rebuilt in place.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			store, err := e.openStore(cmd.Context(), true)
+			store, err := e.openStore(cmd.Context(), existing)
 			if err != nil {
 				return err
 			}
@@ -188,4 +396,6 @@ first: the projection is rebuilt in place.`,
 			return nil
 		},
 	}
+	e.use(cmd, storeFlags...)
+	return cmd
 }

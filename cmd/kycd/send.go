@@ -3,38 +3,24 @@ package main
 import (
 	"bytes"
 	"context"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
 	"github.com/kycd/kycd/ralio"
 )
-
-//go:embed samples/*.json
-var samples embed.FS
-
-// sampleTypes lists the event types `kycd send --type` has a sample of.
-func sampleTypes() []string {
-	entries, _ := samples.ReadDir("samples")
-	var out []string
-	for _, e := range entries {
-		out = append(out, strings.TrimSuffix(e.Name(), ".json"))
-	}
-	sort.Strings(out)
-	return out
-}
 
 type sendOptions struct {
 	url      string
@@ -57,8 +43,11 @@ func sendCmd(e *env) *cobra.Command {
 		Use:   "send",
 		Short: "Send a signed Ralio event to a kycd (a sample of any type, or a file), retrying like Ralio",
 		Long: "Send signs an event with the Ralio secret and POSTs it to kycd's webhook, retrying 5xx answers and\n" +
-			"network errors with exponential backoff as Ralio does. Without --ralio-secret it uses the secret that\n" +
-			"kycd serve generated in the same database.\n\nSample types: " + strings.Join(sampleTypes(), ", "),
+			"network errors with exponential backoff as Ralio does (a refused connection fails at once: nothing\n" +
+			"listens at --addr). Without --ralio-secret it uses the secret that kycd serve generated in the same\n" +
+			"database. Once kycd took the event, it prints the outcome read from that database: applied, stale\n" +
+			"(older than the event that set the session: nothing changed), unhandled or duplicate.\n\n" +
+			"Sample types (Ralio's examples, ralio/testdata): " + strings.Join(ralio.SampleTypes(), ", "),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return e.send(cmd.Context(), o)
@@ -75,6 +64,7 @@ func sendCmd(e *env) *cobra.Command {
 	f.IntVar(&o.concurrency, "concurrency", 8, "load mode: requests in flight at once")
 	f.Float64Var(&o.rate, "rate", 0, "load mode: send this many events a second on a fixed schedule whatever the answers, latency counted from each event's due time (0: as fast as answers allow)")
 	f.DurationVar(&o.duration, "duration", 0, "load mode: send for this long instead of --count events")
+	e.use(cmd, "addr", "database", "ralio-secret", "json")
 	return cmd
 }
 
@@ -89,7 +79,13 @@ func (e *env) send(ctx context.Context, o sendOptions) error {
 	if err != nil {
 		return err
 	}
-	secret, err := e.ralioSecret(ctx)
+	// The database holds the secret serve generated, and tells what became
+	// of the event; without --ralio-secret it is needed.
+	store, storeErr := e.openStore(ctx, existing)
+	if store != nil {
+		defer store.Close()
+	}
+	secret, err := e.ralioSecret(ctx, store, storeErr)
 	if err != nil {
 		return err
 	}
@@ -100,26 +96,34 @@ func (e *env) send(ctx context.Context, o sendOptions) error {
 	if o.count > 1 || o.duration != 0 {
 		return e.load(ctx, o, body, secret, url)
 	}
+	// Progress goes to stderr with --json, so stdout is one JSON document.
+	progress := e.stdout
+	if e.cfg.JSON {
+		progress = e.stderr
+	}
 	sig := ralio.Sign(body, secret)
 	client := &http.Client{Timeout: 60 * time.Second} // Ralio waits 60 s
 	delay := o.backoff
 	for attempt := 1; ; attempt++ {
 		status, answer, retryAfter, err := post(ctx, client, url, body, sig)
 		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			// Nothing listens there: no retry brings it up.
+			where := "--addr " + e.cfg.Addr
+			if o.url != "" {
+				where = "--url"
+			}
+			return fmt.Errorf("%s: connection refused: nothing listens there; check %s, and that kycd serve runs", url, where)
 		case err != nil:
-			fmt.Fprintf(e.stdout, "attempt %d: %v\n", attempt, err)
+			fmt.Fprintf(progress, "attempt %d: %v\n", attempt, err)
 		case status >= 500:
-			fmt.Fprintf(e.stdout, "attempt %d: %d %s\n", attempt, status, http.StatusText(status))
+			fmt.Fprintf(progress, "attempt %d: %d %s\n", attempt, status, http.StatusText(status))
 		default:
-			if e.cfg.JSON {
-				fmt.Fprintf(e.stdout, "%s\n", bytes.TrimSpace(answer))
-			} else {
-				fmt.Fprintf(e.stdout, "attempt %d: %d %s %s\n", attempt, status, http.StatusText(status), bytes.TrimSpace(answer))
-			}
+			fmt.Fprintf(progress, "attempt %d: %d %s %s\n", attempt, status, http.StatusText(status), bytes.TrimSpace(answer))
 			if status/100 != 2 {
-				return fmt.Errorf("the event was refused with %d; Ralio would not retry it", status)
+				return refusal(status)
 			}
-			return nil
+			return e.sent(ctx, store, body, sendResult{Status: status, Attempts: attempt, Answer: json.RawMessage(bytes.TrimSpace(answer))})
 		}
 		if attempt >= o.attempts {
 			return fmt.Errorf("gave up after %d attempts", attempt)
@@ -128,7 +132,7 @@ func (e *env) send(ctx context.Context, o sendOptions) error {
 		if retryAfter > wait {
 			wait = retryAfter
 		}
-		fmt.Fprintf(e.stdout, "retrying in %s\n", wait)
+		fmt.Fprintf(progress, "retrying in %s\n", wait)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -136,6 +140,79 @@ func (e *env) send(ctx context.Context, o sendOptions) error {
 		}
 		delay *= 2
 	}
+}
+
+// refusal says what a 4xx answer means for the event sent.
+func refusal(status int) error {
+	err := fmt.Errorf("the event was refused with %d; Ralio would not retry it", status)
+	switch status {
+	case http.StatusBadRequest, http.StatusConflict:
+		return fmt.Errorf("%w; kycd keeps it in its quarantine (kycd quarantine list)", err)
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w; sign with a secret kycd serve takes (--ralio-secret, or none to use the one serve generated in --database)", err)
+	}
+	return err
+}
+
+// sendResult is what became of an event kycd took.
+type sendResult struct {
+	Status   int             `json:"status"`
+	Attempts int             `json:"attempts"`
+	Answer   json.RawMessage `json:"answer"`
+	EventID  string          `json:"eventId,omitempty"`
+	// Outcome is applied, stale, unhandled or duplicate; empty when the
+	// database (--database) could not tell.
+	Outcome string `json:"outcome,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+// sent reports the outcome of an event kycd answered 2xx. The webhook only
+// says whether it was a duplicate; what it did (applied, stale, unhandled)
+// is read from the database once the projection has taken it in.
+func (e *env) sent(ctx context.Context, store kycd.Store, body []byte, r sendResult) error {
+	if ev, err := ralio.Parse(body); err == nil {
+		r.EventID = ev.ID
+	}
+	var answer struct{ Duplicate bool }
+	json.Unmarshal(r.Answer, &answer)
+	switch {
+	case answer.Duplicate:
+		r.Outcome, r.Detail = "duplicate", "recorded before; this copy has no effect"
+	case store != nil && r.EventID != "":
+		r.Outcome, r.Detail = e.outcome(ctx, store, r.EventID)
+	}
+	if e.cfg.JSON {
+		return printJSON(e.stdout, r)
+	}
+	if r.Outcome != "" {
+		fmt.Fprintf(e.stdout, "outcome: %s: %s\n", r.Outcome, r.Detail)
+	}
+	return nil
+}
+
+// outcome reads what an event did, waiting a little for its projection.
+func (e *env) outcome(ctx context.Context, store kycd.Store, id string) (outcome, detail string) {
+	if caught, err := ingest.CaughtUp(ctx, store, cliReadWait, nil); err != nil || !caught {
+		fmt.Fprintln(e.stderr, "note: the event is not projected yet (kycd serve projects it), so its outcome is not known; kycd events get "+id+" shows it later")
+		return "", ""
+	}
+	ev, err := store.Event(ctx, id)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "note: cannot tell the event's outcome: %v (is --database %s the database of the kycd it went to?)\n", describe(err), kycd.RedactURL(e.cfg.Database))
+		return "", ""
+	}
+	switch ev.Outcome {
+	case kycd.OutcomeApplied:
+		if s, err := store.Session(ctx, ev.SessionID); ev.SessionID != "" && err == nil {
+			return ev.Outcome, fmt.Sprintf("session %s is %s", s.ID, s.Status)
+		}
+		return ev.Outcome, "it took effect and notified"
+	case kycd.OutcomeStale:
+		return ev.Outcome, fmt.Sprintf("a newer event had already set session %s; kept in its history, nothing changed", ev.SessionID)
+	case kycd.OutcomeUnhandled:
+		return ev.Outcome, fmt.Sprintf("kycd keeps events of type %s but acts on none", ev.Type)
+	}
+	return ev.Outcome, ""
 }
 
 func post(ctx context.Context, client *http.Client, url string, body []byte, sig string) (int, []byte, time.Duration, error) {
@@ -165,9 +242,9 @@ func (e *env) sendBody(o sendOptions) ([]byte, error) {
 	case o.file != "":
 		body, err = os.ReadFile(o.file)
 	default:
-		body, err = samples.ReadFile("samples/" + o.typ + ".json")
+		body, err = ralio.Sample(o.typ)
 		if err != nil {
-			return nil, fmt.Errorf("--type %q: no sample of that type; choose one of %s, or send your own with --file", o.typ, strings.Join(sampleTypes(), ", "))
+			return nil, fmt.Errorf("--type %q: no sample of that type; choose one of %s, or send your own with --file", o.typ, strings.Join(ralio.SampleTypes(), ", "))
 		}
 	}
 	if err != nil {
@@ -203,16 +280,15 @@ func freshen(body []byte, newSession bool) ([]byte, error) {
 }
 
 // ralioSecret is the secret to sign with: the first configured one, or the
-// one kycd serve generated in the database.
-func (e *env) ralioSecret(ctx context.Context) (string, error) {
+// one kycd serve generated in the database (store, which failed to open
+// with storeErr).
+func (e *env) ralioSecret(ctx context.Context, store kycd.Store, storeErr error) (string, error) {
 	if len(e.cfg.RalioSecrets) > 0 {
 		return e.cfg.RalioSecrets[0], nil
 	}
-	store, err := e.openStore(ctx, true)
-	if err != nil {
-		return "", fmt.Errorf("no Ralio secret: pass --ralio-secret (KYCD_RALIO_SECRETS), or run kycd serve once on this database so it generates one (%w)", err)
+	if store == nil {
+		return "", fmt.Errorf("no Ralio secret: pass --ralio-secret (KYCD_RALIO_SECRETS), or run kycd serve once on this database so it generates one (%w)", storeErr)
 	}
-	defer store.Close()
 	secret, err := store.Setting(ctx, settingRalioSecret)
 	if kycd.ErrorCode(err) == kycd.ENOTFOUND {
 		return "", errors.New("no Ralio secret: pass --ralio-secret (KYCD_RALIO_SECRETS), or run kycd serve once on this database so it generates one")

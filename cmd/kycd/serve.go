@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +40,7 @@ const shutdownTimeout = 30 * time.Second
 const shutdownDrainProjection = 10 * time.Second
 
 func serveCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Receive Ralio webhooks and serve the API",
 		Args:  cobra.NoArgs,
@@ -46,14 +48,8 @@ func serveCmd(e *env) *cobra.Command {
 			return e.serve(cmd.Context())
 		},
 	}
-}
-
-func (e *env) logger() *slog.Logger {
-	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
-	if e.cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(e.stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(e.stderr, opts))
+	e.use(cmd, serveFlags...)
+	return cmd
 }
 
 func (e *env) serve(ctx context.Context) error {
@@ -68,7 +64,7 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	log := e.logger()
 	metrics := server.NewMetrics()
-	store, err := e.openStore(ctx, false)
+	store, err := e.openStore(ctx, migrating)
 	if err != nil {
 		return err
 	}
@@ -104,6 +100,10 @@ func (e *env) serve(ctx context.Context) error {
 	}
 	dispatch.RegisterOutboxDepth(metrics.Registry, store)
 	dispatch.RegisterSinkStates(metrics.Registry, store)
+	dispatch.RegisterOutboxAge(metrics.Registry, store, slices.Sorted(maps.Keys(sinks)))
+	metrics.RegisterQuarantine(store)
+	b := readBuild()
+	metrics.RegisterBuildInfo(b.Version, b.Revision, b.GoVersion)
 	dispatcher, err := dispatch.New(dispatch.Options{
 		Store:   store,
 		Sinks:   sinks,
@@ -176,7 +176,9 @@ func (e *env) serve(ctx context.Context) error {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	fmt.Fprintf(e.stdout, "kycd listening on http://%s (webhook: POST /webhooks/ralio)\n", ln.Addr())
+	// Banners go to stderr with the logs: stdout is the log sink's, one
+	// notification per line, for whatever reads them.
+	fmt.Fprintf(e.stderr, "kycd listening on http://%s (webhook: POST /webhooks/ralio)\n", ln.Addr())
 	log.Info("serving", "addr", ln.Addr().String(), "database", kycd.RedactURL(cfg.Database))
 
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
@@ -255,7 +257,7 @@ func (e *env) generated(ctx context.Context, store kycd.Store, key, what, howToS
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	if created {
-		fmt.Fprintf(e.stdout, "Generated %s (kept in the database, shown only this once; set %s to choose your own):\n  %s\n", what, howToSet, v)
+		fmt.Fprintf(e.stderr, "Generated %s (kept in the database, shown only this once; set %s to choose your own):\n  %s\n", what, howToSet, v)
 	}
 	return v, nil
 }
@@ -274,7 +276,7 @@ func (e *env) adminTokenHash(ctx context.Context, store kycd.Store) (string, err
 		return "", fmt.Errorf("an admin token: %w", err)
 	}
 	if created {
-		fmt.Fprintf(e.stdout, "Generated an admin token (kept in the database as a hash, shown only this once; set --admin-token / KYCD_ADMIN_TOKEN to choose your own):\n  %s\n", token)
+		fmt.Fprintf(e.stderr, "Generated an admin token (kept in the database as a hash, shown only this once; set --admin-token / KYCD_ADMIN_TOKEN to choose your own):\n  %s\n", token)
 		return stored, nil
 	}
 	if kycd.IsTokenHash(stored) {

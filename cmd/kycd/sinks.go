@@ -270,27 +270,19 @@ func (e *env) sinkRoutes() []kycd.SinkRoute {
 	return out
 }
 
-// registeredRoutes are the sinks a command that notifies (a replay) sends
-// to: those given with --sink, or else those the last kycd serve to start
-// registered, so the notification goes where serve sends.
+// registeredRoutes are the sinks a command that notifies (a replay, a
+// reconciliation, a resend) sends to: those the last kycd serve to start
+// registered, so the notification goes where serve sends; log when no
+// serve ever registered any, as serve would have.
 func (e *env) registeredRoutes(ctx context.Context, store kycd.Store) ([]kycd.SinkRoute, error) {
-	if len(e.cfg.sinks) > 0 {
-		return e.sinkRoutes(), nil
-	}
 	sinks, err := store.Sinks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []kycd.SinkRoute
-	for _, s := range sinks {
-		if s.Configured {
-			out = append(out, kycd.SinkRoute{Name: s.Name, Events: s.Events})
-		}
+	if routes := kycd.ConfiguredRoutes(sinks); len(routes) > 0 {
+		return routes, nil
 	}
-	if len(out) == 0 {
-		return e.sinkRoutes(), nil
-	}
-	return out, nil
+	return e.sinkRoutes(), nil
 }
 
 // openSinks connects every configured sink, by name. The returned closer

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// metricValue is the value of the sample of /metrics whose name and
+// labels are exactly series, or -1 when there is none.
+func metricValue(text, series string) float64 {
+	for l := range strings.SplitSeq(text, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+// What on-call needs from /metrics: which build runs, how long deliveries
+// take, how far behind a sink is, how many refused bodies wait, and how
+// the API answers; in OpenMetrics when asked.
+func TestMetricsForOnCall(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "--sink", "name=crm,type=http,url="+closedURL(t), "--sink-secret", testSinkSecret)
+	s.deliver(t, example(t, "a-kyc_session_failed.json"))
+	if a := s.post(t, []byte(`{"id":"nope"}`)); a.status != http.StatusBadRequest {
+		t.Fatalf("an invalid event = %s, want 400", a)
+	}
+	s.api(t, http.MethodGet, "/api/v1/sessions/"+failedSession)
+
+	var m string
+	eventually(t, "a failed attempt at crm in the metrics", func() bool {
+		m = s.metrics(t)
+		return metricValue(m, `kycd_delivery_duration_seconds_count{sink="crm"}`) >= 1
+	})
+	if !regexp.MustCompile(`(?m)^kycd_build_info\{goversion="go[^"]+",revision="[^"]*",version="[^"]+"\} 1$`).MatchString(m) {
+		t.Errorf("no kycd_build_info{goversion,revision,version} 1 in:\n%s", grepLines(m, "build_info"))
+	}
+	if age := metricValue(m, `kycd_outbox_oldest_pending_age_seconds{sink="crm"}`); age <= 0 {
+		t.Errorf("kycd_outbox_oldest_pending_age_seconds{sink=\"crm\"} = %v, want the age of its pending delivery:\n%s", age, grepLines(m, "oldest"))
+	}
+	for series, want := range map[string]float64{
+		`kycd_quarantine_items`: 1,
+		`kycd_http_requests_total{route="/webhooks/ralio",status="2xx"}`:               1,
+		`kycd_http_requests_total{route="/webhooks/ralio",status="4xx"}`:               1,
+		`kycd_http_requests_total{route="GET /api/v1/sessions/{id}",status="2xx"}`:     1,
+		`kycd_http_request_duration_seconds_count{route="GET /api/v1/sessions/{id}"}`:  1,
+		`kycd_http_request_duration_seconds_bucket{route="/webhooks/ralio",le="+Inf"}`: 2,
+	} {
+		if got := metricValue(m, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	for _, series := range []string{
+		`kycd_http_requests_total{route="GET /readyz",status="2xx"}`,
+		`kycd_delivery_attempts_total{outcome="failed",sink="crm"}`,
+	} {
+		if got := metricValue(m, series); got < 1 {
+			t.Errorf("%s = %v, want at least 1", series, got)
+		}
+	}
+
+	a := s.mustDo(t, newRequest(http.MethodGet, s.URL+"/metrics", nil, http.Header{"Accept": {"application/openmetrics-text; version=1.0.0"}}))
+	if ct := a.header.Get("Content-Type"); a.status != http.StatusOK || !strings.HasPrefix(ct, "application/openmetrics-text") || !strings.HasSuffix(string(a.body), "# EOF\n") {
+		t.Errorf("GET /metrics asking for OpenMetrics = %d %q, body ending %q; want OpenMetrics", a.status, ct, a.body[max(0, len(a.body)-20):])
+	}
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = ""
+
+// build names the running build: in `kycd version`, `kycd --version` and
+// the metric kycd_build_info.
+type build struct {
+	Version   string `json:"version"`
+	Revision  string `json:"revision"`  // the VCS commit it was built from
+	Modified  bool   `json:"modified"`  // built from a work tree with changes not committed
+	GoVersion string `json:"goVersion"` // the Go toolchain that built it
+}
+
+// readBuild reads the build from -ldflags and what the Go toolchain
+// records in the binary (debug.ReadBuildInfo): the module version of `go
+// install …@v1.2.3`, the commit of a `go build` in a git work tree.
+func readBuild() build {
+	b := build{Version: version, Revision: "unknown", GoVersion: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if b.Version == "" && bi.Main.Version != "" {
+			b.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				b.Revision = s.Value
+			case "vcs.modified":
+				b.Modified = s.Value == "true"
+			}
+		}
+	}
+	if b.Version == "" {
+		b.Version = "(devel)"
+	}
+	return b
+}
+
+// String is the build as one line: kycd VERSION (REVISION, GOVERSION).
+func (b build) String() string {
+	rev := b.Revision
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if b.Modified {
+		rev += "+changes"
+	}
+	return fmt.Sprintf("kycd %s (%s, %s)", b.Version, rev, b.GoVersion)
+}
+
+func versionCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print kycd's version, the commit it was built from and its Go version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return e.printVersion()
+		},
+	}
+	e.use(cmd, "json")
+	return cmd
+}
+
+// printVersion prints the build, for kycd version and kycd --version.
+func (e *env) printVersion() error {
+	b := readBuild()
+	if e.cfg.JSON {
+		return printJSON(e.stdout, b)
+	}
+	_, err := fmt.Fprintln(e.stdout, b)
+	return err
+}

@@ -203,10 +203,18 @@ func mustCLI(t *testing.T, args ...string) string {
 	return out
 }
 
-// eventually polls cond until it holds, failing the test after 10 s.
+// eventuallyWithin bounds every wait for something asynchronous. It is
+// generous on purpose: CI shares two cores between these tests, the store
+// tests and the fault suite, and a server starting (migrations take turns
+// on one PostgreSQL) can take seconds; the condition waited for is
+// unchanged.
+const eventuallyWithin = 30 * time.Second
+
+// eventually polls cond until it holds, failing the test after
+// eventuallyWithin.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(eventuallyWithin)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

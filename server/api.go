@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
@@ -62,28 +61,9 @@ func bodyText(b []byte) *string {
 	return &s
 }
 
-// validUTF8 returns b with each byte that is not part of valid UTF-8
-// replaced by U+FFFD, as encoding/json does within strings: JSON is UTF-8
-// (RFC 8259), and a raw invalid byte makes an answer that strict parsers
-// refuse. Invalid bytes of a JSON body can only be inside its strings, so
-// the result is JSON still. The stored bytes stay as received (bodyHash is
-// theirs).
-func validUTF8(b []byte) []byte {
-	if utf8.Valid(b) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+8)
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		if r == utf8.RuneError && n == 1 {
-			out = utf8.AppendRune(out, utf8.RuneError)
-		} else {
-			out = append(out, b[:n]...)
-		}
-		b = b[n:]
-	}
-	return out
-}
+// validUTF8 is kycd.ValidUTF8: bodies are shown with U+FFFD for bytes
+// that are not UTF-8, their stored bytes unchanged.
+func validUTF8(b []byte) []byte { return kycd.ValidUTF8(b) }
 
 func handleQuarantineList(o Options) http.Handler {
 	return handleRead(o, func(r *http.Request) (any, error) {

@@ -59,6 +59,9 @@ func Run(t *testing.T, open Open) {
 		{"StalledSessions", testStalledSessions},
 		{"NotificationsWithoutEntries", testNotificationsWithoutEntries},
 		{"RebuildDerivesExpiry", testRebuildDerivesExpiry},
+		{"Tokens", testTokens},
+		{"AuditTrail", testAuditTrail},
+		{"ExportAndErase", testExportAndErase},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

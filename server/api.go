@@ -22,6 +22,23 @@ func handleRead(o Options, read func(r *http.Request) (any, error)) http.Handler
 	})
 }
 
+// handleAuditedRead answers a read of personal data as handleRead does,
+// once the read is in the audit trail (under action, with its outcome); a
+// read that cannot be recorded is not answered.
+func handleAuditedRead(o Options, action string, read func(r *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := read(r)
+		if aerr := o.recordResult(r, action, auditTarget(action, r), err, ""); aerr != nil && err == nil {
+			err = kycd.Errorf(kycd.EUNAVAILABLE, "the read could not be recorded in the audit trail; try again")
+		}
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
 func handleSession(o Options) http.Handler {
 	return handleRead(o, func(r *http.Request) (any, error) { return o.Store.Session(r.Context(), pathID(r)) })
 }
@@ -33,7 +50,7 @@ func handleSubject(o Options) http.Handler {
 }
 
 func handleEvent(o Options) http.Handler {
-	return handleRead(o, func(r *http.Request) (any, error) {
+	return handleAuditedRead(o, kycd.AuditEventRead, func(r *http.Request) (any, error) {
 		rec, err := o.Store.Event(r.Context(), pathID(r))
 		if err != nil {
 			return nil, err
@@ -85,7 +102,7 @@ func handleQuarantineList(o Options) http.Handler {
 }
 
 func handleQuarantineItem(o Options) http.Handler {
-	return handleRead(o, func(r *http.Request) (any, error) {
+	return handleAuditedRead(o, kycd.AuditQuarantineRead, func(r *http.Request) (any, error) {
 		it, err := o.Store.QuarantineItem(r.Context(), pathID(r))
 		if err != nil {
 			return nil, err
@@ -106,6 +123,7 @@ func handleQuarantineReplay(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := pathID(r)
 		res, err := o.Ingester.Replay(r.Context(), id)
+		o.recordResult(r, kycd.AuditQuarantineReplay, auditTarget(kycd.AuditQuarantineReplay, r), err, "event "+res.EventID+" "+res.Outcome)
 		if err != nil {
 			// The replay request itself is fine; the stored body is what is
 			// still wrong, hence 422 rather than 400.

@@ -171,8 +171,8 @@ func TestOrphanedDeliveriesMovedOrDropped(t *testing.T) {
 	}
 	var d deliveryView
 	s.getJSON(t, "/api/v1/deliveries/"+dropped, &d)
-	if d.State != kycd.DeliveryDropped || d.Orphaned || len(d.Actions) != 1 || d.Actions[0].Action != "drop" || d.Actions[0].Actor != "api:admin" || d.Actions[0].From != "old" {
-		t.Errorf("dropped delivery = %+v, want dropped, noted as dropped by api:admin from old", d)
+	if d.State != kycd.DeliveryDropped || d.Orphaned || len(d.Actions) != 1 || d.Actions[0].Action != "drop" || d.Actions[0].Actor != "admin" || d.Actions[0].From != "old" {
+		t.Errorf("dropped delivery = %+v, want dropped, noted as dropped by admin (the token's name) from old", d)
 	}
 	eventually(t, "the moved delivery to be recorded delivered", func() bool {
 		s.getJSON(t, "/api/v1/deliveries/"+moved, &d)

@@ -372,7 +372,20 @@ func (s *Store) eraseSubject(ctx context.Context, sub kycd.SubjectRef, at time.T
 		n, _ := r.RowsAffected()
 		receipt.Erased.EventBodies += int(n)
 	}
+	s.truncateWAL(ctx)
 	return receipt, nil
+}
+
+// truncateWAL checkpoints both files and empties their write-ahead logs,
+// whose old frames would otherwise keep what was just erased or purged
+// until they are written over. It does what it can: a reader in the
+// middle of a read keeps the frames it needs, and the next purge or
+// erasure tries again.
+func (s *Store) truncateWAL(ctx context.Context) {
+	for _, db := range []*sql.DB{s.w, s.lw} {
+		var busy, logPages, checkpointed int
+		db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &checkpointed)
+	}
 }
 
 func cmpInt64(a, b int64) int {

@@ -62,7 +62,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		reconcileCmd(e),
 		emulatorCmd(e),
 		versionCmd(e),
+		tokensCmd(e),
+		auditCmd(e),
 	)
+	addSubjectDataCmds(e, root)
 	return root.ExecuteContext(ctx)
 }
 

@@ -1,4 +1,4 @@
-// kycd's dashboard: a page over the read API. The admin token stays in this
+// kycd's dashboard: a page over the read API. The API token stays in this
 // tab's sessionStorage and goes out as a Bearer header, never as a cookie,
 // so no other site can make the browser act with it. Every value from the
 // API is written with textContent, never as HTML.
@@ -6,7 +6,7 @@
 
 const tokenKey = "kycd-token";
 const $ = (sel) => document.querySelector(sel);
-const state = { status: "", cursor: "", stalledCursor: "" };
+const state = { status: "", cursor: "", stalledCursor: "", auditCursor: "" };
 const palette = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00"];
 
 class Unauthorized extends Error {}
@@ -284,13 +284,36 @@ async function loadQuarantine() {
   }
 }
 
+// loadWhoami shows who is logged in, and the audit trail to admins only.
+async function loadWhoami() {
+  const me = await api("GET", "/api/v1/whoami");
+  $("#whoami").textContent = `Signed in as ${me.name} (${me.role})`;
+  $("#audit").hidden = me.role !== "admin";
+  if (me.role === "admin") await loadAudit(false);
+}
+
+async function loadAudit(more) {
+  const q = new URLSearchParams({ limit: "50" });
+  for (const f of ["actor", "action", "target"]) if ($("#audit-" + f).value.trim()) q.set(f, $("#audit-" + f).value.trim());
+  if (more && state.auditCursor) q.set("cursor", state.auditCursor);
+  const page = await api("GET", "/api/v1/audit?" + q);
+  const tbody = $("#audit-trail tbody");
+  if (!more) tbody.replaceChildren();
+  if (!more && !page.items.length) row(tbody, ["Nothing recorded."]);
+  for (const a of page.items) row(tbody, [when(a.at), a.actor, a.action, a.target, a.remote || "CLI", a.outcome, a.detail || ""]);
+  state.auditCursor = page.nextCursor || "";
+  $("#more-audit").hidden = !page.nextCursor;
+}
+
 async function loadAll() {
   $("#error").textContent = "";
-  await Promise.all([loadStats(), loadStalled(false), loadSessions(false), loadDeliveries(), loadQuarantine()]);
+  await Promise.all([loadWhoami(), loadStats(), loadStalled(false), loadSessions(false), loadDeliveries(), loadQuarantine()]);
 }
 
 function logout(message) {
   sessionStorage.removeItem(tokenKey);
+  $("#whoami").textContent = "";
+  $("#audit").hidden = true;
   $("#app").hidden = true;
   $("#logout").hidden = true;
   $("#login").hidden = false;
@@ -328,6 +351,8 @@ document.addEventListener("DOMContentLoaded", () => {
     showSession(a.dataset.session).catch(showError);
   });
   $("#more-stalled").addEventListener("click", () => loadStalled(true).catch(showError));
+  $("#more-audit").addEventListener("click", () => loadAudit(true).catch(showError));
+  $("#audit-filter").addEventListener("submit", (e) => { e.preventDefault(); loadAudit(false).catch(showError); });
   $("#stalled").addEventListener("click", (e) => {
     const a = e.target.closest("[data-session]");
     if (!a) return;

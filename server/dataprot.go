@@ -65,7 +65,8 @@ func handleSubjectErase(o Options) http.Handler {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		o.Logger.InfoContext(r.Context(), "subject erased", "subject_type", receipt.Subject.Type, "subject_id", receipt.Subject.ID,
+		// The subject's id is in the audit trail, not in the logs.
+		o.Logger.InfoContext(r.Context(), "subject erased", "subject_type", receipt.Subject.Type,
 			"actor", callerOf(r).Name, "notification_id", receipt.NotificationID)
 		if receipt.NotificationID != "" && o.WakeDispatcher != nil {
 			o.WakeDispatcher()

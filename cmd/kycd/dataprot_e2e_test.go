@@ -187,7 +187,19 @@ func TestExportThenEraseARelatedParty(t *testing.T) {
 	// A refused body that names the party is kept in quarantine.
 	refused := []byte(fmt.Sprintf(`{"eventId":"not-a-uuid","eventType":"related_party.kyc_session_created","data":{"relatedParty":{"id":%q,"email":"ana@example.com"}}}`, partyID))
 	wantProblem(t, s.post(t, refused), http.StatusBadRequest)
-	eventually(t, "the invitation to reach the merchant", func() bool { return len(m.notifications()) == 1 })
+	// The merchant's notifications of a type. (The sample's invitation
+	// expired long ago, so the watchdog may notify kyc.session.stalled
+	// too, at a moment of its own.)
+	ofType := func(typ string) []map[string]any {
+		var out []map[string]any
+		for _, n := range m.notifications() {
+			if n["type"] == typ {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	eventually(t, "the invitation to reach the merchant", func() bool { return len(ofType(kycd.NotifySessionInvited)) == 1 })
 
 	// The export, before: everything, contact details included.
 	export := s.api(t, http.MethodGet, "/api/v1/subjects/"+partyID+"/export")
@@ -213,7 +225,8 @@ func TestExportThenEraseARelatedParty(t *testing.T) {
 		t.Fatal(err)
 	}
 	if x.Subject.Type != kycd.SubjectRelatedParty || len(x.Sessions) != 1 || x.Sessions[0].Status != "NOT_STARTED" || len(x.Events) != 1 ||
-		len(x.Notifications) != 1 || len(x.Notifications[0].Deliveries) != 1 || len(x.Quarantine) != 1 {
+		len(x.Notifications) == 0 || x.Notifications[0].Type != kycd.NotifySessionInvited || len(x.Notifications[0].Deliveries) != 1 ||
+		len(x.Quarantine) != 1 {
 		t.Fatalf("export = %s", export.body)
 	}
 	if cliExport := mustCLI(t, "subjects", "export", partyID, "--database", db); !strings.Contains(cliExport, "ana@example.com") {
@@ -247,8 +260,8 @@ func TestExportThenEraseARelatedParty(t *testing.T) {
 		receipt.Erased["eventBodies"] != 1 || receipt.Erased["notifications"] != 1 || receipt.Erased["quarantine"] != 1 {
 		t.Errorf("receipt = %s", erase.body)
 	}
-	eventually(t, "kyc.subject.erased to reach the merchant", func() bool { return len(m.notifications()) == 2 })
-	n := m.notifications()[1]
+	eventually(t, "kyc.subject.erased to reach the merchant", func() bool { return len(ofType(kycd.NotifySubjectErased)) == 1 })
+	n := ofType(kycd.NotifySubjectErased)[0]
 	if sub, _ := n["subject"].(map[string]any); n["type"] != kycd.NotifySubjectErased || n["id"] != receipt.NotificationID ||
 		sub["id"] != partyID || sub["type"] != kycd.SubjectRelatedParty || len(n) != 4 {
 		t.Errorf("the merchant was told %v, want kyc.subject.erased with the subject only", n)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -331,7 +333,11 @@ func (e *env) registerSinks(ctx context.Context, log *slog.Logger, store kycd.St
 }
 
 // randomToken returns 256 random bits, URL-safe.
-func randomToken() string { return server.NewToken() }
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
 
 // purgeLoop drops, hourly, raw bodies and personal data older than the
 // retention, and audit entries older than the audit retention.

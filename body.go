@@ -61,3 +61,26 @@ func CleanText(s string) string {
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
+
+// ValidUTF8 returns b with each byte that is not part of valid UTF-8
+// replaced by U+FFFD, as encoding/json does within strings: JSON is UTF-8
+// (RFC 8259), and a raw invalid byte makes an answer that strict parsers
+// refuse. Invalid bytes of a JSON body can only be inside its strings, so
+// the result is JSON still. Stored bytes stay as received (the body hash
+// is theirs); this is for showing them.
+func ValidUTF8(b []byte) []byte {
+	if utf8.Valid(b) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n == 1 {
+			out = utf8.AppendRune(out, utf8.RuneError)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
+}

@@ -23,7 +23,7 @@ type Notification struct {
 	ID            string      `json:"id"`
 	Type          string      `json:"type"`
 	OccurredAt    time.Time   `json:"occurredAt"`
-	SourceEventID string      `json:"sourceEventId"`
+	SourceEventID string      `json:"sourceEventId,omitempty"` // none on kyc.subject.erased
 	SessionID     string      `json:"sessionId,omitempty"`
 	Subject       SubjectRef  `json:"subject,omitzero"`
 	Status        Status      `json:"status,omitempty"`
@@ -92,13 +92,11 @@ func NewNotification(id string, ev *Event, guide func(code string) string) *Noti
 }
 
 // NotificationTypes lists every notification type a sink's events filter
-// may name: those kycd sends today and those DESIGN.md announces
-// (kyc.subject.erased), so that a filter written for them now keeps
-// working when they come.
+// may name.
 func NotificationTypes() []string {
 	return []string{
 		NotifySessionRejected, NotifySessionVerified, NotifySessionReview, NotifySessionExpired, NotifySessionInvited,
 		NotifyKYCLevelUpdated, NotifyKYBLevelUpdated, NotifyDocumentExpiring, NotifySessionStalled,
-		"kyc.subject.erased",
+		NotifySubjectErased,
 	}
 }

@@ -148,6 +148,53 @@ type Store interface {
 	// is still recognised.
 	Purge(ctx context.Context, before time.Time) (int64, error)
 
+	// PurgeAudit drops the audit entries older than before (the audit
+	// trail's own retention, longer than the bodies') and reports how
+	// many.
+	PurgeAudit(ctx context.Context, before time.Time) (int64, error)
+
+	// CreateToken records a new API token. ECONFLICT when a token of that
+	// name exists.
+	CreateToken(ctx context.Context, t *Token) error
+	// PutToken records the token t.Name with t's role and hash, replacing
+	// those of an existing token of that name (which keeps its creation
+	// time): how --admin-token sets the admin token.
+	PutToken(ctx context.Context, t *Token) error
+	// Tokens lists the tokens by name, with their hashes.
+	Tokens(ctx context.Context) ([]*Token, error)
+	// TokenByHash returns the token whose hash is hash, or ENOTFOUND.
+	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	// RevokeToken deletes a token: it works no more. ENOTFOUND for an
+	// unknown name.
+	RevokeToken(ctx context.Context, name string) error
+	// TouchToken notes that a token was used at at (it keeps the latest
+	// time). Callers write it at most once per TokenTouchInterval.
+	TouchToken(ctx context.Context, name string, at time.Time) error
+
+	// AddAudit appends an entry to the audit trail and sets its ID.
+	AddAudit(ctx context.Context, e *AuditEntry) error
+	// Audit lists the audit trail, newest first, a page at a time. A
+	// cursor that is not one of its own is EINVALID.
+	Audit(ctx context.Context, f AuditFilter) (*AuditPage, error)
+
+	// ExportSubject returns everything kept about a subject (of a known
+	// type): its level, its sessions, its events with their bodies (those
+	// whose session belongs to it, or that name it), the notifications of
+	// those events and sessions with their deliveries, and the quarantined
+	// bodies that name it or its sessions (kycd.Needles) or share an event
+	// id with its events. ENOTFOUND for a subject kycd does not know.
+	ExportSubject(ctx context.Context, subject SubjectRef, at time.Time) (*SubjectExport, error)
+	// EraseSubject removes a subject's personal data from the records
+	// ExportSubject finds: the raw bodies of its events, the reason
+	// messages of its sessions (EraseChecks), the personal data of its
+	// notifications (ErasePayload; deliveries send those), and its
+	// quarantined bodies (the item stays, resolved as
+	// ErasedReplayResult). Ids, body hashes, statuses, timestamps and
+	// reason codes stay, so a late copy of an erased event is still a
+	// duplicate. It excludes projections while it runs. Erasing again
+	// changes nothing more. ENOTFOUND for a subject kycd does not know.
+	EraseSubject(ctx context.Context, subject SubjectRef, at time.Time) (*ErasureReceipt, error)
+
 	// SaveReconciliation records a reconciliation run, replacing the
 	// record of the same id.
 	SaveReconciliation(ctx context.Context, r *Reconciliation) error

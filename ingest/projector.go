@@ -236,9 +236,14 @@ func (p *projector) tryBatch(ctx context.Context, limit int) (int, error) {
 	valid := make([]*kycd.LogEntry, 0, len(entries))
 	var refused []*kycd.Quarantined
 	var refusedSeqs []int64
+	var bodiless []*kycd.LogEntry
 	for _, e := range entries {
 		ev, err := p.event(e)
 		if err != nil {
+			if e.Body == nil {
+				bodiless = append(bodiless, e)
+				continue
+			}
 			q, qerr := quarantineItem(quarantineID(e.Seq), e.ReceivedAt, kycd.QuarantineInvalid, e.EventID, e.Body, nil, err)
 			if qerr != nil {
 				return 0, qerr
@@ -250,9 +255,30 @@ func (p *projector) tryBatch(ctx context.Context, limit int) (int, error) {
 		e.Event = ev
 		valid = append(valid, e)
 	}
-	cur, err := tx.Current(ctx, kycd.Keys(valid))
+	keys := kycd.Keys(valid)
+	for _, e := range bodiless {
+		keys.EventIDs = append(keys.EventIDs, e.EventID)
+	}
+	cur, err := tx.Current(ctx, keys)
 	if err != nil {
 		return 0, fmt.Errorf("ingest: project: read current rows: %w", err)
+	}
+	// An entry without its body is one an erasure (or the retention) took
+	// the body of. Projected already (a rebuild claims it again), it has
+	// nothing left to do; never projected, it cannot be, and goes to the
+	// quarantine as a refusal without a body.
+	for _, e := range bodiless {
+		if k, ok := cur.Events[e.EventID]; ok && k.Seq == e.Seq {
+			refusedSeqs = append(refusedSeqs, e.Seq)
+			continue
+		}
+		q, err := quarantineItem(quarantineID(e.Seq), e.ReceivedAt, kycd.QuarantineInvalid, e.EventID, []byte{}, nil,
+			kycd.Errorf(kycd.EINVALID, "the body of event %s was purged before it was projected", e.EventID))
+		if err != nil {
+			return 0, err
+		}
+		refused = append(refused, q)
+		refusedSeqs = append(refusedSeqs, e.Seq)
 	}
 	plan := kycd.PlanBatch(valid, cur, p.opt)
 	plan.Projected = append(plan.Projected, refusedSeqs...)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ingest"
@@ -15,6 +14,23 @@ import (
 func handleRead(o Options, read func(r *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := read(r)
+		if err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+// handleAuditedRead answers a read of personal data as handleRead does,
+// once the read is in the audit trail (under action, with its outcome); a
+// read that cannot be recorded is not answered.
+func handleAuditedRead(o Options, action string, read func(r *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := read(r)
+		if aerr := o.recordResult(r, action, auditTarget(action, r), err, ""); aerr != nil && err == nil {
+			err = kycd.Errorf(kycd.EUNAVAILABLE, "the read could not be recorded in the audit trail; try again")
+		}
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
@@ -45,7 +61,7 @@ func handleSubject(o Options) http.Handler {
 }
 
 func handleEvent(o Options) http.Handler {
-	return handleRead(o, func(r *http.Request) (any, error) {
+	return handleAuditedRead(o, kycd.AuditEventRead, func(r *http.Request) (any, error) {
 		rec, err := o.Store.Event(r.Context(), pathID(r))
 		if err != nil {
 			return nil, err
@@ -65,28 +81,9 @@ func bodyText(b []byte) *string {
 	return &s
 }
 
-// validUTF8 returns b with each byte that is not part of valid UTF-8
-// replaced by U+FFFD, as encoding/json does within strings: JSON is UTF-8
-// (RFC 8259), and a raw invalid byte makes an answer that strict parsers
-// refuse. Invalid bytes of a JSON body can only be inside its strings, so
-// the result is JSON still. The stored bytes stay as received (bodyHash is
-// theirs).
-func validUTF8(b []byte) []byte {
-	if utf8.Valid(b) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+8)
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		if r == utf8.RuneError && n == 1 {
-			out = utf8.AppendRune(out, utf8.RuneError)
-		} else {
-			out = append(out, b[:n]...)
-		}
-		b = b[n:]
-	}
-	return out
-}
+// validUTF8 is kycd.ValidUTF8: bodies are shown with U+FFFD for bytes
+// that are not UTF-8, their stored bytes unchanged.
+func validUTF8(b []byte) []byte { return kycd.ValidUTF8(b) }
 
 func handleQuarantineList(o Options) http.Handler {
 	return handleRead(o, func(r *http.Request) (any, error) {
@@ -108,7 +105,7 @@ func handleQuarantineList(o Options) http.Handler {
 }
 
 func handleQuarantineItem(o Options) http.Handler {
-	return handleRead(o, func(r *http.Request) (any, error) {
+	return handleAuditedRead(o, kycd.AuditQuarantineRead, func(r *http.Request) (any, error) {
 		it, err := o.Store.QuarantineItem(r.Context(), pathID(r))
 		if err != nil {
 			return nil, err
@@ -133,6 +130,7 @@ func handleQuarantineReplay(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := pathID(r)
 		res, err := o.Ingester.Replay(r.Context(), id)
+		o.recordResult(r, kycd.AuditQuarantineReplay, auditTarget(kycd.AuditQuarantineReplay, r), err, "event "+res.EventID+" "+res.Outcome)
 		if err != nil {
 			// The replay request itself is fine; the stored body is what is
 			// still wrong, hence 422 rather than 400.

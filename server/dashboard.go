@@ -7,7 +7,7 @@ import (
 )
 
 // The dashboard is static: a page and a script that read the API with the
-// admin token the user types in. The files hold no data, so they are served
+// API token the user types in. The files hold no data, so they are served
 // without the token.
 //
 //go:embed dashboard

@@ -95,7 +95,7 @@ func TestDashboardOrphansAndPausedSink(t *testing.T) {
 	}
 	do(chromedp.Click(`[data-resume="crm"]`), chromedp.WaitNotPresent(`[data-resume]`))
 
-	if d, err := store.Delivery(ctx, moved); err != nil || d.Sink != "crm" || d.State != kycd.DeliveryPending || len(d.Actions) != 1 || d.Actions[0].Actor != "api:admin" {
+	if d, err := store.Delivery(ctx, moved); err != nil || d.Sink != "crm" || d.State != kycd.DeliveryPending || len(d.Actions) != 1 || d.Actions[0].Actor != kycd.AdminTokenName {
 		t.Errorf("moved delivery = %+v, %v; want crm's, pending, the move noted", d, err)
 	}
 	if d, err := store.Delivery(ctx, dropped); err != nil || d.State != kycd.DeliveryDropped {

@@ -2,16 +2,13 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
 	"github.com/kycd/kycd"
 )
-
-// apiActor is who the notes of an operator's action name when it came
-// through the API: the one admin token, until named tokens come.
-const apiActor = "api:admin"
 
 func handleDeliveries(o Options) http.Handler {
 	return handleRead(o, func(r *http.Request) (any, error) {
@@ -44,14 +41,27 @@ func handleDeliveries(o Options) http.Handler {
 	})
 }
 
+// handleDelivery answers a delivery with its notification. An
+// invitation's contact details and verification URL are personal data: a
+// token below admin gets the notification without them, and an admin's
+// read of them is audited first.
 func handleDelivery(o Options) http.Handler {
-	return handleRead(o, func(r *http.Request) (any, error) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d, err := o.Store.Delivery(r.Context(), pathID(r))
 		if err != nil {
-			return nil, err
+			writeError(w, r, o.Logger, err)
+			return
 		}
 		redactDelivery(d)
-		return d, nil
+		if !callerOf(r).Role.Allows(kycd.RoleAdmin) {
+			d.Payload, _ = withoutInvitation(d.Payload)
+		} else if _, personal := withoutInvitation(d.Payload); personal {
+			if err := o.record(r, kycd.AuditDeliveryRead, auditTarget(kycd.AuditDeliveryRead, r), kycd.AuditOK, "invitation contact data"); err != nil {
+				writeError(w, r, o.Logger, kycd.Errorf(kycd.EUNAVAILABLE, "the read could not be recorded in the audit trail; try again"))
+				return
+			}
+		}
+		writeJSON(w, http.StatusOK, d)
 	})
 }
 
@@ -67,7 +77,9 @@ func redactDelivery(d *kycd.Delivery) {
 func handleDeliveryRetry(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := pathID(r)
-		if err := o.Store.RetryDelivery(r.Context(), id, o.Now()); err != nil {
+		err := o.Store.RetryDelivery(r.Context(), id, o.Now())
+		o.recordResult(r, kycd.AuditDeliveryRetry, auditTarget(kycd.AuditDeliveryRetry, r), err, "")
+		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
@@ -107,12 +119,14 @@ func handleDeliveryMove(o Options) http.Handler {
 				return
 			}
 		}
-		id := pathID(r)
-		if err := o.Store.MoveDelivery(r.Context(), id, req.Sink, apiActor, o.Now()); err != nil {
+		id, actor := pathID(r), callerOf(r).Name
+		err = o.Store.MoveDelivery(r.Context(), id, req.Sink, actor, o.Now())
+		o.recordResult(r, kycd.AuditDeliveryMove, auditTarget(kycd.AuditDeliveryMove, r), err, "to sink "+req.Sink)
+		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		o.Logger.InfoContext(r.Context(), "delivery moved by an operator", "delivery_id", id, "sink", req.Sink, "actor", apiActor)
+		o.Logger.InfoContext(r.Context(), "delivery moved by an operator", "delivery_id", id, "sink", req.Sink, "actor", actor)
 		if o.WakeDispatcher != nil {
 			o.WakeDispatcher()
 		}
@@ -122,12 +136,14 @@ func handleDeliveryMove(o Options) http.Handler {
 
 func handleDeliveryDrop(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := pathID(r)
-		if err := o.Store.DropDelivery(r.Context(), id, apiActor, o.Now()); err != nil {
+		id, actor := pathID(r), callerOf(r).Name
+		err := o.Store.DropDelivery(r.Context(), id, actor, o.Now())
+		o.recordResult(r, kycd.AuditDeliveryDrop, auditTarget(kycd.AuditDeliveryDrop, r), err, "")
+		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		o.Logger.InfoContext(r.Context(), "delivery dropped by an operator", "delivery_id", id, "actor", apiActor)
+		o.Logger.InfoContext(r.Context(), "delivery dropped by an operator", "delivery_id", id, "actor", actor)
 		d, err := o.Store.Delivery(r.Context(), id)
 		if err != nil {
 			writeError(w, r, o.Logger, err)
@@ -170,11 +186,12 @@ func handleNotificationResend(o Options) http.Handler {
 		}
 		id := pathID(r)
 		resent, err := o.Store.ResendNotification(r.Context(), id, kycd.ResendRoute(kycd.ConfiguredRoutes(sinks), req.Sink), o.Now())
+		o.recordResult(r, kycd.AuditNotificationResend, auditTarget(kycd.AuditNotificationResend, r), err, "sink "+req.Sink)
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		o.Logger.InfoContext(r.Context(), "notification resent by an operator", "notification_id", id, "deliveries", len(resent), "actor", apiActor)
+		o.Logger.InfoContext(r.Context(), "notification resent by an operator", "notification_id", id, "deliveries", len(resent), "actor", callerOf(r).Name)
 		if o.WakeDispatcher != nil {
 			o.WakeDispatcher()
 		}
@@ -201,13 +218,14 @@ type Resumed struct {
 
 func handleSinkResume(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := r.PathValue("name")
-		n, err := o.Store.ResumeSink(r.Context(), name, apiActor, o.Now())
+		name, actor := r.PathValue("name"), callerOf(r).Name
+		n, err := o.Store.ResumeSink(r.Context(), name, actor, o.Now())
+		o.recordResult(r, kycd.AuditSinkResume, auditTarget(kycd.AuditSinkResume, r), err, fmt.Sprintf("%d pending deliveries due", n))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		o.Logger.InfoContext(r.Context(), "sink resumed by an operator", "sink", name, "pending", n, "actor", apiActor)
+		o.Logger.InfoContext(r.Context(), "sink resumed by an operator", "sink", name, "pending", n, "actor", actor)
 		if o.WakeDispatcher != nil {
 			o.WakeDispatcher()
 		}

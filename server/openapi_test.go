@@ -37,6 +37,12 @@ import (
 // bearer is the Authorization header of the test servers' admin token.
 const bearer = "Bearer token"
 
+// Tokens of the other roles, as the test of the document creates them.
+const (
+	viewerBearer   = "Bearer viewer-token"
+	operatorBearer = "Bearer operator-token"
+)
+
 // loadSpec loads and validates server/openapi.json.
 func loadSpec(t *testing.T) *openapi3.T {
 	t.Helper()
@@ -187,8 +193,10 @@ func newSpecValidator(t *testing.T) *specValidator {
 				if in.SecuritySchemeName != "bearerAuth" {
 					return fmt.Errorf("unexpected security scheme %q", in.SecuritySchemeName)
 				}
-				if in.RequestValidationInput.Request.Header.Get("Authorization") != bearer {
-					return errors.New("no admin token")
+				switch in.RequestValidationInput.Request.Header.Get("Authorization") {
+				case bearer, viewerBearer, operatorBearer:
+				default:
+					return errors.New("no token")
 				}
 				return nil
 			},
@@ -282,6 +290,7 @@ func newSpecServer(t *testing.T, o server.Options) (http.Handler, *sqlite.Store)
 		Verifier:   v,
 		Ingester:   startIngester(t, s, ingest.Options{Sinks: kycd.Routes("log"), Guide: kycd.DefaultGuidance().For}),
 		AdminToken: "token",
+		Sinks:      kycd.Routes("log"),
 		MaxBody:    o.MaxBody,
 		Draining:   o.Draining,
 	}), s
@@ -463,7 +472,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 			continue
 		}
 		gone := decode[server.Discarded](t, v.do(t, h, 200, "POST", "/api/v1/quarantine/"+it.ID+"/discard", nil, auth...))
-		if gone.ID != it.ID || gone.DiscardedBy != "api:admin" || gone.DiscardedAt.IsZero() {
+		if gone.ID != it.ID || gone.DiscardedBy != "admin" || gone.DiscardedAt.IsZero() {
 			t.Errorf("discard = %+v", gone)
 		}
 		v.do(t, h, 409, "POST", "/api/v1/quarantine/"+it.ID+"/discard", nil, auth...)
@@ -581,6 +590,120 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	v.do(t, h, 400, "POST", resendPath, []byte(`{"sink":"nowhere"}`), jsonBody...)
 	v.do(t, h, 400, "POST", resendPath, []byte(`not json`), jsonBody...)
 
+	// Roles: a viewer reads, and is refused (403) what needs more; an
+	// operator acts on deliveries, and is refused what needs an admin.
+	for _, tok := range []kycd.Token{
+		{Name: "support", Role: kycd.RoleViewer, Hash: kycd.TokenHash(strings.TrimPrefix(viewerBearer, "Bearer ")), CreatedAt: now},
+		{Name: "ops", Role: kycd.RoleOperator, Hash: kycd.TokenHash(strings.TrimPrefix(operatorBearer, "Bearer ")), CreatedAt: now},
+	} {
+		if err := store.CreateToken(ctx, &tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	viewer := []string{"Authorization", viewerBearer}
+	operator := []string{"Authorization", operatorBearer}
+	if who := decode[server.Whoami](t, v.do(t, h, 200, "GET", "/api/v1/whoami", nil, viewer...)); who.Name != "support" || who.Role != kycd.RoleViewer {
+		t.Errorf("whoami with the viewer token = %+v", who)
+	}
+	if who := decode[server.Whoami](t, v.do(t, h, 200, "GET", "/api/v1/whoami", nil, auth...)); who.Name != "admin" || who.Role != kycd.RoleAdmin {
+		t.Errorf("whoami with the admin token = %+v", who)
+	}
+	v.do(t, h, 200, "GET", "/api/v1/sessions/"+sessionID, nil, viewer...)
+	invitedDeliveries := decode[struct{ Items []*kycd.Delivery }](t, v.do(t, h, 200, "GET", "/api/v1/deliveries?limit=500", nil, viewer...))
+	for _, d := range invitedDeliveries.Items {
+		if d.NotificationType != kycd.NotifySessionInvited {
+			continue
+		}
+		if got := v.do(t, h, 200, "GET", "/api/v1/deliveries/"+d.ID, nil, viewer...); strings.Contains(got.Body.String(), "invitation") {
+			t.Errorf("a viewer reads an invitation's contact data: %s", got.Body)
+		}
+		if got := v.do(t, h, 200, "GET", "/api/v1/deliveries/"+d.ID, nil, auth...); !strings.Contains(got.Body.String(), `"invitation"`) {
+			t.Errorf("an admin does not read an invitation's contact data: %s", got.Body)
+		}
+	}
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/api/v1/events/" + eventID},
+		{"GET", "/api/v1/quarantine/" + q.ID},
+		{"POST", "/api/v1/quarantine/" + q.ID + "/replay"},
+		{"POST", "/api/v1/deliveries/" + claimed[1].ID + "/retry"},
+		{"POST", "/api/v1/deliveries/" + claimed[1].ID + "/move"},
+		{"POST", "/api/v1/deliveries/" + claimed[1].ID + "/drop"},
+		{"POST", "/api/v1/sinks/crm/resume"},
+		{"GET", "/api/v1/subjects/" + subjectID + "/export"},
+		{"DELETE", "/api/v1/subjects/" + subjectID},
+		{"GET", "/api/v1/tokens"},
+		{"POST", "/api/v1/tokens"},
+		{"DELETE", "/api/v1/tokens/ops"},
+		{"GET", "/api/v1/audit"},
+	} {
+		v.do(t, h, 403, r.method, r.path, nil, viewer...)
+	}
+	v.do(t, h, 202, "POST", "/api/v1/deliveries/"+claimed[1].ID+"/retry", nil, operator...)
+	for _, r := range []struct{ method, path string }{
+		{"GET", "/api/v1/events/" + eventID},
+		{"GET", "/api/v1/subjects/" + subjectID + "/export"},
+		{"DELETE", "/api/v1/subjects/" + subjectID},
+		{"GET", "/api/v1/tokens"},
+		{"GET", "/api/v1/audit"},
+	} {
+		v.do(t, h, 403, r.method, r.path, nil, operator...)
+	}
+
+	// Tokens.
+	created := decode[server.CreatedToken](t, v.do(t, h, 201, "POST", "/api/v1/tokens", []byte(`{"name":"ci","role":"operator"}`), jsonBody...))
+	if created.Name != "ci" || created.Role != kycd.RoleOperator || len(created.Secret) < 40 {
+		t.Errorf("created token = %+v", created)
+	}
+	v.do(t, h, 409, "POST", "/api/v1/tokens", []byte(`{"name":"ci","role":"viewer"}`), jsonBody...)
+	for _, body := range []string{`{"name":"CI","role":"viewer"}`, `{"name":"x","role":"root"}`, `not json`} {
+		v.do(t, h, 400, "POST", "/api/v1/tokens", []byte(body), jsonBody...)
+	}
+	tokens := decode[struct{ Items []kycd.Token }](t, v.do(t, h, 200, "GET", "/api/v1/tokens", nil, auth...))
+	if len(tokens.Items) != 3 || strings.Contains(fmt.Sprint(tokens), created.Secret) {
+		t.Errorf("tokens = %+v, want ci, ops and support, without secrets", tokens.Items)
+	}
+	v.do(t, h, 204, "DELETE", "/api/v1/tokens/ci", nil, auth...)
+	v.do(t, h, 404, "DELETE", "/api/v1/tokens/ci", nil, auth...)
+	v.do(t, h, 401, "GET", "/api/v1/whoami", nil, "Authorization", "Bearer "+created.Secret)
+
+	// Export and erasure of the seeded user.
+	export := decode[kycd.SubjectExport](t, v.do(t, h, 200, "GET", "/api/v1/subjects/"+subjectID+"/export?type=user", nil, auth...))
+	if len(export.Sessions) == 0 || len(export.Events) == 0 || len(export.Events[0].Body) == 0 || len(export.Notifications) == 0 {
+		t.Errorf("export = %+v, want sessions, events with bodies, notifications", export)
+	}
+	v.do(t, h, 400, "GET", "/api/v1/subjects/"+subjectID+"/export?type=people", nil, auth...)
+	receipt := decode[kycd.ErasureReceipt](t, v.do(t, h, 200, "DELETE", "/api/v1/subjects/"+subjectID, nil, auth...))
+	if receipt.Subject.ID != subjectID || receipt.Erased.EventBodies == 0 || receipt.NotificationID == "" {
+		t.Errorf("erasure receipt = %+v", receipt)
+	}
+	v.do(t, h, 400, "DELETE", "/api/v1/subjects/"+subjectID+"?type=people", nil, auth...)
+	if ev := decode[kycd.EventRecord](t, v.do(t, h, 200, "GET", "/api/v1/events/"+eventID, nil, auth...)); ev.Body != nil {
+		t.Errorf("an erased event still shows its body: %s", ev.Body)
+	}
+
+	// The audit trail holds each of these, refusals too.
+	trail := decode[kycd.AuditPage](t, v.do(t, h, 200, "GET", "/api/v1/audit?limit=500", nil, auth...))
+	seen := map[string]bool{}
+	for _, e := range trail.Items {
+		seen[e.Actor+" "+e.Action+" "+e.Outcome] = true
+	}
+	for _, want := range []string{"support event.read refused", "support subject.erase refused", "support delivery.retry refused",
+		"ops delivery.retry ok", "ops subject.erase refused", "admin subject.export ok", "admin subject.erase ok", "admin token.create ok",
+		"admin token.create failed", "admin token.revoke ok", "admin delivery.read ok", "admin event.read ok"} {
+		if !seen[want] {
+			t.Errorf("the audit trail lacks %q", want)
+		}
+	}
+	refused := decode[kycd.AuditPage](t, v.do(t, h, 200, "GET", "/api/v1/audit?actor=support&action=subject.erase&target=subject:&limit=1", nil, auth...))
+	if len(refused.Items) != 1 || refused.Items[0].Outcome != kycd.AuditRefused || refused.Items[0].Target != "subject:"+subjectID {
+		t.Errorf("the viewer's erasure = %+v", refused.Items)
+	}
+	firstAudit := decode[kycd.AuditPage](t, v.do(t, h, 200, "GET", "/api/v1/audit?limit=1", nil, auth...))
+	v.do(t, h, 200, "GET", "/api/v1/audit?limit=1&cursor="+firstAudit.NextCursor, nil, auth...)
+	for _, q := range []string{"cursor=zzz", "limit=0"} {
+		v.do(t, h, 400, "GET", "/api/v1/audit?"+q, nil, auth...)
+	}
+
 	// Unknown ids, and no token, on every route that takes them.
 	for path, item := range v.doc.Paths.Map() {
 		for method := range item.Operations() {
@@ -616,8 +739,15 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	v.do(t, h, 503, "GET", "/readyz", nil)
 	for path, item := range v.doc.Paths.Map() {
 		for method := range item.Operations() {
-			if strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/openapi.json" {
-				v.do(t, h, 503, method, strings.ReplaceAll(path, "{id}", unknownID), nil, auth...)
+			// whoami answers from the token alone, and the configured
+			// admin token needs no store.
+			if strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/openapi.json" && path != "/api/v1/whoami" {
+				var body []byte
+				hdr := auth
+				if method == "POST" && path == "/api/v1/tokens" {
+					body, hdr = []byte(`{"name":"late","role":"viewer"}`), jsonBody
+				}
+				v.do(t, h, 503, method, strings.ReplaceAll(path, "{id}", unknownID), body, hdr...)
 			}
 		}
 	}

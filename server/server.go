@@ -42,10 +42,16 @@ type Options struct {
 	Metrics    *Metrics
 	AdminToken string
 	MaxBody    int64 // DefaultMaxBody when 0
-	// AdminTokenHash is the kycd.TokenHash of the API's admin token, as
-	// kycd keeps it; AdminToken, the token itself, is hashed when
-	// AdminTokenHash is empty. Without either, every API call is refused.
+	// The API's tokens are the store's (Store.TokenByHash), each with its
+	// role. AdminTokenHash adds one more, an admin token named admin that
+	// no store holds (for a program that embeds the server, and tests);
+	// AdminToken, the token itself, is hashed when AdminTokenHash is
+	// empty.
 	AdminTokenHash string
+	// Sinks are the sinks notifications go to, each taking the types of
+	// its events filter: an erasure notifies kyc.subject.erased to those
+	// that take it.
+	Sinks []kycd.SinkRoute
 	// BodyBudget bounds the bytes of webhook bodies in memory at once
 	// (DefaultBodyBudget when 0; at least MaxBody+1, which a body of unknown length needs); a body that would go
 	// over it is answered 503 at once, so an overload costs Ralio a retry,
@@ -76,6 +82,8 @@ type Options struct {
 	// notifications give it to the merchant (kycd.DefaultGuidance when
 	// nil); a session's failures show it.
 	Guide func(code string) string
+
+	touches *touches // when each token's use was last written
 }
 
 // DefaultReadWait is how long an API read waits, unless configured, for
@@ -120,6 +128,7 @@ func New(o Options) http.Handler {
 		o.AdminTokenHash = kycd.TokenHash(o.AdminToken)
 	}
 	o.AdminToken = "" // only the hash is kept
+	o.touches = &touches{last: map[string]time.Time{}}
 	mux := http.NewServeMux()
 	addRoutes(mux, o)
 	routed := o.Metrics.instrument(mux)
@@ -132,21 +141,6 @@ func New(o Options) http.Handler {
 			w.Header().Set("Connection", "close")
 		}
 		routed.ServeHTTP(w, r)
-	})
-}
-
-// requireAdmin lets a request through only with the admin bearer token,
-// whose hash it compares in constant time. The scheme is case-insensitive
-// (RFC 9110).
-func requireAdmin(hash string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := bearer(r.Header.Get("Authorization"))
-		if hash == "" || !ok || !kycd.TokenMatches(hash, token) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="kycd"`)
-			writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "an admin token is required: send Authorization: Bearer <token>"})
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }
 

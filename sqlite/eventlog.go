@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/kycd/kycd"
 )
@@ -195,8 +196,11 @@ const levelEventTypes = `'kyc_state_updated', 'kyb_state_updated'`
 // are purged oldest first, so they are the end of the log), and their
 // events rows, the sessions those events belong to and the subjects whose
 // level they set are deleted, all in one transaction on the main file.
-// Notifications, deliveries and the quarantine stay. It returns how many
-// projected entries became unprojected.
+// Entries above the watermark whose bodies an erasure removed keep their
+// events rows (their projection is claimed again and found done), so a
+// late copy of them stays a duplicate, and their sessions stay unless
+// another entry re-derives them. Notifications, deliveries and the
+// quarantine stay. It returns how many entries will be projected again.
 func (s *Store) ResetProjection(ctx context.Context) (_ int64, err error) {
 	if s.closed.Load() {
 		return 0, kycd.Errorf(kycd.EUNAVAILABLE, "store is closed")
@@ -227,15 +231,42 @@ func (s *Store) ResetProjection(ctx context.Context) (_ int64, err error) {
 		return 0, tx.Rollback()
 	}
 	var n int64
-	if err := s.lr.QueryRowContext(ctx, `SELECT count(*) FROM event_log WHERE seq BETWEEN ? AND ?`, first, projected).Scan(&n); err != nil {
+	if err := s.lr.QueryRowContext(ctx, `SELECT count(*) FROM event_log WHERE seq BETWEEN ? AND ? AND body IS NOT NULL`, first, projected).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
 	}
+	// The erased entries after the first body, kept projected: the log is
+	// another file, so they go into a temporary table of this connection.
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS reset_kept (seq INTEGER PRIMARY KEY)`); err != nil {
+		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM temp.reset_kept`); err != nil {
+		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
+	}
+	var kept []any
+	err = queryRows(ctx, s.lr, `SELECT seq FROM event_log WHERE seq BETWEEN ? AND ? AND body IS NULL`, []any{first, projected}, func(rows *sql.Rows) error {
+		var seq int64
+		err := rows.Scan(&seq)
+		kept = append(kept, seq)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
+	}
+	for len(kept) > 0 {
+		part := kept[:min(len(kept), maxIn)]
+		kept = kept[len(part):]
+		if _, err := tx.ExecContext(ctx, `INSERT INTO temp.reset_kept (seq) VALUES (`+strings.Repeat(`?), (`, len(part)-1)+`?)`, part...); err != nil {
+			return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
+		}
+	}
+	const reset = `seq >= ? AND seq NOT IN (SELECT seq FROM temp.reset_kept)`
 	for _, q := range []string{
-		`DELETE FROM sessions WHERE id IN (SELECT session_id FROM events WHERE seq >= ? AND session_id IS NOT NULL)`,
+		`DELETE FROM sessions WHERE id IN (SELECT session_id FROM events WHERE ` + reset + ` AND session_id IS NOT NULL)`,
 		`DELETE FROM subjects WHERE (id, type) IN (
-			SELECT subject_id, subject_type FROM events WHERE seq >= ? AND type IN (` + levelEventTypes + `) AND subject_id IS NOT NULL)`,
-		`DELETE FROM events WHERE seq >= ?`,
+			SELECT subject_id, subject_type FROM events WHERE ` + reset + ` AND type IN (` + levelEventTypes + `) AND subject_id IS NOT NULL)`,
+		`DELETE FROM events WHERE ` + reset,
 		`UPDATE projection_watermark SET seq = ? - 1 WHERE id = 1`,
+		`DELETE FROM temp.reset_kept WHERE ? > 0`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, first); err != nil {
 			return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))

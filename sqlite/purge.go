@@ -31,6 +31,9 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 		return n + q, fmt.Errorf("sqlite: purge notifications: %w", translate(s, err))
 	}
 	i, _ := r.RowsAffected()
+	if n+q+i > 0 {
+		s.truncateWAL(ctx)
+	}
 	return n + q + i, nil
 }
 

@@ -167,10 +167,14 @@ func open(path, extra string) (*Store, error) {
 }
 
 // dsn is the connection string of a file with the settings every
-// connection shares.
+// connection shares. secure_delete: what is deleted or overwritten
+// (a purged or erased body, a hashed token) is zeroed in the file, not
+// left in free space for a copy of the file to show. Appends free
+// nothing, so it costs them nothing (BenchmarkProjection writes as many
+// bytes per event with it as without).
 func dsn(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)"
+		"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_pragma=secure_delete(on)"
 }
 
 // openDB opens a pool of at most n connections that are kept open.

@@ -65,6 +65,9 @@ func Run(t *testing.T, open Open) {
 		{"ResendNotification", testResend},
 		{"OldestPending", testOldestPending},
 		{"QuarantinePending", testQuarantinePending},
+		{"Tokens", testTokens},
+		{"AuditTrail", testAuditTrail},
+		{"ExportAndErase", testExportAndErase},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

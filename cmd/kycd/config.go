@@ -23,6 +23,7 @@ type config struct {
 	Sinks            []string // as given; parsed into sinks by validate
 	SinkSecrets      []string
 	Retention        time.Duration
+	AuditRetention   time.Duration
 	MaxBody          int64
 	BodyBudget       int64
 	LogFormat        string
@@ -53,6 +54,7 @@ var envTwins = map[string]string{
 	"sink":               "KYCD_SINKS",
 	"sink-secret":        "KYCD_SINK_SECRET",
 	"retention":          "KYCD_RETENTION",
+	"audit-retention":    "KYCD_AUDIT_RETENTION",
 	"max-body":           "KYCD_MAX_BODY",
 	"body-budget":        "KYCD_BODY_BUDGET",
 	"log-format":         "KYCD_LOG_FORMAT",
@@ -74,10 +76,11 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on (serve) or to send to (send)")
 	fs.StringVar(&c.Database, "database", "sqlite:kycd.db", "sqlite:PATH or postgres://…")
 	fs.StringSliceVar(&c.RalioSecrets, "ralio-secret", nil, "Ralio webhook secret; repeat or comma-separate to rotate (generated and kept in the database when unset)")
-	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token for the API (generated and kept in the database when unset)")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "the API's admin token, named admin (generated and kept as a hash when unset; more tokens: kycd tokens create)")
 	fs.StringArrayVar(&c.Sinks, "sink", nil, "notification sink, repeatable (default log): name=NAME,type=http|nats|log,url=URL[,events=PATTERN][,secret=whsec_…], or http=URL, nats=URL?subject=PREFIX, log")
 	fs.StringSliceVar(&c.SinkSecrets, "sink-secret", nil, "Standard Webhooks secret (whsec_…) that signs the deliveries of http sinks without their own; repeat or comma-separate to rotate (each signs)")
-	fs.DurationVar(&c.Retention, "retention", 90*24*time.Hour, "how long raw event bodies and quarantined bodies are kept")
+	fs.DurationVar(&c.Retention, "retention", 90*24*time.Hour, "how long raw event bodies, quarantined bodies and invitation contact data are kept")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", kycd.DefaultAuditRetention, "how long audit entries are kept (default 2 years)")
 	fs.Int64Var(&c.MaxBody, "max-body", 1<<20, "largest webhook body accepted, in bytes")
 	fs.Int64Var(&c.BodyBudget, "body-budget", 32<<20, "bytes of webhook bodies held in memory at once; a delivery beyond it gets 503 (Ralio retries)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -165,6 +168,9 @@ func (c *config) validate() error {
 	}
 	if c.Retention <= 0 {
 		return fmt.Errorf("--retention %s: must be positive, e.g. 2160h for 90 days", c.Retention)
+	}
+	if c.AuditRetention <= 0 {
+		return fmt.Errorf("--audit-retention %s: must be positive, e.g. 17520h for 2 years", c.AuditRetention)
 	}
 	if c.MaxBody < 1024 {
 		return fmt.Errorf("--max-body %d: must be at least 1024 bytes", c.MaxBody)

@@ -89,6 +89,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 			}
 			if allDead {
 				n, err := store.RetryDeadDeliveries(cmd.Context(), time.Now())
+				e.audit(cmd.Context(), store, kycd.AuditDeliveryRetry, "deliveries:dead", err, fmt.Sprintf("%d dead deliveries", n))
 				if err != nil {
 					return err
 				}
@@ -98,7 +99,9 @@ func deliveriesCmd(e *env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "%d dead deliveries are due again; a running kycd serve sends them\n", n)
 				return nil
 			}
-			if err := store.RetryDelivery(cmd.Context(), args[0], time.Now()); err != nil {
+			err := store.RetryDelivery(cmd.Context(), args[0], time.Now())
+			e.audit(cmd.Context(), store, kycd.AuditDeliveryRetry, kycd.AuditTarget("delivery", args[0]), err, "")
+			if err != nil {
 				return err
 			}
 			if e.cfg.JSON {
@@ -120,7 +123,9 @@ func deliveriesCmd(e *env) *cobra.Command {
 			if to == "" {
 				return fmt.Errorf("--to: name the sink to move the delivery to (kycd sinks list shows them)")
 			}
-			if err := store.MoveDelivery(cmd.Context(), args[0], to, e.actor(), time.Now()); err != nil {
+			err := store.MoveDelivery(cmd.Context(), args[0], to, e.actor(), time.Now())
+			e.audit(cmd.Context(), store, kycd.AuditDeliveryMove, kycd.AuditTarget("delivery", args[0]), err, "to sink "+to)
+			if err != nil {
 				return err
 			}
 			if e.cfg.JSON {
@@ -138,7 +143,9 @@ func deliveriesCmd(e *env) *cobra.Command {
 		Short: "Give up a pending or dead delivery for good (it is kept, in state dropped)",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			if err := store.DropDelivery(cmd.Context(), args[0], e.actor(), time.Now()); err != nil {
+			err := store.DropDelivery(cmd.Context(), args[0], e.actor(), time.Now())
+			e.audit(cmd.Context(), store, kycd.AuditDeliveryDrop, kycd.AuditTarget("delivery", args[0]), err, "")
+			if err != nil {
 				return err
 			}
 			if e.cfg.JSON {
@@ -284,6 +291,7 @@ func sinksCmd(e *env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			n, err := store.ResumeSink(cmd.Context(), args[0], e.actor(), time.Now())
+			e.audit(cmd.Context(), store, kycd.AuditSinkResume, kycd.AuditTarget("sink", args[0]), err, fmt.Sprintf("%d pending deliveries due", n))
 			if err != nil {
 				return err
 			}

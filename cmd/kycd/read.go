@@ -450,6 +450,10 @@ func quarantineCmd(e *env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			q, err := store.QuarantineItem(cmd.Context(), args[0])
+			// The bodies are personal data: not printed unless recorded.
+			if aerr := e.audit(cmd.Context(), store, kycd.AuditQuarantineRead, kycd.AuditTarget("quarantine", args[0]), err, ""); aerr != nil && err == nil {
+				return fmt.Errorf("the body is not printed: %w", aerr)
+			}
 			if err != nil {
 				return err
 			}
@@ -494,6 +498,7 @@ sentences (give the same file as serve's).`,
 			}
 			defer in.Close()
 			res, err := in.Replay(cmd.Context(), args[0])
+			e.audit(cmd.Context(), store, kycd.AuditQuarantineReplay, kycd.AuditTarget("quarantine", args[0]), err, "event "+res.EventID+" "+res.Outcome)
 			if err != nil {
 				return fmt.Errorf("replay %s: %w", args[0], err)
 			}

@@ -43,7 +43,8 @@ var (
 	// serveFlags are serve's: what only a running server reads.
 	serveFlags = []string{"addr", "database", "ralio-secret", "admin-token", "sink", "sink-secret", "retention", "max-body",
 		"body-budget", "log-format", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
-		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate", "review-alert-after"}
+		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate", "review-alert-after",
+		"audit-retention"}
 )
 
 // run is kycd's whole program; main and the tests call it.
@@ -101,7 +102,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		reconcileCmd(e),
 		emulatorCmd(e),
 		versionCmd(e),
+		tokensCmd(e),
+		auditCmd(e),
 	)
+	addSubjectDataCmds(e, root)
 	hintOnArgs(root)
 	return e.nameEnv(root.ExecuteContext(ctx))
 }

@@ -26,11 +26,9 @@ import (
 	"github.com/kycd/kycd/watchdog"
 )
 
-// Keys of the settings that kycd generates on first start.
-const (
-	settingRalioSecret = "ralio_secret"
-	settingAdminToken  = "admin_token"
-)
+// settingRalioSecret keys the Ralio secret that kycd generates on first
+// start. (The admin token is a token named admin: see adminToken.)
+const settingRalioSecret = "ralio_secret"
 
 // shutdownTimeout bounds how long in-flight requests may take to finish.
 const shutdownTimeout = 30 * time.Second
@@ -78,8 +76,7 @@ func (e *env) serve(ctx context.Context) error {
 		}
 		secrets = []string{secret}
 	}
-	tokenHash, err := e.adminTokenHash(ctx, store)
-	if err != nil {
+	if err := e.adminToken(ctx, store); err != nil {
 		return err
 	}
 	verifier, err := ralio.NewVerifier(secrets...)
@@ -146,7 +143,7 @@ func (e *env) serve(ctx context.Context) error {
 		Verifier:       verifier,
 		Ingester:       in,
 		Metrics:        metrics,
-		AdminTokenHash: tokenHash,
+		Sinks:          e.sinkRoutes(),
 		MaxBody:        cfg.MaxBody,
 		BodyBudget:     cfg.BodyBudget,
 		WakeDispatcher: dispatcher.Wake,
@@ -184,7 +181,7 @@ func (e *env) serve(ctx context.Context) error {
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
 	var wg sync.WaitGroup
-	wg.Go(func() { purgeLoop(bg, log, store, cfg.Retention) })
+	wg.Go(func() { purgeLoop(bg, log, store, cfg.Retention, cfg.AuditRetention) })
 	wg.Go(func() { dispatcher.Run(bg) })
 	wg.Go(func() { in.Run(bg) })
 	wg.Go(func() { stalled.Run(bg) })
@@ -262,37 +259,56 @@ func (e *env) generated(ctx context.Context, store kycd.Store, key, what, howToS
 	return v, nil
 }
 
-// adminTokenHash is the hash of the configured admin token, or of the one
-// kycd generated on its first start: only the hash is kept, so a copy of
-// the database is no copy of the key, and the token is printed once. A
-// token an older kycd kept in plain text is replaced by its hash here.
-func (e *env) adminTokenHash(ctx context.Context, store kycd.Store) (string, error) {
+// adminToken makes sure the API has an admin token. --admin-token sets
+// the token named admin (created, or its hash replaced). Without it, when
+// the store holds no admin token at all (the first start), one is
+// generated, kept as a hash only, so a copy of the database is no copy of
+// the key, and printed once. A token an older kycd kept in plain text is
+// replaced by its hash.
+func (e *env) adminToken(ctx context.Context, store kycd.Store) error {
+	now := time.Now().UTC()
 	if e.cfg.AdminToken != "" {
-		return kycd.TokenHash(e.cfg.AdminToken), nil
+		err := store.PutToken(ctx, &kycd.Token{Name: kycd.AdminTokenName, Role: kycd.RoleAdmin, Hash: kycd.TokenHash(e.cfg.AdminToken), CreatedAt: now})
+		if err != nil {
+			return fmt.Errorf("--admin-token: %w", err)
+		}
+		return nil
+	}
+	hasAdmin := func() (bool, error) {
+		tokens, err := store.Tokens(ctx)
+		if err != nil {
+			return false, fmt.Errorf("an admin token: %w", err)
+		}
+		admin := false
+		for _, t := range tokens {
+			if !kycd.IsTokenHash(t.Hash) {
+				t.Hash = kycd.TokenHash(t.Hash)
+				if err := store.PutToken(ctx, t); err != nil {
+					return false, fmt.Errorf("an admin token: keep it as a hash: %w", err)
+				}
+			}
+			admin = admin || t.Role == kycd.RoleAdmin
+		}
+		return admin, nil
+	}
+	if ok, err := hasAdmin(); ok || err != nil {
+		return err
 	}
 	token := randomToken()
-	stored, created, err := store.InitSetting(ctx, settingAdminToken, kycd.TokenHash(token))
-	if err != nil {
-		return "", fmt.Errorf("an admin token: %w", err)
-	}
-	if created {
-		fmt.Fprintf(e.stderr, "Generated an admin token (kept in the database as a hash, shown only this once; set --admin-token / KYCD_ADMIN_TOKEN to choose your own):\n  %s\n", token)
-		return stored, nil
-	}
-	if kycd.IsTokenHash(stored) {
-		return stored, nil
-	}
-	hash := kycd.TokenHash(stored)
-	switch err := store.SwapSetting(ctx, settingAdminToken, stored, hash); {
-	case kycd.ErrorCode(err) == kycd.ECONFLICT:
-		// Another replica starting at the same moment hashed it first.
-		if hash, err = store.Setting(ctx, settingAdminToken); err != nil {
-			return "", fmt.Errorf("an admin token: %w", err)
+	err := store.CreateToken(ctx, &kycd.Token{Name: kycd.AdminTokenName, Role: kycd.RoleAdmin, Hash: kycd.TokenHash(token), CreatedAt: now})
+	if kycd.ErrorCode(err) == kycd.ECONFLICT {
+		// Another replica starting at the same moment made it first, or a
+		// token of another role has the name.
+		if ok, err := hasAdmin(); ok || err != nil {
+			return err
 		}
-	case err != nil:
-		return "", fmt.Errorf("an admin token: keep it as a hash: %w", err)
+		return fmt.Errorf("no admin token, and a token named %s of another role exists: create one with kycd tokens create NAME --role admin, or set --admin-token / KYCD_ADMIN_TOKEN", kycd.AdminTokenName)
 	}
-	return hash, nil
+	if err != nil {
+		return fmt.Errorf("an admin token: %w", err)
+	}
+	fmt.Fprintf(e.stderr, "Generated an admin token (kept in the database as a hash, shown only this once; set --admin-token / KYCD_ADMIN_TOKEN to choose your own, or create named tokens with kycd tokens create):\n  %s\n", token)
+	return nil
 }
 
 // registerSinks records the configured sinks, so that the API, the CLI and
@@ -326,8 +342,9 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// purgeLoop drops raw bodies older than the retention, hourly.
-func purgeLoop(ctx context.Context, log *slog.Logger, store kycd.Store, retention time.Duration) {
+// purgeLoop drops, hourly, raw bodies and personal data older than the
+// retention, and audit entries older than the audit retention.
+func purgeLoop(ctx context.Context, log *slog.Logger, store kycd.Store, retention, auditRetention time.Duration) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -337,6 +354,13 @@ func purgeLoop(ctx context.Context, log *slog.Logger, store kycd.Store, retentio
 			}
 		} else if n > 0 {
 			log.Info("retention purge", "bodies", n)
+		}
+		if n, err := store.PurgeAudit(ctx, time.Now().Add(-auditRetention)); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("audit retention purge failed", "err", err)
+			}
+		} else if n > 0 {
+			log.Info("audit retention purge", "entries", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -315,7 +315,7 @@ func (e *env) openSinks(ctx context.Context, store kycd.Store) (map[string]kycd.
 			}
 			sinks[s.Name] = h
 		case sinkNATS:
-			n, err := natssink.Open(ctx, s.URL)
+			n, err := natssink.Open(ctx, s.URL, natssink.MaxAge(e.cfg.Retention))
 			if err != nil {
 				closeAll()
 				return nil, nil, fmt.Errorf("--sink %s: %s", s.Name, kycd.RedactText(err.Error()))

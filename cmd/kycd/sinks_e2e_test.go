@@ -5,6 +5,7 @@ package main
 // credential of a sink or database URL leaves kycd.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -171,8 +173,8 @@ func TestOrphanedDeliveriesMovedOrDropped(t *testing.T) {
 	}
 	var d deliveryView
 	s.getJSON(t, "/api/v1/deliveries/"+dropped, &d)
-	if d.State != kycd.DeliveryDropped || d.Orphaned || len(d.Actions) != 1 || d.Actions[0].Action != "drop" || d.Actions[0].Actor != "api:admin" || d.Actions[0].From != "old" {
-		t.Errorf("dropped delivery = %+v, want dropped, noted as dropped by api:admin from old", d)
+	if d.State != kycd.DeliveryDropped || d.Orphaned || len(d.Actions) != 1 || d.Actions[0].Action != "drop" || d.Actions[0].Actor != "admin" || d.Actions[0].From != "old" {
+		t.Errorf("dropped delivery = %+v, want dropped, noted as dropped by admin (the token's name) from old", d)
 	}
 	eventually(t, "the moved delivery to be recorded delivered", func() bool {
 		s.getJSON(t, "/api/v1/deliveries/"+moved, &d)
@@ -407,13 +409,15 @@ func TestDatabasePasswordNeverPrinted(t *testing.T) {
 }
 
 // An admin token that an older kycd kept in plain text is replaced by its
-// hash at the next start, and keeps working.
+// hash at the next start, and keeps working. (Migration 00006 moves the
+// old admin_token setting, as it is, into the tokens table as the token
+// named admin: that is the state this test starts from.)
 func TestPlaintextAdminTokenHashedAtStart(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "kycd.db")
 	const legacy = "legacy-plaintext-admin-token"
 	st := openDB(t, db)
-	if _, _, err := st.InitSetting(context.Background(), "admin_token", legacy); err != nil {
+	if err := st.PutToken(context.Background(), &kycd.Token{Name: "admin", Role: kycd.RoleAdmin, Hash: legacy, CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
@@ -427,9 +431,14 @@ func TestPlaintextAdminTokenHashedAtStart(t *testing.T) {
 	if err := s.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	v, err := openDB(t, db).Setting(context.Background(), "admin_token")
-	if err != nil || !kycd.IsTokenHash(v) || !kycd.TokenMatches(v, legacy) {
-		t.Fatalf("admin_token setting = %q, %v; want the hash of the old token", v, err)
+	tokens, err := openDB(t, db).Tokens(context.Background())
+	if err != nil || len(tokens) != 1 || tokens[0].Name != "admin" || !kycd.IsTokenHash(tokens[0].Hash) || !kycd.TokenMatches(tokens[0].Hash, legacy) {
+		t.Fatalf("tokens = %+v, %v; want admin, kept as the hash of the old token", tokens, err)
+	}
+	for _, f := range []string{db, db + "-wal", db + "-log"} {
+		if b, err := os.ReadFile(f); err == nil && bytes.Contains(b, []byte(legacy)) {
+			t.Errorf("%s still holds the old token in the clear", f)
+		}
 	}
 }
 

@@ -1,4 +1,4 @@
-// kycd's dashboard: a page over the read API. The admin token stays in this
+// kycd's dashboard: a page over the read API. The API token stays in this
 // tab's sessionStorage and goes out as a Bearer header, never as a cookie,
 // so no other site can make the browser act with it. Every value from the
 // API is written with textContent, never as HTML.
@@ -923,10 +923,37 @@ async function showSearch(q, turn) {
   $("#results-error").textContent = problem;
 }
 
+// --- Who is signed in, and the audit trail ---
+
+const auditState = { cursor: "" };
+
+// loadWhoami shows who is signed in, and the audit trail to admins only.
+async function loadWhoami() {
+  const me = await api("GET", "/api/v1/whoami");
+  $("#whoami").textContent = `Signed in as ${me.name} (${me.role})`;
+  $("#audit").hidden = me.role !== "admin";
+  if (me.role === "admin") await guard($("#audit-error"), () => loadAudit(false));
+}
+
+async function loadAudit(more) {
+  const q = new URLSearchParams({ limit: "50" });
+  for (const f of ["actor", "action", "target"]) if ($("#audit-" + f).value.trim()) q.set(f, $("#audit-" + f).value.trim());
+  if (more && auditState.cursor) q.set("cursor", auditState.cursor);
+  const page = await api("GET", "/api/v1/audit?" + q);
+  const tbody = $("#audit-trail tbody");
+  if (!more) tbody.replaceChildren();
+  if (!more && !page.items.length) row(tbody, ["Nothing recorded."]);
+  for (const a of page.items) row(tbody, [when(a.at), a.actor, a.action, a.target, a.remote || "CLI", a.outcome, a.detail || ""]);
+  auditState.cursor = page.nextCursor || "";
+  $("#more-audit").hidden = !page.nextCursor;
+}
+
 // --- Start ---
 
 function logout(message) {
   sessionStorage.removeItem(tokenKey);
+  $("#whoami").textContent = "";
+  $("#audit").hidden = true;
   $("#app").hidden = true;
   $("#logout").hidden = true;
   $("#nav").hidden = true;
@@ -942,6 +969,7 @@ function start() {
   $("#nav").hidden = false;
   $("#search").hidden = false;
   route().catch((err) => report(null, err));
+  loadWhoami().catch((err) => report(null, err));
 }
 
 // setParams moves the overview to the same filters with changes.
@@ -976,6 +1004,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#more-sessions").addEventListener("click", () => guard($("#sessions-error"), () => loadSessions(overviewParams(), true)));
   $("#more-stalled").addEventListener("click", () => guard($("#stalled-error"), () => loadStalled(true)));
+  $("#more-audit").addEventListener("click", () => guard($("#audit-error"), () => loadAudit(true)));
+  $("#audit-filter").addEventListener("submit", (e) => { e.preventDefault(); guard($("#audit-error"), () => loadAudit(false)); });
   $("#statuses").addEventListener("click", (e) => {
     const tile = e.target.closest("[data-status]");
     if (tile) setParams({ status: tile.dataset.status });

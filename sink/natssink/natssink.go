@@ -25,9 +25,26 @@ type Sink struct {
 	prefix string
 }
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	maxAge time.Duration
+}
+
+// MaxAge is the MaxAge of the stream that create=1 makes: the stream drops
+// messages older than it, so notifications (an invitation's contact
+// details among them) are kept no longer than kycd's retention. 0 keeps
+// them for good.
+func MaxAge(d time.Duration) Option { return func(o *options) { o.maxAge = d } }
+
 // Open connects to the NATS server of spec, nats://HOST:PORT?subject=PREFIX
 // (create=1 also creates a stream named after PREFIX for PREFIX.>).
-func Open(ctx context.Context, spec string) (*Sink, error) {
+func Open(ctx context.Context, spec string, opts ...Option) (*Sink, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	u, err := url.Parse(spec)
 	if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
 		return nil, fmt.Errorf("natssink: %q: want nats://HOST:PORT?subject=PREFIX", kycd.RedactURL(spec))
@@ -49,7 +66,7 @@ func Open(ctx context.Context, spec string) (*Sink, error) {
 		return nil, fmt.Errorf("natssink: %w", err)
 	}
 	if create {
-		if err := ensureStream(ctx, js, prefix); err != nil {
+		if err := ensureStream(ctx, js, prefix, o.maxAge); err != nil {
 			nc.Close()
 			return nil, err
 		}
@@ -77,16 +94,22 @@ func (s *Sink) Close() error { return s.nc.Drain() }
 // is dropped however late the retry comes.
 const dedupWindow = 24 * time.Hour
 
-// ensureStream creates the stream for PREFIX.> unless it exists. An existing
-// stream is left as its operator configured it, but it must take the
-// prefix's subjects: two prefixes may map to one stream name, and one must
-// not take the other's stream over.
-func ensureStream(ctx context.Context, js jetstream.JetStream, prefix string) error {
+// ensureStream creates the stream for PREFIX.> unless it exists, keeping
+// messages maxAge (0: for good). An existing stream is left as its
+// operator configured it, but it must take the prefix's subjects: two
+// prefixes may map to one stream name, and one must not take the other's
+// stream over.
+func ensureStream(ctx context.Context, js jetstream.JetStream, prefix string, maxAge time.Duration) error {
 	name := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(prefix))
 	subject := prefix + ".>"
 	stream, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Duplicates: dedupWindow})
+		// The dedup window cannot be longer than the stream keeps messages.
+		dup := dedupWindow
+		if maxAge > 0 {
+			dup = min(dup, maxAge)
+		}
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Duplicates: dup, MaxAge: maxAge})
 		if err != nil {
 			return fmt.Errorf("natssink: create stream %s: %w", name, err)
 		}

@@ -329,3 +329,30 @@ func TestOpenCreateDoesNotTakeOverAnotherStream(t *testing.T) {
 		t.Errorf("stream %s has subjects %v after Open with subject=%s, want [%s.>]", stream, got, other, prefix)
 	}
 }
+
+// The stream that create=1 makes keeps messages no longer than kycd's
+// retention, and its dedup window fits within that.
+func TestCreatedStreamKeepsMessagesForTheRetention(t *testing.T) {
+	t.Parallel()
+	url, js := natsServer(t)
+	for _, tc := range []struct{ maxAge, dup time.Duration }{
+		{90 * 24 * time.Hour, 24 * time.Hour},
+		{time.Hour, time.Hour},
+	} {
+		prefix, stream := uniquePrefix(t, js)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		s, err := natssink.Open(ctx, url+"?subject="+prefix+"&create=1", natssink.MaxAge(tc.maxAge))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		info, err := js.Stream(t.Context(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := info.CachedInfo().Config; cfg.MaxAge != tc.maxAge || cfg.Duplicates != tc.dup {
+			t.Errorf("stream %s: MaxAge %s, Duplicates %s; want %s and %s", stream, cfg.MaxAge, cfg.Duplicates, tc.maxAge, tc.dup)
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kycd/kycd"
+)
+
+// audit records what a command did, or read, in the audit trail, as
+// cli:USER: outcome ok, or failed with the error's code and message. A
+// read of personal data must not be printed unless it is recorded, so the
+// error of the record is returned; a change is done already, and a failure
+// to record it is also said on stderr.
+func (e *env) audit(ctx context.Context, store kycd.Store, action, target string, err error, detail string) error {
+	entry := &kycd.AuditEntry{At: time.Now().UTC(), Actor: e.actor(), Action: action, Target: target, Outcome: kycd.AuditOK, Detail: detail}
+	if err != nil {
+		entry.Outcome, entry.Detail = kycd.AuditFailed, kycd.ErrorCode(err)+": "+kycd.ErrorMessage(err)
+	}
+	if aerr := store.AddAudit(context.WithoutCancel(ctx), entry); aerr != nil {
+		fmt.Fprintf(e.stderr, "note: could not record %s of %s in the audit trail: %v\n", action, target, aerr)
+		return fmt.Errorf("record in the audit trail: %w", aerr)
+	}
+	return nil
+}
+
+func auditCmd(e *env) *cobra.Command {
+	cmd := group("audit", "Read the audit trail: who changed what, who read personal data")
+	var f kycd.AuditFilter
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the audit trail, newest first, a page at a time",
+		Long: `List the audit trail, newest first: every change (retry, replay, move, drop,
+resume, erase, token create and revoke) and every read of personal data
+(raw bodies, quarantined bodies, invitation contact data, exports), refused
+attempts too, with who (the API token's name, or cli:USER), when, on what,
+from where, and how it ended. --target subject: takes every target that
+begins with it.`,
+		Args: cobra.NoArgs,
+		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
+			if f.Limit < 1 || f.Limit > 500 {
+				return fmt.Errorf("--limit %d: want 1 to 500", f.Limit)
+			}
+			page, err := store.Audit(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if e.cfg.JSON {
+				return printJSON(e.stdout, page)
+			}
+			printAudit(e.stdout, page)
+			return nil
+		}),
+	}
+	list.Flags().StringVar(&f.Actor, "actor", "", "only this actor's entries (a token's name, or cli:USER)")
+	list.Flags().StringVar(&f.Action, "action", "", "only this action's entries, e.g. subject.erase")
+	list.Flags().StringVar(&f.Target, "target", "", "only this target's entries, e.g. subject:user:ID; ending in ':' takes every target that begins with it")
+	list.Flags().IntVar(&f.Limit, "limit", 100, "at most this many (1 to 500)")
+	list.Flags().StringVar(&f.Cursor, "cursor", "", "continue after the page that printed this cursor")
+	e.use(list, storeFlags...)
+	cmd.AddCommand(list)
+	return cmd
+}
+
+// printAudit prints a page of the audit trail as a table, saying when
+// there is more.
+func printAudit(out io.Writer, page *kycd.AuditPage) {
+	if len(page.Items) == 0 {
+		fmt.Fprintln(out, "no audit entries")
+		return
+	}
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tAT\tACTOR\tACTION\tTARGET\tREMOTE\tOUTCOME\tDETAIL")
+	for _, a := range page.Items {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, ts(a.At), a.Actor, a.Action, a.Target, orDash(a.Remote), a.Outcome, orDash(a.Detail))
+	}
+	w.Flush()
+	if page.NextCursor != "" {
+		fmt.Fprintf(out, "\nThere are more: add --cursor %s\n", page.NextCursor)
+	}
+}

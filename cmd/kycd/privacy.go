@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/privacy"
+)
+
+// addSubjectDataCmds adds export and erase to the command named subjects
+// of root.
+func addSubjectDataCmds(e *env, root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.Name() == "subjects" {
+			c.AddCommand(subjectExportCmd(e), subjectEraseCmd(e))
+		}
+	}
+}
+
+func subjectExportCmd(e *env) *cobra.Command {
+	var typ string
+	cmd := &cobra.Command{
+		Use:   "export SUBJECT_ID [--type T]",
+		Short: "Print everything kycd holds about a subject, as one JSON document",
+		Long: `Print everything kycd holds about a subject as one JSON document: the
+subject and its level, every session with checks, reasons and history, every
+event with its raw body (while retained), the notifications with their
+deliveries and attempts, and the quarantined bodies that name it. It holds
+personal data: the export is recorded in the audit trail first.`,
+		Args: cobra.ExactArgs(1),
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
+			x, err := privacy.Export(cmd.Context(), store, args[0], typ, time.Now())
+			target, detail := kycd.SubjectTarget(kycd.SubjectRef{Type: typ, ID: args[0]}), ""
+			if err == nil {
+				target = kycd.SubjectTarget(x.Subject)
+				detail = fmt.Sprintf("sessions=%d events=%d notifications=%d quarantine=%d", len(x.Sessions), len(x.Events), len(x.Notifications), len(x.Quarantine))
+			}
+			if aerr := e.audit(cmd.Context(), store, kycd.AuditSubjectExport, target, err, detail); aerr != nil && err == nil {
+				return fmt.Errorf("the export is not printed: %w", aerr)
+			}
+			if err != nil {
+				return err
+			}
+			return printJSON(e.stdout, x)
+		}),
+	}
+	cmd.Flags().StringVar(&typ, "type", "", "subject type when one id has several: user, related-party or business")
+	e.use(cmd, storeFlags...)
+	return cmd
+}
+
+func subjectEraseCmd(e *env) *cobra.Command {
+	var typ string
+	cmd := &cobra.Command{
+		Use:   "erase SUBJECT_ID [--type T]",
+		Short: "Erase a subject's personal data everywhere kycd keeps it, and tell the sinks",
+		Long: `Erase a subject's personal data everywhere kycd keeps it: the raw bodies of
+its events, the reason messages of its sessions, the contact details,
+verification URLs and messages of its notifications (which deliveries send),
+its quarantined bodies. Ids, body hashes, statuses, timestamps and reason
+codes stay, so a late copy of an erased event is still a duplicate. Every
+sink whose events take it is sent kyc.subject.erased (a running kycd serve
+sends it). It cannot be undone; export first if the person asked for their
+data too. Recorded in the audit trail.`,
+		Args: cobra.ExactArgs(1),
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
+			// An event acknowledged but not projected yet would escape the
+			// erasure (withStore waited for it already).
+			switch caught, err := ingest.CaughtUp(cmd.Context(), store, 0, nil); {
+			case err != nil:
+				return err
+			case !caught:
+				return fmt.Errorf("some received events are not projected yet, and the erasure would miss them: start kycd serve (it projects them) and erase again")
+			}
+			routes, err := e.registeredRoutes(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			r, err := privacy.Erase(cmd.Context(), store, routes, args[0], typ, time.Now())
+			target, detail := kycd.SubjectTarget(kycd.SubjectRef{Type: typ, ID: args[0]}), ""
+			if r != nil {
+				target = kycd.SubjectTarget(r.Subject)
+				c := r.Erased
+				detail = fmt.Sprintf("eventBodies=%d sessions=%d notifications=%d quarantine=%d", c.EventBodies, c.Sessions, c.Notifications, c.Quarantine)
+			}
+			e.audit(cmd.Context(), store, kycd.AuditSubjectErase, target, err, detail)
+			if err != nil {
+				return err
+			}
+			if e.cfg.JSON {
+				return printJSON(e.stdout, r)
+			}
+			c := r.Erased
+			fmt.Fprintf(e.stdout, "Erased the personal data of %s %s at %s:\n", r.Subject.Type, r.Subject.ID, ts(r.ErasedAt))
+			fmt.Fprintf(e.stdout, "  %d event bodies, %d sessions' reason messages, %d notifications, %d quarantined bodies\n",
+				c.EventBodies, c.Sessions, c.Notifications, c.Quarantine)
+			if r.NotificationID != "" {
+				fmt.Fprintf(e.stdout, "kyc.subject.erased %s is due to the sinks; a running kycd serve sends it\n", r.NotificationID)
+			} else {
+				fmt.Fprintln(e.stdout, "no sink takes kyc.subject.erased: nothing was sent")
+			}
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&typ, "type", "", "subject type when one id has several: user, related-party or business")
+	e.use(cmd, storeFlags...)
+	return cmd
+}

@@ -419,8 +419,8 @@ func diskFullScenario(t *testing.T, bin string, rows *scenarioRows) {
 		t.Errorf("acknowledged events not found after the disk was freed and kycd restarted: %v", missing)
 	}
 	rows.add(t, faultRow{
-		Fault: fmt.Sprintf("disk full under load: kycd's SQLite files on a %sB tmpfs, filled by another file while 8 senders deliver 16 KiB events; "+
-			"the file then removed; then kycd restarted", strings.ToUpper(size)),
+		Fault: fmt.Sprintf("disk full under load: kycd's SQLite files on a %s MiB tmpfs, filled by another file while 8 senders deliver 16 KiB events; "+
+			"the file then removed; then kycd restarted", strings.TrimSuffix(size, "m")),
 		Expected: "while full: deliveries 503 with Retry-After (a commit that still fits the WAL may be 200), /readyz 503; " +
 			"once freed: /readyz 200 by itself and deliveries 200; every event answered 200 found after the restart",
 		Observed: fmt.Sprintf("%d acknowledged before; filler of %.1f MiB; full for %.1f s: deliveries %s, /readyz %s; "+

@@ -72,6 +72,11 @@ func (b bodyBudget) read(body io.Reader, declared, limit int64, held *int64) ([]
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
+			// The last bytes of a body of unknown length may come with
+			// its end: limit+1 of them are one too many.
+			if declared < 0 && int64(len(buf)) > limit {
+				return nil, errBodyTooLarge
+			}
 			return buf, nil
 		}
 		if err != nil {

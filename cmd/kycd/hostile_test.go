@@ -15,6 +15,7 @@ import (
 	"net/http/httptrace"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +23,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 // trickle keeps one unsigned delivery on its way: it declares a body of
@@ -71,18 +70,14 @@ func trickle(addr string, stop <-chan struct{}, started *atomic.Int64) {
 // signedEvent is a valid, signed-to-be kyc_session_failed of a new id,
 // padded with an unknown field (kept, not refused) to size bytes.
 func signedEvent(size int) []byte {
-	head := fmt.Sprintf(`{"id":%q,"event":"kyc_session_failed","timestamp":%q,"data":{"sessionId":%q,"userId":%q,"checks":[{"type":"document-verification","state":"Refused","reasons":[{"type":"document","code":"EXPIRED_DOCUMENT","message":"expired"}]}]},"padding":"`,
-		uuid.NewString(), time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), uuid.NewString(), uuid.NewString())
-	const tail = `"}`
-	pad := max(size-len(head)-len(tail), 0)
-	return []byte(head + strings.Repeat("x", pad) + tail)
+	_, body := newFailedEvent(size)
+	return body
 }
 
-func TestSlowUnsignedBodiesDoNotKeepSignedDeliveriesOut(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a kycd process and holds 320 connections on it")
-	}
-	bin := buildKycd(t)
+// slowBodiesScenario holds 320 unsigned deliveries trickling their bodies
+// (issue 7: 256 of them took every place of signed deliveries for a
+// minute) and checks that 40 signed deliveries sent meanwhile all get 200.
+func slowBodiesScenario(t *testing.T, bin string, rows *scenarioRows) {
 	addr := freeAddr(t)
 	startProcess(t, bin, addr, "--database", "sqlite:"+filepath.Join(t.TempDir(), "kycd.db"),
 		"--ralio-secret", testSecret, "--admin-token", testToken, "--shutdown-drain", "0s")
@@ -105,12 +100,14 @@ func TestSlowUnsignedBodiesDoNotKeepSignedDeliveriesOut(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 
 	const signed = 40
-	client := &http.Client{Timeout: 15 * time.Second}
+	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
 	answers := make([]string, signed)
+	ids := make([]string, signed)
 	var sent sync.WaitGroup
 	for i := range signed {
 		sent.Go(func() {
-			body := signedEvent(2000)
+			id, body := newFailedEvent(2000)
 			resp, err := client.Do(webhookRequest("http://"+addr, testSecret, body))
 			if err != nil {
 				answers[i] = err.Error()
@@ -118,20 +115,127 @@ func TestSlowUnsignedBodiesDoNotKeepSignedDeliveriesOut(t *testing.T) {
 			}
 			resp.Body.Close()
 			answers[i] = strconv.Itoa(resp.StatusCode)
+			if resp.StatusCode == http.StatusOK {
+				ids[i] = id
+			}
 		})
 		time.Sleep(150 * time.Millisecond)
 	}
 	sent.Wait()
 	ok := 0
-	for _, a := range answers {
+	var acked []string
+	for i, a := range answers {
 		if a == "200" {
 			ok++
+			acked = append(acked, ids[i])
 		}
 	}
 	t.Logf("%d slow unsigned requests started; %d of %d signed deliveries answered 200: %v", started.Load(), ok, signed, answers)
 	if ok != signed {
 		t.Fatalf("%d of %d signed deliveries answered 200 while %d unsigned bodies trickled in, want all: %v", ok, signed, slow, answers)
 	}
+	found, missing := foundEvents(t, "http://"+addr, testToken, acked)
+	if len(missing) > 0 {
+		t.Errorf("acknowledged events not found: %v", missing)
+	}
+	rows.add(t, faultRow{
+		Fault: fmt.Sprintf("%d unsigned connections each declaring a 100,000-byte body and sending 1 byte/s, reconnecting when cut; meanwhile %d signed deliveries, one every 150 ms", slow, signed),
+		Expected: "every signed delivery answered 200: a slow body holds neither a commit place nor more memory than it sent, " +
+			"and is cut after the 5 s body deadline",
+		Observed: fmt.Sprintf("%d slow requests started (with reconnections); %d of %d signed deliveries answered 200", started.Load(), ok, signed),
+		Acked:    ok, Found: found, Counted: true,
+	})
+}
+
+// thousandConnectionsScenario opens 1,000 connections that never finish
+// their request line and headers while Ralio delivers, then sends 1,000
+// signed deliveries at once, each on a connection of its own.
+func thousandConnectionsScenario(t *testing.T, bin string, rows *scenarioRows) {
+	addr := freeAddr(t)
+	startProcess(t, bin, addr, "--database", "sqlite:"+filepath.Join(t.TempDir(), "kycd.db"),
+		"--ralio-secret", testSecret, "--admin-token", testToken, "--shutdown-drain", "0s")
+	const n = 1000
+
+	// 1. A thousand idle connections, each with half a request.
+	idle := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d of %d: %v", len(idle)+1, n, err)
+		}
+		idle = append(idle, c)
+		if _, err := fmt.Fprintf(c, "POST /webhooks/ralio HTTP/1.1\r\nHost: %s\r\n", addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newRalioSender("http://"+addr, testSecret, 1000)
+	const signed = 40
+	for range signed {
+		id, body := newFailedEvent(1000)
+		s.deliver(t.Context(), id, body)
+	}
+	idleAnswers := s.answersIn(0)
+	if idleAnswers["200"] != signed {
+		t.Errorf("%d of %d signed deliveries answered 200 while %d connections idled: %s", idleAnswers["200"], signed, n, countSummary(idleAnswers))
+	}
+	for _, c := range idle {
+		c.Close()
+	}
+	idle = nil
+	idleAcked := s.ackedIDs()
+
+	// 2. A thousand signed deliveries at once, each on a new connection.
+	s.phase.Store(1)
+	s.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			id, body := newFailedEvent(1000)
+			<-start
+			s.deliver(t.Context(), id, body)
+		})
+	}
+	close(start)
+	wg.Wait()
+	s.client.CloseIdleConnections()
+	burst := s.answersIn(1)
+	for class := range burst {
+		if class != "200" && class != "503" {
+			t.Errorf("%d of %d simultaneous deliveries answered %s, want only 200 or 503 (Ralio retries): %s", burst[class], n, class, countSummary(burst))
+		}
+	}
+	s.phase.Store(2)
+	s.flush(t, 30*time.Second)
+	s.checkNoProblems(t)
+	var burstAcked []string
+	for _, id := range s.ackedIDs() {
+		if !slices.Contains(idleAcked, id) {
+			burstAcked = append(burstAcked, id)
+		}
+	}
+	idleFound, missing := foundEvents(t, "http://"+addr, testToken, idleAcked)
+	burstFound, missing2 := foundEvents(t, "http://"+addr, testToken, burstAcked)
+	if missing = append(missing, missing2...); len(missing) > 0 {
+		t.Errorf("acknowledged events not found: %v", missing)
+	}
+	rows.add(t, faultRow{
+		Fault:    fmt.Sprintf("1,000 connections open at once, each with half a request and then nothing; meanwhile %d signed deliveries", signed),
+		Expected: "every signed delivery answered 200 (idle connections hold no place of signed deliveries; kycd closes them after 10 s without headers)",
+		Observed: fmt.Sprintf("%s idle connections held; signed deliveries: %s", thousands(strconv.Itoa(n)), countSummary(idleAnswers)),
+		Acked:    len(idleAcked), Found: idleFound, Counted: true,
+	})
+	rows.add(t, faultRow{
+		Fault:    "1,000 signed deliveries at once, each on a connection of its own, then Ralio's retries of those answered 503",
+		Expected: "each answered 200, or 503 with Retry-After when the places of commits are taken (never a 4xx or a dropped connection); every retry then 200",
+		Observed: fmt.Sprintf("at once: %s; retries: %s", countSummary(burst), countSummary(s.answersIn(2))),
+		Acked:    len(burstAcked), Found: burstFound, Counted: true,
+	})
 }
 
 // vmHWM is the peak resident memory of process pid, in bytes.

@@ -110,7 +110,7 @@ func ralioBodies(t *testing.T) []ralioBody {
 	list := []struct{ file, label, kind string }{
 		{"a-kyc_session_failed.json", "A kyc_session_failed", "session"},
 		{"a-kyc_state_updated-snake.json", "A kyc_state_updated (snake_case)", "level"},
-		{"a-unknown-event.json", "A unknown type", "unknown"},
+		{"a-viban_created.json", "A unknown type", "unknown"},
 		{"b-kyc_expiration_warning.json", "B kyc_expiration_warning", "expiration"},
 		{"b-kyc_session_failed-related-party.json", "B kyc_session_failed (related party)", "session"},
 		{"c-kyb_state_updated.json", "C kyb_state_updated", "level"},

@@ -35,9 +35,12 @@ func TestMetricsForOnCall(t *testing.T) {
 	s.api(t, http.MethodGet, "/api/v1/sessions/"+failedSession)
 
 	var m string
+	// The attempt's duration is observed when it ends, its count once it is
+	// recorded: wait for both.
 	eventually(t, "a failed attempt at crm in the metrics", func() bool {
 		m = s.metrics(t)
-		return metricValue(m, `kycd_delivery_duration_seconds_count{sink="crm"}`) >= 1
+		return metricValue(m, `kycd_delivery_duration_seconds_count{sink="crm"}`) >= 1 &&
+			metricValue(m, `kycd_delivery_attempts_total{outcome="failed",sink="crm"}`) >= 1
 	})
 	if !regexp.MustCompile(`(?m)^kycd_build_info\{goversion="go[^"]+",revision="[^"]*",version="[^"]+"\} 1$`).MatchString(m) {
 		t.Errorf("no kycd_build_info{goversion,revision,version} 1 in:\n%s", grepLines(m, "build_info"))

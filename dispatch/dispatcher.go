@@ -119,6 +119,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 func (d *Dispatcher) runSink(ctx context.Context, sink string) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	limit := d.o.Concurrency
 	for {
 		select {
 		case <-ctx.Done():
@@ -126,16 +127,38 @@ func (d *Dispatcher) runSink(ctx context.Context, sink string) {
 		case <-timer.C:
 		case <-d.wake[sink]:
 		}
-		n, err := d.dispatchSink(ctx, sink)
+		n, slowest, err := d.dispatchSink(ctx, sink, limit)
 		if err != nil && ctx.Err() == nil {
 			d.o.Logger.Warn("dispatch: claim failed", "sink", sink, "err", err)
 		}
 		wait := d.o.Poll
-		if n >= d.o.Concurrency {
+		if n >= limit {
 			wait = 0 // a full batch: more may be due
 		}
+		limit = d.nextLimit(limit, n, slowest)
 		timer.Reset(wait)
 	}
+}
+
+// A sink that answers fast gets larger claims: one claim and one record
+// transaction then carry many deliveries instead of Concurrency, which
+// under load is most of what the outbox costs the store (docs/benchmarks.md).
+const (
+	maxClaim = 256                    // the largest claim
+	fastSend = 100 * time.Millisecond // what a batch's slowest send must beat for the next claim to grow
+)
+
+// nextLimit is how many deliveries a sink's next claim takes: twice as
+// many after a full batch whose sends were all fast, back to Concurrency
+// after a slow one. Sends still run at most Concurrency at a time.
+func (d *Dispatcher) nextLimit(limit, n int, slowest time.Duration) int {
+	switch {
+	case slowest >= fastSend:
+		return d.o.Concurrency
+	case n >= limit:
+		return min(2*limit, max(maxClaim, d.o.Concurrency))
+	}
+	return limit
 }
 
 // DispatchOnce claims, for every sink, up to Concurrency due deliveries,
@@ -148,7 +171,7 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 	total := 0
 	for _, sink := range d.names {
 		wg.Go(func() {
-			n, err := d.dispatchSink(ctx, sink)
+			n, _, err := d.dispatchSink(ctx, sink, d.o.Concurrency)
 			mu.Lock()
 			defer mu.Unlock()
 			total += n
@@ -159,36 +182,60 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 	return total, errors.Join(errs...)
 }
 
-// dispatchSink claims up to Concurrency due deliveries of one sink and
-// sends them.
-func (d *Dispatcher) dispatchSink(ctx context.Context, sink string) (int, error) {
+// dispatchSink claims up to limit due deliveries of one sink and sends
+// them; it reports how many it claimed and how long the slowest send took.
+func (d *Dispatcher) dispatchSink(ctx context.Context, sink string, limit int) (int, time.Duration, error) {
 	if ctx.Err() != nil {
-		return 0, nil
+		return 0, 0, nil
 	}
-	batch, err := d.o.Store.ClaimDeliveries(ctx, d.o.Owner, []string{sink}, d.o.Now(), d.o.Lease, d.o.Concurrency)
+	batch, err := d.o.Store.ClaimDeliveries(ctx, d.o.Owner, []string{sink}, d.o.Now(), d.o.Lease, limit)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	d.send(ctx, batch)
-	return len(batch), nil
+	return len(batch), d.send(ctx, batch), nil
 }
 
 // send delivers one claimed batch concurrently, then records every attempt
 // in one store call (one transaction instead of one each). Sends outlive ctx
 // by at most their timeout, so a stop never cuts a send whose answer is on
 // its way.
-func (d *Dispatcher) send(ctx context.Context, batch []*kycd.Delivery) {
-	if len(batch) == 0 {
-		return
+func (d *Dispatcher) send(ctx context.Context, claimed []*kycd.Delivery) (slowest time.Duration) {
+	if len(claimed) == 0 {
+		return 0
 	}
 	sendCtx := context.WithoutCancel(ctx)
-	recs := make([]kycd.AttemptRecord, len(batch))
-	sendErrs := make([]error, len(batch))
+	recs := make([]kycd.AttemptRecord, len(claimed))
+	sendErrs := make([]error, len(claimed))
+	sent := make([]bool, len(claimed))
+	// At most Concurrency sends at a time; and none begun past half the
+	// lease, so every send ends within it: a delivery left unsent keeps its
+	// lease until it runs out and is claimed again.
+	slots := make(chan struct{}, d.o.Concurrency)
+	begun := d.o.Now()
 	var wg sync.WaitGroup
-	for i, del := range batch {
-		wg.Go(func() { recs[i], sendErrs[i] = d.attempt(sendCtx, del) })
+	for i, del := range claimed {
+		slots <- struct{}{}
+		if d.o.Now().Sub(begun) > d.o.Lease/2 {
+			<-slots
+			break
+		}
+		sent[i] = true
+		wg.Go(func() {
+			defer func() { <-slots }()
+			recs[i], sendErrs[i] = d.attempt(sendCtx, del)
+		})
 	}
 	wg.Wait()
+	var batch []*kycd.Delivery
+	for i, del := range claimed {
+		if !sent[i] {
+			continue
+		}
+		batch = append(batch, del)
+		recs[len(batch)-1], sendErrs[len(batch)-1] = recs[i], sendErrs[i]
+		slowest = max(slowest, time.Duration(recs[i].Attempt.DurationMS)*time.Millisecond)
+	}
+	recs, sendErrs = recs[:len(batch)], sendErrs[:len(batch)]
 
 	errs, err := d.o.Store.RecordAttempts(sendCtx, d.o.Owner, recs)
 	paused := map[string]string{} // sink → what its endpoint answered
@@ -228,6 +275,7 @@ func (d *Dispatcher) send(ctx context.Context, batch []*kycd.Delivery) {
 		d.o.Logger.Warn("sink paused: its endpoint answered 410 Gone; its deliveries wait until an operator resumes it "+
 			"(kycd sinks resume NAME, or POST /api/v1/sinks/NAME/resume)", "sink", sink, "reason", reason)
 	}
+	return slowest
 }
 
 // attempt sends one delivery and says what to record of it.

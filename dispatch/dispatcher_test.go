@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -510,5 +511,67 @@ func TestRetriedAttemptLoggedAtWarn(t *testing.T) {
 	var rec struct{ Level, Msg, Outcome string }
 	if err := json.Unmarshal(logs.Bytes(), &rec); err != nil || rec.Level != "WARN" || !strings.Contains(rec.Msg, "will retry") || rec.Outcome != kycd.AttemptFailed {
 		t.Fatalf("log of a retried attempt = %s (%v), want one WARN line saying it will retry", logs.String(), err)
+	}
+}
+
+// countingClaims counts the claims a dispatcher makes and the most each
+// asked for.
+type countingClaims struct {
+	kycd.Store
+	mu     sync.Mutex
+	limits []int
+}
+
+func (s *countingClaims) ClaimDeliveries(ctx context.Context, owner string, sinks []string, now time.Time, lease time.Duration, limit int) ([]*kycd.Delivery, error) {
+	s.mu.Lock()
+	s.limits = append(s.limits, limit)
+	s.mu.Unlock()
+	return s.Store.ClaimDeliveries(ctx, owner, sinks, now, lease, limit)
+}
+
+// A sink that answers fast gets larger claims, so that a backlog costs a
+// few claim and record transactions rather than one per Concurrency
+// deliveries; every delivery is still sent once.
+func TestFastSinkGetsLargerClaims(t *testing.T) {
+	f := newFixture(t)
+	const deliveries = 200
+	for range deliveries {
+		f.notify(t)
+	}
+	sink := &countingSink{sends: map[string]int{}}
+	store := &countingClaims{Store: f.store}
+	d, err := dispatch.New(dispatch.Options{Store: store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now, Concurrency: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		sink.mu.Lock()
+		n := len(sink.sends)
+		sink.mu.Unlock()
+		if n == deliveries || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if len(sink.sends) != deliveries {
+		t.Fatalf("%d notifications sent, want %d", len(sink.sends), deliveries)
+	}
+	for id, n := range sink.sends {
+		if n != 1 {
+			t.Errorf("notification %s sent %d times, want once", id, n)
+		}
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	// 8, 16, 32, 64, 128 cover 200 in five claims of a fast sink; one
+	// claim each of 8 would be 25.
+	if len(store.limits) < 2 || store.limits[0] != 8 || store.limits[1] != 16 || slices.Max(store.limits) < 64 {
+		t.Errorf("claims asked for %v, want 8, then doubling while the sink answers fast", store.limits)
 	}
 }

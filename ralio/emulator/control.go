@@ -253,16 +253,8 @@ func (e *Emulator) handleKYCLevel(subjectType string) http.Handler {
 			controlError(w, http.StatusBadRequest, "id must be a UUID")
 			return
 		}
-		var in struct {
-			Level string `json:"level"`
-		}
-		if err := decodeOptional(r, &in); err != nil {
-			controlError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		level, ok := parseLevel(in.Level)
+		level, ok := readLevel(w, r)
 		if !ok {
-			controlError(w, http.StatusBadRequest, "level must be REGULAR or LIGHT")
 			return
 		}
 		e.mu.Lock()
@@ -271,6 +263,23 @@ func (e *Emulator) handleKYCLevel(subjectType string) http.Handler {
 		id := e.emit(ralio.TypeKYCStateUpdated, "", subject.ID, at, levelData(subject, e.kycID(subject.ID), level))
 		writeJSON(w, http.StatusOK, eventAnswer{EventID: id, Type: ralio.TypeKYCStateUpdated, Timestamp: formatTime(at)})
 	})
+}
+
+// readLevel reads a level change's {"level":"REGULAR"|"LIGHT"}, answering
+// 400 itself when it is not one.
+func readLevel(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var in struct {
+		Level string `json:"level"`
+	}
+	if err := decodeOptional(r, &in); err != nil {
+		controlError(w, http.StatusBadRequest, "%v", err)
+		return "", false
+	}
+	level, ok := parseLevel(in.Level)
+	if !ok {
+		controlError(w, http.StatusBadRequest, "level must be REGULAR or LIGHT")
+	}
+	return level, ok
 }
 
 // handleKYBLevel is POST /emulator/v1/business-users/{id}/kyb-level with
@@ -282,16 +291,8 @@ func (e *Emulator) handleKYBLevel() http.Handler {
 			controlError(w, http.StatusBadRequest, "id must be a UUID")
 			return
 		}
-		var in struct {
-			Level string `json:"level"`
-		}
-		if err := decodeOptional(r, &in); err != nil {
-			controlError(w, http.StatusBadRequest, "%v", err)
-			return
-		}
-		level, ok := parseLevel(in.Level)
+		level, ok := readLevel(w, r)
 		if !ok {
-			controlError(w, http.StatusBadRequest, "level must be REGULAR or LIGHT")
 			return
 		}
 		e.mu.Lock()

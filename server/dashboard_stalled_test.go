@@ -43,15 +43,7 @@ func TestDashboardListsStalledSessions(t *testing.T) {
 
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	bctx, cancel = context.WithTimeout(bctx, 60*time.Second)
-	defer cancel()
+	bctx := newBrowser(t, browser)
 	// The page shows times in the browser's zone: UTC here, as the
 	// expiry below is written.
 	if err := chromedp.Do(bctx,

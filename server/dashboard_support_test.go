@@ -49,15 +49,7 @@ type browserPage struct {
 func newBrowserPage(t *testing.T) *browserPage {
 	t.Helper()
 	browser := chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	bctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(cancel)
+	bctx := newBrowser(t, browser, chromedp.WindowSize(1280, 900))
 	return &browserPage{t: t, ctx: bctx}
 }
 

@@ -39,6 +39,22 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// newBrowser starts a headless chromium at path for one test, stopped when
+// the test ends, its steps bounded in time.
+func newBrowser(t *testing.T, path string, opts ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts = append(append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path),
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
+		chromedp.UserDataDir(t.TempDir())), opts...)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(cancel)
+	return bctx
+}
+
 // The dashboard as a person uses it: type the token, see the sessions by
 // status and the rejection chart, open a session's reasons, retry a dead
 // delivery and replay a quarantined body.
@@ -83,15 +99,7 @@ func TestDashboardInABrowser(t *testing.T) {
 
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	bctx, cancel = context.WithTimeout(bctx, 60*time.Second)
-	defer cancel()
+	bctx := newBrowser(t, browser)
 
 	do := func(steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -171,15 +179,7 @@ func TestDashboardRefusesAWrongToken(t *testing.T) {
 	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	bctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	bctx, cancel = context.WithTimeout(bctx, 60*time.Second)
-	defer cancel()
+	bctx := newBrowser(t, browser)
 	err := chromedp.Do(bctx,
 		chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible("#login"),

@@ -268,7 +268,7 @@ func (in *Ingester) receive(ctx context.Context, body []byte, quarantine bool) (
 // Append appends an event decoded elsewhere (its Body and BodyHash set) as
 // Receive does a body.
 func (in *Ingester) Append(ctx context.Context, ev *kycd.Event) (Result, error) {
-	return in.append(ctx, ev, Result{EventID: ev.ID, EventType: ev.Type, Known: kycd.NotificationType(ev) != "" || ev.Status != ""}, true, nil)
+	return in.append(ctx, ev, Result{EventID: ev.ID, EventType: ev.Type, Known: kycd.NotificationType(ev) != ""}, true, nil)
 }
 
 func (in *Ingester) append(ctx context.Context, ev *kycd.Event, res Result, quarantine bool, arrived func()) (Result, error) {

@@ -55,7 +55,7 @@ func TestEveryMetricDocumented(t *testing.T) {
 	var doc struct {
 		Paths map[string]map[string]struct{ Description string }
 	}
-	b, err := os.ReadFile("server/openapi.json")
+	b, err := os.ReadFile("internal/server/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestEveryMetricDocumented(t *testing.T) {
 	}
 	for _, name := range exportedMetrics(t) {
 		if !strings.Contains(described, "`"+name) {
-			t.Errorf("server/openapi.json: GET /metrics does not describe %s", name)
+			t.Errorf("internal/server/openapi.json: GET /metrics does not describe %s", name)
 		}
 		if !strings.Contains(string(readme), "`"+name) {
 			t.Errorf("README.md does not describe %s", name)

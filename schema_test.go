@@ -12,8 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
-	"github.com/kycd/kycd/postgres/postgrestest"
-	"github.com/kycd/kycd/sqlite/sqlitetest"
+	"github.com/kycd/kycd/internal/postgres/postgrestest"
+	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
 )
 
 // The claim mechanism is the one way the two schemas differ: SQLite keeps

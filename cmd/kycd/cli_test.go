@@ -21,8 +21,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/postgres/postgrestest"
-	"github.com/kycd/kycd/sqlite"
+	"github.com/kycd/kycd/internal/postgres/postgrestest"
+	"github.com/kycd/kycd/internal/sqlite"
 )
 
 // cliEnv is cli with environment variables, returning stdout and stderr.

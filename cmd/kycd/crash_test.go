@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/postgres/postgrestest"
+	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
 
 // buildKycd compiles this command once per test into a temporary file.

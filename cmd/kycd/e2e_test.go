@@ -33,7 +33,7 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ralio"
-	"github.com/kycd/kycd/sqlite"
+	"github.com/kycd/kycd/internal/sqlite"
 )
 
 const (

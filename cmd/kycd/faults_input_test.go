@@ -32,10 +32,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/postgres"
-	"github.com/kycd/kycd/postgres/postgrestest"
+	"github.com/kycd/kycd/internal/postgres"
+	"github.com/kycd/kycd/internal/postgres/postgrestest"
 	"github.com/kycd/kycd/ralio"
-	"github.com/kycd/kycd/sqlite"
+	"github.com/kycd/kycd/internal/sqlite"
 )
 
 // Answers of the corpus, as the rows write them.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/kycd/kycd/postgres/postgrestest"
+	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
 
 // A signed event with U+0000 and a key-reordered retry of it: both stores

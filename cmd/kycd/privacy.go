@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/ingest"
-	"github.com/kycd/kycd/privacy"
+	"github.com/kycd/kycd/internal/ingest"
+	"github.com/kycd/kycd/internal/privacy"
 )
 
 // addSubjectDataCmds adds export and erase to the command named subjects

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/internal/ingest"
 )
 
 // printJSON writes v indented, for scripts.

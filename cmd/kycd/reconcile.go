@@ -12,8 +12,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/ingest"
-	"github.com/kycd/kycd/reconcile"
+	"github.com/kycd/kycd/internal/ingest"
+	"github.com/kycd/kycd/internal/reconcile"
 )
 
 func reconcileCmd(e *env) *cobra.Command {

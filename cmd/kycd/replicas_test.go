@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/kycd/kycd/postgres/postgrestest"
+	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
 
 // Two kycd replicas on one PostgreSQL database, as behind a load balancer:

@@ -16,9 +16,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/ingest"
-	"github.com/kycd/kycd/postgres"
-	"github.com/kycd/kycd/sqlite"
+	"github.com/kycd/kycd/internal/ingest"
+	"github.com/kycd/kycd/internal/postgres"
+	"github.com/kycd/kycd/internal/sqlite"
 )
 
 // env is what every command works with: its configuration and its streams.

@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/ralio"
 )
 

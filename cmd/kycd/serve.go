@@ -18,12 +18,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/dispatch"
-	"github.com/kycd/kycd/ingest"
+	"github.com/kycd/kycd/internal/dispatch"
+	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/ralio"
-	"github.com/kycd/kycd/reconcile"
-	"github.com/kycd/kycd/server"
-	"github.com/kycd/kycd/watchdog"
+	"github.com/kycd/kycd/internal/reconcile"
+	"github.com/kycd/kycd/internal/server"
+	"github.com/kycd/kycd/internal/watchdog"
 )
 
 // settingRalioSecret keys the Ralio secret that kycd generates on first

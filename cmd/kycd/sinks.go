@@ -19,9 +19,9 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/sink/httpsink"
-	"github.com/kycd/kycd/sink/logsink"
-	"github.com/kycd/kycd/sink/natssink"
+	"github.com/kycd/kycd/internal/sink/httpsink"
+	"github.com/kycd/kycd/internal/sink/logsink"
+	"github.com/kycd/kycd/internal/sink/natssink"
 )
 
 const settingSinkSecret = "sink_secret"

@@ -20,7 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/postgres/postgrestest"
+	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
 
 // closedURL is an http URL where nothing listens.

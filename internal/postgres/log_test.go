@@ -1,0 +1,665 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/postgres"
+	"github.com/kycd/kycd/internal/postgres/postgrestest"
+)
+
+// These tests drive the driver's side of the write path directly: entries
+// into the log, a projection transaction that plans with kycd.PlanBatch,
+// resets and purges. The conformance suite (storetest) covers the same
+// through package ingest.
+
+var base = time.Date(2026, 3, 17, 16, 0, 0, 0, time.UTC)
+
+func open(t testing.TB) *postgres.Store {
+	t.Helper()
+	return postgrestest.Open(t, postgrestest.URL(t))
+}
+
+// logEntry wraps ev as the appender hands it over: body, hash and the
+// decoded event in memory.
+func logEntry(ev *kycd.Event) *kycd.LogEntry {
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = time.Now().UTC().Truncate(time.Microsecond)
+	}
+	ev.Body = fmt.Appendf(nil, `{"id":%q,"event":%q}`, ev.ID, ev.Type)
+	ev.BodyHash = "hash-" + ev.ID
+	return &kycd.LogEntry{EventID: ev.ID, ReceivedAt: ev.ReceivedAt, Body: ev.Body, BodyHash: ev.BodyHash, Event: ev}
+}
+
+var rejectedChecks = []kycd.Check{
+	{Type: "document-verification", State: "Refused", Reasons: []kycd.Reason{
+		{Type: "document", Code: "EXPIRED_DOCUMENT", Message: "The provided document has expired", Category: "DOC"},
+		{Type: "document", Code: "BLURRY", Message: `Say "cheese" <&> \ é`},
+	}},
+	{Type: "liveness", State: "Validated", Reasons: []kycd.Reason{}},
+}
+
+func sessionEntry(sessionID, userID string, status kycd.Status, offset time.Duration) *kycd.LogEntry {
+	ev := &kycd.Event{
+		ID:        uuid.NewString(),
+		Type:      map[kycd.Status]string{kycd.StatusRejected: "kyc_session_failed", kycd.StatusVerified: "kyc_session_verified", kycd.StatusReview: "kyc_session_manual_review"}[status],
+		Timestamp: base.Add(offset),
+		SessionID: sessionID,
+		Subject:   kycd.SubjectRef{Type: kycd.SubjectUser, ID: userID},
+		Status:    status,
+	}
+	if status == kycd.StatusRejected {
+		ev.Checks = rejectedChecks
+	}
+	return logEntry(ev)
+}
+
+func levelEntry(sub kycd.SubjectRef, level string, offset time.Duration) *kycd.LogEntry {
+	return logEntry(&kycd.Event{ID: uuid.NewString(), Type: "kyc_state_updated", Timestamp: base.Add(offset), Subject: sub, Level: level})
+}
+
+func expirationEntry(sub kycd.SubjectRef) *kycd.LogEntry {
+	return logEntry(&kycd.Event{ID: uuid.NewString(), Type: "kyc_expiration_warning", Timestamp: base, Subject: sub,
+		Expiration: &kycd.Expiration{Date: "2026-04-01", DaysRemaining: 15}})
+}
+
+func unhandledEntry() *kycd.LogEntry {
+	return logEntry(&kycd.Event{ID: uuid.NewString(), Type: "kyc_something_new", Timestamp: base})
+}
+
+// appendLog commits entries as one batch and checks their seqs.
+func appendLog(t testing.TB, s *postgres.Store, entries ...*kycd.LogEntry) {
+	t.Helper()
+	if err := s.AppendLog(context.Background(), entries); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range entries {
+		if e.Seq <= 0 || i > 0 && e.Seq <= entries[i-1].Seq {
+			t.Fatalf("AppendLog seqs %v, want positive and increasing", seqs(entries))
+		}
+	}
+}
+
+func seqs(entries []*kycd.LogEntry) []int64 {
+	var out []int64
+	for _, e := range entries {
+		out = append(out, e.Seq)
+	}
+	return out
+}
+
+// project runs one projection transaction over everything unprojected, as
+// the projector does. known gives the decoded events by seq (the projector
+// decodes bodies; these tests keep the events they made).
+func project(t testing.TB, s *postgres.Store, opt kycd.PlanOptions, known ...*kycd.LogEntry) *kycd.Plan {
+	t.Helper()
+	ctx := context.Background()
+	bySeq := map[int64]*kycd.LogEntry{}
+	for _, e := range known {
+		bySeq[e.Seq] = e
+	}
+	tx, err := s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	claimed, err := tx.ClaimLog(ctx, 1000, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range claimed {
+		e, ok := bySeq[c.Seq]
+		if !ok {
+			t.Fatalf("claimed entry %d (%s) the test does not know", c.Seq, c.EventID)
+		}
+		if c.EventID != e.EventID || string(c.Body) != string(e.Body) || c.BodyHash != e.BodyHash || !c.ReceivedAt.Equal(e.ReceivedAt) {
+			t.Fatalf("claimed %+v, appended %+v", c, e)
+		}
+		c.Event = e.Event
+	}
+	cur, err := tx.Current(ctx, kycd.Keys(claimed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := kycd.PlanBatch(claimed, cur, opt)
+	if err := tx.Apply(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatalf("Rollback after Commit = %v, want nil", err)
+	}
+	return plan
+}
+
+func TestAppendLog(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	if head, err := s.LogHead(ctx); err != nil || head != 0 {
+		t.Fatalf("LogHead of an empty log = %d, %v", head, err)
+	}
+	if err := s.AppendLog(ctx, nil); err != nil {
+		t.Fatalf("AppendLog(nil) = %v", err)
+	}
+	entries := []*kycd.LogEntry{unhandledEntry(), unhandledEntry(), unhandledEntry()}
+	appendLog(t, s, entries...)
+	if head, err := s.LogHead(ctx); err != nil || head != entries[2].Seq {
+		t.Fatalf("LogHead = %d, %v; want %d", head, err, entries[2].Seq)
+	}
+	for _, e := range entries {
+		if body, err := s.LogBody(ctx, e.Seq); err != nil || string(body) != string(e.Body) {
+			t.Fatalf("LogBody(%d) = %q, %v; want %q", e.Seq, body, err, e.Body)
+		}
+	}
+	if _, err := s.LogBody(ctx, entries[2].Seq+100); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("LogBody(unknown) = %v, want ENOTFOUND", err)
+	}
+
+	got, err := s.UnprojectedLog(ctx, entries[2].Seq, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("UnprojectedLog = %d entries, %v; want 3", len(got), err)
+	}
+	for i, g := range got {
+		e := entries[i]
+		if g.Seq != e.Seq || g.EventID != e.EventID || g.BodyHash != e.BodyHash || !g.ReceivedAt.Equal(e.ReceivedAt) ||
+			g.ReceivedAt.Location() != time.UTC || g.Body != nil || g.Event != nil {
+			t.Fatalf("UnprojectedLog[%d] = %+v, want %+v without body", i, g, e)
+		}
+	}
+	if got, _ := s.UnprojectedLog(ctx, entries[1].Seq, 10); len(got) != 2 {
+		t.Fatalf("UnprojectedLog through the second = %d entries, want 2", len(got))
+	}
+	if got, _ := s.UnprojectedLog(ctx, entries[2].Seq, 1); len(got) != 1 || got[0].Seq != entries[0].Seq {
+		t.Fatalf("UnprojectedLog limit 1 = %v, want the oldest", got)
+	}
+	// Replicas share the log: an entry appended by any of them is known
+	// before its projection.
+	if known, err := s.KnownEvents(ctx, []string{entries[0].EventID}); err != nil || known[entries[0].EventID] != (kycd.KnownEvent{Seq: entries[0].Seq, BodyHash: entries[0].BodyHash}) {
+		t.Fatalf("KnownEvents of an unprojected entry = %v, %v; want it, from the log", known, err)
+	}
+
+	// A big batch is one statement; every entry gets its own seq, in order.
+	big := make([]*kycd.LogEntry, 1000)
+	for i := range big {
+		big[i] = unhandledEntry()
+	}
+	appendLog(t, s, big...)
+	for _, i := range []int{0, 499, 999} {
+		if body, err := s.LogBody(ctx, big[i].Seq); err != nil || string(body) != string(big[i].Body) {
+			t.Fatalf("LogBody of big[%d] = %q, %v; want %q", i, body, err, big[i].Body)
+		}
+	}
+	if big[0].Seq <= entries[2].Seq {
+		t.Fatalf("second batch starts at %d, after %d", big[0].Seq, entries[2].Seq)
+	}
+
+	s.Close()
+	if err := s.AppendLog(ctx, []*kycd.LogEntry{unhandledEntry()}); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
+		t.Fatalf("AppendLog on a closed store = %v, want EUNAVAILABLE", err)
+	}
+	if _, err := s.BeginProjection(ctx); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
+		t.Fatalf("BeginProjection on a closed store = %v, want EUNAVAILABLE", err)
+	}
+}
+
+// One batch holding a session's event and an older one, a level, an
+// expiration warning and an unhandled event projects into every table.
+func TestProjection(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	sessionID, userID := uuid.NewString(), uuid.NewString()
+	user := kycd.SubjectRef{Type: kycd.SubjectUser, ID: userID}
+	business := kycd.SubjectRef{Type: kycd.SubjectBusiness, ID: uuid.NewString()}
+	rejected := sessionEntry(sessionID, userID, kycd.StatusRejected, 0)
+	older := sessionEntry(sessionID, userID, kycd.StatusVerified, -time.Minute)
+	level := levelEntry(user, "REGULAR", 0)
+	expiring := expirationEntry(business)
+	unhandled := unhandledEntry()
+	entries := []*kycd.LogEntry{rejected, older, level, expiring, unhandled}
+	appendLog(t, s, entries...)
+	opt := kycd.PlanOptions{Sinks: kycd.Routes("a", "b")}
+	plan := project(t, s, opt, entries...)
+	if len(plan.Notifications) != 3 {
+		t.Fatalf("plan notifies %d times, want 3", len(plan.Notifications))
+	}
+
+	sess, err := s.Session(ctx, sessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.Status != kycd.StatusRejected || sess.StatusEventID != rejected.EventID || !sess.StatusAt.Equal(base) || sess.Subject != user {
+		t.Fatalf("session = %+v", sess)
+	}
+	if !equalJSON(sess.Checks, rejectedChecks) || !equalJSON(sess.Failures, kycd.Failures(rejectedChecks)) {
+		t.Fatalf("checks = %+v, failures = %+v", sess.Checks, sess.Failures)
+	}
+	if len(sess.History) != 2 || sess.History[0].EventID != older.EventID || sess.History[0].Applied ||
+		sess.History[1].EventID != rejected.EventID || !sess.History[1].Applied || !sess.History[1].ReceivedAt.Equal(rejected.ReceivedAt) ||
+		sess.History[1].ReceivedAt.Location() != time.UTC {
+		t.Fatalf("history = %+v", sess.History)
+	}
+
+	sub, err := s.Subject(ctx, userID, "")
+	if err != nil || sub.Type != kycd.SubjectUser || sub.Level != "REGULAR" || !sub.LevelAt.Equal(base) ||
+		len(sub.Sessions) != 1 || sub.Sessions[0].ID != sessionID {
+		t.Fatalf("Subject(user) = %+v, %v", sub, err)
+	}
+	if sub, err := s.Subject(ctx, business.ID, ""); err != nil || sub.Type != kycd.SubjectBusiness || sub.Level != "" || len(sub.Sessions) != 0 {
+		t.Fatalf("Subject(business with an expiration warning) = %+v, %v", sub, err)
+	}
+	if _, err := s.Subject(ctx, userID, kycd.SubjectBusiness); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("Subject(user id, business) = %v, want ENOTFOUND", err)
+	}
+
+	for _, e := range entries {
+		rec, err := s.Event(ctx, e.EventID)
+		if err != nil || string(rec.Body) != string(e.Body) || rec.BodyHash != e.BodyHash || rec.Type != e.Event.Type ||
+			!rec.ReceivedAt.Equal(e.ReceivedAt) || rec.SessionID != e.Event.SessionID {
+			t.Fatalf("Event(%s) = %+v, %v", e.EventID, rec, err)
+		}
+	}
+	outcomes := map[string]string{}
+	for _, ev := range plan.Events {
+		outcomes[ev.ID] = ev.Outcome
+	}
+	if rec, _ := s.Event(ctx, older.EventID); rec.Outcome != kycd.OutcomeStale || outcomes[older.EventID] != kycd.OutcomeStale {
+		t.Fatalf("older event outcome = %q, want stale", rec.Outcome)
+	}
+	if rec, _ := s.Event(ctx, unhandled.EventID); rec.Outcome != kycd.OutcomeUnhandled {
+		t.Fatalf("unhandled event outcome = %q", rec.Outcome)
+	}
+
+	ids := []string{uuid.NewString()}
+	for _, e := range entries {
+		ids = append(ids, e.EventID)
+	}
+	known, err := s.KnownEvents(ctx, ids)
+	if err != nil || len(known) != len(entries) {
+		t.Fatalf("KnownEvents = %v, %v", known, err)
+	}
+	for _, e := range entries {
+		if known[e.EventID] != (kycd.KnownEvent{Seq: e.Seq, BodyHash: e.BodyHash}) {
+			t.Fatalf("KnownEvents[%s] = %+v, want seq %d", e.EventID, known[e.EventID], e.Seq)
+		}
+	}
+	if rest, err := s.UnprojectedLog(ctx, 1<<62, 100); err != nil || len(rest) != 0 {
+		t.Fatalf("UnprojectedLog after projecting = %v, %v", rest, err)
+	}
+
+	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	if err != nil || len(page.Items) != 6 {
+		t.Fatalf("deliveries = %v, %v; want 3 notifications × 2 sinks", page, err)
+	}
+	ds := page.Items
+	for _, d := range ds {
+		full, err := s.Delivery(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.State != kycd.DeliveryPending || !d.CreatedAt.Equal(full.NextAttemptAt) || !slices.Contains([]string{
+			kycd.NotificationID(rejected.EventID), kycd.NotificationID(level.EventID), kycd.NotificationID(expiring.EventID),
+		}, d.NotificationID) {
+			t.Fatalf("delivery = %+v", full)
+		}
+	}
+
+	// Last received first, a page at a time.
+	var listed []string
+	cursor := ""
+	for range 10 {
+		page, err := s.Events(ctx, kycd.EventFilter{Limit: 2, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Events {
+			listed = append(listed, e.ID)
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	for i, e := range entries {
+		if len(listed) != len(entries) || listed[len(listed)-1-i] != e.EventID {
+			t.Fatalf("events listed %v, want the reverse of %v", listed, ids[1:])
+		}
+	}
+	if page, err := s.Events(ctx, kycd.EventFilter{Type: "kyc_state_updated"}); err != nil || len(page.Events) != 1 || page.Events[0].ID != level.EventID {
+		t.Fatalf("events of one type = %+v, %v", page, err)
+	}
+
+	st, err := s.Stats(ctx, base, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SessionsBy[kycd.StatusRejected] != 1 || len(st.TopFailureCodes) != 2 ||
+		st.TopFailureCodes[0] != (kycd.CodeCount{Code: "BLURRY", Count: 1}) || st.TopFailureCodes[1] != (kycd.CodeCount{Code: "EXPIRED_DOCUMENT", Count: 1}) ||
+		len(st.FailuresByDay) != 2 || st.FailuresByDay[0] != (kycd.DayCodeCount{Day: "2026-03-17", Code: "BLURRY", Count: 1}) {
+		t.Fatalf("stats = %+v", st)
+	}
+	if st, _ := s.Stats(ctx, base.Add(time.Second), 10); len(st.TopFailureCodes) != 0 {
+		t.Fatalf("stats after the rejection = %+v, want no codes", st)
+	}
+
+	// A newer event in a later batch updates the row read.
+	newer := sessionEntry(sessionID, userID, kycd.StatusVerified, time.Minute)
+	newerLevel := levelEntry(user, "LIGHT", time.Minute)
+	appendLog(t, s, newer, newerLevel)
+	project(t, s, opt, newer, newerLevel)
+	sess, err = s.Session(ctx, sessionID)
+	if err != nil || sess.Status != kycd.StatusVerified || len(sess.Checks) != 0 || len(sess.Failures) != 0 || len(sess.History) != 3 {
+		t.Fatalf("session after a newer event = %+v, %v", sess, err)
+	}
+	if sub, _ := s.Subject(ctx, userID, ""); sub.Level != "LIGHT" {
+		t.Fatalf("level after a newer event = %q", sub.Level)
+	}
+	cur := current(t, s, kycd.PlanKeys{SessionIDs: []string{sessionID}, Subjects: []kycd.SubjectRef{user, business}})
+	if cur.Sessions[sessionID].Version != 2 || cur.Levels[user].Version != 2 || cur.Levels[business] != nil {
+		t.Fatalf("versions after two batches = %+v %+v, want 2 and 2, business without level absent", cur.Sessions[sessionID], cur.Levels)
+	}
+}
+
+// current reads the projection rows keys name, in a projection rolled back.
+func current(t *testing.T, s *postgres.Store, keys kycd.PlanKeys) *kycd.Projection {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	cur, err := tx.Current(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cur
+}
+
+// A session or level whose version moved on since it was read, or a new
+// one that exists already, fails with ECONFLICT and writes nothing.
+func TestApplyConflicts(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	sessionID, userID := uuid.NewString(), uuid.NewString()
+	user := kycd.SubjectRef{Type: kycd.SubjectUser, ID: userID}
+	first, level := sessionEntry(sessionID, userID, kycd.StatusRejected, 0), levelEntry(user, "REGULAR", 0)
+	appendLog(t, s, first, level)
+	project(t, s, kycd.PlanOptions{}, first, level)
+	keys := kycd.PlanKeys{EventIDs: []string{first.EventID, level.EventID}, SessionIDs: []string{sessionID}, Subjects: []kycd.SubjectRef{user}}
+	cur := current(t, s, keys)
+	if len(cur.Events) != 2 || cur.Sessions[sessionID] == nil || cur.Sessions[sessionID].Version != 1 || cur.Levels[user] == nil || cur.Levels[user].Version != 1 {
+		t.Fatalf("current = %+v", cur)
+	}
+	st := cur.Sessions[sessionID]
+	if st.Status != kycd.StatusRejected || !equalJSON(st.Checks, rejectedChecks) || len(st.History) != 1 || st.Subject != user {
+		t.Fatalf("current session = %+v", st)
+	}
+	lv := cur.Levels[user]
+	if lv.Level != "REGULAR" || lv.EventID != level.EventID || !lv.At.Equal(base) {
+		t.Fatalf("current level = %+v", lv)
+	}
+
+	moved := *st
+	moved.Version = 7
+	fresh := *st
+	fresh.Version = 0
+	movedLevel := *lv
+	movedLevel.Version = 3
+	freshLevel := *lv
+	freshLevel.Version = 0
+	for name, plan := range map[string]*kycd.Plan{
+		"session version moved": {Sessions: []*kycd.SessionState{&moved}},
+		"session exists":        {Sessions: []*kycd.SessionState{&fresh}},
+		"level version moved":   {Levels: []*kycd.LevelState{&movedLevel}},
+		"level exists":          {Levels: []*kycd.LevelState{&freshLevel}},
+	} {
+		tx, err := s.BeginProjection(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan.Projected = []int64{first.Seq}
+		plan.Subjects = []kycd.SubjectRef{{Type: kycd.SubjectBusiness, ID: uuid.NewString()}}
+		if err := tx.Apply(ctx, plan); kycd.ErrorCode(err) != kycd.ECONFLICT {
+			t.Errorf("%s: Apply = %v, want ECONFLICT", name, err)
+		}
+		if err := tx.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if sub, err := s.Subject(ctx, plan.Subjects[0].ID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+			t.Errorf("%s: a rolled back plan left subject %+v, %v", name, sub, err)
+		}
+	}
+	if after := current(t, s, keys); after.Sessions[sessionID].Version != 1 || after.Levels[user].Version != 1 {
+		t.Fatalf("versions after conflicts = %d, %d; want 1, 1", after.Sessions[sessionID].Version, after.Levels[user].Version)
+	}
+
+	// A level's first write takes over a subject recorded without a level.
+	other := kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}
+	expiring := expirationEntry(other)
+	appendLog(t, s, expiring)
+	project(t, s, kycd.PlanOptions{}, expiring)
+	if c := current(t, s, kycd.PlanKeys{Subjects: []kycd.SubjectRef{other}}); len(c.Levels) != 0 {
+		t.Fatalf("a subject without a level has level state %+v", c.Levels)
+	}
+	otherLevel := levelEntry(other, "LIGHT", 0)
+	appendLog(t, s, otherLevel)
+	project(t, s, kycd.PlanOptions{}, otherLevel)
+	if c := current(t, s, kycd.PlanKeys{Subjects: []kycd.SubjectRef{other}}); c.Levels[other] == nil || c.Levels[other].Version != 1 || c.Levels[other].Level != "LIGHT" {
+		t.Fatalf("level over a subject row = %+v", c.Levels[other])
+	}
+
+	// The same event id twice is the caller's bug: an error, not a write.
+	tx, err := s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	dup := &kycd.EventRow{Seq: first.Seq, ID: first.EventID, Type: "kyc_session_failed", Timestamp: base, ReceivedAt: base, BodyHash: "h", Outcome: kycd.OutcomeApplied}
+	if err := tx.Apply(ctx, &kycd.Plan{Events: []*kycd.EventRow{dup}}); err == nil {
+		t.Fatal("Apply of an event projected before succeeded")
+	}
+}
+
+// Projections take turns: a second one waits for the first to commit, then
+// sees what it projected.
+func TestProjectionsTakeTurns(t *testing.T) {
+	t.Parallel()
+	u := postgrestest.URL(t)
+	a, b := postgrestest.Open(t, u), postgrestest.Open(t, u)
+	ctx := context.Background()
+	entries := []*kycd.LogEntry{sessionEntry(uuid.NewString(), uuid.NewString(), kycd.StatusVerified, 0), unhandledEntry()}
+	appendLog(t, a, entries...)
+
+	first, err := a.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback(ctx)
+	claimed, err := first.ClaimLog(ctx, 10, 1<<30)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("first claim = %d entries, %v", len(claimed), err)
+	}
+	type result struct {
+		claimed []*kycd.LogEntry
+		err     error
+	}
+	second := make(chan result, 1)
+	go func() {
+		tx, err := b.BeginProjection(ctx)
+		if err != nil {
+			second <- result{err: err}
+			return
+		}
+		defer tx.Rollback(ctx)
+		got, err := tx.ClaimLog(ctx, 10, 1<<30)
+		second <- result{got, err}
+	}()
+	waitForAdvisoryLockWaiter(t, a)
+	select {
+	case r := <-second:
+		t.Fatalf("second projection began while the first held the lock: %+v", r)
+	default:
+	}
+	for _, c := range claimed {
+		c.Event = entries[slices.IndexFunc(entries, func(e *kycd.LogEntry) bool { return e.Seq == c.Seq })].Event
+	}
+	cur, err := first.Current(ctx, kycd.Keys(claimed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Apply(ctx, kycd.PlanBatch(claimed, cur, kycd.PlanOptions{})); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-second
+	if r.err != nil || len(r.claimed) != 0 {
+		t.Fatalf("second projection claimed %d entries, %v; want none left", len(r.claimed), r.err)
+	}
+}
+
+// waitForAdvisoryLockWaiter returns once a session of the test's schema
+// waits for an advisory lock.
+func waitForAdvisoryLockWaiter(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := postgres.AdvisoryLockWaiters(context.Background(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no projection waits for the lock")
+}
+
+// Resetting the projection and projecting again rebuilds the same state
+// and sends nothing twice; purged entries stay as they are.
+func TestResetProjection(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	sessionID, userID := uuid.NewString(), uuid.NewString()
+	user := kycd.SubjectRef{Type: kycd.SubjectUser, ID: userID}
+	old := sessionEntry(uuid.NewString(), uuid.NewString(), kycd.StatusVerified, 0)
+	old.ReceivedAt = time.Now().Add(-48 * time.Hour).UTC().Truncate(time.Microsecond)
+	old.Event.ReceivedAt = old.ReceivedAt
+	entries := []*kycd.LogEntry{
+		old,
+		sessionEntry(sessionID, userID, kycd.StatusRejected, 0),
+		sessionEntry(sessionID, userID, kycd.StatusReview, -time.Minute),
+		levelEntry(user, "REGULAR", 0),
+		unhandledEntry(),
+	}
+	appendLog(t, s, entries...)
+	opt := kycd.PlanOptions{Sinks: kycd.Routes("log")}
+	project(t, s, opt, entries...)
+	before, err := s.Session(ctx, sessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Purge = %d, %v; want the old body", n, err)
+	}
+	if body, err := s.LogBody(ctx, old.Seq); err != nil || body != nil {
+		t.Fatalf("LogBody of a purged entry = %q, %v; want nil", body, err)
+	}
+	if rec, err := s.Event(ctx, old.EventID); err != nil || rec.Body != nil {
+		t.Fatalf("purged event = %+v, %v; want kept without body", rec, err)
+	}
+
+	n, err := s.ResetProjection(ctx)
+	if err != nil || n != 4 {
+		t.Fatalf("ResetProjection = %d, %v; want the 4 entries with a body", n, err)
+	}
+	if _, err := s.Session(ctx, sessionID); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("Session after reset = %v, want ENOTFOUND", err)
+	}
+	if _, err := s.Subject(ctx, userID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("Subject after reset = %v, want ENOTFOUND", err)
+	}
+	if _, err := s.Session(ctx, old.Event.SessionID); err != nil {
+		t.Fatalf("session of a purged entry after reset: %v, want kept", err)
+	}
+	if rest, _ := s.UnprojectedLog(ctx, 1<<62, 100); len(rest) != 4 || rest[0].Seq != entries[1].Seq {
+		t.Fatalf("unprojected after reset = %v, want the 4 entries with a body", seqs(rest))
+	}
+	// The purged one stays projected; the other is known from the log,
+	// so a copy arriving now is still a duplicate.
+	if known, _ := s.KnownEvents(ctx, []string{old.EventID, entries[1].EventID}); len(known) != 2 || known[entries[1].EventID].Seq != entries[1].Seq {
+		t.Fatalf("KnownEvents after reset = %v, want both, the reset one from the log", known)
+	}
+	page, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	ds := page.Items
+
+	project(t, s, opt, entries...)
+	after, err := s.Session(ctx, sessionID)
+	if err != nil || !equalJSON(after, before) {
+		t.Fatalf("session rebuilt = %+v, %v; want %+v", after, err, before)
+	}
+	if sub, _ := s.Subject(ctx, userID, ""); sub == nil || sub.Level != "REGULAR" {
+		t.Fatalf("subject rebuilt = %+v", sub)
+	}
+	if again, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(again.Items) != len(ds) || len(ds) != 3 {
+		t.Fatalf("deliveries after a rebuild = %d, before %d; want 3, none added", len(again.Items), len(ds))
+	}
+}
+
+// Quarantined conflicts are kept once, however often a plan holds them.
+func TestApplyQuarantine(t *testing.T) {
+	t.Parallel()
+	s := open(t)
+	ctx := context.Background()
+	e := unhandledEntry()
+	appendLog(t, s, e)
+	q := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: base, Reason: kycd.QuarantineConflict, Problem: []byte(`{"status":409}`),
+		EventID: e.EventID, Body: []byte(`{"other":true}`), OriginalBody: e.Body}
+	noOriginal := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: base, Reason: kycd.QuarantineConflict, Problem: []byte(`{}`), Body: []byte(`{}`)}
+	for range 2 {
+		tx, err := s.BeginProjection(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Apply(ctx, &kycd.Plan{Projected: []int64{e.Seq}, Quarantine: []*kycd.Quarantined{q, noOriginal}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.QuarantineItem(ctx, q.ID)
+	if err != nil || string(got.Body) != string(q.Body) || string(got.OriginalBody) != string(e.Body) || got.EventID != e.EventID || string(got.Problem) != string(q.Problem) {
+		t.Fatalf("quarantined = %+v, %v", got, err)
+	}
+	if got, err := s.QuarantineItem(ctx, noOriginal.ID); err != nil || got.OriginalBody != nil || got.EventID != "" {
+		t.Fatalf("quarantined without original = %+v, %v", got, err)
+	}
+	if all, _ := s.Quarantine(ctx, true, 10); len(all) != 2 {
+		t.Fatalf("quarantine holds %d items, want 2", len(all))
+	}
+	if rest, _ := s.UnprojectedLog(ctx, 1<<62, 10); len(rest) != 0 {
+		t.Fatalf("unprojected = %v, want none", seqs(rest))
+	}
+}
+
+// equalJSON compares what a and b encode to, as the API would show them.
+func equalJSON(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}

@@ -1,0 +1,359 @@
+package reconcile
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/ingest"
+)
+
+// Store is what reconciliation reads and records.
+type Store interface {
+	Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.SessionPage, error)
+	Session(ctx context.Context, id string) (*kycd.Session, error)
+	SaveReconciliation(ctx context.Context, r *kycd.Reconciliation) error
+	Reconciliations(ctx context.Context, limit int) ([]*kycd.Reconciliation, error)
+}
+
+// Receiver takes a body into the event log, as the webhook does: the
+// ingest.Ingester.
+type Receiver interface {
+	Receive(ctx context.Context, body []byte) (ingest.Result, error)
+}
+
+// Reconciler compares kycd's sessions with Ralio's and appends what kycd
+// missed. A run is idempotent: the events it makes have ids derived from
+// Ralio's state-history entries, so a second run finds them duplicates, and
+// a late webhook of the same transition changes nothing (kycd.PlanBatch).
+type Reconciler struct {
+	Store    Store
+	Receiver Receiver
+	Client   *Client
+	Logger   *slog.Logger
+	Metrics  *Metrics         // may be nil
+	Now      func() time.Time // time.Now when nil
+}
+
+// Run reconciles every user kycd knows a session of, and users, in id
+// order. A run that an earlier one left interrupted resumes after the last
+// user it finished. It returns the run's record, also saved in the store;
+// the error is the one that stopped it (ctx's when it was cancelled).
+func (r *Reconciler) Run(ctx context.Context, users []string) (*kycd.Reconciliation, error) {
+	now := r.now()
+	run := &kycd.Reconciliation{ID: uuid.NewString(), StartedAt: now, State: kycd.ReconcileRunning, Repaired: []string{}, Errors: []string{}}
+	all, err := r.users(ctx, users)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: list users: %w", err)
+	}
+	if last, err := r.Store.Reconciliations(ctx, 1); err == nil && len(last) == 1 && last[0].State == kycd.ReconcileInterrupted && last[0].Cursor != "" {
+		i, _ := slices.BinarySearch(all, last[0].Cursor)
+		for i < len(all) && all[i] <= last[0].Cursor {
+			i++
+		}
+		all = all[i:]
+	}
+	if err := r.Store.SaveReconciliation(ctx, run); err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	var stop error
+	for i, uid := range all {
+		if err := r.user(ctx, run, uid); err != nil {
+			stop = err
+			break
+		}
+		run.Users++
+		run.Cursor = uid
+		if i%20 == 19 {
+			r.save(ctx, run)
+		}
+	}
+	run.FinishedAt = r.now()
+	run.State = kycd.ReconcileDone
+	if stop != nil {
+		run.State = kycd.ReconcileInterrupted
+	}
+	r.save(context.WithoutCancel(ctx), run)
+	if m := r.Metrics; m != nil {
+		m.Runs.WithLabelValues(run.State).Inc()
+		m.Repaired.Add(float64(len(run.Repaired)))
+		m.Drift.Add(float64(run.Drift))
+	}
+	r.Logger.Info("reconciliation", "state", run.State, "users", run.Users, "sessions_checked", run.Checked,
+		"drift", run.Drift, "repaired", len(run.Repaired), "errors", len(run.Errors))
+	return run, stop
+}
+
+func (r *Reconciler) save(ctx context.Context, run *kycd.Reconciliation) {
+	if err := r.Store.SaveReconciliation(ctx, run); err != nil {
+		r.Logger.Warn("could not record the reconciliation's progress", "err", err)
+	}
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// users returns, sorted and once each, the users and related parties of
+// kycd's sessions and the users given.
+func (r *Reconciler) users(ctx context.Context, given []string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, u := range given {
+		seen[u] = true
+	}
+	cursor := ""
+	for {
+		page, err := r.Store.Sessions(ctx, kycd.SessionFilter{Limit: 500, Cursor: cursor})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range page.Sessions {
+			// A related party's sessions are listed under its id like a
+			// user's (an unknown id is a 404, skipped).
+			if s.Subject.Type == kycd.SubjectUser || s.Subject.Type == kycd.SubjectRelatedParty {
+				seen[s.Subject.ID] = true
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for u := range seen {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// user reconciles one user's sessions. Errors about the user are kept in
+// the run; only a cancelled ctx stops the run.
+func (r *Reconciler) user(ctx context.Context, run *kycd.Reconciliation, uid string) error {
+	sessions, err := r.Client.Sessions(ctx, uid)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !errors.Is(err, ErrNotFound) {
+			run.Errors = append(run.Errors, fmt.Sprintf("user %s: %v", uid, err))
+		}
+		return nil
+	}
+	for _, rs := range sessions {
+		run.Checked++
+		repaired, err := r.session(ctx, run, uid, rs)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			run.Errors = append(run.Errors, fmt.Sprintf("session %s: %v", rs.ID, err))
+			continue
+		}
+		if repaired {
+			run.Repaired = append(run.Repaired, rs.ID)
+		}
+	}
+	return nil
+}
+
+// session appends the transitions of one Ralio session that kycd's
+// history lacks, and reports whether there were any.
+func (r *Reconciler) session(ctx context.Context, run *kycd.Reconciliation, uid string, rs Session) (bool, error) {
+	status := statusOf(rs.State)
+	if status == "" {
+		return false, nil // NOT_STARTED, STARTED: no event of Ralio's sets them for a user's session
+	}
+	cur, err := r.Store.Session(ctx, rs.ID)
+	if err != nil && kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		return false, err
+	}
+	updated, _ := time.Parse(time.RFC3339Nano, rs.UpdatedAt)
+	if cur != nil && cur.Status == status && cur.StatusAt.Equal(updated) {
+		return false, nil
+	}
+	if cur == nil || cur.Status != status {
+		run.Drift++
+	}
+	logs, err := r.Client.History(ctx, uid, rs.ID)
+	if err != nil {
+		return false, fmt.Errorf("state history: %w", err)
+	}
+	checks, err := r.Client.Checks(ctx, uid, rs.ID)
+	if err != nil {
+		return false, fmt.Errorf("checks: %w", err)
+	}
+	type transition struct {
+		log    StateLog
+		status kycd.Status
+		at     time.Time
+	}
+	var ts []transition
+	for _, l := range logs {
+		st := statusOf(l.NewState)
+		at, err := time.Parse(time.RFC3339Nano, l.CreatedAt)
+		if st == "" || err != nil {
+			continue
+		}
+		ts = append(ts, transition{l, st, at})
+	}
+	slices.SortStableFunc(ts, func(a, b transition) int { return a.at.Compare(b.at) })
+	known := map[string]bool{}
+	if cur != nil {
+		for _, h := range cur.History {
+			known[string(h.Status)+"|"+h.Timestamp.UTC().Format(time.RFC3339Nano)] = true
+		}
+	}
+	appended := false
+	for i, t := range ts {
+		if known[string(t.status)+"|"+t.at.UTC().Format(time.RFC3339Nano)] {
+			continue
+		}
+		var cs []Check
+		if i == len(ts)-1 && t.status == status {
+			cs = checks // Ralio gives the checks of the session's current state only
+		}
+		body, err := envelope(rs.ID, uid, t.log, t.status, cs)
+		if err != nil {
+			return appended, err
+		}
+		res, err := r.Receiver.Receive(ctx, body)
+		if err != nil {
+			return appended, fmt.Errorf("record transition %s: %w", t.log.ID, err)
+		}
+		appended = appended || !res.Duplicate
+	}
+	return appended, nil
+}
+
+// statusOf maps a Ralio state, by name or by its numeric code, to the
+// status kycd keeps; "" for states no event sets (NOT_STARTED of a user's
+// session, STARTED) and for unknown ones.
+func statusOf(raw json.RawMessage) kycd.Status {
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		var n int
+		if json.Unmarshal(raw, &n) != nil {
+			return ""
+		}
+		v = strconv.Itoa(n)
+	}
+	switch strings.ToUpper(strings.TrimSpace(v)) {
+	case "VERIFIED", "3":
+		return kycd.StatusVerified
+	case "REVIEW", "4":
+		return kycd.StatusReview
+	case "REJECTED", "5":
+		return kycd.StatusRejected
+	case "EXPIRED", "6":
+		return kycd.StatusExpired
+	}
+	return ""
+}
+
+// eventTypes is the Ralio event that announces each status.
+var eventTypes = map[kycd.Status]string{
+	kycd.StatusVerified: "kyc_session_verified",
+	kycd.StatusReview:   "kyc_session_manual_review",
+	kycd.StatusRejected: "kyc_session_failed",
+	kycd.StatusExpired:  "kyc_session_expired",
+}
+
+var eventNamespace = uuid.MustParse("0c3e6f1a-7b2d-4f5e-9a8c-1d2e3f4a5b6c")
+
+// envelope is the webhook Ralio would have sent for a transition, in
+// envelope generation A, marked as kycd's own (kycdSource): it goes through
+// the log, and is decoded again from it, like any webhook. Its id derives
+// from the state-history entry, so every run makes the same event.
+func envelope(sessionID, userID string, l StateLog, st kycd.Status, checks []Check) ([]byte, error) {
+	type reason struct {
+		Type     string `json:"type"`
+		Code     string `json:"code"`
+		Message  string `json:"message"`
+		Category string `json:"category,omitempty"`
+	}
+	type check struct {
+		Type    string          `json:"type"`
+		State   json.RawMessage `json:"state"`
+		Reasons []reason        `json:"reasons"`
+	}
+	cs := []check{}
+	for _, c := range checks {
+		k := check{Type: c.Type, State: c.State, Reasons: []reason{}}
+		for _, r := range c.RefusedReasons {
+			rr := reason{Type: r.Type, Code: r.Code, Message: r.Message}
+			if r.MappedError != nil {
+				rr.Category = r.MappedError.Category
+			}
+			k.Reasons = append(k.Reasons, rr)
+		}
+		if len(bytes.TrimSpace(k.State)) == 0 {
+			k.State = json.RawMessage(`"Validated"`)
+			if len(k.Reasons) > 0 {
+				k.State = json.RawMessage(`"Refused"`)
+			}
+		}
+		cs = append(cs, k)
+	}
+	return json.Marshal(struct {
+		ID         string `json:"id"`
+		Event      string `json:"event"`
+		Timestamp  string `json:"timestamp"`
+		KycdSource string `json:"kycdSource"`
+		Data       struct {
+			SessionID string  `json:"sessionId"`
+			UserID    string  `json:"userId"`
+			Checks    []check `json:"checks"`
+		} `json:"data"`
+	}{
+		ID:         uuid.NewSHA1(eventNamespace, []byte(sessionID+"|"+l.ID+"|"+l.CreatedAt)).String(),
+		Event:      eventTypes[st],
+		Timestamp:  l.CreatedAt,
+		KycdSource: kycd.SourceReconciliation,
+		Data: struct {
+			SessionID string  `json:"sessionId"`
+			UserID    string  `json:"userId"`
+			Checks    []check `json:"checks"`
+		}{sessionID, userID, cs},
+	})
+}
+
+// Metrics are reconciliation's Prometheus metrics.
+type Metrics struct {
+	Runs     *prometheus.CounterVec
+	Repaired prometheus.Counter
+	Drift    prometheus.Counter
+}
+
+// NewMetrics registers reconciliation's metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kycd_reconcile_runs_total",
+			Help: "Reconciliation runs by how they ended (done, interrupted).",
+		}, []string{"state"}),
+		Repaired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kycd_reconcile_sessions_repaired_total",
+			Help: "Sessions that reconciliation found missing transitions for and repaired.",
+		}),
+		Drift: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kycd_reconcile_drift_total",
+			Help: "Sessions whose state in Ralio differed from kycd's when reconciliation looked.",
+		}),
+	}
+	reg.MustRegister(m.Runs, m.Repaired, m.Drift)
+	return m
+}

@@ -1,0 +1,662 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/sqlite"
+	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
+)
+
+// These tests drive the driver as the projector does (append, claim, read
+// the current rows, plan with kycd.PlanBatch, apply, commit), on real files.
+
+var base = time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
+
+// harness appends events to a store and projects them, keeping the decoded
+// events by seq as the projector's appender hands them over.
+type harness struct {
+	t      *testing.T
+	s      *sqlite.Store
+	events map[int64]*kycd.Event
+	opt    kycd.PlanOptions
+}
+
+func newHarness(t *testing.T, s *sqlite.Store, sinks ...string) *harness {
+	return &harness{t: t, s: s, events: map[int64]*kycd.Event{}, opt: kycd.PlanOptions{Sinks: kycd.Routes(sinks...)}}
+}
+
+func (h *harness) append(evs ...*kycd.Event) []*kycd.LogEntry {
+	h.t.Helper()
+	var entries []*kycd.LogEntry
+	for _, ev := range evs {
+		entries = append(entries, &kycd.LogEntry{EventID: ev.ID, ReceivedAt: ev.ReceivedAt, Body: ev.Body, BodyHash: ev.BodyHash, Event: ev})
+	}
+	if err := h.s.AppendLog(context.Background(), entries); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, e := range entries {
+		h.events[e.Seq] = e.Event
+	}
+	return entries
+}
+
+// project projects one batch of up to limit entries and returns its plan.
+func (h *harness) project(limit int) *kycd.Plan {
+	h.t.Helper()
+	ctx := context.Background()
+	tx, err := h.s.BeginProjection(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	entries, err := tx.ClaimLog(ctx, limit, 1<<30)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Body == nil {
+			h.t.Fatalf("claimed entry %d without its body", e.Seq)
+		}
+		e.Event = h.events[e.Seq]
+	}
+	cur, err := tx.Current(ctx, kycd.Keys(entries))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	p := kycd.PlanBatch(entries, cur, h.opt)
+	if err := tx.Apply(ctx, p); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	return p
+}
+
+func newEvent(typ string, ts time.Time) *kycd.Event {
+	id := uuid.NewString()
+	body := fmt.Sprintf(`{"id":%q,"event":%q}`, id, typ)
+	return &kycd.Event{ID: id, Type: typ, Timestamp: ts, ReceivedAt: time.Now().UTC(), Body: []byte(body), BodyHash: "hash-" + id}
+}
+
+var typeOf = map[kycd.Status]string{
+	kycd.StatusRejected: "kyc_session_failed",
+	kycd.StatusVerified: "kyc_session_verified",
+	kycd.StatusReview:   "kyc_session_manual_review",
+}
+
+func sessionEvent(sid string, sub kycd.SubjectRef, status kycd.Status, ts time.Time, checks ...kycd.Check) *kycd.Event {
+	ev := newEvent(typeOf[status], ts)
+	ev.SessionID, ev.Subject, ev.Status, ev.Checks = sid, sub, status, checks
+	return ev
+}
+
+func levelEvent(sub kycd.SubjectRef, level string, ts time.Time) *kycd.Event {
+	ev := newEvent("kyc_state_updated", ts)
+	ev.Subject, ev.Level = sub, level
+	return ev
+}
+
+func user() kycd.SubjectRef { return kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()} }
+
+var refused = kycd.Check{Type: "document-verification", State: "Refused", Reasons: []kycd.Reason{
+	{Type: "document", Code: "EXPIRED_DOCUMENT", Message: "The provided document has expired"},
+	{Type: "document", Code: "BLURRY", Message: "Blurry <photo> & co", Category: "quality"},
+}}
+
+func TestAppendLog(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	if err := s.AppendLog(ctx, nil); err != nil {
+		t.Fatalf("empty AppendLog = %v", err)
+	}
+	if head, err := s.LogHead(ctx); err != nil || head != 0 {
+		t.Fatalf("LogHead of an empty log = %d, %v; want 0", head, err)
+	}
+	h := newHarness(t, s)
+	first := h.append(newEvent("a", base), newEvent("b", base), newEvent("c", base))
+	second := h.append(newEvent("d", base))
+	all := append(first, second...)
+	for i, e := range all {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("entry %d has seq %d, want %d: seqs follow slice and commit order", i, e.Seq, i+1)
+		}
+	}
+	if head, err := s.LogHead(ctx); err != nil || head != 4 {
+		t.Fatalf("LogHead = %d, %v; want 4", head, err)
+	}
+	body, err := s.LogBody(ctx, 2)
+	if err != nil || string(body) != string(all[1].Body) {
+		t.Fatalf("LogBody(2) = %s, %v; want %s", body, err, all[1].Body)
+	}
+	if _, err := s.LogBody(ctx, 99); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("LogBody of an unknown seq = %v, want ENOTFOUND", err)
+	}
+	got, err := s.UnprojectedLog(ctx, 3, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("UnprojectedLog(through 3) = %d entries, %v; want 3", len(got), err)
+	}
+	for i, e := range got {
+		want := all[i]
+		if e.Seq != want.Seq || e.EventID != want.EventID || e.BodyHash != want.BodyHash || !e.ReceivedAt.Equal(want.ReceivedAt) || e.Body != nil {
+			t.Fatalf("UnprojectedLog[%d] = %+v, want %+v without body", i, e, want)
+		}
+	}
+	if got, _ := s.UnprojectedLog(ctx, 100, 1); len(got) != 1 || got[0].Seq != 1 {
+		t.Fatalf("UnprojectedLog(limit 1) = %+v, want the oldest entry", got)
+	}
+	if known, err := s.KnownEvents(ctx, []string{all[0].EventID}); err != nil || len(known) != 0 {
+		t.Fatalf("KnownEvents before projection = %v, %v; want none: appending does not project", known, err)
+	}
+}
+
+func TestProjection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kycd.db")
+	s := sqlitetest.OpenPath(t, path)
+	ctx := context.Background()
+	h := newHarness(t, s, "crm", "audit")
+	sub, sid := user(), uuid.NewString()
+	rejected := sessionEvent(sid, sub, kycd.StatusRejected, base, refused)
+	stale := sessionEvent(sid, sub, kycd.StatusVerified, base.Add(-time.Hour))
+	level := levelEvent(sub, "REGULAR", base)
+	expiring := newEvent("kyc_expiration_warning", base)
+	expiring.Subject, expiring.Expiration = user(), &kycd.Expiration{Date: "2026-04-01", DaysRemaining: 30}
+	unhandled := newEvent("viban_created", base)
+	h.append(rejected, stale, level, expiring, unhandled)
+
+	p := h.project(100)
+	if len(p.Events) != 5 || len(p.Notifications) != 3 {
+		t.Fatalf("plan has %d events, %d notifications; want 5 and 3", len(p.Events), len(p.Notifications))
+	}
+	if left, err := s.UnprojectedLog(ctx, 1<<62, 10); err != nil || len(left) != 0 {
+		t.Fatalf("UnprojectedLog after projection = %d entries, %v; want none", len(left), err)
+	}
+	known, err := s.KnownEvents(ctx, []string{rejected.ID, level.ID, "unknown"})
+	if err != nil || len(known) != 2 || known[rejected.ID] != (kycd.KnownEvent{Seq: 1, BodyHash: rejected.BodyHash}) || known[level.ID].Seq != 3 {
+		t.Fatalf("KnownEvents = %+v, %v", known, err)
+	}
+
+	sess, err := s.Session(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.Status != kycd.StatusRejected || sess.Subject != sub || !sess.StatusAt.Equal(base) || sess.StatusEventID != rejected.ID {
+		t.Fatalf("session = %+v", sess)
+	}
+	if len(sess.Checks) != 1 || !slices.Equal(sess.Checks[0].Reasons, refused.Reasons) {
+		t.Fatalf("checks = %+v, want %+v", sess.Checks, refused)
+	}
+	if want := kycd.Failures([]kycd.Check{refused}); !slices.Equal(sess.Failures, want) {
+		t.Fatalf("failures = %+v, want %+v", sess.Failures, want)
+	}
+	if len(sess.History) != 2 || sess.History[0].EventID != stale.ID || sess.History[0].Applied || !sess.History[1].Applied ||
+		!sess.History[1].Timestamp.Equal(base) || sess.History[1].Timestamp.Location() != time.UTC {
+		t.Fatalf("history = %+v, want the stale event first, not applied, times in UTC", sess.History)
+	}
+
+	subj, err := s.Subject(ctx, sub.ID, "")
+	if err != nil || subj.Type != kycd.SubjectUser || subj.Level != "REGULAR" || !subj.LevelAt.Equal(base) || len(subj.Sessions) != 1 {
+		t.Fatalf("Subject = %+v, %v", subj, err)
+	}
+	if subj, err := s.Subject(ctx, expiring.Subject.ID, ""); err != nil || subj.Level != "" || len(subj.Sessions) != 0 {
+		t.Fatalf("Subject of an expiration warning = %+v, %v; want found without level", subj, err)
+	}
+	if _, err := s.Subject(ctx, sub.ID, kycd.SubjectBusiness); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("Subject under another type = %v, want ENOTFOUND", err)
+	}
+	// A subject known only by its sessions.
+	other, osid := user(), uuid.NewString()
+	h.append(sessionEvent(osid, other, kycd.StatusVerified, base))
+	h.project(10)
+	if subj, err := s.Subject(ctx, other.ID, ""); err != nil || subj.Level != "" || len(subj.Sessions) != 1 || subj.Sessions[0].ID != osid {
+		t.Fatalf("Subject known by its session = %+v, %v", subj, err)
+	}
+
+	ev, err := s.Event(ctx, rejected.ID)
+	if err != nil || string(ev.Body) != string(rejected.Body) || ev.Outcome != kycd.OutcomeApplied || ev.SessionID != sid || !ev.Timestamp.Equal(base) {
+		t.Fatalf("Event = %+v, %v", ev, err)
+	}
+	if ev, err := s.Event(ctx, stale.ID); err != nil || ev.Outcome != kycd.OutcomeStale {
+		t.Fatalf("stale Event = %+v, %v", ev, err)
+	}
+	if ev, err := s.Event(ctx, unhandled.ID); err != nil || ev.Outcome != kycd.OutcomeUnhandled {
+		t.Fatalf("unhandled Event = %+v, %v", ev, err)
+	}
+
+	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	if err != nil || len(page.Items) != 8 {
+		t.Fatalf("deliveries %v, %v; want 8 (4 notifications, 2 sinks)", page, err)
+	}
+	for _, d := range page.Items {
+		if d.State != kycd.DeliveryPending {
+			t.Fatalf("delivery %+v, want pending", d)
+		}
+	}
+	full, err := s.Delivery(ctx, page.Items[0].ID)
+	if err != nil || len(full.Payload) == 0 {
+		t.Fatalf("Delivery = %+v, %v; want its notification's payload", full, err)
+	}
+
+	st, err := s.Stats(ctx, base.Add(-24*time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCodes := []kycd.CodeCount{{Code: "BLURRY", Count: 1}, {Code: "EXPIRED_DOCUMENT", Count: 1}}
+	if st.SessionsBy[kycd.StatusRejected] != 1 || st.SessionsBy[kycd.StatusVerified] != 1 || !slices.Equal(st.TopFailureCodes, wantCodes) {
+		t.Fatalf("Stats = %+v", st)
+	}
+	wantDays := []kycd.DayCodeCount{{Day: "2026-03-01", Code: "BLURRY", Count: 1}, {Day: "2026-03-01", Code: "EXPIRED_DOCUMENT", Count: 1}}
+	if !slices.Equal(st.FailuresByDay, wantDays) {
+		t.Fatalf("FailuresByDay = %+v, want %+v", st.FailuresByDay, wantDays)
+	}
+	if st, _ := s.Stats(ctx, base.Add(time.Hour), 10); len(st.TopFailureCodes) != 0 {
+		t.Fatalf("Stats since after the rejection = %+v, want no codes", st)
+	}
+
+	list, err := s.Sessions(ctx, kycd.SessionFilter{Status: kycd.StatusRejected})
+	if err != nil || len(list.Sessions) != 1 || list.Sessions[0].ID != sid {
+		t.Fatalf("Sessions(REJECTED) = %+v, %v", list, err)
+	}
+
+	// JSON is stored as text: to SQLite's JSON functions a blob is JSONB.
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var types string
+	if err := db.QueryRow(`SELECT group_concat(DISTINCT typeof(checks) || typeof(history)) FROM sessions`).Scan(&types); err != nil || types != "texttext" {
+		t.Fatalf("sessions hold checks and history as %q, %v; want text", types, err)
+	}
+}
+
+func TestSessionUpdatesAndLevels(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	h := newHarness(t, s, "crm")
+	sub, sid := user(), uuid.NewString()
+	h.append(sessionEvent(sid, sub, kycd.StatusRejected, base, refused))
+	h.project(10)
+	// A newer event in a later batch updates the row read at version 1.
+	h.append(sessionEvent(sid, sub, kycd.StatusVerified, base.Add(time.Minute)), levelEvent(sub, "LIGHT", base))
+	h.project(10)
+	// The expiration warning's row without level comes first here; the level
+	// takes it over.
+	warned := user()
+	expiring := newEvent("kyc_expiration_warning", base)
+	expiring.Subject, expiring.Expiration = warned, &kycd.Expiration{Date: "2026-04-01", DaysRemaining: 30}
+	h.append(expiring)
+	h.project(10)
+	h.append(levelEvent(warned, "REGULAR", base), levelEvent(sub, "REGULAR", base.Add(time.Minute)))
+	h.project(10)
+
+	sess, err := s.Session(ctx, sid)
+	if err != nil || sess.Status != kycd.StatusVerified || len(sess.Failures) != 0 || len(sess.History) != 2 || len(sess.Checks) != 0 {
+		t.Fatalf("session = %+v, %v; want VERIFIED without failures, two history entries", sess, err)
+	}
+	for who, want := range map[string]string{sub.ID: "REGULAR", warned.ID: "REGULAR"} {
+		if subj, err := s.Subject(ctx, who, ""); err != nil || subj.Level != want {
+			t.Fatalf("Subject %s = %+v, %v; want level %s", who, subj, err, want)
+		}
+	}
+	tx, err := s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	cur, err := tx.Current(ctx, kycd.PlanKeys{SessionIDs: []string{sid}, Subjects: []kycd.SubjectRef{sub, warned, {Type: kycd.SubjectBusiness, ID: sub.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := cur.Sessions[sid]; st == nil || st.Version != 2 || len(st.History) != 2 || st.Status != kycd.StatusVerified {
+		t.Fatalf("current session = %+v, want version 2", st)
+	}
+	if l := cur.Levels[sub]; l == nil || l.Version != 2 || l.Level != "REGULAR" {
+		t.Fatalf("current level = %+v, want REGULAR at version 2", l)
+	}
+	if l := cur.Levels[warned]; l == nil || l.Version != 1 {
+		t.Fatalf("current level of the warned subject = %+v, want version 1", l)
+	}
+	if len(cur.Levels) != 2 {
+		t.Fatalf("current levels = %+v, want none for the business", cur.Levels)
+	}
+
+	// Plans made from rows that changed since are conflicts.
+	stale := *cur.Sessions[sid]
+	stale.Version = 1
+	for name, p := range map[string]*kycd.Plan{
+		"session updated":   {Sessions: []*kycd.SessionState{&stale}},
+		"session created":   {Sessions: []*kycd.SessionState{{ID: sid, Subject: sub, Status: kycd.StatusReview, StatusAt: base, StatusEventID: "x"}}},
+		"level updated":     {Levels: []*kycd.LevelState{{Subject: sub, Level: "LIGHT", At: base, EventID: "x", Version: 1}}},
+		"level created":     {Levels: []*kycd.LevelState{{Subject: warned, Level: "LIGHT", At: base, EventID: "x"}}},
+		"level over a row":  {Levels: []*kycd.LevelState{{Subject: sub, Level: "LIGHT", At: base, EventID: "x"}}},
+		"version too young": {Levels: []*kycd.LevelState{{Subject: sub, Level: "LIGHT", At: base, EventID: "x", Version: 3}}},
+	} {
+		if err := tx.Apply(ctx, p); kycd.ErrorCode(err) != kycd.ECONFLICT {
+			t.Errorf("Apply(%s) = %v, want ECONFLICT", name, err)
+		}
+	}
+}
+
+// A projection redone (a crash after the notifications were written, a
+// rebuild) writes no second delivery; the same event row twice is a bug.
+func TestApplyTwice(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	h := newHarness(t, s, "crm")
+	h.append(sessionEvent(uuid.NewString(), user(), kycd.StatusVerified, base))
+	p := h.project(10)
+
+	tx, err := s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	q := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: base, Reason: kycd.QuarantineInvalid, Problem: []byte(`{}`), Body: []byte(`{}`)}
+	redo := &kycd.Plan{Notifications: p.Notifications, Quarantine: []*kycd.Quarantined{q, q}, Projected: []int64{1}}
+	if err := tx.Apply(ctx, redo); err != nil {
+		t.Fatalf("Apply of notifications and quarantine items again = %v, want no error", err)
+	}
+	if err := tx.Apply(ctx, &kycd.Plan{Events: p.Events}); err == nil || kycd.ErrorCode(err) == kycd.ECONFLICT {
+		t.Fatalf("Apply of an event row again = %v, want an internal error", err)
+	}
+	tx.Rollback(ctx)
+	if err := tx.Commit(ctx); err == nil {
+		t.Fatal("Commit after Rollback succeeded")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatalf("second Rollback = %v, want nil", err)
+	}
+
+	tx, err = s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Apply(ctx, redo); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatalf("Rollback after Commit = %v, want nil", err)
+	}
+	if ds, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 10}); len(ds.Items) != 1 {
+		t.Fatalf("%d deliveries, want 1", len(ds.Items))
+	}
+	if items, _ := s.Quarantine(ctx, true, 10); len(items) != 1 {
+		t.Fatalf("%d quarantine items, want 1", len(items))
+	}
+}
+
+func TestClaimLog(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	h := newHarness(t, s)
+	for range 5 {
+		h.append(newEvent("viban_created", base))
+	}
+	claim := func(tx kycd.ProjectionTx, limit int) []int64 {
+		t.Helper()
+		entries, err := tx.ClaimLog(ctx, limit, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []int64
+		for _, e := range entries {
+			seqs = append(seqs, e.Seq)
+		}
+		return seqs
+	}
+	tx, err := s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(tx, 2); !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("first claim = %v", got)
+	}
+	if got := claim(tx, 2); !slices.Equal(got, []int64{3, 4}) {
+		t.Fatalf("second claim in one transaction = %v, want the next entries", got)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.project(3)
+	tx, err = s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if got := claim(tx, 10); !slices.Equal(got, []int64{4, 5}) {
+		t.Fatalf("claim after a projection of 3 = %v, want [4 5]", got)
+	}
+	if got, _ := s.UnprojectedLog(ctx, 1<<62, 10); len(got) != 2 {
+		t.Fatalf("UnprojectedLog = %d entries, want 2", len(got))
+	}
+}
+
+// The log is another file with its own writer: a projection transaction
+// does not hold up acknowledgements.
+func TestAppendDuringProjection(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	h := newHarness(t, s)
+	h.append(newEvent("viban_created", base))
+	tx, err := s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.ClaimLog(ctx, 10, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.AppendLog(short, []*kycd.LogEntry{{EventID: "e", ReceivedAt: base, Body: []byte(`{}`), BodyHash: "h"}}); err != nil {
+		t.Fatalf("AppendLog during a projection = %v", err)
+	}
+	if _, err := s.KnownEvents(short, []string{"e"}); err != nil {
+		t.Fatalf("KnownEvents during a projection = %v", err)
+	}
+}
+
+// Two processes on one store project one at a time: the second waits for
+// the first and starts from its watermark.
+func TestProjectionsAcrossProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kycd.db")
+	a, b := sqlitetest.OpenPath(t, path), sqlitetest.OpenPath(t, path)
+	ctx := context.Background()
+	h := newHarness(t, a)
+	h.append(newEvent("viban_created", base), newEvent("viban_created", base))
+
+	first, err := a.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback(ctx)
+	entries, err := first.ClaimLog(ctx, 1, 1<<30)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("ClaimLog = %d, %v", len(entries), err)
+	}
+	type begun struct {
+		tx  kycd.ProjectionTx
+		err error
+	}
+	second := make(chan begun, 1)
+	go func() {
+		tx, err := b.BeginProjection(ctx)
+		second <- begun{tx, err}
+	}()
+	select {
+	case r := <-second:
+		if r.tx != nil {
+			r.tx.Rollback(ctx)
+		}
+		t.Fatalf("a second projection began while the first was open: %v", r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := first.Apply(ctx, &kycd.Plan{Projected: []int64{entries[0].Seq}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-second
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.tx.Rollback(ctx)
+	entries, err = r.tx.ClaimLog(ctx, 10, 1<<30)
+	if err != nil || len(entries) != 1 || entries[0].Seq != 2 {
+		t.Fatalf("second projection claimed %+v, %v; want entry 2 only", entries, err)
+	}
+}
+
+func TestResetProjection(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	if n, err := s.ResetProjection(ctx); err != nil || n != 0 {
+		t.Fatalf("ResetProjection of an empty store = %d, %v", n, err)
+	}
+	h := newHarness(t, s, "crm")
+	sub, sid, old := user(), uuid.NewString(), uuid.NewString()
+	purged := sessionEvent(old, user(), kycd.StatusRejected, base, refused)
+	purged.ReceivedAt = time.Now().Add(-48 * time.Hour).UTC()
+	h.append(purged)
+	h.append(sessionEvent(sid, sub, kycd.StatusRejected, base, refused), levelEvent(sub, "LIGHT", base))
+	h.append(sessionEvent(sid, sub, kycd.StatusVerified, base.Add(time.Minute)))
+	h.project(100)
+	// One more entry stays unprojected: it is not counted.
+	h.append(levelEvent(sub, "REGULAR", base.Add(time.Minute)))
+	before, err := s.Session(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Purge = %d, %v; want 1 body", n, err)
+	}
+
+	n, err := s.ResetProjection(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("ResetProjection = %d, %v; want 3 entries projected again", n, err)
+	}
+	if _, err := s.Session(ctx, sid); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("session after reset = %v, want gone until projected again", err)
+	}
+	if subj, err := s.Subject(ctx, sub.ID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("subject after reset = %+v, %v; want gone", subj, err)
+	}
+	if _, err := s.Session(ctx, old); err != nil {
+		t.Fatalf("the session of the purged entry after reset = %v, want kept", err)
+	}
+	if left, _ := s.UnprojectedLog(ctx, 1<<62, 10); len(left) != 4 || left[0].Seq != 2 {
+		t.Fatalf("unprojected after reset = %+v, want entries 2 to 5", left)
+	}
+
+	h.opt.Silent = true
+	h.project(100)
+	after, err := s.Session(ctx, sid)
+	if err != nil || after.Status != before.Status || !slices.Equal(after.History, before.History) {
+		t.Fatalf("session rebuilt = %+v, %v; want %+v", after, err, before)
+	}
+	if subj, err := s.Subject(ctx, sub.ID, ""); err != nil || subj.Level != "REGULAR" {
+		t.Fatalf("subject rebuilt = %+v, %v", subj, err)
+	}
+	if ds, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(ds.Items) != 4 {
+		t.Fatalf("%d deliveries after the rebuild, want the 4 of the first projection", len(ds.Items))
+	}
+}
+
+func TestPurge(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	h := newHarness(t, s, "crm")
+	var evs []*kycd.Event
+	for i := range 1200 {
+		ev := newEvent("viban_created", base)
+		if i%2 == 0 || i == 1199 {
+			ev.ReceivedAt = time.Now().Add(-48 * time.Hour).UTC()
+		}
+		evs = append(evs, ev)
+	}
+	h.append(evs...)
+	h.project(2000)
+	n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour))
+	if err != nil || n != 601 {
+		t.Fatalf("Purge = %d, %v; want 601 bodies", n, err)
+	}
+	for i, ev := range evs {
+		rec, err := s.Event(ctx, ev.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if old := i%2 == 0 || i == 1199; (rec.Body == nil) != old {
+			t.Fatalf("event %d after the purge has body %q", i, rec.Body)
+		}
+		if _, err := s.LogBody(ctx, int64(i+1)); err != nil {
+			t.Fatalf("LogBody of a purged entry = %v, want nil body", err)
+		}
+	}
+	if n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 0 {
+		t.Fatalf("second Purge = %d, %v; want 0", n, err)
+	}
+}
+
+func TestEventsList(t *testing.T) {
+	s := sqlitetest.Open(t)
+	ctx := context.Background()
+	h := newHarness(t, s)
+	var ids []string
+	for i := range 7 {
+		typ := "viban_created"
+		if i%2 == 1 {
+			typ = "kyc_session_created"
+		}
+		ev := newEvent(typ, base)
+		ids = append(ids, ev.ID)
+		h.append(ev)
+	}
+	h.project(100)
+	page := func(f kycd.EventFilter) []string {
+		t.Helper()
+		var got []string
+		for {
+			p, err := s.Events(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range p.Events {
+				got = append(got, e.ID)
+			}
+			if p.NextCursor == "" {
+				return got
+			}
+			f.Cursor = p.NextCursor
+		}
+	}
+	want := slices.Clone(ids)
+	slices.Reverse(want)
+	if got := page(kycd.EventFilter{Limit: 2}); !slices.Equal(got, want) {
+		t.Fatalf("pages = %v, want %v (last received first)", got, want)
+	}
+	if got := page(kycd.EventFilter{Limit: 2, Type: "kyc_session_created"}); !slices.Equal(got, []string{ids[5], ids[3], ids[1]}) {
+		t.Fatalf("pages of one type = %v", got)
+	}
+	if _, err := s.Events(ctx, kycd.EventFilter{Cursor: "nonsense"}); kycd.ErrorCode(err) != kycd.EINVALID {
+		t.Fatalf("Events with a foreign cursor = %v, want EINVALID", err)
+	}
+	// A cursor whose row is gone (a rebuild) resumes by time.
+	p, err := s.Events(ctx, kycd.EventFilter{Cursor: kycd.EncodeCursor(time.Now().Add(time.Hour), "gone")})
+	if err != nil || len(p.Events) != 7 {
+		t.Fatalf("Events after an unknown newer row = %d, %v; want all 7", len(p.Events), err)
+	}
+}

@@ -32,8 +32,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/internal/sqlite"
+	"github.com/kycd/kycd/ralio"
 )
 
 const (

@@ -34,8 +34,8 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/postgres"
 	"github.com/kycd/kycd/internal/postgres/postgrestest"
-	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/internal/sqlite"
+	"github.com/kycd/kycd/ralio"
 )
 
 // Answers of the corpus, as the rows write them.

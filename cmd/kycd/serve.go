@@ -20,10 +20,10 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/dispatch"
 	"github.com/kycd/kycd/internal/ingest"
-	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/internal/reconcile"
 	"github.com/kycd/kycd/internal/server"
 	"github.com/kycd/kycd/internal/watchdog"
+	"github.com/kycd/kycd/ralio"
 )
 
 // settingRalioSecret keys the Ralio secret that kycd generates on first

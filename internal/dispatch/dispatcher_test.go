@@ -21,14 +21,14 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/dispatch"
+	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/ingest/ingesttest"
-	"github.com/kycd/kycd/internal/fakeclock"
-	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/internal/server"
 	"github.com/kycd/kycd/internal/sink/httpsink"
 	"github.com/kycd/kycd/internal/sqlite"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
+	"github.com/kycd/kycd/ralio"
 )
 
 const sinkSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/fakeclock"
+	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/server"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
 )

@@ -13,9 +13,9 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/postgres/postgrestest"
-	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/internal/server"
 	"github.com/kycd/kycd/internal/sqlite"
+	"github.com/kycd/kycd/ralio"
 )
 
 // acceptingStore records nothing: the baseline that shows what the store

@@ -24,11 +24,11 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/dispatch"
 	"github.com/kycd/kycd/internal/ingest"
-	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/internal/server"
 	"github.com/kycd/kycd/internal/sink/httpsink"
 	"github.com/kycd/kycd/internal/sqlite"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
+	"github.com/kycd/kycd/ralio"
 )
 
 // timezone makes the browser's zone id (an IANA name), as a support person

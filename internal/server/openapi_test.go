@@ -28,10 +28,10 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/ingest"
-	"github.com/kycd/kycd/ralio"
 	"github.com/kycd/kycd/internal/server"
 	"github.com/kycd/kycd/internal/sqlite"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
+	"github.com/kycd/kycd/ralio"
 )
 
 // bearer is the Authorization header of the test servers' admin token.

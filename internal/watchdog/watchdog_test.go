@@ -12,8 +12,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/fakeclock"
+	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
 	"github.com/kycd/kycd/internal/watchdog"
 )

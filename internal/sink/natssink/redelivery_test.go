@@ -10,9 +10,9 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/dispatch"
+	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/ingest/ingesttest"
-	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
 )
 

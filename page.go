@@ -24,3 +24,14 @@ func DecodeCursor(c string) (time.Time, string, error) {
 	}
 	return time.Time{}, "", Errorf(EINVALID, "cursor %q is not one this API gave out", c)
 }
+
+// PageLimit clamps a requested page size to 1..500, 50 by default.
+func PageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > 500:
+		return 500
+	}
+	return n
+}

@@ -1,0 +1,82 @@
+package kycd
+
+import (
+	"time"
+)
+
+// Status is a KYC session's state, as Ralio names it.
+type Status string
+
+// Session states. No Ralio event announces STARTED; it is listed because
+// Ralio's API reports it.
+const (
+	StatusNotStarted Status = "NOT_STARTED"
+	StatusStarted    Status = "STARTED"
+	StatusVerified   Status = "VERIFIED"
+	StatusReview     Status = "REVIEW"
+	StatusRejected   Status = "REJECTED"
+	StatusExpired    Status = "EXPIRED"
+)
+
+// Session is a KYC session's current state and history.
+type Session struct {
+	ID            string         `json:"sessionId"`
+	Subject       SubjectRef     `json:"subject"`
+	Status        Status         `json:"status"`
+	StatusAt      time.Time      `json:"statusAt"`
+	StatusEventID string         `json:"statusEventId"`
+	ExpiresAt     time.Time      `json:"expiresAt,omitzero"` // the invitation's, as the status event gave it; zero for other sessions
+	Checks        []Check        `json:"checks"`
+	Failures      []Failure      `json:"failures"`
+	History       []HistoryEntry `json:"history"`
+}
+
+// HistoryEntry is one event of a session, applied or stale.
+type HistoryEntry struct {
+	EventID    string    `json:"eventId"`
+	Event      string    `json:"event"`
+	Timestamp  time.Time `json:"timestamp"`
+	ReceivedAt time.Time `json:"receivedAt"`
+	Status     Status    `json:"status"`
+	Applied    bool      `json:"applied"`
+	Source     string    `json:"source,omitempty"` // "reconciliation"; absent for a webhook
+}
+
+// SessionFilter selects sessions to list. Zero fields select all.
+type SessionFilter struct {
+	Status    Status
+	SubjectID string
+	Limit     int    // 1 to 500; 50 when 0
+	Cursor    string // from the previous page's NextCursor
+
+	// Code selects sessions whose current checks give a reason with this
+	// code (the reasons of the event that set their status).
+	Code string
+	// Since and Until bound the status time: Since <= statusAt < Until.
+	Since, Until time.Time
+}
+
+// SessionPage is one page of sessions, newest status first.
+type SessionPage struct {
+	Sessions   []SessionListItem `json:"sessions"`
+	NextCursor string            `json:"nextCursor,omitempty"`
+}
+
+// SessionListItem is a session as a list shows it.
+type SessionListItem struct {
+	ID       string     `json:"sessionId"`
+	Subject  SubjectRef `json:"subject"`
+	Status   Status     `json:"status"`
+	StatusAt time.Time  `json:"statusAt"`
+}
+
+// Supersedes reports whether an event at (ts, id) is newer than the one at
+// (curTS, curID) that set the current state. Events are ordered by Ralio's
+// timestamp, then by event id, so every replica and every arrival order
+// agrees on the winner.
+func Supersedes(ts time.Time, id string, curTS time.Time, curID string) bool {
+	if !ts.Equal(curTS) {
+		return ts.After(curTS)
+	}
+	return id > curID
+}

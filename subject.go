@@ -1,0 +1,35 @@
+package kycd
+
+import "time"
+
+// Subject types.
+const (
+	SubjectUser         = "user"
+	SubjectRelatedParty = "related-party"
+	SubjectBusiness     = "business"
+)
+
+// SubjectRef identifies whom a session or level belongs to.
+type SubjectRef struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// IsZero reports whether no subject is set.
+func (s SubjectRef) IsZero() bool { return s.ID == "" }
+
+// Subject is a user, related party or business with its level and sessions.
+type Subject struct {
+	Type     string           `json:"type"`
+	ID       string           `json:"id"`
+	Level    string           `json:"level,omitempty"`
+	LevelAt  time.Time        `json:"levelAt,omitzero"`
+	Sessions []SessionSummary `json:"sessions"`
+}
+
+// SessionSummary is a session as listed under its subject.
+type SessionSummary struct {
+	ID       string    `json:"sessionId"`
+	Status   Status    `json:"status"`
+	StatusAt time.Time `json:"statusAt"`
+}

@@ -35,3 +35,22 @@ func PageLimit(n int) int {
 	}
 	return n
 }
+
+// Page is one page of a list: at most the limit asked for, and the cursor
+// that continues after its last item ("" on the last page). Every list of
+// kycd is made by NewPage, never by a copy of its arithmetic.
+type Page[T any] struct {
+	Items      []T
+	NextCursor string
+}
+
+// NewPage makes the page of rows read with a limit of limit+1 (Store reads
+// take that limit from the caller as it is): the first limit rows, and
+// when there was one more, the cursor of the last row kept.
+func NewPage[T any](rows []T, limit int, cursor func(T) string) Page[T] {
+	if len(rows) <= limit {
+		return Page[T]{Items: rows}
+	}
+	rows = rows[:limit]
+	return Page[T]{Items: rows, NextCursor: cursor(rows[limit-1])}
+}

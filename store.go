@@ -201,6 +201,11 @@ type Store interface {
 	// Reconciliations returns the last limit runs, newest first.
 	Reconciliations(ctx context.Context, limit int) ([]*Reconciliation, error)
 
+	// Begin starts a transaction of small reads and writes (Tx), the way
+	// the application layer changes anything: it reads rows, applies the
+	// domain's rule and writes, all in one transaction.
+	Begin(ctx context.Context) (Tx, error)
+
 	// Ping reports whether the store can serve requests (EUNAVAILABLE if not).
 	Ping(ctx context.Context) error
 	// Close releases the store; later calls fail with EUNAVAILABLE.

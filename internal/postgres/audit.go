@@ -13,7 +13,14 @@ import (
 
 // AddAudit appends an entry to the audit trail.
 func (s *Store) AddAudit(ctx context.Context, e *kycd.AuditEntry) error {
-	err := s.pool.QueryRow(ctx, `INSERT INTO audit (at, actor, action, target, remote, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+	return addAudit(ctx, s, s.pool, e)
+}
+
+// addAudit appends e through q: the pool, or a transaction.
+func addAudit(ctx context.Context, s *Store, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, e *kycd.AuditEntry) error {
+	err := q.QueryRow(ctx, `INSERT INTO audit (at, actor, action, target, remote, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		e.At, e.Actor, e.Action, e.Target, e.Remote, e.Outcome, e.Detail).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("postgres: add audit entry: %w", translate(s, err))

@@ -11,7 +11,14 @@ import (
 
 // AddAudit appends an entry to the audit trail.
 func (s *Store) AddAudit(ctx context.Context, e *kycd.AuditEntry) error {
-	err := s.w.QueryRowContext(ctx, `INSERT INTO audit (at, actor, action, target, remote, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+	return addAudit(ctx, s, s.w, e)
+}
+
+// addAudit appends e through q: the write connection, or a transaction on it.
+func addAudit(ctx context.Context, s *Store, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, e *kycd.AuditEntry) error {
+	err := q.QueryRowContext(ctx, `INSERT INTO audit (at, actor, action, target, remote, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		formatTime(e.At), e.Actor, e.Action, e.Target, e.Remote, e.Outcome, e.Detail).Scan(&e.ID)
 	if err != nil {
 		return fmt.Errorf("sqlite: add audit entry: %w", translate(s, err))

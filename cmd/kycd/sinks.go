@@ -19,6 +19,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/sink/httpsink"
 	"github.com/kycd/kycd/internal/sink/logsink"
 	"github.com/kycd/kycd/internal/sink/natssink"
@@ -284,6 +285,20 @@ func (e *env) registeredRoutes(ctx context.Context, store kycd.Store) ([]kycd.Si
 	}
 	return e.sinkRoutes(), nil
 }
+
+// app is the application layer over store for a command: the sinks
+// are those the last kycd serve registered (or the configured ones), the
+// actor is cli:USER, and no dispatcher runs here to wake.
+func (e *env) app(ctx context.Context, store kycd.Store) (*app.Service, error) {
+	routes, err := e.registeredRoutes(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	return &app.Service{Store: store, Sinks: routes}, nil
+}
+
+// cliActor is the actor of the audit entries a command writes.
+func (e *env) cliActor() app.Actor { return app.Actor{Name: e.actor()} }
 
 // openSinks connects every configured sink, by name. The returned closer
 // releases them.

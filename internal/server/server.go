@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/ralio"
 )
@@ -35,8 +36,11 @@ const DefaultBodyTimeout = 5 * time.Second
 
 // Options are the server's dependencies.
 type Options struct {
-	Logger     *slog.Logger
-	Store      kycd.Store
+	Logger *slog.Logger
+	Store  kycd.Store
+	// App holds the use cases the API calls (every operator action and
+	// read); made from the other options when nil.
+	App        *app.Service
 	Verifier   *ralio.Verifier
 	Ingester   *ingest.Ingester
 	Metrics    *Metrics
@@ -123,6 +127,12 @@ func New(o Options) http.Handler {
 	}
 	if o.Guide == nil {
 		o.Guide = kycd.DefaultGuidance().For
+	}
+	if o.App == nil {
+		o.App = &app.Service{Store: o.Store, Now: o.Now, Logger: o.Logger, Sinks: o.Sinks}
+		if wake := o.WakeDispatcher; wake != nil {
+			o.App.Wake = func(...string) { wake() }
+		}
 	}
 	if o.AdminTokenHash == "" && o.AdminToken != "" {
 		o.AdminTokenHash = kycd.TokenHash(o.AdminToken)

@@ -106,14 +106,14 @@ func (d *Dispatcher) Wake() {
 // Run dispatches until ctx is cancelled, each sink in a loop of its own so a
 // slow sink never holds up another. Sends under way when ctx ends finish
 // within their timeout (the soft stop becomes hard after it) and are
-// recorded; nothing is claimed after ctx ends.
-func (d *Dispatcher) Run(ctx context.Context) error {
+// recorded; nothing is claimed after ctx ends. A claim that fails is
+// logged and tried again at the next poll, so Run has no error to return.
+func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, sink := range d.names {
 		wg.Go(func() { d.runSink(ctx, sink) })
 	}
 	wg.Wait()
-	return nil
 }
 
 func (d *Dispatcher) runSink(ctx context.Context, sink string) {
@@ -163,7 +163,8 @@ func (d *Dispatcher) nextLimit(limit, n int, slowest time.Duration) int {
 
 // DispatchOnce claims, for every sink, up to Concurrency due deliveries,
 // sends them all at once, records the attempts, and reports how many it
-// claimed.
+// claimed; with ctx already ended it claims nothing and says so (ctx's
+// error), rather than reporting an idle round.
 func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -184,9 +185,10 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 
 // dispatchSink claims up to limit due deliveries of one sink and sends
 // them; it reports how many it claimed and how long the slowest send took.
+// Once ctx has ended it claims nothing and returns ctx's error.
 func (d *Dispatcher) dispatchSink(ctx context.Context, sink string, limit int) (int, time.Duration, error) {
-	if ctx.Err() != nil {
-		return 0, 0, nil
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
 	}
 	batch, err := d.o.Store.ClaimDeliveries(ctx, d.o.Owner, []string{sink}, d.o.Now(), d.o.Lease, limit)
 	if err != nil {

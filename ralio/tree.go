@@ -55,10 +55,10 @@ func (t *tree) read(body []byte, keep func(name []byte) bool) error {
 	if err := t.value(d, node{parent: -1}, keep); err != nil {
 		return err
 	}
-	switch _, err := d.ReadToken(); err {
-	case io.EOF:
+	switch _, err := d.ReadToken(); {
+	case errors.Is(err, io.EOF):
 		return nil
-	case nil:
+	case err == nil:
 		return errors.New("jsontext: a second value after the top-level value")
 	default:
 		return err

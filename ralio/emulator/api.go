@@ -115,8 +115,8 @@ func apiError(w http.ResponseWriter, status int, message string) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.Encode(v)
+	// The status is sent: a client gone mid-body has no one left to tell.
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // pathID reads a UUID path parameter in canonical lower case.

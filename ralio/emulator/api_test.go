@@ -42,7 +42,9 @@ func TestCreateSession(t *testing.T) {
 	f.must(t, http.MethodPost, "/api/v1/account/users/"+userID+"/identity-verifications", nil, http.StatusCreated, &raw)
 	wantKeys(t, "a created session", raw, "id", "state", "type", "created_at", "updated_at", "expiresAt", "hostedUrl", "flow", "data")
 	var s sessionJSON
-	json.Unmarshal(raw, &s)
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
 	if _, err := uuid.Parse(s.ID); err != nil {
 		t.Errorf("id %q is not a UUID", s.ID)
 	}
@@ -129,7 +131,9 @@ func TestListSessionsPaginates(t *testing.T) {
 		Data       []json.RawMessage `json:"data"`
 		Pagination json.RawMessage   `json:"pagination"`
 	}
-	json.Unmarshal(raw, &first)
+	if err := json.Unmarshal(raw, &first); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
 	wantKeys(t, "pagination", first.Pagination, "page", "pageSize", "numPages", "total", "next", "previous")
 	wantKeys(t, "a listed session", first.Data[0], "id", "state", "type", "created_at", "updated_at", "expiresAt", "hostedUrl", "flow", "data")
 
@@ -167,10 +171,10 @@ func TestListSessionsPaginates(t *testing.T) {
 	if none.Data == nil || len(none.Data) != 0 || none.Pagination.Total != 0 || none.Pagination.NumPages != 0 {
 		t.Errorf("a user without sessions: %+v, want an empty list", none)
 	}
-	var max listJSON
-	f.must(t, http.MethodGet, list+"?pageSize=100", nil, http.StatusOK, &max)
-	if len(max.Data) != 25 || max.Pagination.NumPages != 1 {
-		t.Errorf("pageSize=100: %d items, %+v", len(max.Data), max.Pagination)
+	var most listJSON
+	f.must(t, http.MethodGet, list+"?pageSize=100", nil, http.StatusOK, &most)
+	if len(most.Data) != 25 || most.Pagination.NumPages != 1 {
+		t.Errorf("pageSize=100: %d items, %+v", len(most.Data), most.Pagination)
 	}
 	for _, q := range []string{"pageSize=101", "pageSize=0", "page=0", "page=x", "pageSize=-1"} {
 		status, body := f.call(t, http.MethodGet, list+"?"+q, testAPIKey, nil)
@@ -237,14 +241,18 @@ func TestChecksAndStateHistory(t *testing.T) {
 	f.must(t, http.MethodGet, base+"/checks", nil, http.StatusOK, &raw)
 	wantKeys(t, "checks", raw, "session_id", "checks")
 	var c checksJSON
-	json.Unmarshal(raw, &c)
+	if err := json.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
 	if c.SessionID != s.ID || len(c.Checks) != 2 {
 		t.Fatalf("checks = %s", raw)
 	}
 	var first struct {
 		Checks []json.RawMessage `json:"checks"`
 	}
-	json.Unmarshal(raw, &first)
+	if err := json.Unmarshal(raw, &first); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
 	wantKeys(t, "a check", first.Checks[0], "id", "type", "state", "data", "created_at", "updated_at", "refused_reasons")
 	doc, live := c.Checks[0], c.Checks[1]
 	if doc.Type != "document-verification" || doc.State != "Refused" || string(doc.Data) != `{"provider":"MOCK"}` ||
@@ -262,7 +270,9 @@ func TestChecksAndStateHistory(t *testing.T) {
 	var h historyJSON
 	f.must(t, http.MethodGet, base+"/state-history", nil, http.StatusOK, &raw)
 	wantKeys(t, "state history", raw, "logs")
-	json.Unmarshal(raw, &h)
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
 	var states []string
 	for _, l := range h.Logs {
 		states = append(states, l.NewState+"@"+l.CreatedAt)
@@ -346,11 +356,15 @@ func TestKYBSessions(t *testing.T) {
 			Total, NumPages int
 		} `json:"pagination"`
 	}
-	json.Unmarshal(raw, &l)
+	if err := json.Unmarshal(raw, &l); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
 	var items struct {
 		Data []json.RawMessage `json:"data"`
 	}
-	json.Unmarshal(raw, &items)
+	if err := json.Unmarshal(raw, &items); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
 	if len(items.Data) != 2 || l.Pagination.Total != 3 || l.Pagination.NumPages != 2 {
 		t.Fatalf("KYB list = %s, want 2 of 3 in 2 pages", raw)
 	}

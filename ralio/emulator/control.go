@@ -99,7 +99,9 @@ func toChecks(in []checkInput) ([]check, error) {
 				var me struct {
 					Category string `json:"category"`
 				}
-				json.Unmarshal(r.MappedError, &me)
+				if err := json.Unmarshal(r.MappedError, &me); err != nil {
+					return nil, fmt.Errorf("checks[%d].reasons[%d].mappedError.category must be a string", i, j)
+				}
 				category = me.Category
 			}
 			ck.reasons = append(ck.reasons, reason{
@@ -330,8 +332,8 @@ func (e *Emulator) handleExpirationWarning(subjectType string) http.Handler {
 		defer e.mu.Unlock()
 		at := e.stamp()
 		today := at.Truncate(24 * time.Hour)
-		switch {
-		case in.ExpirationDate == "":
+		switch in.ExpirationDate {
+		case "":
 			days := 14
 			if in.DaysRemaining != nil {
 				days = *in.DaysRemaining
@@ -505,9 +507,11 @@ func (e *Emulator) handleHosted() http.Handler {
 		sid, _ := pathID(r, "sessionId")
 		e.mu.Lock()
 		s := e.sessions[sid]
-		state := ""
+		state, id := "", ""
 		if s != nil {
-			state = s.state
+			// The page names the session by its own id, never by the
+			// request's text.
+			state, id = s.state, s.id
 		}
 		e.mu.Unlock()
 		if s == nil {
@@ -515,9 +519,10 @@ func (e *Emulator) handleHosted() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "kycd emulator: Ralio's hosted verification page for session %s (state %s).\n\n"+
+		// A browser gone mid-page has no one left to tell.
+		_, _ = fmt.Fprintf(w, "kycd emulator: Ralio's hosted verification page for session %s (state %s).\n\n"+
 			"A user would verify here. Drive the session instead:\n"+
 			"  POST /emulator/v1/sessions/%s/start\n"+
-			"  POST /emulator/v1/sessions/%s/outcome {\"event\":\"kyc_session_verified\"}\n", sid, state, sid, sid)
+			"  POST /emulator/v1/sessions/%s/outcome {\"event\":\"kyc_session_verified\"}\n", id, state, id, id)
 	})
 }

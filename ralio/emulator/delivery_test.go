@@ -152,7 +152,7 @@ func TestConnectionErrorsAndTimeoutsAreRetried(t *testing.T) {
 	t.Parallel()
 	// A receiver that drops every connection without answering (a port
 	// closed for the test could be taken by a parallel one).
-	hangup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hangup := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		conn, _, err := http.NewResponseController(w).Hijack()
 		if err == nil {
 			conn.Close()
@@ -172,7 +172,7 @@ func TestConnectionErrorsAndTimeoutsAreRetried(t *testing.T) {
 
 	// A receiver slower than the timeout.
 	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slow := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():

@@ -263,7 +263,9 @@ func checkEnvelope(t *testing.T, g emulator.Generation, body []byte) {
 		var cs []struct {
 			State json.RawMessage `json:"state"`
 		}
-		json.Unmarshal(checks, &cs)
+		if err := json.Unmarshal(checks, &cs); err != nil {
+			t.Fatalf("decode %s: %v", checks, err)
+		}
 		for _, ck := range cs {
 			if isString := ck.State[0] == '"'; isString != (g == emulator.GenerationA) {
 				t.Errorf("generation %s check state %s", g, ck.State)

@@ -128,7 +128,7 @@ func (f *fixture) call(t *testing.T, method, path, key string, body any) (int, [
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, f.URL+path, rd)
+	req, err := http.NewRequestWithContext(t.Context(), method, f.URL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,9 +54,9 @@ func run(ctx context.Context, args []string) error {
 	r.maxBody = *maxBody
 	mux := http.NewServeMux()
 	mux.Handle("POST /webhooks/ralio", &r)
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", *addr)
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	n, size := r.accepted.Load(), r.bytes.Load()
@@ -105,5 +105,6 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.accepted.Add(1)
 	r.bytes.Add(int64(len(body)))
 	w.Header().Set("Content-Type", "application/json")
-	io.WriteString(w, `{"received":true}`+"\n")
+	// A client gone before the answer has no one left to tell.
+	_, _ = io.WriteString(w, `{"received":true}`+"\n")
 }

@@ -126,7 +126,10 @@ func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
 	if err := in.app.load(ctx); err != nil {
 		return nil, err
 	}
-	in.app.start()
+	// The appender outlives ctx, which bounds the load only; each batch it
+	// commits has a timeout of its own, since a batch carries many requests
+	// and none of their contexts may cut it short.
+	in.app.start() //nolint:contextcheck // see above: the appender's commits are not ctx's
 	return in, nil
 }
 

@@ -58,7 +58,9 @@ func TestReindentedRetryIsADuplicate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var compact bytes.Buffer
-	json.Compact(&compact, body)
+	if err := json.Compact(&compact, body); err != nil {
+		t.Fatal(err)
+	}
 	res, err := in.Receive(context.Background(), compact.Bytes())
 	if err != nil || !res.Duplicate {
 		t.Fatalf("compacted copy = %+v, %v; want a duplicate, not a conflict", res, err)

@@ -152,7 +152,7 @@ func TestReconcileKeepsGoingPastAFailingUserAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
 	defer down.Close()
 	r := &reconcile.Reconciler{Store: store, Receiver: in, Logger: discard(),
 		Client: &reconcile.Client{BaseURL: down.URL, APIKey: key, Attempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}}

@@ -87,7 +87,7 @@ func Example_receiver() {
 		fmt.Println("send:", sink.Send(context.Background(), m))
 	}
 
-	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(string(payload)))
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL, strings.NewReader(string(payload)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("webhook-id", n.ID)
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(time.Now().Unix(), 10))

@@ -93,7 +93,9 @@ func (s *Sink) Send(ctx context.Context, m kycd.Message) error {
 		// cause is kept, the URL is named as shown.
 		return fmt.Errorf("POST %s: %w", s.shown, unwrapURLError(err))
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	// Drained so the connection is reused; the answer is the status code,
+	// whatever the rest of the body does.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	code := resp.StatusCode
 	switch {

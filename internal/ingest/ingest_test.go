@@ -44,7 +44,7 @@ func (f fixture) receive(t *testing.T, body []byte) (ingest.Result, error) {
 
 func readExample(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "ralio", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "ralio", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}

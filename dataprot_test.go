@@ -107,7 +107,9 @@ func TestErasedNotification(t *testing.T) {
 	}
 	b, _ := json.Marshal(n)
 	var got map[string]any
-	json.Unmarshal(b, &got)
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != 4 || got["type"] != kycd.NotifySubjectErased || got["occurredAt"] != "2026-03-01T12:00:00Z" {
 		t.Errorf("kyc.subject.erased = %s, want id, type, occurredAt and subject only", b)
 	}

@@ -22,11 +22,11 @@ var compiledMagic = [][]byte{
 
 // No compiled file is committed: build output belongs in .gitignore.
 func TestNoCompiledFilesInGit(t *testing.T) {
-	out, err := exec.Command("git", "ls-files", "-z").Output()
+	out, err := exec.CommandContext(t.Context(), "git", "ls-files", "-z").Output()
 	if err != nil {
 		t.Skipf("not in a git work tree (git ls-files: %v)", err)
 	}
-	top, err := exec.Command("git", "rev-parse", "--show-prefix").Output()
+	top, err := exec.CommandContext(t.Context(), "git", "rev-parse", "--show-prefix").Output()
 	if err != nil || strings.TrimSpace(string(top)) != "" {
 		t.Skip("run from the repository's root")
 	}

@@ -41,38 +41,18 @@ func TestSchemasHoldTheSameTablesAndColumns(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		rows, err := db.Query(`SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
-			WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE 'goose_%'`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var table, column string
-			if err := rows.Scan(&table, &column); err != nil {
-				t.Fatal(err)
-			}
-			lite["sqlite:"+table] = true
-			lite["sqlite:"+table+"."+column] = true
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
-		}
+		var table, column string
+		eachRow(t, db, `SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+			WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE 'goose_%'`,
+			func() {
+				lite["sqlite:"+table] = true
+				lite["sqlite:"+table+"."+column] = true
+			}, &table, &column)
 		// Named indexes; those of PRIMARY KEY and UNIQUE are implied by
 		// the columns' constraints and named by each engine its own way.
-		idx, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for idx.Next() {
-			var name string
-			if err := idx.Scan(&name); err != nil {
-				t.Fatal(err)
-			}
-			lite["sqlite:index "+name] = true
-		}
-		if err := idx.Close(); err != nil {
-			t.Fatal(err)
-		}
+		var name string
+		eachRow(t, db, `SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'`,
+			func() { lite["sqlite:index "+name] = true }, &name)
 	}
 
 	u := postgrestest.URL(t)
@@ -138,5 +118,24 @@ func TestSchemasHoldTheSameTablesAndColumns(t *testing.T) {
 		if !lite[k] && !pg[k] {
 			t.Errorf("known difference %s is in neither schema any more: remove it from the list", k)
 		}
+	}
+}
+
+// eachRow runs q on db, scans every row into dest and calls row after each.
+func eachRow(t *testing.T, db *sql.DB, q string, row func(), dest ...any) {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			t.Fatal(err)
+		}
+		row()
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 }

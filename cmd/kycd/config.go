@@ -46,7 +46,7 @@ type config struct {
 }
 
 // envTwins maps each flag to its environment variable.
-var envTwins = map[string]string{
+var envTwins = map[string]string{ //nolint:gosec // G101: names of environment variables, not their values
 	"addr":               "KYCD_ADDR",
 	"database":           "KYCD_DATABASE",
 	"ralio-secret":       "KYCD_RALIO_SECRETS",
@@ -138,7 +138,7 @@ func applyEnvTwins(fs *pflag.FlagSet, twins map[string]string, getenv func(strin
 			if f.Name == "sink" || f.Name == "sink-secret" {
 				shown = "…" // it may hold credentials
 			}
-			err = fmt.Errorf("invalid %s=%q: %v (it sets --%s: %s)", env, shown, err, f.Name, f.Usage)
+			err = fmt.Errorf("invalid %s=%q: %w (it sets --%s: %s)", env, shown, err, f.Name, f.Usage)
 		}
 	})
 	return err
@@ -163,7 +163,7 @@ func (c *config) validate() error {
 	}
 	for i, k := range c.SinkSecrets {
 		if err := checkSinkSecret(k); err != nil {
-			return fmt.Errorf("--sink-secret: secret %d of %d: %v", i+1, len(c.SinkSecrets), err)
+			return fmt.Errorf("--sink-secret: secret %d of %d: %w", i+1, len(c.SinkSecrets), err)
 		}
 	}
 	if c.Retention <= 0 {

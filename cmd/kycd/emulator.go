@@ -35,7 +35,7 @@ type emulatorConfig struct {
 }
 
 // emulatorEnvTwins maps each emulator flag to its environment variable.
-var emulatorEnvTwins = map[string]string{
+var emulatorEnvTwins = map[string]string{ //nolint:gosec // G101: names of environment variables, not their values
 	"addr":               "KYCD_EMULATOR_ADDR",
 	"webhook-url":        "KYCD_EMULATOR_WEBHOOK_URL",
 	"ralio-secret":       "KYCD_EMULATOR_RALIO_SECRET",
@@ -131,7 +131,7 @@ Faults on demand: --duplicates, --reorder, --generation mixed.`,
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("seed") && e.getenv(emulatorEnvTwins["seed"]) == "" {
-				c.Seed = rand.Uint64()
+				c.Seed = rand.Uint64() //nolint:gosec // G404: the seed of a replayable simulation, printed at start; no secret
 			}
 			return e.emulate(cmd.Context(), c)
 		},
@@ -161,7 +161,7 @@ func (e *env) emulate(ctx context.Context, c emulatorConfig) error {
 		return err
 	}
 	defer em.CloseIdleConnections()
-	ln, err := net.Listen("tcp", c.Addr)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", c.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", c.Addr, err)
 	}
@@ -176,7 +176,11 @@ func (e *env) emulate(ctx context.Context, c emulatorConfig) error {
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
 	var wg sync.WaitGroup
-	wg.Go(func() { em.Run(bg) })
+	wg.Go(func() {
+		if err := em.Run(bg); err != nil {
+			log.Error("emulator: the webhook loop stopped", "err", err)
+		}
+	})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -186,7 +190,7 @@ func (e *env) emulate(ctx context.Context, c emulatorConfig) error {
 		return fmt.Errorf("emulator: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	// Webhooks not yet delivered are lost with the emulator's memory, as

@@ -25,7 +25,7 @@ every user kycd knows (and those given with --user), and apply the
 transitions kycd never received, through the same rules as webhooks,
 notifying as a webhook would have. Running it again changes nothing.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if err := e.cfg.requireRalioAPI("kycd reconcile"); err != nil {
 				return err
 			}
@@ -33,7 +33,7 @@ notifying as a webhook would have. Running it again changes nothing.`,
 			if err != nil {
 				return err
 			}
-			defer store.Close()
+			defer closeStore(store, &err)
 			guide, err := e.guidance()
 			if err != nil {
 				return err

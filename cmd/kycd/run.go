@@ -197,11 +197,14 @@ func mentionsFlag(msg, flag string) bool {
 			return false
 		}
 		rest = rest[i+2+len(flag):]
-		if rest == "" || !(rest[0] == '-' || rest[0] >= 'a' && rest[0] <= 'z' || rest[0] >= '0' && rest[0] <= '9') {
+		if rest == "" || !isFlagChar(rest[0]) {
 			return true
 		}
 	}
 }
+
+// isFlagChar reports whether c may go on a flag's name.
+func isFlagChar(c byte) bool { return c == '-' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
 
 // envError is an error about flags, with the environment variables that
 // set them.
@@ -267,10 +270,18 @@ func (e *env) openStore(ctx context.Context, mode int) (kycd.Store, error) {
 		err = e.checkSchema(ctx, s)
 	}
 	if err != nil {
-		s.Close()
-		return nil, err
+		return nil, errors.Join(err, s.Close())
 	}
 	return s, nil
+}
+
+// closeStore closes a command's store when the command ends. A failure to
+// close it (SQLite's last checkpoint, say) is the command's error, unless
+// the command failed already: that error is the one to tell.
+func closeStore(store interface{ Close() error }, err *error) {
+	if cerr := store.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("close the database: %w", cerr)
+	}
 }
 
 // checkSchema refuses a database whose schema is behind this build's.
@@ -302,12 +313,12 @@ func migrateCmd(e *env) *cobra.Command {
 too; no other command migrates (they refuse a database whose schema is behind).
 On PostgreSQL, replicas starting at once take turns under an advisory lock.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			s, err := e.openStore(cmd.Context(), migrating)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer closeStore(s, &err)
 			sc, err := s.(interface {
 				Schema(context.Context) (kycd.Schema, error)
 			}).Schema(cmd.Context())
@@ -329,12 +340,12 @@ On PostgreSQL, replicas starting at once take turns under an advisory lock.`,
 // withStore adapts a command that reads or changes the database: it opens
 // the existing database for run and closes it after.
 func (e *env) withStore(run func(cmd *cobra.Command, args []string, store kycd.Store) error) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
+	return func(cmd *cobra.Command, args []string) (err error) {
 		store, err := e.openStore(cmd.Context(), existing)
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer closeStore(store, &err)
 		e.waitProjected(cmd.Context(), store)
 		ids := make([]string, len(args))
 		for i, a := range args {
@@ -378,12 +389,12 @@ whose bodies are still in the log (within serve's --retention), e.g. after a
 projection rule changed. No notification is sent again. Stop kycd serve
 first: the projection is rebuilt in place.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			store, err := e.openStore(cmd.Context(), existing)
 			if err != nil {
 				return err
 			}
-			defer store.Close()
+			defer closeStore(store, &err)
 			in, err := ingest.New(cmd.Context(), store, ingest.Options{})
 			if err != nil {
 				return err

@@ -68,7 +68,7 @@ func sendCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func (e *env) send(ctx context.Context, o sendOptions) error {
+func (e *env) send(ctx context.Context, o sendOptions) (err error) {
 	if o.attempts < 1 {
 		return fmt.Errorf("--attempts %d: must be at least 1", o.attempts)
 	}
@@ -83,7 +83,7 @@ func (e *env) send(ctx context.Context, o sendOptions) error {
 	// of the event; without --ralio-secret it is needed.
 	store, storeErr := e.openStore(ctx, existing)
 	if store != nil {
-		defer store.Close()
+		defer closeStore(store, &err)
 	}
 	secret, err := e.ralioSecret(ctx, store, storeErr)
 	if err != nil {
@@ -174,7 +174,8 @@ func (e *env) sent(ctx context.Context, store kycd.Store, body []byte, r sendRes
 		r.EventID = ev.ID
 	}
 	var answer struct{ Duplicate bool }
-	json.Unmarshal(r.Answer, &answer)
+	// An answer that is not kycd's JSON says nothing of a duplicate.
+	_ = json.Unmarshal(r.Answer, &answer)
 	switch {
 	case answer.Duplicate:
 		r.Outcome, r.Detail = "duplicate", "recorded before; this copy has no effect"

@@ -50,7 +50,7 @@ func serveCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func (e *env) serve(ctx context.Context) error {
+func (e *env) serve(ctx context.Context) (err error) {
 	cfg := e.cfg
 	if !isLoopback(cfg.Addr) && cfg.AdminToken == "" {
 		return fmt.Errorf("--addr %s is reachable from other machines, so the API needs an admin token you chose: set --admin-token or KYCD_ADMIN_TOKEN (e.g. KYCD_ADMIN_TOKEN=$(openssl rand -hex 32))", cfg.Addr)
@@ -66,7 +66,7 @@ func (e *env) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer closeStore(store, &err)
 
 	secrets := cfg.RalioSecrets
 	if len(secrets) == 0 {
@@ -153,7 +153,7 @@ func (e *env) serve(ctx context.Context) error {
 		Guide:            guide.For,
 	})
 
-	l, err := net.Listen("tcp", cfg.Addr)
+	l, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
 	}
@@ -207,11 +207,13 @@ func (e *env) serve(ctx context.Context) error {
 	// balancer stops sending. Only connections idle that whole while are
 	// then closed under their clients.
 	draining.Store(true)
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		log.Warn("shutting down: closing the listener", "err", err)
+	}
 	log.Info("shutting down: answering 503 while draining", "drain", cfg.Drain)
 	time.Sleep(cfg.Drain)
 	log.Info("shutting down: finishing in-flight requests")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	// Then the log appender finishes the batch it is committing, the
@@ -219,7 +221,7 @@ func (e *env) serve(ctx context.Context) error {
 	// start), and the dispatcher stops claiming: sends under way finish
 	// within their timeout and are recorded before the store closes.
 	in.Close()
-	dctx, cancelDrain := context.WithTimeout(context.Background(), shutdownDrainProjection)
+	dctx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), shutdownDrainProjection)
 	if _, derr := in.Drain(dctx); derr != nil {
 		log.Warn("shutting down before every event was projected; the next start projects the rest", "err", derr)
 	}

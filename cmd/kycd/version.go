@@ -61,7 +61,7 @@ func versionCmd(e *env) *cobra.Command {
 		Use:   "version",
 		Short: "Print kycd's version, the commit it was built from and its Go version",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(*cobra.Command, []string) error {
 			return e.printVersion()
 		},
 	}

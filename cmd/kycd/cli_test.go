@@ -295,7 +295,7 @@ func TestEnvironmentErrorsNameTheVariable(t *testing.T) {
 // check, instead of retrying for seconds.
 func TestSendToNothingFailsAtOnce(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestReadCommandsNeverMigrate(t *testing.T) {
 		}
 		defer db.Close()
 		var n int
-		if err := db.QueryRow(`SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil {
+		if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -392,10 +392,10 @@ func TestReadCommandsNeverMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	var latest int
-	if err := db.QueryRow(`SELECT max(version_id) FROM goose_db_version`).Scan(&latest); err != nil {
+	if err := db.QueryRowContext(t.Context(), `SELECT max(version_id) FROM goose_db_version`).Scan(&latest); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`DELETE FROM goose_db_version WHERE version_id = ?`, latest); err != nil {
+	if _, err := db.ExecContext(t.Context(), `DELETE FROM goose_db_version WHERE version_id = ?`, latest); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

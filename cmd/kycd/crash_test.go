@@ -6,6 +6,7 @@ package main
 // keeps its id.
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -24,7 +25,7 @@ import (
 func buildKycd(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "kycd")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -42,7 +43,7 @@ type process struct {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,9 @@ func freeAddr(t *testing.T) string {
 func startProcess(t *testing.T, bin, addr string, args ...string) *process {
 	t.Helper()
 	p := &process{addr: addr, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr}, args...)...)
+	// Not the test's context: the test stops the process itself, and a
+	// cleanup may still wait for it after that context has ended.
+	p.cmd = exec.CommandContext(context.Background(), bin, append([]string{"serve", "--addr", addr}, args...)...)
 	p.cmd.Stderr = p.stderr
 	p.cmd.Env = append(os.Environ(), "KYCD_LOG_FORMAT=text")
 	if err := p.cmd.Start(); err != nil {
@@ -73,7 +76,11 @@ func startProcess(t *testing.T, bin, addr string, args ...string) *process {
 // readyz returns the status of GET /readyz, or 0 when there is no answer.
 func readyz(addr string) int {
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + addr + "/readyz")
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/readyz", nil) // bounded by client's Timeout
+	if err != nil {
+		return 0
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0
 	}

@@ -145,7 +145,11 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 	s.Addr = net.JoinHostPort(host, port)
 	s.URL = "http://" + s.Addr
 	eventually(t, "GET /readyz to answer 200", func() bool {
-		resp, err := s.client.Get(s.URL + "/readyz")
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+"/readyz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := s.client.Do(req)
 		if err != nil {
 			return false
 		}
@@ -268,7 +272,8 @@ type answer struct {
 func (a answer) String() string { return fmt.Sprintf("%d %s", a.status, bytes.TrimSpace(a.body)) }
 
 func newRequest(method, url string, body []byte, header http.Header) *http.Request {
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	// Each call is bounded by the client's Timeout.
+	req, err := http.NewRequestWithContext(context.Background(), method, url, bytes.NewReader(body))
 	if err != nil {
 		panic(err) // a malformed URL: a bug in the test
 	}
@@ -1392,7 +1397,7 @@ func TestGracefulShutdown(t *testing.T) {
 		// stop; the body follows only once the listener is closed.
 		pr, pw := io.Pipe()
 		t.Cleanup(func() { pw.CloseWithError(errors.New("test ended")) }) // runs before serve is stopped
-		req, err := http.NewRequest(http.MethodPost, s.URL+"/webhooks/ralio", pr)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+"/webhooks/ralio", pr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1429,7 +1434,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		s.cancel()
 		eventually(t, "kycd to stop accepting connections", func() bool {
-			c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+			c, err := (&net.Dialer{Timeout: time.Second}).DialContext(t.Context(), "tcp", s.Addr)
 			if err == nil {
 				c.Close()
 			}

@@ -95,7 +95,7 @@ func (em *ralioEmulator) call(t *testing.T, method, path string, body any, v any
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, em.URL+path, rd)
+	req, err := http.NewRequestWithContext(t.Context(), method, em.URL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestEmulatorEnvironment(t *testing.T) {
 		sig  string
 	}
 	recv := make(chan webhook, 1)
-	merchant := serveFunc(t, func(w http.ResponseWriter, r *http.Request) {
+	merchant := serveFunc(t, func(_ http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		select {
 		case recv <- webhook{body, r.Header.Get(ralio.SignatureHeader)}:
@@ -313,7 +313,7 @@ func TestEmulatorDrivesKycd(t *testing.T) {
 	var wg sync.WaitGroup
 	for d := range 6 {
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(d), 7))
+			rng := rand.New(rand.NewPCG(uint64(d), 7)) //nolint:gosec // G115: d counts 0 to 5
 			for i := range 50 {
 				sid := sessions[rng.IntN(len(sessions))]
 				ev := events[rng.IntN(len(events))]

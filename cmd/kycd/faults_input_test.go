@@ -249,7 +249,7 @@ func badInputKinds(t *testing.T) []badKind {
 	every("event id under its snake_case name (event_id)", always(want200), "",
 		change(func(b ralioBody, m, _ map[string]any) { m["event_id"] = m[b.idKey]; delete(m, b.idKey) }))
 	every("event id twice, as id and as eventId, with different values", always(want400Kept), "",
-		change(func(b ralioBody, m, _ map[string]any) { m["id"], m["eventId"] = uuid.NewString(), uuid.NewString() }))
+		change(func(_ ralioBody, m, _ map[string]any) { m["id"], m["eventId"] = uuid.NewString(), uuid.NewString() }))
 	every("event type removed", always(want400Kept), "", set("type", nil))
 	every("event type a number", always(want400Kept), "", set("type", json.Number("7")))
 	every("event type blank (\"  \")", always(want400Kept), "", set("type", "  "))
@@ -630,7 +630,7 @@ func badInputKinds(t *testing.T) []badKind {
 	rng := rand.New(rand.NewPCG(7, 7))
 	random := make([]byte, 1024)
 	for i := range random {
-		random[i] = byte(rng.UintN(256))
+		random[i] = byte(rng.UintN(256)) //nolint:gosec // G115: UintN(256) is below 256
 	}
 	for _, c := range []struct{ name, body string }{
 		{"an empty body", ""},
@@ -856,7 +856,7 @@ func (c badCase) requestBytes(host string) []byte {
 // corpus writes it ("200 duplicate", "400", "431 from net/http", …), or
 // what went wrong.
 func (c badCase) send(addr string) string {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	conn, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(context.Background(), "tcp", addr)
 	if err != nil {
 		return "dial: " + err.Error()
 	}
@@ -884,7 +884,9 @@ func (c badCase) send(addr string) string {
 		Duplicate bool `json:"duplicate"`
 	}
 	body := new(bytes.Buffer)
-	body.ReadFrom(resp.Body)
+	if _, err := body.ReadFrom(resp.Body); err != nil {
+		return "read the answer: " + err.Error()
+	}
 	out := strconv.Itoa(resp.StatusCode)
 	ct := resp.Header.Get("Content-Type")
 	switch {

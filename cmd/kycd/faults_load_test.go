@@ -78,16 +78,16 @@ func newRalioSender(url, secret string, size int) *ralioSender {
 // deliver sends body once and reports whether kycd answered 200.
 func (s *ralioSender) deliver(ctx context.Context, id string, body []byte) bool {
 	phase := s.phase.Load()
+	var reused bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused },
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/webhooks/ralio", bytes.NewReader(body))
 	if err != nil {
 		panic(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, s.secret))
-	var reused bool
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-		GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused },
-	}))
 	resp, err := s.client.Do(req)
 	var class string
 	var answer []byte
@@ -310,7 +310,7 @@ func foundEvents(t *testing.T, url, token string, ids []string) (found int, miss
 // eventStored reports whether GET /api/v1/events/{id} returns the event
 // projected with one of outcomes.
 func eventStored(client *http.Client, url, token, id string, outcomes ...string) (bool, string) {
-	req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/events/"+id, nil)
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url+"/api/v1/events/"+id, nil) // bounded by client's Timeout
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {

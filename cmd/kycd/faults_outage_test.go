@@ -5,6 +5,7 @@ package main
 // full disk under SQLite.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -181,7 +182,9 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 	pg.start(t)
 	t.Cleanup(func() {
 		cmd := pg.command("pg_ctl", "-D", pg.data(), "-m", "immediate", "-w", "stop")
-		cmd.Run()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("pg_ctl stop: %v\n%s", err, out)
+		}
 	})
 	return pg
 }
@@ -189,7 +192,9 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 func (pg *privatePostgres) data() string { return filepath.Join(pg.dir, "data") }
 
 func (pg *privatePostgres) command(name string, args ...string) *exec.Cmd {
-	cmd := exec.Command(filepath.Join(pg.bin, name), args...)
+	// Not the test's context: the server is stopped in a cleanup, after
+	// that context has ended.
+	cmd := exec.CommandContext(context.Background(), filepath.Join(pg.bin, name), args...)
 	cmd.Dir = pg.dir
 	if pg.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: pg.cred}

@@ -319,7 +319,7 @@ func fuzzScenario(t *testing.T, _ string, rows *scenarioRows) {
 			rows.add(t, faultRow{Fault: fault, Expected: tg.invariant, Observed: "run by .ci/run"})
 			continue
 		}
-		cmd := exec.Command("go", "test", "-run", "^$", "-fuzz", "^"+tg.name+"$", "-fuzztime", fuzzTime, "./ralio")
+		cmd := exec.CommandContext(t.Context(), "go", "test", "-run", "^$", "-fuzz", "^"+tg.name+"$", "-fuzztime", fuzzTime, "./ralio")
 		cmd.Dir = moduleRoot(t)
 		out, err := cmd.CombinedOutput()
 		if err != nil {

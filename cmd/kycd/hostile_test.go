@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +37,7 @@ func trickle(addr string, stop <-chan struct{}, started *atomic.Int64) {
 			return
 		default:
 		}
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(context.Background(), "tcp", addr)
 		if err != nil {
 			select {
 			case <-stop:
@@ -164,7 +165,7 @@ func thousandConnectionsScenario(t *testing.T, bin string, rows *scenarioRows) {
 		}
 	}()
 	for range n {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(t.Context(), "tcp", addr)
 		if err != nil {
 			t.Fatalf("connection %d of %d: %v", len(idle)+1, n, err)
 		}

@@ -53,7 +53,10 @@ func newMerchant(t *testing.T, secret string) *merchant {
 		code := int(m.status.Load())
 		if code/100 == 2 {
 			var n map[string]any
-			json.Unmarshal(body, &n)
+			if err := json.Unmarshal(body, &n); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
 			m.received = append(m.received, n)
 			m.ids = append(m.ids, r.Header.Get("webhook-id"))
 		}

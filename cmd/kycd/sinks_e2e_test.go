@@ -292,7 +292,7 @@ func TestGonePausesTheSinkUntilResumed(t *testing.T) {
 func TestSecretsNeverLeave(t *testing.T) {
 	t.Parallel()
 	const pw, token = "Pa55w0rdSECRET", "T0K3NSECRET"
-	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
 	t.Cleanup(unavailable.Close)
 	withCreds := func(base string) string {
 		return strings.Replace(base, "http://", "http://merchant:"+pw+"@", 1) + "/hook?token=" + token

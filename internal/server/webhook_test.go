@@ -103,7 +103,7 @@ func post(t testing.TB, h http.Handler, body []byte) *httptest.ResponseRecorder 
 
 func seed(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../ralio/testdata/a-kyc_session_failed.json")
+	b, err := os.ReadFile("../../ralio/testdata/a-kyc_session_failed.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kycd/kycd/internal/testenv"
 )
 
 // trickle keeps one unsigned delivery on its way: it declares a body of
@@ -264,6 +266,7 @@ func TestManyLargeBodiesStayWithinMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a kycd process and sends it 270 MB at once")
 	}
+	testenv.Long(t)
 	bin := buildKycd(t)
 	addr := freeAddr(t)
 	p := startProcess(t, bin, addr, "--database", "sqlite:"+filepath.Join(t.TempDir(), "kycd.db"),

@@ -17,6 +17,7 @@ import (
 // a viewer neither sees it nor may act: a Retry it tries is refused and
 // shown as such.
 func TestDashboardShowsWhoIsSignedInAndTheAuditTrail(t *testing.T) {
+	t.Parallel()
 	browser := chromium(t)
 	h, store := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	ctx := context.Background()

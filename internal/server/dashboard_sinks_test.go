@@ -19,6 +19,7 @@ import (
 // is paused by a 410: the orphaned deliveries say so and are moved or
 // dropped, the paused sink says so and is resumed.
 func TestDashboardOrphansAndPausedSink(t *testing.T) {
+	t.Parallel()
 	browser := chromium(t)
 	h, store := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	ctx := context.Background()

@@ -19,6 +19,7 @@ import (
 // The dashboard lists the sessions someone should follow up, with why and
 // for how long, and opens them like any session.
 func TestDashboardListsStalledSessions(t *testing.T) {
+	t.Parallel()
 	browser := chromium(t)
 	h, store := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	now := time.Now().UTC()

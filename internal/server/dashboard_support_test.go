@@ -49,8 +49,10 @@ type browserPage struct {
 func newBrowserPage(t *testing.T) *browserPage {
 	t.Helper()
 	browser := chromium(t)
-	bctx := newBrowser(t, browser, chromedp.WindowSize(1280, 900))
-	return &browserPage{t: t, ctx: bctx}
+	bctx := newBrowser(t, browser)
+	b := &browserPage{t: t, ctx: bctx}
+	b.do(chromedp.EmulateViewport(1280, 900))
+	return b
 }
 
 func (b *browserPage) do(steps ...chromedp.Action[chromedp.Void]) {
@@ -184,6 +186,7 @@ func newDispatchingServer(t *testing.T, m *merchant) (http.Handler, *sqlite.Stor
 // were told and what the merchant's systems were sent, and send a
 // notification that was refused again, from the session's page.
 func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
+	t.Parallel()
 	m := &merchant{}
 	h, store := newDispatchingServer(t, m)
 	ctx := context.Background()
@@ -345,6 +348,7 @@ func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
 // replay (its original is stored), its two bodies are shown side by side,
 // and it is discarded, kept with who did it.
 func TestDashboardQuarantineShowsBodiesAndDiscards(t *testing.T) {
+	t.Parallel()
 	h, store := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	ctx := context.Background()
 	if rec := post(t, h, seed(t)); rec.Code != 200 {
@@ -402,6 +406,7 @@ func TestDashboardQuarantineShowsBodiesAndDiscards(t *testing.T) {
 // palette together as "other". A code of the ranking, and a day of the
 // filters, list their sessions.
 func TestDashboardRejectionReasonsOverADayAndAYear(t *testing.T) {
+	t.Parallel()
 	h, store := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	ctx := context.Background()
 	now := time.Now().UTC()

@@ -4,9 +4,9 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +16,7 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/sqlite"
+	"github.com/kycd/kycd/internal/testenv"
 )
 
 // chromium finds the browser of the dashboard test. Without one the test
@@ -23,13 +24,8 @@ import (
 // Debian's chromium), where it fails.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{os.Getenv("KYCD_TEST_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
-		if name == "" {
-			continue
-		}
-		if path, err := exec.LookPath(name); err == nil {
-			return path
-		}
+	if path, ok := testenv.ChromiumPath(); ok {
+		return path
 	}
 	const how = "install Debian's chromium (apt-get install chromium) or set KYCD_TEST_CHROMIUM"
 	if os.Getenv("KYCD_TEST_REQUIRE_SERVICES") == "1" {
@@ -39,26 +35,52 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts a headless chromium at path for one test, stopped when
-// the test ends, its steps bounded in time.
-func newBrowser(t *testing.T, path string, opts ...chromedp.ExecAllocatorOption) context.Context {
+// sharedBrowser is the one headless chromium of this package's tests,
+// started by the first test that needs it and stopped by TestMain: a
+// browser starts in about a second, a tab in a few milliseconds.
+var sharedBrowser struct {
+	once sync.Once
+	ctx  context.Context
+	stop context.CancelFunc
+	err  error
+}
+
+// newBrowser opens a tab for one test in the package's chromium at path, in
+// a browser context of its own (no cookies or storage shared with another
+// test), closed when the test ends, its steps bounded in time.
+func newBrowser(t *testing.T, path string) context.Context {
 	t.Helper()
-	opts = append(append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		chromedp.UserDataDir(t.TempDir())), opts...)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	sharedBrowser.once.Do(func() {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path),
+			chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true))
+		actx, stopAllocator := chromedp.NewExecAllocator(context.Background(), opts...)
+		bctx, stopBrowser := chromedp.NewContext(actx)
+		sharedBrowser.ctx = bctx
+		sharedBrowser.stop = func() { stopBrowser(); stopAllocator() }
+		sharedBrowser.err = chromedp.Do(bctx) // starts the browser
+	})
+	if sharedBrowser.err != nil {
+		t.Fatalf("start chromium: %v", sharedBrowser.err)
+	}
+	tctx, cancel := chromedp.NewContext(sharedBrowser.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	bctx, cancel := chromedp.NewContext(actx)
+	tctx, cancel = context.WithTimeout(tctx, 90*time.Second)
 	t.Cleanup(cancel)
-	bctx, cancel = context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(cancel)
-	return bctx
+	return tctx
+}
+
+// stopBrowser stops the package's chromium, if a test started it.
+func stopBrowser() {
+	if sharedBrowser.stop != nil {
+		sharedBrowser.stop()
+	}
 }
 
 // The dashboard as a person uses it: type the token, see the sessions by
 // status and the rejection chart, open a session's reasons, retry a dead
 // delivery and replay a quarantined body.
 func TestDashboardInABrowser(t *testing.T) {
+	t.Parallel()
 	browser := chromium(t)
 	h, store := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	ctx := context.Background()
@@ -175,6 +197,7 @@ func TestDashboardInABrowser(t *testing.T) {
 }
 
 func TestDashboardRefusesAWrongToken(t *testing.T) {
+	t.Parallel()
 	browser := chromium(t)
 	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	srv := httptest.NewServer(h)

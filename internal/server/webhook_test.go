@@ -213,7 +213,8 @@ func TestOverloadAnswers503AtOnce(t *testing.T) {
 	stall := stallingStore{entered: make(chan struct{}), release: make(chan struct{})}
 	h, _ := newServerWith(t, func(s *sqlite.Store) kycd.Store { stall.Store = s; return stall }, server.Options{MaxInFlight: 1})
 	first := make(chan int)
-	go func() { first <- post(t, h, seed(t)).Code }()
+	body := seed(t) // read here: a t.Fatal inside the goroutine would leave the test waiting
+	go func() { first <- post(t, h, body).Code }()
 	<-stall.entered
 	assertRetryable(t, post(t, h, seed(t)))
 	close(stall.release)

@@ -143,6 +143,30 @@ type Message struct {
 	Payload []byte
 }
 
+// DeliveryRow is what an operator's change reads of a delivery and what a
+// new delivery is recorded with.
+type DeliveryRow struct {
+	ID             string
+	NotificationID string
+	Sink           string
+	State          string
+	LeaseUntil     time.Time // zero when no dispatcher leased it
+}
+
+// Leased reports whether a dispatcher holds the delivery at at: it may be
+// being sent right now.
+func (d *DeliveryRow) Leased(at time.Time) bool { return d.LeaseUntil.After(at) }
+
+// FlagSink sets the delivery's Orphaned and SinkPaused from its sink as
+// registered (nil for a sink known only by its deliveries): a pending or
+// dead delivery of a sink that is not configured is orphaned; a pending
+// delivery of a paused sink waits for its resume.
+func (d *Delivery) FlagSink(sink *SinkInfo) {
+	waiting := d.State == DeliveryPending || d.State == DeliveryDead
+	d.Orphaned = waiting && (sink == nil || !sink.Configured)
+	d.SinkPaused = d.State == DeliveryPending && sink != nil && !sink.PausedAt.IsZero()
+}
+
 // CheckChange says whether an operator may move or drop a delivery in
 // state, being sent (leased) or not: ECONFLICT for one that is delivered,
 // dropped or being sent.

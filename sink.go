@@ -143,11 +143,10 @@ func ConfiguredRoutes(sinks []*SinkInfo) []SinkRoute {
 	return out
 }
 
-// ResendRoute chooses the sinks a resend of a notification goes to, for
-// Store.ResendNotification: sink alone when it is named, else every sink of
-// routes that takes the notification's type (SinksFor). EINVALID for a
-// named sink that is not one of routes or does not take the type, and when
-// no sink takes it.
+// ResendRoute chooses the sinks a resend of a notification goes to, by
+// the notification's type: sink alone when it is named, else every sink of
+// routes that takes the type (SinksFor). EINVALID for a named sink that is
+// not one of routes or does not take the type, and when no sink takes it.
 func ResendRoute(routes []SinkRoute, sink string) func(typ string) ([]string, error) {
 	return func(typ string) ([]string, error) {
 		if sink == "" {

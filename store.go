@@ -47,10 +47,6 @@ type Store interface {
 	Quarantine(ctx context.Context, all bool, limit int) ([]*Quarantined, error)
 	// ResolveQuarantine records the result of a successful replay.
 	ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error
-	// DiscardQuarantine marks a quarantined body given up by actor at at:
-	// kept, no longer pending. ENOTFOUND for an unknown id; ECONFLICT for
-	// a body replayed or discarded already.
-	DiscardQuarantine(ctx context.Context, id, actor string, at time.Time) error
 	// QuarantinePending counts the quarantined bodies that wait for a
 	// replay (those Quarantine lists without all).
 	QuarantinePending(ctx context.Context) (int, error)
@@ -75,27 +71,10 @@ type Store interface {
 	// Delivery returns a delivery with its attempts, the actions operators
 	// took on it and its notification, or ENOTFOUND.
 	Delivery(ctx context.Context, id string) (*Delivery, error)
-	// MoveDelivery gives a pending or dead delivery to the configured sink
-	// named sink, due at at in a new round of attempts, and notes that
-	// actor did it. ENOTFOUND for an unknown id; EINVALID for a sink that
-	// is not configured; ECONFLICT for a delivery that is delivered,
-	// dropped, being sent (leased) or already the sink's, or whose
-	// notification has a delivery to that sink already.
-	MoveDelivery(ctx context.Context, id, sink, actor string, at time.Time) error
-	// DropDelivery gives up a pending or dead delivery for good (state
-	// dropped) and notes that actor did it. ENOTFOUND for an unknown id;
-	// ECONFLICT for a delivery delivered, dropped already or being sent.
-	DropDelivery(ctx context.Context, id, actor string, at time.Time) error
 	// Notifications returns the notifications among ids that exist,
 	// oldest first, each with its deliveries and their attempts and
 	// actions. Unknown ids are left out.
 	Notifications(ctx context.Context, ids []string) ([]*SentNotification, error)
-	// RetryDelivery makes a delivery due at now in a new round of attempts,
-	// whatever its state. ENOTFOUND for an unknown id.
-	RetryDelivery(ctx context.Context, id string, now time.Time) error
-	// RetryDeadDeliveries does RetryDelivery for every dead delivery and
-	// reports how many.
-	RetryDeadDeliveries(ctx context.Context, now time.Time) (int, error)
 	// OutboxDepth counts deliveries by state.
 	OutboxDepth(ctx context.Context) (map[string]int, error)
 	// OldestPending returns, per sink, when the round of attempts of its
@@ -104,34 +83,10 @@ type Store interface {
 	// behind that sink's deliveries are. Sinks without a pending delivery
 	// are absent.
 	OldestPending(ctx context.Context) (map[string]time.Time, error)
-	// ResendNotification starts a new round of the notification id, in one
-	// transaction: route is called with the notification's type and names
-	// the sinks to send it to (its error is returned as is). A sink that
-	// has a delivery of the notification gets that delivery due at at in a
-	// new round of attempts, whatever its state (as RetryDelivery); a sink
-	// without one gets a new pending delivery due at at. It reports what it
-	// did per sink, in route's order. ENOTFOUND for an unknown
-	// notification; EINVALID for a sink that is not configured.
-	ResendNotification(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]Resent, error)
 
-	// RegisterSinks records the sinks a starting kycd serve is configured
-	// with (Name, Type, Target, Events), as of at: these are configured,
-	// every other sink is not, and the deliveries those others still hold
-	// are orphaned. A sink's pause survives its registration.
-	RegisterSinks(ctx context.Context, sinks []SinkInfo, at time.Time) error
 	// Sinks lists every sink registered or named by a delivery, by name,
 	// with its pending and dead deliveries counted.
 	Sinks(ctx context.Context) ([]*SinkInfo, error)
-	// PauseSink stops the claims of a sink's deliveries (after its
-	// endpoint answered 410 Gone) until ResumeSink; a sink never
-	// registered is recorded as configured. Pausing a paused sink keeps
-	// the first pause.
-	PauseSink(ctx context.Context, name, reason string, at time.Time) error
-	// ResumeSink lifts a sink's pause, notes that actor did it, makes its
-	// pending deliveries due at at in a new round of attempts and reports
-	// how many. ENOTFOUND for a sink that is not known; resuming a sink
-	// that is not paused is no error.
-	ResumeSink(ctx context.Context, name, actor string, at time.Time) (int, error)
 
 	// Setting returns a stored setting, or ENOTFOUND.
 	Setting(ctx context.Context, key string) (string, error)

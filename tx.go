@@ -1,6 +1,9 @@
 package kycd
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Tx is one store transaction: small reads and writes that each do just what
 // they are told, composed by the application layer (internal/app) around the
@@ -35,13 +38,68 @@ type AuditTx interface {
 
 // DeliveryTx reads and writes deliveries, their attempts and the actions
 // operators took on them.
-type DeliveryTx interface{}
+type DeliveryTx interface {
+	// LockDelivery reads the delivery id and holds it until the
+	// transaction ends, so that no dispatcher claims it meanwhile.
+	// ENOTFOUND for an unknown id.
+	LockDelivery(ctx context.Context, id string) (*DeliveryRow, error)
+	// DeliveryTo reads the delivery of notification to sink (there is at
+	// most one), or ENOTFOUND.
+	DeliveryTo(ctx context.Context, notification, sink string) (*DeliveryRow, error)
+	// DeliveryIDs lists the ids of the deliveries in state, of sink
+	// unless sink is "", in no particular order.
+	DeliveryIDs(ctx context.Context, state, sink string) ([]string, error)
+	// StartRound makes the deliveries ids pending and due at at, in a new
+	// round of attempts that begins at at, leased by nobody. Unknown ids
+	// are skipped.
+	StartRound(ctx context.Context, at time.Time, ids ...string) error
+	// SetDeliverySink gives the delivery id to sink.
+	SetDeliverySink(ctx context.Context, id, sink string, at time.Time) error
+	// SetDeliveryState sets the state of delivery id, leased by nobody.
+	SetDeliveryState(ctx context.Context, id, state string, at time.Time) error
+	// AddDelivery records a new delivery: row's ID, NotificationID, Sink
+	// and State, due at at, created at at, its round begun at at.
+	AddDelivery(ctx context.Context, row DeliveryRow, at time.Time) error
+	// AddDeliveryAction notes what an operator did to delivery id.
+	AddDeliveryAction(ctx context.Context, id string, a DeliveryAction) error
+	// LockNotification returns the type of notification id and holds it
+	// until the transaction ends, so that two changes of one
+	// notification's deliveries take turns. ENOTFOUND for an unknown id.
+	LockNotification(ctx context.Context, id string) (typ string, err error)
+}
 
 // SinkTx reads and writes the registered sinks.
-type SinkTx interface{}
+type SinkTx interface {
+	// LockSink reads the registered sink name, without its delivery
+	// counts, and holds it until the transaction ends. ENOTFOUND for a
+	// sink never registered.
+	LockSink(ctx context.Context, name string) (*SinkInfo, error)
+	// RegisteredSinks reads every registered sink, without delivery
+	// counts, in no particular order, and holds them until the
+	// transaction ends.
+	RegisteredSinks(ctx context.Context) ([]*SinkInfo, error)
+	// PutSink records k (Name, Type, Target, Events, Configured,
+	// RegisteredAt), leaving the pause and the resume of a sink of that
+	// name as they are.
+	PutSink(ctx context.Context, k SinkInfo) error
+	// UnconfigureSinks marks every registered sink not configured.
+	UnconfigureSinks(ctx context.Context) error
+	// SetSinkPause sets when and why the sink name was paused; a zero at
+	// clears the pause.
+	SetSinkPause(ctx context.Context, name string, at time.Time, reason string) error
+	// SetSinkResumed notes that by resumed the sink name at at.
+	SetSinkResumed(ctx context.Context, name, by string, at time.Time) error
+}
 
 // QuarantineTx reads and writes quarantined bodies.
-type QuarantineTx interface{}
+type QuarantineTx interface {
+	// LockQuarantined reads the quarantined body id and holds it until
+	// the transaction ends. ENOTFOUND for an unknown id.
+	LockQuarantined(ctx context.Context, id string) (*Quarantined, error)
+	// SetQuarantineDiscarded notes that by discarded the quarantined body
+	// id at at.
+	SetQuarantineDiscarded(ctx context.Context, id, by string, at time.Time) error
+}
 
 // SubjectTx reads and writes what kycd keeps about a subject, for export,
 // erasure and retention.

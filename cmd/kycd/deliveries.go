@@ -7,7 +7,6 @@ import (
 	"io"
 	"os/user"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -87,9 +86,12 @@ func deliveriesCmd(e *env) *cobra.Command {
 			if allDead == (len(args) == 1) || len(args) > 1 {
 				return fmt.Errorf("give one delivery ID or --all-dead")
 			}
+			svc, err := e.app(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
 			if allDead {
-				n, err := store.RetryDeadDeliveries(cmd.Context(), time.Now())
-				e.audit(cmd.Context(), store, kycd.AuditDeliveryRetry, "deliveries:dead", err, fmt.Sprintf("%d dead deliveries", n))
+				n, err := svc.RetryDeadDeliveries(cmd.Context(), e.cliActor())
 				if err != nil {
 					return err
 				}
@@ -99,9 +101,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 				fmt.Fprintf(e.stdout, "%d dead deliveries are due again; a running kycd serve sends them\n", n)
 				return nil
 			}
-			err := store.RetryDelivery(cmd.Context(), args[0], time.Now())
-			e.audit(cmd.Context(), store, kycd.AuditDeliveryRetry, kycd.AuditTarget("delivery", args[0]), err, "")
-			if err != nil {
+			if err := svc.RetryDelivery(cmd.Context(), e.cliActor(), args[0]); err != nil {
 				return err
 			}
 			if e.cfg.JSON {
@@ -123,9 +123,11 @@ func deliveriesCmd(e *env) *cobra.Command {
 			if to == "" {
 				return fmt.Errorf("--to: name the sink to move the delivery to (kycd sinks list shows them)")
 			}
-			err := store.MoveDelivery(cmd.Context(), args[0], to, e.actor(), time.Now())
-			e.audit(cmd.Context(), store, kycd.AuditDeliveryMove, kycd.AuditTarget("delivery", args[0]), err, "to sink "+to)
+			svc, err := e.app(cmd.Context(), store)
 			if err != nil {
+				return err
+			}
+			if err := svc.MoveDelivery(cmd.Context(), e.cliActor(), args[0], to); err != nil {
 				return err
 			}
 			if e.cfg.JSON {
@@ -143,9 +145,11 @@ func deliveriesCmd(e *env) *cobra.Command {
 		Short: "Give up a pending or dead delivery for good (it is kept, in state dropped)",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			err := store.DropDelivery(cmd.Context(), args[0], e.actor(), time.Now())
-			e.audit(cmd.Context(), store, kycd.AuditDeliveryDrop, kycd.AuditTarget("delivery", args[0]), err, "")
+			svc, err := e.app(cmd.Context(), store)
 			if err != nil {
+				return err
+			}
+			if _, err := svc.DropDelivery(cmd.Context(), e.cliActor(), args[0]); err != nil {
 				return err
 			}
 			if e.cfg.JSON {
@@ -290,8 +294,11 @@ func sinksCmd(e *env) *cobra.Command {
 		Short: "Resume a sink paused by a 410 Gone: its pending deliveries are due again, in a new round",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			n, err := store.ResumeSink(cmd.Context(), args[0], e.actor(), time.Now())
-			e.audit(cmd.Context(), store, kycd.AuditSinkResume, kycd.AuditTarget("sink", args[0]), err, fmt.Sprintf("%d pending deliveries due", n))
+			svc, err := e.app(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			n, err := svc.ResumeSink(cmd.Context(), e.cliActor(), args[0])
 			if err != nil {
 				return err
 			}

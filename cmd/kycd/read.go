@@ -497,8 +497,11 @@ sentences (give the same file as serve's).`,
 				return err
 			}
 			defer in.Close()
-			res, err := in.Replay(cmd.Context(), args[0])
-			e.audit(cmd.Context(), store, kycd.AuditQuarantineReplay, kycd.AuditTarget("quarantine", args[0]), err, "event "+res.EventID+" "+res.Outcome)
+			svc, err := e.app(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			res, err := svc.ReplayQuarantine(cmd.Context(), e.cliActor(), in, args[0])
 			if err != nil {
 				return fmt.Errorf("replay %s: %w", args[0], err)
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,11 +40,11 @@ watchdog, have no event of their own).`,
 				}
 				id = kycd.NotificationID(eventID)
 			}
-			routes, err := e.registeredRoutes(cmd.Context(), store)
+			svc, err := e.app(cmd.Context(), store)
 			if err != nil {
 				return err
 			}
-			resent, err := store.ResendNotification(cmd.Context(), id, kycd.ResendRoute(routes, sink), time.Now())
+			resent, err := svc.ResendNotification(cmd.Context(), e.cliActor(), id, sink)
 			if kycd.ErrorCode(err) == kycd.ENOTFOUND && eventID != "" {
 				return kycd.Errorf(kycd.ENOTFOUND, "event %s produced no notification", eventID)
 			}

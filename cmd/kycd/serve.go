@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/dispatch"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/reconcile"
@@ -317,7 +318,7 @@ func (e *env) adminToken(ctx context.Context, store kycd.Store) error {
 // the metrics know them and flag the deliveries of any other sink as
 // orphaned, and says which sinks are paused or have orphaned deliveries.
 func (e *env) registerSinks(ctx context.Context, log *slog.Logger, store kycd.Store) error {
-	if err := store.RegisterSinks(ctx, e.sinkInfos(), time.Now()); err != nil {
+	if err := (&app.Service{Store: store, Logger: log}).RegisterSinks(ctx, e.sinkInfos()); err != nil {
 		return fmt.Errorf("register sinks: %w", err)
 	}
 	sinks, err := store.Sinks(ctx)

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // Options configure a Dispatcher. Zero values take the defaults noted.
@@ -44,6 +45,7 @@ type Options struct {
 // replica): leases keep them from working the same delivery at once.
 type Dispatcher struct {
 	o     Options
+	app   *app.Service // where a 410 pauses a sink
 	names []string
 	wake  map[string]chan struct{} // one per sink
 }
@@ -83,7 +85,8 @@ func New(o Options) (*Dispatcher, error) {
 	if o.Poll <= 0 {
 		o.Poll = 500 * time.Millisecond
 	}
-	d := &Dispatcher{o: o, wake: map[string]chan struct{}{}}
+	d := &Dispatcher{o: o, wake: map[string]chan struct{}{},
+		app: &app.Service{Store: o.Store, Now: o.Now, Logger: o.Logger}}
 	for name := range o.Sinks {
 		d.names = append(d.names, name)
 		d.wake[name] = make(chan struct{}, 1)
@@ -268,7 +271,7 @@ func (d *Dispatcher) send(ctx context.Context, claimed []*kycd.Delivery) (slowes
 		}
 	}
 	for sink, reason := range paused {
-		if err := d.o.Store.PauseSink(sendCtx, sink, reason, d.o.Now()); err != nil {
+		if err := d.app.PauseSink(sendCtx, sink, reason); err != nil {
 			// The next 410 pauses it again; until then its deliveries are
 			// retried with backoff, as pending ones are.
 			d.o.Logger.Warn("dispatch: could not pause the sink", "sink", sink, "err", err)

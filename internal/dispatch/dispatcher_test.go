@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/dispatch"
 	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/internal/ingest"
@@ -440,7 +441,7 @@ func TestGonePausesTheSinkUntilResumed(t *testing.T) {
 	if n := dispatchOnce(t, d); n != 0 || f.recv.count() != 2 {
 		t.Fatalf("a paused sink's delivery was claimed (%d claimed, %d requests)", n, f.recv.count())
 	}
-	n, err := f.store.ResumeSink(ctx, f.sink, "test", f.clock.Now())
+	n, err := (&app.Service{Store: f.store, Now: f.clock.Now}).ResumeSink(ctx, app.Actor{Name: "test"}, f.sink)
 	if err != nil || n != 1 {
 		t.Fatalf("ResumeSink = %d, %v; want its 1 pending delivery due", n, err)
 	}

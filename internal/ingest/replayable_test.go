@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // Replay is offered only where it can succeed: a conflict whose original
@@ -48,7 +49,7 @@ func TestReplayChecksOfferOnlyWhatCanSucceed(t *testing.T) {
 	indented.Write(seed)
 	same := add(indented.Bytes())
 	discarded := add([]byte(`{"id":"` + uuid.NewString() + `","event":"kyc_session_verified","timestamp":"2026-01-02T03:04:05Z","data":{"sessionId":"` + uuid.NewString() + `","userId":"` + uuid.NewString() + `"}}`))
-	if err := in.Store.DiscardQuarantine(ctx, discarded, "api:admin", time.Now()); err != nil {
+	if _, err := (&app.Service{Store: in.Store}).DiscardQuarantine(ctx, app.Actor{Name: "api:admin"}, discarded); err != nil {
 		t.Fatal(err)
 	}
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kycd/kycd"
@@ -97,7 +96,7 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 			WHERE id = $5 AND lease_owner = $6 RETURNING attempts`,
 			next.State, next.NextAttemptAt, nullString(next.Error), a.At.Add(time.Duration(a.DurationMS)*time.Millisecond), r.DeliveryID, owner,
 		).Scan(&n)
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			errs[i] = kycd.Errorf(kycd.ECONFLICT, "delivery %s is no longer leased by %s", r.DeliveryID, owner)
 			continue
 		}
@@ -223,113 +222,107 @@ func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error)
 	return d, nil
 }
 
-// MoveDelivery gives a delivery to another configured sink, in one
-// transaction with the note of who did it.
-func (s *Store) MoveDelivery(ctx context.Context, id, sink, actor string, at time.Time) error {
-	err := s.changeDelivery(ctx, id, at, func(tx pgx.Tx, d deliveryRow) error {
-		if err := kycd.CheckMove(d.sink, sink); err != nil {
-			return err
-		}
-		var configured bool
-		switch err := tx.QueryRow(ctx, `SELECT configured FROM sinks WHERE name = $1 FOR SHARE`, sink).Scan(&configured); {
-		case errors.Is(err, pgx.ErrNoRows), err == nil && !configured:
-			return kycd.Errorf(kycd.EINVALID, "sink %q is not configured", sink)
-		case err != nil:
-			return err
-		}
-		var other bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE notification_id = $1 AND sink = $2 AND state <> 'dropped')`,
-			d.notificationID, sink).Scan(&other); err != nil {
-			return err
-		}
-		if other {
-			return kycd.Errorf(kycd.ECONFLICT, "notification %s has a delivery to %s already; drop this one instead", d.notificationID, sink)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE deliveries SET sink = $1, state = 'pending', next_attempt_at = $2, round_attempts = 0,
-			round_started_at = $2, lease_owner = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3`, sink, at, id); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO delivery_actions (delivery_id, at, actor, action, from_sink, to_sink) VALUES ($1, $2, $3, $4, $5, $6)`,
-			id, at, actor, kycd.ActionMove, d.sink, sink)
-		return err
-	})
+// LockDelivery reads a delivery and locks its row (FOR UPDATE), so a
+// dispatcher's claim waits for the transaction or skips the row.
+func (t *tx) LockDelivery(ctx context.Context, id string) (*kycd.DeliveryRow, error) {
+	d, err := t.deliveryRow(ctx, `WHERE id = $1 FOR UPDATE`, id)
 	if err != nil {
-		return fmt.Errorf("postgres: move delivery: %w", translate(s, err))
+		return nil, fmt.Errorf("postgres: lock delivery: %w", t.s.notFound(err, "delivery %s not found", id))
+	}
+	return d, nil
+}
+
+// DeliveryTo reads the delivery of a notification to a sink.
+func (t *tx) DeliveryTo(ctx context.Context, notification, sink string) (*kycd.DeliveryRow, error) {
+	d, err := t.deliveryRow(ctx, `WHERE notification_id = $1 AND sink = $2`, notification, sink)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: delivery to sink: %w", t.s.notFound(err, "notification %s has no delivery to %s", notification, sink))
+	}
+	return d, nil
+}
+
+func (t *tx) deliveryRow(ctx context.Context, where string, args ...any) (*kycd.DeliveryRow, error) {
+	var d kycd.DeliveryRow
+	var lease *time.Time
+	err := t.tx.QueryRow(ctx, `SELECT id, notification_id, sink, state, lease_until FROM deliveries `+where, args...).
+		Scan(&d.ID, &d.NotificationID, &d.Sink, &d.State, &lease)
+	if err != nil {
+		return nil, err
+	}
+	if lease != nil {
+		d.LeaseUntil = lease.UTC()
+	}
+	return &d, nil
+}
+
+// DeliveryIDs lists the ids of the deliveries in a state.
+func (t *tx) DeliveryIDs(ctx context.Context, state, sink string) ([]string, error) {
+	rows, err := t.tx.Query(ctx, `SELECT id FROM deliveries WHERE state = $1 AND ($2 = '' OR sink = $2)`, state, sink)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: delivery ids: %w", translate(t.s, err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: delivery ids: %w", translate(t.s, err))
+	}
+	return ids, nil
+}
+
+// StartRound makes deliveries due in a new round of attempts.
+func (t *tx) StartRound(ctx context.Context, at time.Time, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := t.tx.Exec(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = $1, round_attempts = 0, round_started_at = $1,
+		lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE id = ANY($2)`, at, ids); err != nil {
+		return fmt.Errorf("postgres: start round: %w", translate(t.s, err))
 	}
 	return nil
 }
 
-// DropDelivery gives a delivery up, in one transaction with the note of who
-// did it.
-func (s *Store) DropDelivery(ctx context.Context, id, actor string, at time.Time) error {
-	err := s.changeDelivery(ctx, id, at, func(tx pgx.Tx, d deliveryRow) error {
-		if _, err := tx.Exec(ctx, `UPDATE deliveries SET state = 'dropped', lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE id = $2`,
-			at, id); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO delivery_actions (delivery_id, at, actor, action, from_sink) VALUES ($1, $2, $3, $4, $5)`,
-			id, at, actor, kycd.ActionDrop, d.sink)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("postgres: drop delivery: %w", translate(s, err))
+// SetDeliverySink gives a delivery to a sink.
+func (t *tx) SetDeliverySink(ctx context.Context, id, sink string, at time.Time) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE deliveries SET sink = $1, updated_at = $2 WHERE id = $3`, sink, at, id); err != nil {
+		return fmt.Errorf("postgres: set delivery sink: %w", translate(t.s, err))
 	}
 	return nil
 }
 
-// deliveryRow is what an operator's change checks of a delivery.
-type deliveryRow struct {
-	sink, state, notificationID string
-	leaseUntil                  *time.Time
-}
-
-// changeDelivery runs change on a delivery that an operator may change at
-// at (kycd.CheckChange), in one transaction that holds the delivery's row,
-// so a dispatcher's claim waits for it or skips it.
-func (s *Store) changeDelivery(ctx context.Context, id string, at time.Time, change func(tx pgx.Tx, d deliveryRow) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var d deliveryRow
-	err = tx.QueryRow(ctx, `SELECT sink, state, notification_id, lease_until FROM deliveries WHERE id = $1 FOR UPDATE`, id).
-		Scan(&d.sink, &d.state, &d.notificationID, &d.leaseUntil)
-	if err != nil {
-		return s.notFound(err, "delivery %s not found", id)
-	}
-	leased := d.leaseUntil != nil && d.leaseUntil.After(at)
-	if err := kycd.CheckChange(id, d.state, leased); err != nil {
-		return err
-	}
-	if err := change(tx, d); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
-}
-
-const retrySQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = $1, round_attempts = 0, round_started_at = $1,
-	lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE `
-
-// RetryDelivery makes a delivery due now, in a new round of attempts.
-func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) error {
-	tag, err := s.pool.Exec(ctx, retrySQL+`id = $2`, now, id)
-	if err != nil {
-		return fmt.Errorf("postgres: retry delivery: %w", translate(s, err))
-	}
-	if tag.RowsAffected() == 0 {
-		return kycd.Errorf(kycd.ENOTFOUND, "delivery %s not found", id)
+// SetDeliveryState sets a delivery's state and ends its lease.
+func (t *tx) SetDeliveryState(ctx context.Context, id, state string, at time.Time) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE deliveries SET state = $1, lease_owner = NULL, lease_until = NULL, updated_at = $2 WHERE id = $3`,
+		state, at, id); err != nil {
+		return fmt.Errorf("postgres: set delivery state: %w", translate(t.s, err))
 	}
 	return nil
 }
 
-// RetryDeadDeliveries makes every dead delivery due now.
-func (s *Store) RetryDeadDeliveries(ctx context.Context, now time.Time) (int, error) {
-	tag, err := s.pool.Exec(ctx, retrySQL+`state = 'dead'`, now)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: retry dead deliveries: %w", translate(s, err))
+// AddDelivery records a new delivery.
+func (t *tx) AddDelivery(ctx context.Context, d kycd.DeliveryRow, at time.Time) error {
+	if _, err := t.tx.Exec(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5, $5, $5)`, d.ID, d.NotificationID, d.Sink, d.State, at); err != nil {
+		return fmt.Errorf("postgres: add delivery: %w", translate(t.s, err))
 	}
-	return int(tag.RowsAffected()), nil
+	return nil
+}
+
+// AddDeliveryAction notes an operator's change of a delivery.
+func (t *tx) AddDeliveryAction(ctx context.Context, id string, a kycd.DeliveryAction) error {
+	if _, err := t.tx.Exec(ctx, `INSERT INTO delivery_actions (delivery_id, at, actor, action, from_sink, to_sink) VALUES ($1, $2, $3, $4, $5, $6)`,
+		id, a.At, a.Actor, a.Action, a.From, nullString(a.To)); err != nil {
+		return fmt.Errorf("postgres: add delivery action: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// LockNotification reads a notification's type and locks its row, so two
+// resends of one notification take turns.
+func (t *tx) LockNotification(ctx context.Context, id string) (string, error) {
+	var typ string
+	if err := t.tx.QueryRow(ctx, `SELECT type FROM notifications WHERE id = $1 FOR UPDATE`, id).Scan(&typ); err != nil {
+		return "", fmt.Errorf("postgres: lock notification: %w", t.s.notFound(err, "notification %s not found", id))
+	}
+	return typ, nil
 }
 
 // OutboxDepth counts deliveries by state.
@@ -372,62 +365,4 @@ func (s *Store) OldestPending(ctx context.Context) (map[string]time.Time, error)
 		return nil, fmt.Errorf("postgres: oldest pending: %w", translate(s, err))
 	}
 	return out, nil
-}
-
-// ResendNotification starts a new round of a notification to the sinks
-// route names, in one transaction that holds the notification's row, so
-// two resends of one notification take turns.
-func (s *Store) ResendNotification(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]kycd.Resent, error) {
-	out, err := s.resend(ctx, id, route, at)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: resend notification: %w", translate(s, err))
-	}
-	return out, nil
-}
-
-func (s *Store) resend(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]kycd.Resent, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var typ string
-	if err := tx.QueryRow(ctx, `SELECT type FROM notifications WHERE id = $1 FOR UPDATE`, id).Scan(&typ); err != nil {
-		return nil, s.notFound(err, "notification %s not found", id)
-	}
-	sinks, err := route(typ)
-	if err != nil {
-		return nil, err
-	}
-	out := []kycd.Resent{}
-	for _, sink := range sinks {
-		var configured bool
-		switch err := tx.QueryRow(ctx, `SELECT configured FROM sinks WHERE name = $1 FOR SHARE`, sink).Scan(&configured); {
-		case errors.Is(err, pgx.ErrNoRows), err == nil && !configured:
-			return nil, kycd.Errorf(kycd.EINVALID, "sink %q is not configured", sink)
-		case err != nil:
-			return nil, err
-		}
-		r := kycd.Resent{Sink: sink}
-		switch err := tx.QueryRow(ctx, `SELECT id FROM deliveries WHERE notification_id = $1 AND sink = $2`, id, sink).Scan(&r.DeliveryID); {
-		case errors.Is(err, pgx.ErrNoRows):
-			did, err := uuid.NewV7()
-			if err != nil {
-				return nil, fmt.Errorf("delivery id: %w", err)
-			}
-			r.DeliveryID, r.Created = did.String(), true
-			if _, err := tx.Exec(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
-				VALUES ($1, $2, $3, 'pending', $4, $4, $4, $4)`, r.DeliveryID, id, sink, at); err != nil {
-				return nil, err
-			}
-		case err != nil:
-			return nil, err
-		default:
-			if _, err := tx.Exec(ctx, retrySQL+`id = $2`, at, r.DeliveryID); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, r)
-	}
-	return out, tx.Commit(ctx)
 }

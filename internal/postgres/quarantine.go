@@ -90,22 +90,21 @@ func (s *Store) ResolveQuarantine(ctx context.Context, id, result string, at tim
 	return nil
 }
 
-// DiscardQuarantine marks a pending quarantined body given up. The update
-// takes only a pending row; when it takes none, a read says why.
-func (s *Store) DiscardQuarantine(ctx context.Context, id, actor string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE quarantine SET discarded_at = $2, discarded_by = $3
-		WHERE id = $1 AND replayed_at IS NULL AND discarded_at IS NULL`, id, at, actor)
+// LockQuarantined reads a quarantined body and locks its row.
+func (t *tx) LockQuarantined(ctx context.Context, id string) (*kycd.Quarantined, error) {
+	q, err := scanQuarantined(t.tx.QueryRow(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = $1 FOR UPDATE`, id))
 	if err != nil {
-		return fmt.Errorf("postgres: discard quarantine: %w", translate(s, err))
+		return nil, fmt.Errorf("postgres: lock quarantined: %w", t.s.notFound(err, "quarantined body %s not found", id))
 	}
-	if tag.RowsAffected() == 1 {
-		return nil
+	return q, nil
+}
+
+// SetQuarantineDiscarded notes who discarded a quarantined body, and when.
+func (t *tx) SetQuarantineDiscarded(ctx context.Context, id, by string, at time.Time) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE quarantine SET discarded_at = $2, discarded_by = $3 WHERE id = $1`, id, at, by); err != nil {
+		return fmt.Errorf("postgres: set quarantine discarded: %w", translate(t.s, err))
 	}
-	q, err := s.QuarantineItem(ctx, id)
-	if err != nil {
-		return fmt.Errorf("postgres: discard quarantine: %w", err)
-	}
-	return kycd.QuarantineSettled(q)
+	return nil
 }
 
 // Purge drops raw bodies and personal data received before t; event ids
@@ -126,29 +125,6 @@ func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 		n += tag.RowsAffected()
 	}
 	return n, nil
-}
-
-// Setting returns a stored setting.
-func (s *Store) Setting(ctx context.Context, key string) (string, error) {
-	var v string
-	if err := s.pool.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v); err != nil {
-		return "", fmt.Errorf("postgres: setting: %w", s.notFound(err, "setting %s not found", key))
-	}
-	return v, nil
-}
-
-// InitSetting stores value under key unless it has one already; of
-// replicas starting together, one value wins and all see it.
-func (s *Store) InitSetting(ctx context.Context, key, value string) (string, bool, error) {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value)
-	if err != nil {
-		return "", false, fmt.Errorf("postgres: init setting: %w", translate(s, err))
-	}
-	if tag.RowsAffected() == 1 {
-		return value, true, nil
-	}
-	v, err := s.Setting(ctx, key)
-	return v, false, err
 }
 
 // QuarantinePending counts the bodies waiting for a replay.

@@ -7,66 +7,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kycd/kycd"
 )
 
-// RegisterSinks records the configured sinks, and every other one as no
-// longer configured, in one transaction.
-func (s *Store) RegisterSinks(ctx context.Context, sinks []kycd.SinkInfo, at time.Time) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("postgres: register sinks: %w", translate(s, err))
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, `UPDATE sinks SET configured = false WHERE configured`); err != nil {
-		return fmt.Errorf("postgres: register sinks: %w", translate(s, err))
-	}
-	for _, k := range sinks {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO sinks (name, type, target, events, configured, registered_at) VALUES ($1, $2, $3, $4, true, $5)
-			ON CONFLICT (name) DO UPDATE SET type = excluded.type, target = excluded.target, events = excluded.events,
-				configured = true, registered_at = excluded.registered_at`,
-			k.Name, k.Type, k.Target, strings.Join(k.Events, ","), at); err != nil {
-			return fmt.Errorf("postgres: register sink %s: %w", k.Name, translate(s, err))
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("postgres: register sinks: %w", translate(s, err))
-	}
-	return nil
-}
-
 // Sinks lists the registered sinks and those only deliveries name.
 func (s *Store) Sinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
-	byName := map[string]*kycd.SinkInfo{}
-	rows, err := s.pool.Query(ctx, `SELECT name, type, target, events, configured, registered_at, paused_at, pause_reason, resumed_at, resumed_by FROM sinks`)
+	registered, err := registeredSinks(ctx, s.pool, "", "")
 	if err != nil {
 		return nil, fmt.Errorf("postgres: sinks: %w", translate(s, err))
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var k kycd.SinkInfo
-		var events string
-		var paused, resumed *time.Time
-		var reason, by *string
-		if err := rows.Scan(&k.Name, &k.Type, &k.Target, &events, &k.Configured, &k.RegisteredAt, &paused, &reason, &resumed, &by); err != nil {
-			return nil, fmt.Errorf("postgres: sinks: %w", translate(s, err))
-		}
-		if events != "" {
-			k.Events = strings.Split(events, ",")
-		}
-		k.RegisteredAt = k.RegisteredAt.UTC()
-		if paused != nil {
-			k.PausedAt = paused.UTC()
-		}
-		if resumed != nil {
-			k.ResumedAt = resumed.UTC()
-		}
-		k.PauseReason, k.ResumedBy = deref(reason), deref(by)
-		byName[k.Name] = &k
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: sinks: %w", translate(s, err))
+	byName := map[string]*kycd.SinkInfo{}
+	for _, k := range registered {
+		byName[k.Name] = k
 	}
 	counts, err := s.pool.Query(ctx, `SELECT sink, state, count(*) FROM deliveries WHERE state IN ('pending', 'dead') GROUP BY sink, state`)
 	if err != nil {
@@ -101,55 +55,98 @@ func (s *Store) Sinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
 	return out, nil
 }
 
-// PauseSink marks a sink paused unless it is already.
-func (s *Store) PauseSink(ctx context.Context, name, reason string, at time.Time) error {
-	if _, err := s.pool.Exec(ctx, `
-		INSERT INTO sinks (name, type, target, events, configured, registered_at, paused_at, pause_reason) VALUES ($1, '', '', '', true, $2, $2, $3)
-		ON CONFLICT (name) DO UPDATE SET paused_at = coalesce(sinks.paused_at, excluded.paused_at),
-			pause_reason = CASE WHEN sinks.paused_at IS NULL THEN excluded.pause_reason ELSE sinks.pause_reason END`,
-		name, at, reason); err != nil {
-		return fmt.Errorf("postgres: pause sink: %w", translate(s, err))
+const sinkColumns = `name, type, target, events, configured, registered_at, paused_at, pause_reason, resumed_at, resumed_by`
+
+// registeredSinks reads the sinks table, one row by name or whole, with
+// lock ("" or a locking clause) on the rows it reads.
+func registeredSinks(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, name, lock string) ([]*kycd.SinkInfo, error) {
+	rows, err := q.Query(ctx, `SELECT `+sinkColumns+` FROM sinks WHERE $1 = '' OR name = $1 `+lock, name)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kycd.SinkInfo, error) {
+		var k kycd.SinkInfo
+		var events string
+		var paused, resumed *time.Time
+		var reason, by *string
+		if err := row.Scan(&k.Name, &k.Type, &k.Target, &events, &k.Configured, &k.RegisteredAt, &paused, &reason, &resumed, &by); err != nil {
+			return nil, err
+		}
+		if events != "" {
+			k.Events = strings.Split(events, ",")
+		}
+		k.RegisteredAt = k.RegisteredAt.UTC()
+		if paused != nil {
+			k.PausedAt = paused.UTC()
+		}
+		if resumed != nil {
+			k.ResumedAt = resumed.UTC()
+		}
+		k.PauseReason, k.ResumedBy = deref(reason), deref(by)
+		return &k, nil
+	})
+}
+
+// LockSink reads a registered sink and locks its row.
+func (t *tx) LockSink(ctx context.Context, name string) (*kycd.SinkInfo, error) {
+	sinks, err := registeredSinks(ctx, t.tx, name, "FOR UPDATE")
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("postgres: lock sink: %w", translate(t.s, err))
+	case len(sinks) == 0 || name == "":
+		return nil, kycd.Errorf(kycd.ENOTFOUND, "sink %s not found", name)
+	}
+	return sinks[0], nil
+}
+
+// RegisteredSinks reads every registered sink, and keeps a registration
+// from changing them (FOR SHARE) until the transaction ends.
+func (t *tx) RegisteredSinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
+	sinks, err := registeredSinks(ctx, t.tx, "", "FOR SHARE")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: registered sinks: %w", translate(t.s, err))
+	}
+	return sinks, nil
+}
+
+// PutSink records a sink, keeping its pause and resume.
+func (t *tx) PutSink(ctx context.Context, k kycd.SinkInfo) error {
+	if _, err := t.tx.Exec(ctx, `
+		INSERT INTO sinks (name, type, target, events, configured, registered_at) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (name) DO UPDATE SET type = excluded.type, target = excluded.target, events = excluded.events,
+			configured = excluded.configured, registered_at = excluded.registered_at`,
+		k.Name, k.Type, k.Target, strings.Join(k.Events, ","), k.Configured, k.RegisteredAt); err != nil {
+		return fmt.Errorf("postgres: put sink %s: %w", k.Name, translate(t.s, err))
 	}
 	return nil
 }
 
-// ResumeSink lifts a sink's pause and makes its pending deliveries due.
-func (s *Store) ResumeSink(ctx context.Context, name, actor string, at time.Time) (int, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: resume sink: %w", translate(s, err))
+// UnconfigureSinks marks every sink not configured.
+func (t *tx) UnconfigureSinks(ctx context.Context) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE sinks SET configured = false WHERE configured`); err != nil {
+		return fmt.Errorf("postgres: unconfigure sinks: %w", translate(t.s, err))
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var paused *time.Time
-	if err := tx.QueryRow(ctx, `SELECT paused_at FROM sinks WHERE name = $1 FOR UPDATE`, name).Scan(&paused); err != nil {
-		return 0, fmt.Errorf("postgres: resume sink: %w", s.notFound(err, "sink %s not found", name))
-	}
-	if paused == nil {
-		return 0, nil
-	}
-	if _, err := tx.Exec(ctx, `UPDATE sinks SET paused_at = NULL, pause_reason = NULL, resumed_at = $1, resumed_by = $2 WHERE name = $3`,
-		at, actor, name); err != nil {
-		return 0, fmt.Errorf("postgres: resume sink: %w", translate(s, err))
-	}
-	tag, err := tx.Exec(ctx, `UPDATE deliveries SET next_attempt_at = $1, round_attempts = 0, round_started_at = $1, updated_at = $1
-		WHERE sink = $2 AND state = 'pending'`, at, name)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: resume sink: %w", translate(s, err))
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("postgres: resume sink: %w", translate(s, err))
-	}
-	return int(tag.RowsAffected()), nil
+	return nil
 }
 
-// SwapSetting replaces a setting's value if it is still old.
-func (s *Store) SwapSetting(ctx context.Context, key, old, value string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE settings SET value = $1 WHERE key = $2 AND value = $3`, value, key, old)
-	if err != nil {
-		return fmt.Errorf("postgres: swap setting: %w", translate(s, err))
+// SetSinkPause sets or clears a sink's pause.
+func (t *tx) SetSinkPause(ctx context.Context, name string, at time.Time, reason string) error {
+	var ts *time.Time
+	if !at.IsZero() {
+		ts = &at
 	}
-	if tag.RowsAffected() == 0 {
-		return kycd.Errorf(kycd.ECONFLICT, "setting %s changed meanwhile", key)
+	if _, err := t.tx.Exec(ctx, `UPDATE sinks SET paused_at = $1, pause_reason = $2 WHERE name = $3`, ts, nullString(reason), name); err != nil {
+		return fmt.Errorf("postgres: set sink pause: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// SetSinkResumed notes a sink's resume.
+func (t *tx) SetSinkResumed(ctx context.Context, name, by string, at time.Time) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE sinks SET resumed_at = $1, resumed_by = $2 WHERE name = $3`, at, by, name); err != nil {
+		return fmt.Errorf("postgres: set sink resumed: %w", translate(t.s, err))
 	}
 	return nil
 }

@@ -129,8 +129,7 @@ type ReplayResult struct {
 func handleQuarantineReplay(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := pathID(r)
-		res, err := o.Ingester.Replay(r.Context(), id)
-		o.recordResult(r, kycd.AuditQuarantineReplay, auditTarget(kycd.AuditQuarantineReplay, r), err, "event "+res.EventID+" "+res.Outcome)
+		res, err := o.App.ReplayQuarantine(r.Context(), actorOf(r), o.Ingester, id)
 		if err != nil {
 			// The replay request itself is fine; the stored body is what is
 			// still wrong, hence 422 rather than 400.

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/sqlite"
 )
@@ -37,10 +38,10 @@ func TestDashboardOrphansAndPausedSink(t *testing.T) {
 	}
 	// This server's deliveries go to log; the configuration now has crm
 	// only, whose endpoint answered 410.
-	if err := store.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "crm", Type: "http", Target: "https://crm.example/kyc?token=xxxxx"}}, time.Now()); err != nil {
+	if err := (&app.Service{Store: store}).RegisterSinks(ctx, []kycd.SinkInfo{{Name: "crm", Type: "http", Target: "https://crm.example/kyc?token=xxxxx"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.PauseSink(ctx, "crm", "https://crm.example/kyc?token=xxxxx answered 410 Gone", time.Now()); err != nil {
+	if err := (&app.Service{Store: store}).PauseSink(ctx, "crm", "https://crm.example/kyc?token=xxxxx answered 410 Gone"); err != nil {
 		t.Fatal(err)
 	}
 	orphans, err := store.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true})

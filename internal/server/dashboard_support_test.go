@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/dispatch"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/server"
@@ -164,7 +165,7 @@ func newDispatchingServer(t *testing.T, m *merchant) (http.Handler, *sqlite.Stor
 	done := make(chan struct{})
 	go func() { defer close(done); d.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	if err := store.RegisterSinks(context.Background(), []kycd.SinkInfo{{Name: "crm", Type: "http", Target: endpoint.URL}}, time.Now()); err != nil {
+	if err := (&app.Service{Store: store}).RegisterSinks(context.Background(), []kycd.SinkInfo{{Name: "crm", Type: "http", Target: endpoint.URL}}); err != nil {
 		t.Fatal(err)
 	}
 	v, err := ralio.NewVerifier(secret)
@@ -410,7 +411,7 @@ func TestDashboardRejectionReasonsOverADayAndAYear(t *testing.T) {
 	h, store := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	ctx := context.Background()
 	now := time.Now().UTC()
-	if err := store.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "log", Type: "log"}}, now); err != nil {
+	if err := (&app.Service{Store: store, Now: func() time.Time { return now }}).RegisterSinks(ctx, []kycd.SinkInfo{{Name: "log", Type: "log"}}); err != nil {
 		t.Fatal(err)
 	}
 	codes := []string{"EXPIRED_DOCUMENT", "NO_MATCH", "LOW_CONFIDENCE", "BLURRY_IMAGE", "UNSUPPORTED_DOCUMENT",

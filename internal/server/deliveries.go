@@ -2,12 +2,12 @@ package server
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 func handleDeliveries(o Options) http.Handler {
@@ -77,14 +77,9 @@ func redactDelivery(d *kycd.Delivery) {
 func handleDeliveryRetry(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := pathID(r)
-		err := o.Store.RetryDelivery(r.Context(), id, o.Now())
-		o.recordResult(r, kycd.AuditDeliveryRetry, auditTarget(kycd.AuditDeliveryRetry, r), err, "")
-		if err != nil {
+		if err := o.App.RetryDelivery(r.Context(), actorOf(r), id); err != nil {
 			writeError(w, r, o.Logger, err)
 			return
-		}
-		if o.WakeDispatcher != nil {
-			o.WakeDispatcher()
 		}
 		writeJSON(w, http.StatusAccepted, map[string]string{"id": id, "state": kycd.DeliveryPending})
 	})
@@ -111,7 +106,7 @@ func handleDeliveryMove(o Options) http.Handler {
 			writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "the body must be JSON of at most 4 KiB, e.g. {\"sink\":\"crm\"}"))
 			return
 		}
-		// An empty body names no sink: the store says whether the delivery
+		// An empty body names no sink: the move says whether the delivery
 		// exists before it says that.
 		if strings.TrimSpace(string(body)) != "" {
 			if err := json.Unmarshal(body, &req); err != nil {
@@ -119,16 +114,10 @@ func handleDeliveryMove(o Options) http.Handler {
 				return
 			}
 		}
-		id, actor := pathID(r), callerOf(r).Name
-		err = o.Store.MoveDelivery(r.Context(), id, req.Sink, actor, o.Now())
-		o.recordResult(r, kycd.AuditDeliveryMove, auditTarget(kycd.AuditDeliveryMove, r), err, "to sink "+req.Sink)
-		if err != nil {
+		id := pathID(r)
+		if err := o.App.MoveDelivery(r.Context(), actorOf(r), id, req.Sink); err != nil {
 			writeError(w, r, o.Logger, err)
 			return
-		}
-		o.Logger.InfoContext(r.Context(), "delivery moved by an operator", "delivery_id", id, "sink", req.Sink, "actor", actor)
-		if o.WakeDispatcher != nil {
-			o.WakeDispatcher()
 		}
 		writeJSON(w, http.StatusAccepted, DeliveryChange{ID: id, Sink: req.Sink, State: kycd.DeliveryPending})
 	})
@@ -136,15 +125,8 @@ func handleDeliveryMove(o Options) http.Handler {
 
 func handleDeliveryDrop(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, actor := pathID(r), callerOf(r).Name
-		err := o.Store.DropDelivery(r.Context(), id, actor, o.Now())
-		o.recordResult(r, kycd.AuditDeliveryDrop, auditTarget(kycd.AuditDeliveryDrop, r), err, "")
-		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
-		}
-		o.Logger.InfoContext(r.Context(), "delivery dropped by an operator", "delivery_id", id, "actor", actor)
-		d, err := o.Store.Delivery(r.Context(), id)
+		id := pathID(r)
+		d, err := o.App.DropDelivery(r.Context(), actorOf(r), id)
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
@@ -179,21 +161,11 @@ func handleNotificationResend(o Options) http.Handler {
 				return
 			}
 		}
-		sinks, err := o.Store.Sinks(r.Context())
-		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
-		}
 		id := pathID(r)
-		resent, err := o.Store.ResendNotification(r.Context(), id, kycd.ResendRoute(kycd.ConfiguredRoutes(sinks), req.Sink), o.Now())
-		o.recordResult(r, kycd.AuditNotificationResend, auditTarget(kycd.AuditNotificationResend, r), err, "sink "+req.Sink)
+		resent, err := o.App.ResendNotification(r.Context(), actorOf(r), id, req.Sink)
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
-		}
-		o.Logger.InfoContext(r.Context(), "notification resent by an operator", "notification_id", id, "deliveries", len(resent), "actor", callerOf(r).Name)
-		if o.WakeDispatcher != nil {
-			o.WakeDispatcher()
 		}
 		writeJSON(w, http.StatusAccepted, Resent{NotificationID: id, Deliveries: resent})
 	})
@@ -218,17 +190,18 @@ type Resumed struct {
 
 func handleSinkResume(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, actor := r.PathValue("name"), callerOf(r).Name
-		n, err := o.Store.ResumeSink(r.Context(), name, actor, o.Now())
-		o.recordResult(r, kycd.AuditSinkResume, auditTarget(kycd.AuditSinkResume, r), err, fmt.Sprintf("%d pending deliveries due", n))
+		name := r.PathValue("name")
+		n, err := o.App.ResumeSink(r.Context(), actorOf(r), name)
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		o.Logger.InfoContext(r.Context(), "sink resumed by an operator", "sink", name, "pending", n, "actor", actor)
-		if o.WakeDispatcher != nil {
-			o.WakeDispatcher()
-		}
 		writeJSON(w, http.StatusOK, Resumed{Sink: name, Pending: n})
 	})
+}
+
+// actorOf is the caller of a request as the application layer's audit
+// entries name it: the token's name, from the request's remote address.
+func actorOf(r *http.Request) app.Actor {
+	return app.Actor{Name: callerOf(r).Name, Remote: remoteHost(r)}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/server"
 	"github.com/kycd/kycd/internal/sqlite"
@@ -538,8 +539,9 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 
 	// Pages, filters, sinks: the log sink is configured, crm too; moves,
 	// drops and a resume.
-	if err := store.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "log", Type: "log"},
-		{Name: "crm", Type: "http", Target: "https://merchant.example/kyc?token=xxxxx", Events: []string{"kyc.session.*"}}}, now); err != nil {
+	sinkApp := &app.Service{Store: store, Now: func() time.Time { return now }}
+	if err := sinkApp.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "log", Type: "log"},
+		{Name: "crm", Type: "http", Target: "https://merchant.example/kyc?token=xxxxx", Events: []string{"kyc.session.*"}}}); err != nil {
 		t.Fatal(err)
 	}
 	one := decode[kycd.DeliveryPage](t, v.do(t, h, 200, "GET", "/api/v1/deliveries?limit=1&sink=log&orphaned=false", nil, auth...))
@@ -565,7 +567,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	if len(full.Actions) != 1 || full.Actions[0].Action != kycd.ActionMove || full.Actions[0].Actor == "" || full.Actions[0].From != "log" {
 		t.Errorf("moved delivery's actions = %+v, want the move noted with its actor", full.Actions)
 	}
-	if err := store.PauseSink(ctx, "crm", "status 410: gone", now); err != nil {
+	if err := sinkApp.PauseSink(ctx, "crm", "status 410: gone"); err != nil {
 		t.Fatal(err)
 	}
 	sinks := decode[struct{ Items []kycd.SinkInfo }](t, v.do(t, h, 200, "GET", "/api/v1/sinks", nil, auth...))

@@ -119,14 +119,12 @@ type Discarded struct {
 // who and when, out of the pending list; never deleted here.
 func handleQuarantineDiscard(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, at, actor := pathID(r), o.Now().UTC(), callerOf(r).Name
-		err := o.Store.DiscardQuarantine(r.Context(), id, actor, at)
-		o.recordResult(r, kycd.AuditQuarantineDiscard, auditTarget(kycd.AuditQuarantineDiscard, r), err, "")
+		id, actor := pathID(r), actorOf(r)
+		at, err := o.App.DiscardQuarantine(r.Context(), actor, id)
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		o.Logger.InfoContext(r.Context(), "quarantined body discarded by an operator", "quarantine_id", id, "actor", actor)
-		writeJSON(w, http.StatusOK, Discarded{ID: id, DiscardedAt: at, DiscardedBy: actor})
+		writeJSON(w, http.StatusOK, Discarded{ID: id, DiscardedAt: at, DiscardedBy: actor.Name})
 	})
 }

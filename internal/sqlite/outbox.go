@@ -5,9 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
 )
@@ -152,7 +151,7 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 		err := update.QueryRowContext(ctx,
 			next.State, formatTime(next.NextAttemptAt), nullString(next.Error), formatTime(a.At.Add(time.Duration(a.DurationMS)*time.Millisecond)), r.DeliveryID, owner,
 		).Scan(&n)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			errs[i] = kycd.Errorf(kycd.ECONFLICT, "delivery %s is no longer leased by %s", r.DeliveryID, owner)
 			continue
 		}
@@ -269,117 +268,116 @@ func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error)
 	return d, nil
 }
 
-// MoveDelivery gives a delivery to another configured sink, in one
-// transaction with the note of who did it.
-func (s *Store) MoveDelivery(ctx context.Context, id, sink, actor string, at time.Time) error {
-	err := s.changeDelivery(ctx, id, at, func(tx *sql.Tx, d deliveryRow) error {
-		if err := kycd.CheckMove(d.sink, sink); err != nil {
-			return err
-		}
-		var configured bool
-		switch err := tx.QueryRowContext(ctx, `SELECT configured FROM sinks WHERE name = ?`, sink).Scan(&configured); {
-		case errors.Is(err, sql.ErrNoRows), err == nil && !configured:
-			return kycd.Errorf(kycd.EINVALID, "sink %q is not configured", sink)
-		case err != nil:
-			return err
-		}
-		var other int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE notification_id = ? AND sink = ? AND state <> 'dropped'`,
-			d.notificationID, sink).Scan(&other); err != nil {
-			return err
-		}
-		if other > 0 {
-			return kycd.Errorf(kycd.ECONFLICT, "notification %s has a delivery to %s already; drop this one instead", d.notificationID, sink)
-		}
-		ts := formatTime(at)
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET sink = ?, state = 'pending', next_attempt_at = ?, round_attempts = 0,
-			round_started_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?`, sink, ts, ts, ts, id); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_actions (delivery_id, at, actor, action, from_sink, to_sink) VALUES (?, ?, ?, ?, ?, ?)`,
-			id, ts, actor, kycd.ActionMove, d.sink, sink)
-		return err
-	})
+// LockDelivery reads a delivery; the write connection's transaction holds
+// it against every other writer.
+func (t *tx) LockDelivery(ctx context.Context, id string) (*kycd.DeliveryRow, error) {
+	d, err := t.deliveryRow(ctx, `WHERE id = ?`, id)
 	if err != nil {
-		return fmt.Errorf("sqlite: move delivery: %w", translate(s, err))
+		return nil, fmt.Errorf("sqlite: lock delivery: %w", t.s.notFound(err, "delivery %s not found", id))
+	}
+	return d, nil
+}
+
+// DeliveryTo reads the delivery of a notification to a sink.
+func (t *tx) DeliveryTo(ctx context.Context, notification, sink string) (*kycd.DeliveryRow, error) {
+	d, err := t.deliveryRow(ctx, `WHERE notification_id = ? AND sink = ?`, notification, sink)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: delivery to sink: %w", t.s.notFound(err, "notification %s has no delivery to %s", notification, sink))
+	}
+	return d, nil
+}
+
+func (t *tx) deliveryRow(ctx context.Context, where string, args ...any) (*kycd.DeliveryRow, error) {
+	var d kycd.DeliveryRow
+	var lease sql.NullString
+	err := t.tx.QueryRowContext(ctx, `SELECT id, notification_id, sink, state, lease_until FROM deliveries `+where, args...).
+		Scan(&d.ID, &d.NotificationID, &d.Sink, &d.State, &lease)
+	if err != nil {
+		return nil, err
+	}
+	if d.LeaseUntil, err = parseNullTime(lease); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// DeliveryIDs lists the ids of the deliveries in a state.
+func (t *tx) DeliveryIDs(ctx context.Context, state, sink string) ([]string, error) {
+	var ids []string
+	err := queryRows(ctx, t.tx, `SELECT id FROM deliveries WHERE state = ? AND (? = '' OR sink = ?)`, []any{state, sink, sink},
+		func(rows *sql.Rows) error {
+			var id string
+			err := rows.Scan(&id)
+			ids = append(ids, id)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: delivery ids: %w", translate(t.s, err))
+	}
+	return ids, nil
+}
+
+// StartRound makes deliveries due in a new round of attempts, maxIn ids
+// a statement.
+func (t *tx) StartRound(ctx context.Context, at time.Time, ids ...string) error {
+	ts := formatTime(at)
+	for chunk := range slices.Chunk(ids, maxIn) {
+		args := []any{ts, ts, ts}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, round_attempts = 0, round_started_at = ?,
+			lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			return fmt.Errorf("sqlite: start round: %w", translate(t.s, err))
+		}
 	}
 	return nil
 }
 
-// DropDelivery gives a delivery up, in one transaction with the note of who
-// did it.
-func (s *Store) DropDelivery(ctx context.Context, id, actor string, at time.Time) error {
-	err := s.changeDelivery(ctx, id, at, func(tx *sql.Tx, d deliveryRow) error {
-		ts := formatTime(at)
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'dropped', lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?`,
-			ts, id); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO delivery_actions (delivery_id, at, actor, action, from_sink) VALUES (?, ?, ?, ?, ?)`,
-			id, ts, actor, kycd.ActionDrop, d.sink)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: drop delivery: %w", translate(s, err))
+// SetDeliverySink gives a delivery to a sink.
+func (t *tx) SetDeliverySink(ctx context.Context, id, sink string, at time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE deliveries SET sink = ?, updated_at = ? WHERE id = ?`, sink, formatTime(at), id); err != nil {
+		return fmt.Errorf("sqlite: set delivery sink: %w", translate(t.s, err))
 	}
 	return nil
 }
 
-// deliveryRow is what an operator's change checks of a delivery.
-type deliveryRow struct {
-	sink, state, notificationID string
-	leaseUntil                  sql.NullString
-}
-
-// changeDelivery runs change on a delivery that an operator may change at
-// at (kycd.CheckChange), in one write transaction.
-func (s *Store) changeDelivery(ctx context.Context, id string, at time.Time, change func(tx *sql.Tx, d deliveryRow) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var d deliveryRow
-	err = tx.QueryRowContext(ctx, `SELECT sink, state, notification_id, lease_until FROM deliveries WHERE id = ?`, id).
-		Scan(&d.sink, &d.state, &d.notificationID, &d.leaseUntil)
-	if err != nil {
-		return s.notFound(err, "delivery %s not found", id)
-	}
-	leased := d.leaseUntil.Valid && d.leaseUntil.String > formatTime(at)
-	if err := kycd.CheckChange(id, d.state, leased); err != nil {
-		return err
-	}
-	if err := change(tx, d); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-const retrySQL = `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, round_attempts = 0, round_started_at = ?,
-	lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE `
-
-// RetryDelivery makes a delivery due now, in a new round of attempts.
-func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time) error {
-	ts := formatTime(now)
-	r, err := s.w.ExecContext(ctx, retrySQL+`id = ?`, ts, ts, ts, id)
-	if err != nil {
-		return fmt.Errorf("sqlite: retry delivery: %w", translate(s, err))
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return kycd.Errorf(kycd.ENOTFOUND, "delivery %s not found", id)
+// SetDeliveryState sets a delivery's state and ends its lease.
+func (t *tx) SetDeliveryState(ctx context.Context, id, state string, at time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ?`,
+		state, formatTime(at), id); err != nil {
+		return fmt.Errorf("sqlite: set delivery state: %w", translate(t.s, err))
 	}
 	return nil
 }
 
-// RetryDeadDeliveries makes every dead delivery due now.
-func (s *Store) RetryDeadDeliveries(ctx context.Context, now time.Time) (int, error) {
-	ts := formatTime(now)
-	r, err := s.w.ExecContext(ctx, retrySQL+`state = 'dead'`, ts, ts, ts)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: retry dead deliveries: %w", translate(s, err))
+// AddDelivery records a new delivery.
+func (t *tx) AddDelivery(ctx context.Context, d kycd.DeliveryRow, at time.Time) error {
+	ts := formatTime(at)
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.NotificationID, d.Sink, d.State, ts, ts, ts, ts); err != nil {
+		return fmt.Errorf("sqlite: add delivery: %w", translate(t.s, err))
 	}
-	n, _ := r.RowsAffected()
-	return int(n), nil
+	return nil
+}
+
+// AddDeliveryAction notes an operator's change of a delivery.
+func (t *tx) AddDeliveryAction(ctx context.Context, id string, a kycd.DeliveryAction) error {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO delivery_actions (delivery_id, at, actor, action, from_sink, to_sink) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, formatTime(a.At), a.Actor, a.Action, a.From, nullString(a.To)); err != nil {
+		return fmt.Errorf("sqlite: add delivery action: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// LockNotification reads a notification's type; the write connection's
+// transaction holds it.
+func (t *tx) LockNotification(ctx context.Context, id string) (string, error) {
+	var typ string
+	if err := t.tx.QueryRowContext(ctx, `SELECT type FROM notifications WHERE id = ?`, id).Scan(&typ); err != nil {
+		return "", fmt.Errorf("sqlite: lock notification: %w", t.s.notFound(err, "notification %s not found", id))
+	}
+	return typ, nil
 }
 
 // OutboxDepth counts deliveries by state.
@@ -419,62 +417,4 @@ func (s *Store) OldestPending(ctx context.Context) (map[string]time.Time, error)
 		return nil, fmt.Errorf("sqlite: oldest pending: %w", translate(s, err))
 	}
 	return out, nil
-}
-
-// ResendNotification starts a new round of a notification to the sinks
-// route names, in one write transaction.
-func (s *Store) ResendNotification(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]kycd.Resent, error) {
-	out, err := s.resend(ctx, id, route, at)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: resend notification: %w", translate(s, err))
-	}
-	return out, nil
-}
-
-func (s *Store) resend(ctx context.Context, id string, route func(typ string) ([]string, error), at time.Time) ([]kycd.Resent, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	var typ string
-	if err := tx.QueryRowContext(ctx, `SELECT type FROM notifications WHERE id = ?`, id).Scan(&typ); err != nil {
-		return nil, s.notFound(err, "notification %s not found", id)
-	}
-	sinks, err := route(typ)
-	if err != nil {
-		return nil, err
-	}
-	ts := formatTime(at)
-	out := []kycd.Resent{}
-	for _, sink := range sinks {
-		var configured bool
-		switch err := tx.QueryRowContext(ctx, `SELECT configured FROM sinks WHERE name = ?`, sink).Scan(&configured); {
-		case errors.Is(err, sql.ErrNoRows), err == nil && !configured:
-			return nil, kycd.Errorf(kycd.EINVALID, "sink %q is not configured", sink)
-		case err != nil:
-			return nil, err
-		}
-		r := kycd.Resent{Sink: sink}
-		switch err := tx.QueryRowContext(ctx, `SELECT id FROM deliveries WHERE notification_id = ? AND sink = ?`, id, sink).Scan(&r.DeliveryID); {
-		case errors.Is(err, sql.ErrNoRows):
-			did, err := uuid.NewV7()
-			if err != nil {
-				return nil, fmt.Errorf("delivery id: %w", err)
-			}
-			r.DeliveryID, r.Created = did.String(), true
-			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
-				VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)`, r.DeliveryID, id, sink, ts, ts, ts, ts); err != nil {
-				return nil, err
-			}
-		case err != nil:
-			return nil, err
-		default:
-			if _, err := tx.ExecContext(ctx, retrySQL+`id = ?`, ts, ts, ts, r.DeliveryID); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, r)
-	}
-	return out, tx.Commit()
 }

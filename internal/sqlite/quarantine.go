@@ -95,47 +95,22 @@ func (s *Store) ResolveQuarantine(ctx context.Context, id, result string, at tim
 	return nil
 }
 
-// DiscardQuarantine marks a pending quarantined body given up. The update
-// takes only a pending row; when it takes none, a read says why.
-func (s *Store) DiscardQuarantine(ctx context.Context, id, actor string, at time.Time) error {
-	r, err := s.w.ExecContext(ctx, `UPDATE quarantine SET discarded_at = ?, discarded_by = ?
-		WHERE id = ? AND replayed_at IS NULL AND discarded_at IS NULL`, formatTime(at), actor, id)
+// LockQuarantined reads a quarantined body; the write connection's
+// transaction holds it.
+func (t *tx) LockQuarantined(ctx context.Context, id string) (*kycd.Quarantined, error) {
+	q, err := scanQuarantined(t.tx.QueryRowContext(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = ?`, id))
 	if err != nil {
-		return fmt.Errorf("sqlite: discard quarantine: %w", translate(s, err))
+		return nil, fmt.Errorf("sqlite: lock quarantined: %w", t.s.notFound(err, "quarantined body %s not found", id))
 	}
-	if n, _ := r.RowsAffected(); n == 1 {
-		return nil
-	}
-	q, err := s.QuarantineItem(ctx, id)
-	if err != nil {
-		return fmt.Errorf("sqlite: discard quarantine: %w", err)
-	}
-	return kycd.QuarantineSettled(q)
+	return q, nil
 }
 
-// Setting returns a stored setting.
-func (s *Store) Setting(ctx context.Context, key string) (string, error) {
-	var v string
-	if err := s.r.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v); err != nil {
-		return "", fmt.Errorf("sqlite: setting: %w", s.notFound(err, "setting %s not found", key))
+// SetQuarantineDiscarded notes who discarded a quarantined body, and when.
+func (t *tx) SetQuarantineDiscarded(ctx context.Context, id, by string, at time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE quarantine SET discarded_at = ?, discarded_by = ? WHERE id = ?`, formatTime(at), by, id); err != nil {
+		return fmt.Errorf("sqlite: set quarantine discarded: %w", translate(t.s, err))
 	}
-	return v, nil
-}
-
-// InitSetting stores value under key unless it has one already.
-func (s *Store) InitSetting(ctx context.Context, key, value string) (string, bool, error) {
-	r, err := s.w.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value)
-	if err != nil {
-		return "", false, fmt.Errorf("sqlite: init setting: %w", translate(s, err))
-	}
-	if n, _ := r.RowsAffected(); n == 1 {
-		return value, true, nil
-	}
-	var v string
-	if err := s.w.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v); err != nil {
-		return "", false, fmt.Errorf("sqlite: init setting: %w", translate(s, err))
-	}
-	return v, false, nil
+	return nil
 }
 
 // QuarantinePending counts the bodies waiting for a replay.

@@ -11,64 +11,15 @@ import (
 	"github.com/kycd/kycd"
 )
 
-// RegisterSinks records the configured sinks, and every other one as no
-// longer configured, in one transaction.
-func (s *Store) RegisterSinks(ctx context.Context, sinks []kycd.SinkInfo, at time.Time) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: register sinks: %w", translate(s, err))
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE sinks SET configured = 0`); err != nil {
-		return fmt.Errorf("sqlite: register sinks: %w", translate(s, err))
-	}
-	for _, k := range sinks {
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO sinks (name, type, target, events, configured, registered_at) VALUES (?, ?, ?, ?, 1, ?)
-			ON CONFLICT (name) DO UPDATE SET type = excluded.type, target = excluded.target, events = excluded.events,
-				configured = 1, registered_at = excluded.registered_at`,
-			k.Name, k.Type, k.Target, strings.Join(k.Events, ","), formatTime(at)); err != nil {
-			return fmt.Errorf("sqlite: register sink %s: %w", k.Name, translate(s, err))
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: register sinks: %w", translate(s, err))
-	}
-	return nil
-}
-
 // Sinks lists the registered sinks and those only deliveries name.
 func (s *Store) Sinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
-	byName := map[string]*kycd.SinkInfo{}
-	err := queryRows(ctx, s.r, `SELECT name, type, target, events, configured, registered_at, paused_at, pause_reason, resumed_at, resumed_by FROM sinks`,
-		nil, func(rows *sql.Rows) error {
-			var k kycd.SinkInfo
-			var events, registered string
-			var paused, reason, resumed, by sql.NullString
-			if err := rows.Scan(&k.Name, &k.Type, &k.Target, &events, &k.Configured, &registered, &paused, &reason, &resumed, &by); err != nil {
-				return err
-			}
-			if events != "" {
-				k.Events = strings.Split(events, ",")
-			}
-			for _, t := range []struct {
-				dst *time.Time
-				src sql.NullString
-			}{{&k.RegisteredAt, sql.NullString{String: registered, Valid: true}}, {&k.PausedAt, paused}, {&k.ResumedAt, resumed}} {
-				if t.src.Valid {
-					v, err := parseTime(t.src.String)
-					if err != nil {
-						return err
-					}
-					*t.dst = v
-				}
-			}
-			k.PauseReason, k.ResumedBy = reason.String, by.String
-			byName[k.Name] = &k
-			return nil
-		})
+	registered, err := registeredSinks(ctx, s.r, "")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: sinks: %w", translate(s, err))
+	}
+	byName := map[string]*kycd.SinkInfo{}
+	for _, k := range registered {
+		byName[k.Name] = k
 	}
 	err = queryRows(ctx, s.r, `SELECT sink, state, count(*) FROM deliveries WHERE state IN ('pending', 'dead') GROUP BY sink, state`,
 		nil, func(rows *sql.Rows) error {
@@ -100,58 +51,97 @@ func (s *Store) Sinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
 	return out, nil
 }
 
-// PauseSink marks a sink paused unless it is already.
-func (s *Store) PauseSink(ctx context.Context, name, reason string, at time.Time) error {
-	ts := formatTime(at)
-	if _, err := s.w.ExecContext(ctx, `
-		INSERT INTO sinks (name, type, target, events, configured, registered_at, paused_at, pause_reason) VALUES (?, '', '', '', 1, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE SET paused_at = coalesce(sinks.paused_at, excluded.paused_at),
-			pause_reason = CASE WHEN sinks.paused_at IS NULL THEN excluded.pause_reason ELSE sinks.pause_reason END`,
-		name, ts, ts, reason); err != nil {
-		return fmt.Errorf("sqlite: pause sink: %w", translate(s, err))
+const sinkColumns = `name, type, target, events, configured, registered_at, paused_at, pause_reason, resumed_at, resumed_by`
+
+// registeredSinks reads the sinks table, where (one row by name) or
+// whole.
+func registeredSinks(ctx context.Context, q queryer, name string) ([]*kycd.SinkInfo, error) {
+	var out []*kycd.SinkInfo
+	err := queryRows(ctx, q, `SELECT `+sinkColumns+` FROM sinks WHERE ? = '' OR name = ?`, []any{name, name}, func(rows *sql.Rows) error {
+		var k kycd.SinkInfo
+		var events, registered string
+		var paused, reason, resumed, by sql.NullString
+		if err := rows.Scan(&k.Name, &k.Type, &k.Target, &events, &k.Configured, &registered, &paused, &reason, &resumed, &by); err != nil {
+			return err
+		}
+		if events != "" {
+			k.Events = strings.Split(events, ",")
+		}
+		var err error
+		if k.RegisteredAt, err = parseTime(registered); err != nil {
+			return err
+		}
+		if k.PausedAt, err = parseNullTime(paused); err != nil {
+			return err
+		}
+		if k.ResumedAt, err = parseNullTime(resumed); err != nil {
+			return err
+		}
+		k.PauseReason, k.ResumedBy = reason.String, by.String
+		out = append(out, &k)
+		return nil
+	})
+	return out, err
+}
+
+// LockSink reads a registered sink; the write connection's transaction
+// holds it.
+func (t *tx) LockSink(ctx context.Context, name string) (*kycd.SinkInfo, error) {
+	sinks, err := registeredSinks(ctx, t.tx, name)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("sqlite: lock sink: %w", translate(t.s, err))
+	case len(sinks) == 0 || name == "":
+		return nil, kycd.Errorf(kycd.ENOTFOUND, "sink %s not found", name)
+	}
+	return sinks[0], nil
+}
+
+// RegisteredSinks reads every registered sink.
+func (t *tx) RegisteredSinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
+	sinks, err := registeredSinks(ctx, t.tx, "")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: registered sinks: %w", translate(t.s, err))
+	}
+	return sinks, nil
+}
+
+// PutSink records a sink, keeping its pause and resume.
+func (t *tx) PutSink(ctx context.Context, k kycd.SinkInfo) error {
+	if _, err := t.tx.ExecContext(ctx, `
+		INSERT INTO sinks (name, type, target, events, configured, registered_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET type = excluded.type, target = excluded.target, events = excluded.events,
+			configured = excluded.configured, registered_at = excluded.registered_at`,
+		k.Name, k.Type, k.Target, strings.Join(k.Events, ","), k.Configured, formatTime(k.RegisteredAt)); err != nil {
+		return fmt.Errorf("sqlite: put sink %s: %w", k.Name, translate(t.s, err))
 	}
 	return nil
 }
 
-// ResumeSink lifts a sink's pause and makes its pending deliveries due.
-func (s *Store) ResumeSink(ctx context.Context, name, actor string, at time.Time) (int, error) {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: resume sink: %w", translate(s, err))
+// UnconfigureSinks marks every sink not configured.
+func (t *tx) UnconfigureSinks(ctx context.Context) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE sinks SET configured = 0 WHERE configured`); err != nil {
+		return fmt.Errorf("sqlite: unconfigure sinks: %w", translate(t.s, err))
 	}
-	defer tx.Rollback()
-	var paused sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT paused_at FROM sinks WHERE name = ?`, name).Scan(&paused); err != nil {
-		return 0, fmt.Errorf("sqlite: resume sink: %w", s.notFound(err, "sink %s not found", name))
-	}
-	if !paused.Valid {
-		return 0, nil
-	}
-	ts := formatTime(at)
-	if _, err := tx.ExecContext(ctx, `UPDATE sinks SET paused_at = NULL, pause_reason = NULL, resumed_at = ?, resumed_by = ? WHERE name = ?`,
-		ts, actor, name); err != nil {
-		return 0, fmt.Errorf("sqlite: resume sink: %w", translate(s, err))
-	}
-	r, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = ?, round_attempts = 0, round_started_at = ?, updated_at = ?
-		WHERE sink = ? AND state = 'pending'`, ts, ts, ts, name)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: resume sink: %w", translate(s, err))
-	}
-	n, _ := r.RowsAffected()
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("sqlite: resume sink: %w", translate(s, err))
-	}
-	return int(n), nil
+	return nil
 }
 
-// SwapSetting replaces a setting's value if it is still old.
-func (s *Store) SwapSetting(ctx context.Context, key, old, value string) error {
-	r, err := s.w.ExecContext(ctx, `UPDATE settings SET value = ? WHERE key = ? AND value = ?`, value, key, old)
-	if err != nil {
-		return fmt.Errorf("sqlite: swap setting: %w", translate(s, err))
+// SetSinkPause sets or clears a sink's pause.
+func (t *tx) SetSinkPause(ctx context.Context, name string, at time.Time, reason string) error {
+	var ts sql.NullString
+	if !at.IsZero() {
+		ts = sql.NullString{String: formatTime(at), Valid: true}
 	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return kycd.Errorf(kycd.ECONFLICT, "setting %s changed meanwhile", key)
+	if _, err := t.tx.ExecContext(ctx, `UPDATE sinks SET paused_at = ?, pause_reason = ? WHERE name = ?`, ts, nullString(reason), name); err != nil {
+		return fmt.Errorf("sqlite: set sink pause: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// SetSinkResumed notes a sink's resume.
+func (t *tx) SetSinkResumed(ctx context.Context, name, by string, at time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE sinks SET resumed_at = ?, resumed_by = ? WHERE name = ?`, formatTime(at), by, name); err != nil {
+		return fmt.Errorf("sqlite: set sink resumed: %w", translate(t.s, err))
 	}
 	return nil
 }

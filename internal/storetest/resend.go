@@ -2,7 +2,7 @@ package storetest
 
 import (
 	"context"
-	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,87 +10,6 @@ import (
 
 	"github.com/kycd/kycd"
 )
-
-// only is a route that names the given sinks whatever the type, and
-// records the type it was asked about.
-func only(got *string, sinks ...string) func(string) ([]string, error) {
-	return func(typ string) ([]string, error) {
-		*got = typ
-		return sinks, nil
-	}
-}
-
-func testResend(t *testing.T, s kycd.Store) {
-	ctx := context.Background()
-	ev := notifyOnce(t, s, "crm")
-	id := kycd.NotificationID(ev.ID)
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	if err := s.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "crm", Type: "http"}, {Name: "bus", Type: "nats"}}, now); err != nil {
-		t.Fatal(err)
-	}
-	// crm's delivery is delivered; a resend to crm and bus at once.
-	claimed, err := s.ClaimDeliveries(ctx, "d", []string{"crm"}, now, time.Minute, 10)
-	if err != nil || len(claimed) != 1 {
-		t.Fatalf("claim = %+v, %v", claimed, err)
-	}
-	crm := claimed[0].ID
-	if errs, err := s.RecordAttempts(ctx, "d", []kycd.AttemptRecord{{DeliveryID: crm,
-		Attempt: kycd.Attempt{At: now, Outcome: kycd.AttemptDelivered},
-		Next:    kycd.DeliveryUpdate{State: kycd.DeliveryDelivered, NextAttemptAt: now}}}); err != nil || errs[0] != nil {
-		t.Fatalf("record = %v, %v", errs, err)
-	}
-
-	at := now.Add(time.Hour)
-	var typ string
-	got, err := s.ResendNotification(ctx, id, only(&typ, "crm", "bus"), at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if typ != kycd.NotifySessionRejected {
-		t.Errorf("route was asked about %q, want the notification's type %s", typ, kycd.NotifySessionRejected)
-	}
-	if len(got) != 2 || got[0] != (kycd.Resent{Sink: "crm", DeliveryID: crm}) || got[1].Sink != "bus" || !got[1].Created || got[1].DeliveryID == "" {
-		t.Fatalf("ResendNotification = %+v; want crm's delivery again, then a new one for bus", got)
-	}
-	due, err := s.ClaimDeliveries(ctx, "d", []string{"crm", "bus"}, at, time.Minute, 10)
-	if err != nil || len(due) != 2 {
-		t.Fatalf("claim after the resend = %+v, %v; want both", due, err)
-	}
-	for _, d := range due {
-		if d.NotificationID != id || d.RoundAttempts != 0 || !d.RoundStartedAt.Equal(at) || len(d.Payload) == 0 {
-			t.Errorf("resent delivery = %+v; want the notification with its payload, in a new round from %v", d, at)
-		}
-		if d.Sink == "crm" && (d.ID != crm || d.AttemptCount != 1) {
-			t.Errorf("crm's resent delivery = %+v; want the delivery it had, its attempt kept", d)
-		}
-	}
-
-	for _, tt := range []struct {
-		name, id string
-		route    func(string) ([]string, error)
-		code     string
-	}{
-		{"unknown notification", uuid.NewString(), only(&typ, "crm"), kycd.ENOTFOUND},
-		{"sink not configured", id, only(&typ, "gone"), kycd.EINVALID},
-		{"route refuses", id, func(string) ([]string, error) { return nil, kycd.Errorf(kycd.EINVALID, "no sink takes it") }, kycd.EINVALID},
-	} {
-		if _, err := s.ResendNotification(ctx, tt.id, tt.route, at); kycd.ErrorCode(err) != tt.code {
-			t.Errorf("%s: ResendNotification = %v, want %s", tt.name, err, tt.code)
-		}
-	}
-	// A refusal changes nothing: bus and crm were taken above, "gone" only
-	// named after them.
-	if _, err := s.ResendNotification(ctx, id, only(&typ, "crm", "gone"), at.Add(time.Hour)); kycd.ErrorCode(err) != kycd.EINVALID {
-		t.Fatalf("resend to crm and an unconfigured sink = %v, want EINVALID", err)
-	}
-	if d, err := s.Delivery(ctx, crm); err != nil || !d.NextAttemptAt.Equal(at) {
-		t.Fatalf("crm's delivery after a refused resend = %+v, %v; want it untouched (due at %v)", d, err, at)
-	}
-	sentinel := errors.New("route failed")
-	if _, err := s.ResendNotification(ctx, id, func(string) ([]string, error) { return nil, sentinel }, at); !errors.Is(err, sentinel) {
-		t.Errorf("a route's error = %v, want it returned", err)
-	}
-}
 
 func testOldestPending(t *testing.T, s kycd.Store) {
 	ctx := context.Background()
@@ -121,12 +40,8 @@ func testOldestPending(t *testing.T, s kycd.Store) {
 	if got, _ := s.OldestPending(ctx); !got["a"].Equal(second.CreatedAt) {
 		t.Fatalf("OldestPending[a] = %v, want the second delivery's creation %v", got["a"], second.CreatedAt)
 	}
-	if err := s.RetryDelivery(ctx, second.ID, now); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RetryDelivery(ctx, first.ID, now.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	inTx(t, s, func(tx kycd.Tx) error { return tx.StartRound(ctx, now, second.ID) })
+	inTx(t, s, func(tx kycd.Tx) error { return tx.StartRound(ctx, now.Add(time.Minute), first.ID) })
 	if got, _ := s.OldestPending(ctx); !got["a"].Equal(now) || len(got) != 2 {
 		t.Fatalf("OldestPending after retries = %v; want a at the first retry %v", got, now)
 	}
@@ -152,10 +67,172 @@ func testQuarantinePending(t *testing.T, s kycd.Store) {
 	if n, err := s.QuarantinePending(ctx); err != nil || n != 2 {
 		t.Fatalf("QuarantinePending after a replay = %d, %v; want 2", n, err)
 	}
-	if err := s.DiscardQuarantine(ctx, ids[1], "cli:test", time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	inTx(t, s, func(tx kycd.Tx) error { return tx.SetQuarantineDiscarded(ctx, ids[1], "cli:test", time.Now()) })
 	if n, err := s.QuarantinePending(ctx); err != nil || n != 1 {
 		t.Fatalf("QuarantinePending after a discard = %d, %v; want 1", n, err)
+	}
+}
+
+// testDeliveryTx: the delivery operations read and write just what they
+// say, and a new round of attempts is the same write whoever starts it.
+func testDeliveryTx(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	ev := notifyOnce(t, s, "crm", "bus")
+	id := kycd.NotificationID(ev.ID)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	claimed, err := s.ClaimDeliveries(ctx, "d", []string{"crm"}, now, time.Minute, 10)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim = %+v, %v", claimed, err)
+	}
+	crm := claimed[0].ID
+	var bus string
+	inTx(t, s, func(tx kycd.Tx) error {
+		if typ, err := tx.LockNotification(ctx, id); err != nil || typ != kycd.NotifySessionRejected {
+			t.Errorf("LockNotification = %q, %v; want %s", typ, err, kycd.NotifySessionRejected)
+		}
+		if _, err := tx.LockNotification(ctx, uuid.NewString()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+			t.Errorf("LockNotification of an unknown id = %v, want ENOTFOUND", err)
+		}
+		d, err := tx.LockDelivery(ctx, crm)
+		if err != nil {
+			return err
+		}
+		if d.ID != crm || d.NotificationID != id || d.Sink != "crm" || d.State != kycd.DeliveryPending ||
+			!d.LeaseUntil.Equal(now.Add(time.Minute)) || !d.Leased(now) || d.Leased(now.Add(time.Minute)) {
+			t.Errorf("LockDelivery = %+v, want crm's, pending, leased until %v", d, now.Add(time.Minute))
+		}
+		if _, err := tx.LockDelivery(ctx, uuid.NewString()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+			t.Errorf("LockDelivery of an unknown id = %v, want ENOTFOUND", err)
+		}
+		b, err := tx.DeliveryTo(ctx, id, "bus")
+		if err != nil {
+			return err
+		}
+		bus = b.ID
+		if !b.LeaseUntil.IsZero() || b.Leased(now) {
+			t.Errorf("bus's delivery = %+v, want no lease", b)
+		}
+		if _, err := tx.DeliveryTo(ctx, id, "nowhere"); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+			t.Errorf("DeliveryTo a sink without one = %v, want ENOTFOUND", err)
+		}
+		ids, err := tx.DeliveryIDs(ctx, kycd.DeliveryPending, "")
+		if err != nil {
+			return err
+		}
+		if slices.Sort(ids); len(ids) != 2 || !slices.Contains(ids, crm) || !slices.Contains(ids, bus) {
+			t.Errorf("pending deliveries = %v, want crm's and bus's", ids)
+		}
+		if ids, err := tx.DeliveryIDs(ctx, kycd.DeliveryPending, "bus"); err != nil || !slices.Equal(ids, []string{bus}) {
+			t.Errorf("bus's pending deliveries = %v, %v; want %s", ids, err, bus)
+		}
+		return nil
+	})
+
+	// A new round ends the lease and makes crm's delivery due at once; bus's
+	// goes to another sink and is given up, noted twice.
+	at := now.Add(time.Second)
+	inTx(t, s, func(tx kycd.Tx) error {
+		if err := tx.StartRound(ctx, at, crm, uuid.NewString()); err != nil {
+			return err
+		}
+		if err := tx.SetDeliverySink(ctx, bus, "backup", at); err != nil {
+			return err
+		}
+		if err := tx.SetDeliveryState(ctx, bus, kycd.DeliveryDropped, at); err != nil {
+			return err
+		}
+		if err := tx.AddDeliveryAction(ctx, bus, kycd.DeliveryAction{At: at, Actor: "cli:ana", Action: kycd.ActionMove, From: "bus", To: "backup"}); err != nil {
+			return err
+		}
+		return tx.AddDeliveryAction(ctx, bus, kycd.DeliveryAction{At: at.Add(time.Millisecond), Actor: "api:admin", Action: kycd.ActionDrop, From: "backup"})
+	})
+	again, err := s.ClaimDeliveries(ctx, "other", []string{"crm"}, at, time.Minute, 10)
+	if err != nil || len(again) != 1 || again[0].ID != crm || again[0].RoundAttempts != 0 || !again[0].RoundStartedAt.Equal(at) {
+		t.Fatalf("claim after the new round = %+v, %v; want crm's delivery, its lease ended, a round from %v", again, err, at)
+	}
+	d, err := s.Delivery(ctx, bus)
+	want := []kycd.DeliveryAction{{At: at, Actor: "cli:ana", Action: kycd.ActionMove, From: "bus", To: "backup"},
+		{At: at.Add(time.Millisecond), Actor: "api:admin", Action: kycd.ActionDrop, From: "backup"}}
+	if err != nil || d.Sink != "backup" || d.State != kycd.DeliveryDropped || !slices.Equal(d.Actions, want) {
+		t.Fatalf("bus's delivery = %+v, %v; want backup's, dropped, with its two actions", d, err)
+	}
+
+	// A new delivery of the notification, as a resend makes one.
+	fresh := uuid.NewString()
+	inTx(t, s, func(tx kycd.Tx) error {
+		return tx.AddDelivery(ctx, kycd.DeliveryRow{ID: fresh, NotificationID: id, Sink: "log", State: kycd.DeliveryPending}, at)
+	})
+	due, err := s.ClaimDeliveries(ctx, "d", []string{"log"}, at, time.Minute, 10)
+	if err != nil || len(due) != 1 || due[0].ID != fresh || due[0].NotificationID != id || !due[0].CreatedAt.Equal(at) || len(due[0].Payload) == 0 {
+		t.Fatalf("claim of log = %+v, %v; want the new delivery, with the notification's payload", due, err)
+	}
+}
+
+// testLostLease: RecordAttempts skips, with ECONFLICT, the record of a
+// delivery whose lease another dispatcher took meanwhile, and records the
+// others of the batch.
+func testLostLease(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	notifyN(t, s, 3, "a")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	claimed, err := s.ClaimDeliveries(ctx, "first", []string{"a"}, now, time.Minute, 10)
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claim = %+v, %v; want 3", claimed, err)
+	}
+	// The first dispatcher's lease runs out and another claims them all.
+	later := now.Add(2 * time.Minute)
+	if taken, err := s.ClaimDeliveries(ctx, "second", []string{"a"}, later, time.Minute, 10); err != nil || len(taken) != 3 {
+		t.Fatalf("second claim = %+v, %v; want the 3 whose lease ran out", taken, err)
+	}
+	for i, d := range claimed {
+		owner := "second"
+		if i == 1 {
+			owner = "first" // recorded by the dispatcher that lost it
+		}
+		errs, err := s.RecordAttempts(ctx, owner, []kycd.AttemptRecord{{DeliveryID: d.ID,
+			Attempt: kycd.Attempt{At: later, Outcome: kycd.AttemptDelivered},
+			Next:    kycd.DeliveryUpdate{State: kycd.DeliveryDelivered, NextAttemptAt: later}}})
+		if err != nil || len(errs) != 1 {
+			t.Fatalf("RecordAttempts by %s = %v, %v", owner, errs, err)
+		}
+		if (i == 1) != (kycd.ErrorCode(errs[0]) == kycd.ECONFLICT) || (i != 1 && errs[0] != nil) {
+			t.Fatalf("RecordAttempts of delivery %d by %s = %v; want ECONFLICT for the lost lease only", i, owner, errs[0])
+		}
+	}
+	// In one batch: the lost one skipped, the others recorded.
+	notifyN(t, s, 3, "b")
+	batch, err := s.ClaimDeliveries(ctx, "first", []string{"b"}, later, time.Minute, 10)
+	if err != nil || len(batch) != 3 {
+		t.Fatalf("claim of b = %+v, %v; want 3", batch, err)
+	}
+	taken, err := s.ClaimDeliveries(ctx, "second", []string{"b"}, later.Add(2*time.Minute), time.Minute, 1)
+	if err != nil || len(taken) != 1 {
+		t.Fatalf("second claim of b = %+v, %v; want 1", taken, err)
+	}
+	lost := taken[0].ID
+	var recs []kycd.AttemptRecord
+	for _, d := range batch {
+		recs = append(recs, kycd.AttemptRecord{DeliveryID: d.ID,
+			Attempt: kycd.Attempt{At: later, DurationMS: 5, Outcome: kycd.AttemptFailed, StatusCode: 503, Error: "status 503"},
+			Next:    kycd.DeliveryUpdate{State: kycd.DeliveryPending, NextAttemptAt: later.Add(time.Hour), Error: "status 503"}})
+	}
+	errs, err := s.RecordAttempts(ctx, "first", recs)
+	if err != nil || len(errs) != 3 {
+		t.Fatalf("RecordAttempts of the batch = %v, %v; want one result each, no failure of the whole call", errs, err)
+	}
+	for i, d := range batch {
+		got, err := s.Delivery(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.ID == lost {
+			if kycd.ErrorCode(errs[i]) != kycd.ECONFLICT || got.AttemptCount != 0 || len(got.Attempts) != 0 {
+				t.Errorf("the lost delivery: error %v, %+v; want ECONFLICT, no attempt recorded", errs[i], got)
+			}
+			continue
+		}
+		if errs[i] != nil || got.AttemptCount != 1 || len(got.Attempts) != 1 || got.LastError != "status 503" || !got.NextAttemptAt.Equal(later.Add(time.Hour)) {
+			t.Errorf("delivery %d: error %v, %+v; want its attempt recorded", i, errs[i], got)
+		}
 	}
 }

@@ -25,15 +25,58 @@ func notifyN(t *testing.T, s kycd.Store, n int, sinks ...string) {
 	}
 }
 
+// Notify records n rejections, each with one delivery to every sink of
+// sinks: the outbox a test of the outbox's use cases starts from.
+func Notify(t *testing.T, s kycd.Store, n int, sinks ...string) { notifyN(t, s, n, sinks...) }
+
+// NotifyOnce records one rejection with one delivery to every sink of
+// sinks, and returns its event.
+func NotifyOnce(t *testing.T, s kycd.Store, sinks ...string) *kycd.Event {
+	return notifyOnce(t, s, sinks...)
+}
+
+// inTx runs fn in one transaction of s and commits it.
+func inTx(t *testing.T, s kycd.Store, fn func(tx kycd.Tx) error) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := fn(tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// register records sinks as configured at at, and every other sink as
+// not, as a starting kycd serve does.
+func register(t *testing.T, s kycd.Store, at time.Time, sinks ...kycd.SinkInfo) {
+	t.Helper()
+	inTx(t, s, func(tx kycd.Tx) error {
+		if err := tx.UnconfigureSinks(context.Background()); err != nil {
+			return err
+		}
+		for _, k := range sinks {
+			k.Configured, k.RegisteredAt = true, at
+			if err := tx.PutSink(context.Background(), k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 func testDeliveryPages(t *testing.T, s kycd.Store) {
 	ctx := context.Background()
 	notifyN(t, s, 5, "a", "b")
 	if page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true}); err != nil || len(page.Items) != 10 {
 		t.Fatalf("orphaned deliveries before any sink is registered = %d, %v; want all 10: no serve sends to a sink it never registered", len(page.Items), err)
 	}
-	if err := s.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "a", Type: "log"}, {Name: "b", Type: "log"}}, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	register(t, s, time.Now(), kycd.SinkInfo{Name: "a", Type: "log"}, kycd.SinkInfo{Name: "b", Type: "log"})
 	var all []*kycd.Delivery
 	f := kycd.DeliveryFilter{Sink: "a", Limit: 2}
 	for pages := 0; ; pages++ {
@@ -87,163 +130,6 @@ func sinkNamed(t *testing.T, s kycd.Store, name string) *kycd.SinkInfo {
 	return nil
 }
 
-func testSinkRegistry(t *testing.T, s kycd.Store) {
-	ctx := context.Background()
-	notifyN(t, s, 2, "crm", "old")
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	crm := kycd.SinkInfo{Name: "crm", Type: "http", Target: "https://merchant.example/kyc?token=xxxxx", Events: []string{"kyc.session.*", "kyb.level.updated"}}
-	if err := s.RegisterSinks(ctx, []kycd.SinkInfo{crm, {Name: "log", Type: "log"}}, now); err != nil {
-		t.Fatal(err)
-	}
-	got := sinkNamed(t, s, "crm")
-	if !got.Configured || got.Type != "http" || got.Target != crm.Target || !slices.Equal(got.Events, crm.Events) || got.Pending != 2 || !got.RegisteredAt.Equal(now) {
-		t.Fatalf("registered sink = %+v, want %+v, configured, with its 2 pending deliveries", got, crm)
-	}
-	if old := sinkNamed(t, s, "old"); old.Configured || old.Pending != 2 || old.Orphaned() != 2 {
-		t.Fatalf("sink known only by its deliveries = %+v, want not configured, 2 orphaned", old)
-	}
-	if log := sinkNamed(t, s, "log"); !log.Configured || log.Pending != 0 || len(log.Events) != 0 {
-		t.Fatalf("sink log = %+v, want configured, for every type, nothing pending", log)
-	}
-	orphans, err := s.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true})
-	if err != nil || len(orphans.Items) != 2 {
-		t.Fatalf("orphaned deliveries = %+v, %v; want old's 2", orphans, err)
-	}
-	for _, d := range orphans.Items {
-		if d.Sink != "old" || !d.Orphaned {
-			t.Fatalf("orphaned delivery %+v, want old's, flagged", d)
-		}
-	}
-	// The next start has only old: crm's deliveries are the orphans now,
-	// and old's are not.
-	if err := s.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "old", Type: "nats", Target: "nats://127.0.0.1:4222?subject=kyc"}}, now.Add(time.Minute)); err != nil {
-		t.Fatal(err)
-	}
-	if got := sinkNamed(t, s, "crm"); got.Configured || got.Orphaned() != 2 || got.Target != crm.Target {
-		t.Fatalf("crm after a start without it = %+v, want not configured, its 2 deliveries orphaned, its last target kept", got)
-	}
-	if page, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Sink: "old"}); len(page.Items) != 2 || page.Items[0].Orphaned {
-		t.Fatalf("old's deliveries after it was registered = %+v, want not orphaned", page.Items)
-	}
-}
-
-func testMoveAndDrop(t *testing.T, s kycd.Store) {
-	ctx := context.Background()
-	notifyN(t, s, 1, "gone")
-	ev := notifyOnce(t, s, "gone", "crm") // a notification with a delivery to crm already
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	if err := s.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "crm", Type: "http"}, {Name: "backup", Type: "http"}}, now); err != nil {
-		t.Fatal(err)
-	}
-	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Sink: "gone"})
-	if err != nil || len(page.Items) != 2 {
-		t.Fatalf("gone's deliveries = %+v, %v", page, err)
-	}
-	var lone, twin *kycd.Delivery // twin's notification has a crm delivery too
-	for _, d := range page.Items {
-		if d.NotificationID == kycd.NotificationID(ev.ID) {
-			twin = d
-		} else {
-			lone = d
-		}
-	}
-	for _, tt := range []struct {
-		id, sink, code string
-	}{
-		{uuid.NewString(), "crm", kycd.ENOTFOUND},
-		{lone.ID, "", kycd.EINVALID},
-		{lone.ID, "nowhere", kycd.EINVALID},
-		{lone.ID, "gone", kycd.ECONFLICT},      // its own sink
-		{twin.ID, "crm", kycd.ECONFLICT},       // crm has this notification already
-		{uuid.NewString(), "", kycd.ENOTFOUND}, // not found comes first
-	} {
-		if err := s.MoveDelivery(ctx, tt.id, tt.sink, "cli:ana", now); kycd.ErrorCode(err) != tt.code {
-			t.Errorf("MoveDelivery(%s, %q) = %v, want %s", tt.id, tt.sink, err, tt.code)
-		}
-	}
-	at := now.Add(time.Minute)
-	if err := s.MoveDelivery(ctx, lone.ID, "crm", "cli:ana", at); err != nil {
-		t.Fatal(err)
-	}
-	d, err := s.Delivery(ctx, lone.ID)
-	if err != nil || d.Sink != "crm" || d.State != kycd.DeliveryPending || d.Orphaned || !d.NextAttemptAt.Equal(at) ||
-		len(d.Actions) != 1 || d.Actions[0] != (kycd.DeliveryAction{At: at, Actor: "cli:ana", Action: kycd.ActionMove, From: "gone", To: "crm"}) {
-		t.Fatalf("moved delivery = %+v, %v; want crm's, pending, due at %v, the move noted", d, err, at)
-	}
-	claimed, err := s.ClaimDeliveries(ctx, "d", []string{"crm"}, at, time.Minute, 10)
-	if err != nil || !slices.ContainsFunc(claimed, func(c *kycd.Delivery) bool { return c.ID == lone.ID && c.RoundAttempts == 0 }) {
-		t.Fatalf("crm's claim = %+v, %v; want the moved delivery, in a new round", claimed, err)
-	}
-	if err := s.DropDelivery(ctx, lone.ID, "cli:ana", at); kycd.ErrorCode(err) != kycd.ECONFLICT {
-		t.Fatalf("drop of a delivery being sent = %v, want ECONFLICT", err)
-	}
-	if err := s.DropDelivery(ctx, twin.ID, "api:admin", at.Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	d, err = s.Delivery(ctx, twin.ID)
-	if err != nil || d.State != kycd.DeliveryDropped || d.Orphaned || len(d.Actions) != 1 || d.Actions[0].Action != kycd.ActionDrop || d.Actions[0].Actor != "api:admin" || d.Actions[0].From != "gone" {
-		t.Fatalf("dropped delivery = %+v, %v; want dropped, the drop noted", d, err)
-	}
-	for _, err := range []error{
-		s.DropDelivery(ctx, twin.ID, "api:admin", at),
-		s.MoveDelivery(ctx, twin.ID, "backup", "api:admin", at),
-	} {
-		if kycd.ErrorCode(err) != kycd.ECONFLICT {
-			t.Errorf("a change of a dropped delivery = %v, want ECONFLICT", err)
-		}
-	}
-	if err := s.DropDelivery(ctx, uuid.NewString(), "api:admin", at); kycd.ErrorCode(err) != kycd.ENOTFOUND {
-		t.Errorf("drop of an unknown delivery = %v, want ENOTFOUND", err)
-	}
-	if depth, err := s.OutboxDepth(ctx); err != nil || depth[kycd.DeliveryDropped] != 1 {
-		t.Fatalf("OutboxDepth = %v, %v; want 1 dropped", depth, err)
-	}
-	if orphans, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true}); len(orphans.Items) != 0 {
-		t.Fatalf("orphans after the move and the drop = %+v, want none", orphans.Items)
-	}
-}
-
-func testPauseAndResume(t *testing.T, s kycd.Store) {
-	ctx := context.Background()
-	notifyN(t, s, 2, "crm", "other")
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	if err := s.PauseSink(ctx, "crm", "status 410: gone", now); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.PauseSink(ctx, "crm", "status 410: again", now.Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	if k := sinkNamed(t, s, "crm"); !k.PausedAt.Equal(now) || k.PauseReason != "status 410: gone" || !k.Configured {
-		t.Fatalf("paused sink = %+v, want paused at the first pause, configured (a dispatcher sends to it)", k)
-	}
-	later := now.Add(time.Hour)
-	claimed, err := s.ClaimDeliveries(ctx, "d", []string{"crm", "other"}, later, time.Minute, 10)
-	if err != nil || len(claimed) != 2 || slices.ContainsFunc(claimed, func(d *kycd.Delivery) bool { return d.Sink == "crm" }) {
-		t.Fatalf("claim = %+v, %v; want other's 2 only", claimed, err)
-	}
-	page, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Sink: "crm"})
-	if len(page.Items) != 2 || !page.Items[0].SinkPaused {
-		t.Fatalf("the paused sink's deliveries = %+v, want flagged", page.Items)
-	}
-	if _, err := s.ResumeSink(ctx, "nowhere", "cli:ana", later); kycd.ErrorCode(err) != kycd.ENOTFOUND {
-		t.Fatalf("resume of an unknown sink = %v, want ENOTFOUND", err)
-	}
-	n, err := s.ResumeSink(ctx, "crm", "cli:ana", later)
-	if err != nil || n != 2 {
-		t.Fatalf("ResumeSink = %d, %v; want its 2 pending deliveries due", n, err)
-	}
-	if k := sinkNamed(t, s, "crm"); !k.PausedAt.IsZero() || k.PauseReason != "" || k.ResumedBy != "cli:ana" || !k.ResumedAt.Equal(later) {
-		t.Fatalf("resumed sink = %+v, want not paused, the resume noted", k)
-	}
-	if n, err := s.ResumeSink(ctx, "crm", "cli:ana", later); err != nil || n != 0 {
-		t.Fatalf("resume of a sink not paused = %d, %v; want 0, no error", n, err)
-	}
-	claimed, err = s.ClaimDeliveries(ctx, "d", []string{"crm"}, later, time.Minute, 10)
-	if err != nil || len(claimed) != 2 || claimed[0].RoundAttempts != 0 || !claimed[0].RoundStartedAt.Equal(later) {
-		t.Fatalf("claim after the resume = %+v, %v; want crm's 2 in a new round", claimed, err)
-	}
-}
-
 func testSwapSetting(t *testing.T, s kycd.Store) {
 	ctx := context.Background()
 	if _, _, err := s.InitSetting(ctx, "k", "plain"); err != nil {
@@ -260,5 +146,115 @@ func testSwapSetting(t *testing.T, s kycd.Store) {
 	}
 	if err := s.SwapSetting(ctx, "missing", "", "x"); kycd.ErrorCode(err) != kycd.ECONFLICT {
 		t.Fatalf("swap of a missing setting = %v, want ECONFLICT", err)
+	}
+}
+
+// testSinkTx: what the sink operations write is what Sinks and LockSink
+// read; a pause and a resume leave the registration as it is, and a
+// registration leaves the pause.
+func testSinkTx(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	notifyN(t, s, 1, "crm", "old")
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	crm := kycd.SinkInfo{Name: "crm", Type: "http", Target: "https://merchant.example/kyc", Events: []string{"kyc.session.*", "kyb.level.updated"},
+		Configured: true, RegisteredAt: now}
+	inTx(t, s, func(tx kycd.Tx) error {
+		if _, err := tx.LockSink(ctx, "crm"); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+			t.Errorf("LockSink of a sink never registered = %v, want ENOTFOUND", err)
+		}
+		if err := tx.PutSink(ctx, crm); err != nil {
+			return err
+		}
+		if err := tx.PutSink(ctx, kycd.SinkInfo{Name: "log", Type: "log", Configured: true, RegisteredAt: now}); err != nil {
+			return err
+		}
+		return tx.SetSinkPause(ctx, "crm", now, "status 410: gone")
+	})
+	if got := sinkNamed(t, s, "crm"); !got.Configured || got.Type != "http" || got.Target != crm.Target || !slices.Equal(got.Events, crm.Events) ||
+		!got.RegisteredAt.Equal(now) || !got.PausedAt.Equal(now) || got.PauseReason != "status 410: gone" || got.Pending != 1 {
+		t.Fatalf("crm = %+v, want as put, paused, its 1 pending delivery counted", got)
+	}
+	if old := sinkNamed(t, s, "old"); old.Configured || old.Pending != 1 || old.Type != "" {
+		t.Fatalf("sink known only by its deliveries = %+v, want not configured, 1 pending", old)
+	}
+	later := now.Add(time.Minute)
+	inTx(t, s, func(tx kycd.Tx) error {
+		if err := tx.UnconfigureSinks(ctx); err != nil {
+			return err
+		}
+		// A new registration keeps the pause.
+		if err := tx.PutSink(ctx, kycd.SinkInfo{Name: "crm", Type: "nats", Configured: true, RegisteredAt: later}); err != nil {
+			return err
+		}
+		k, err := tx.LockSink(ctx, "crm")
+		if err != nil {
+			return err
+		}
+		if k.Type != "nats" || !k.PausedAt.Equal(now) || k.Pending != 0 {
+			t.Errorf("LockSink after a new registration = %+v, want type nats, the pause kept, no counts", k)
+		}
+		all, err := tx.RegisteredSinks(ctx)
+		if err != nil {
+			return err
+		}
+		if len(all) != 2 {
+			t.Errorf("RegisteredSinks = %d sinks, want crm and log (old has no row)", len(all))
+		}
+		if err := tx.SetSinkPause(ctx, "crm", time.Time{}, ""); err != nil {
+			return err
+		}
+		return tx.SetSinkResumed(ctx, "crm", "cli:ana", later)
+	})
+	if got := sinkNamed(t, s, "crm"); !got.PausedAt.IsZero() || got.PauseReason != "" || got.ResumedBy != "cli:ana" || !got.ResumedAt.Equal(later) || !got.Configured {
+		t.Fatalf("crm after the resume = %+v, want not paused, the resume noted", got)
+	}
+	if log := sinkNamed(t, s, "log"); log.Configured {
+		t.Fatalf("log after UnconfigureSinks = %+v, want not configured", log)
+	}
+	// A rolled back transaction changes nothing.
+	tx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SetSinkPause(ctx, "crm", later, "x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sinkNamed(t, s, "crm"); !got.PausedAt.IsZero() {
+		t.Fatalf("crm after a rolled back pause = %+v, want not paused", got)
+	}
+}
+
+// testQuarantineTx: LockQuarantined reads what AddQuarantine kept, and a
+// discard is noted on the item, which stays.
+func testQuarantineTx(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	q := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: time.Now().UTC().Truncate(time.Millisecond), Reason: kycd.QuarantineInvalid,
+		Problem: []byte(`{"detail":"x"}`), Body: []byte(`{"b":1}`)}
+	if err := s.AddQuarantine(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	inTx(t, s, func(tx kycd.Tx) error {
+		if _, err := tx.LockQuarantined(ctx, uuid.NewString()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+			t.Errorf("LockQuarantined of an unknown id = %v, want ENOTFOUND", err)
+		}
+		got, err := tx.LockQuarantined(ctx, q.ID)
+		if err != nil {
+			return err
+		}
+		if string(got.Body) != `{"b":1}` || !got.DiscardedAt.IsZero() || !got.ReceivedAt.Equal(q.ReceivedAt) {
+			t.Errorf("LockQuarantined = %+v, want the body as kept, not discarded", got)
+		}
+		return tx.SetQuarantineDiscarded(ctx, q.ID, "api:admin", at)
+	})
+	got, err := s.QuarantineItem(ctx, q.ID)
+	if err != nil || !got.DiscardedAt.Equal(at) || got.DiscardedBy != "api:admin" || string(got.Body) != `{"b":1}` {
+		t.Fatalf("discarded item = %+v, %v; want it kept with who and when", got, err)
+	}
+	if n, err := s.QuarantinePending(ctx); err != nil || n != 0 {
+		t.Fatalf("QuarantinePending after the discard = %d, %v; want 0", n, err)
 	}
 }

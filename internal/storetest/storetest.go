@@ -49,9 +49,10 @@ func Run(t *testing.T, open Open) {
 		{"EntryProjectedTwiceHasOneEffect", testProjectedTwice},
 		{"RebuildReproducesProjection", testRebuild},
 		{"DeliveryPages", testDeliveryPages},
-		{"SinkRegistry", testSinkRegistry},
-		{"MoveAndDropDeliveries", testMoveAndDrop},
-		{"PauseAndResumeSink", testPauseAndResume},
+		{"SinkTx", testSinkTx},
+		{"QuarantineTx", testQuarantineTx},
+		{"DeliveryTx", testDeliveryTx},
+		{"RecordAttemptsLostLease", testLostLease},
 		{"SwapSetting", testSwapSetting},
 		{"OddTextStoredAlike", testOddText},
 		{"Reconciliations", testReconciliations},
@@ -61,8 +62,6 @@ func Run(t *testing.T, open Open) {
 		{"RebuildDerivesExpiry", testRebuildDerivesExpiry},
 		{"SessionFilters", testSessionFilters},
 		{"SessionNotifications", testSessionNotifications},
-		{"DiscardQuarantine", testDiscardQuarantine},
-		{"ResendNotification", testResend},
 		{"OldestPending", testOldestPending},
 		{"QuarantinePending", testQuarantinePending},
 		{"Tokens", testTokens},
@@ -554,15 +553,16 @@ func testOutboxScheduleAndRetry(t *testing.T, s kycd.Store) {
 	if depth, err := s.OutboxDepth(ctx); err != nil || depth[kycd.DeliveryDead] != 1 || depth[kycd.DeliveryPending] != 0 {
 		t.Fatalf("depth = %v, %v", depth, err)
 	}
-	if n, err := s.RetryDeadDeliveries(ctx, now.Add(time.Hour)); err != nil || n != 1 {
-		t.Fatalf("RetryDeadDeliveries = %d, %v", n, err)
-	}
+	inTx(t, s, func(tx kycd.Tx) error {
+		ids, err := tx.DeliveryIDs(ctx, kycd.DeliveryDead, "")
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("dead deliveries = %v, %v; want 1", ids, err)
+		}
+		return tx.StartRound(ctx, now.Add(time.Hour), ids...)
+	})
 	again, _ := s.ClaimDeliveries(ctx, "one", []string{"a"}, now.Add(time.Hour), time.Minute, 10)
 	if len(again) != 1 || again[0].RoundAttempts != 0 || again[0].AttemptCount != 2 || !again[0].RoundStartedAt.Equal(now.Add(time.Hour)) {
 		t.Fatalf("after a retry = %+v, want a new round (0 attempts in it, 2 in all)", again)
-	}
-	if err := s.RetryDelivery(ctx, uuid.NewString(), now); kycd.ErrorCode(err) != kycd.ENOTFOUND {
-		t.Fatalf("retry of an unknown delivery = %v, want ENOTFOUND", err)
 	}
 }
 

@@ -112,6 +112,31 @@ type DeliveryFilter struct {
 	Cursor   string // from the previous page's NextCursor
 }
 
+// DeliveryQuery selects the deliveries Store.Deliveries reads, oldest
+// first (by creation, then id). Zero fields select all.
+type DeliveryQuery struct {
+	States   []string // in one of these states
+	Sink     string   // of this sink
+	NotSinks []string // of none of these sinks
+	// After, with AfterID, reads the rows after the one created at After
+	// with id AfterID.
+	After   time.Time
+	AfterID string
+	Limit   int // at most this many rows; no bound when 0
+}
+
+// FlagSinks sets Orphaned and SinkPaused on each delivery of ds from its
+// sink among sinks (Delivery.FlagSink).
+func FlagSinks(ds []*Delivery, sinks []*SinkInfo) {
+	byName := make(map[string]*SinkInfo, len(sinks))
+	for _, k := range sinks {
+		byName[k.Name] = k
+	}
+	for _, d := range ds {
+		d.FlagSink(byName[d.Sink])
+	}
+}
+
 // DeliveryPage is one page of deliveries, oldest first, without their
 // notifications.
 type DeliveryPage struct {

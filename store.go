@@ -63,11 +63,11 @@ type Store interface {
 	// was lost to another owner (its record is skipped); the last result
 	// is a failure of the whole call.
 	RecordAttempts(ctx context.Context, owner string, recs []AttemptRecord) ([]error, error)
-	// Deliveries lists deliveries, oldest first (by creation), a page at a
-	// time, without their notifications, each flagged Orphaned or
-	// SinkPaused as its sink is. A cursor that is not one of its own is
-	// EINVALID.
-	Deliveries(ctx context.Context, f DeliveryFilter) (*DeliveryPage, error)
+	// Deliveries reads the deliveries q selects, oldest first (by
+	// creation, then id), with their notifications, without their
+	// attempts and actions, and without the Orphaned and SinkPaused flags
+	// (FlagSinks sets those).
+	Deliveries(ctx context.Context, q DeliveryQuery) ([]*Delivery, error)
 	// Delivery returns a delivery with its attempts, the actions operators
 	// took on it and its notification, or ENOTFOUND.
 	Delivery(ctx context.Context, id string) (*Delivery, error)

@@ -27,9 +27,13 @@ func deliveriesCmd(e *env) *cobra.Command {
 			default:
 				return fmt.Errorf("--state %q: want pending, delivered, dead or dropped", f.State)
 			}
+			svc, err := e.app(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
 			items, next, err := collect(&pages, func(limit int, cursor string) ([]*kycd.Delivery, string, error) {
 				f.Limit, f.Cursor = limit, cursor
-				page, err := store.Deliveries(cmd.Context(), f)
+				page, err := svc.Deliveries(cmd.Context(), f)
 				if err != nil {
 					return nil, "", err
 				}

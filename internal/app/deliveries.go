@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kycd/kycd"
@@ -140,4 +141,52 @@ func (s *Service) sinkNames() []string {
 		names[i] = r.Name
 	}
 	return names
+}
+
+// Deliveries lists the deliveries f selects, oldest first (by creation), a
+// page at a time, without their notifications, each flagged Orphaned or
+// SinkPaused as its sink is (kycd.FlagSinks): f.Orphaned takes the pending
+// and dead deliveries of the sinks that are not configured. EINVALID for
+// a cursor that is not one of this list's.
+func (s *Service) Deliveries(ctx context.Context, f kycd.DeliveryFilter) (*kycd.DeliveryPage, error) {
+	limit := kycd.PageLimit(f.Limit)
+	q := kycd.DeliveryQuery{Sink: f.Sink, Limit: limit + 1}
+	if f.State != "" {
+		q.States = []string{f.State}
+	}
+	if f.Cursor != "" {
+		var err error
+		if q.After, q.AfterID, err = kycd.DecodeCursor(f.Cursor); err != nil {
+			return nil, err
+		}
+	}
+	sinks, err := s.Store.Sinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if f.Orphaned {
+		waiting := []string{kycd.DeliveryPending, kycd.DeliveryDead}
+		if f.State != "" && !slices.Contains(waiting, f.State) {
+			return &kycd.DeliveryPage{Items: []*kycd.Delivery{}}, nil
+		}
+		if f.State == "" {
+			q.States = waiting
+		}
+		for _, k := range sinks {
+			if k.Configured {
+				q.NotSinks = append(q.NotSinks, k.Name)
+			}
+		}
+	}
+	rows, err := s.Store.Deliveries(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	kycd.FlagSinks(rows, sinks)
+	for _, d := range rows {
+		d.NameConcerned()
+		d.Payload = nil
+	}
+	page := kycd.NewPage(rows, limit, func(d *kycd.Delivery) string { return kycd.EncodeCursor(d.CreatedAt, d.ID) })
+	return &kycd.DeliveryPage{Items: page.Items, NextCursor: page.NextCursor}, nil
 }

@@ -78,7 +78,7 @@ func TestMoveAndDrop(t *testing.T) {
 		if err := svc.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "crm", Type: "http"}, {Name: "backup", Type: "http"}}); err != nil {
 			t.Fatal(err)
 		}
-		page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Sink: "gone"})
+		page, err := svc.Deliveries(ctx, kycd.DeliveryFilter{Sink: "gone"})
 		if err != nil || len(page.Items) != 2 {
 			t.Fatalf("gone's deliveries = %+v, %v", page, err)
 		}
@@ -151,7 +151,7 @@ func TestMoveAndDrop(t *testing.T) {
 		if depth, err := s.OutboxDepth(ctx); err != nil || depth[kycd.DeliveryDropped] != 1 {
 			t.Fatalf("OutboxDepth = %v, %v; want 1 dropped", depth, err)
 		}
-		if orphans, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true}); len(orphans.Items) != 0 {
+		if orphans, _ := svc.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true}); len(orphans.Items) != 0 {
 			t.Fatalf("orphans after the move and the drop = %+v, want none", orphans.Items)
 		}
 	})
@@ -210,5 +210,70 @@ func TestRetry(t *testing.T) {
 			t.Fatalf("retry of an unknown delivery = %v, want ENOTFOUND", err)
 		}
 		wantAudit(t, s, kycd.AuditDeliveryRetry, kycd.AuditTarget("delivery", unknown), admin.Name, kycd.AuditFailed, "")
+	})
+}
+
+func TestDeliveryList(t *testing.T) {
+	t.Parallel()
+	onBothStores(t, func(t *testing.T, s kycd.Store) {
+		ctx := context.Background()
+		svc, _ := service(s)
+		storetest.Notify(t, s, 5, "a", "b")
+		if page, err := svc.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true}); err != nil || len(page.Items) != 10 || !page.Items[0].Orphaned {
+			t.Fatalf("orphaned deliveries before any sink is registered = %+v, %v; want all 10, flagged: no serve sends to a sink it never registered", page, err)
+		}
+		if err := svc.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "a", Type: "log"}, {Name: "b", Type: "log"}}); err != nil {
+			t.Fatal(err)
+		}
+		var all []*kycd.Delivery
+		f := kycd.DeliveryFilter{Sink: "a", Limit: 2}
+		for pages := 0; ; pages++ {
+			page, err := svc.Deliveries(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pages > 5 || len(page.Items) > 2 {
+				t.Fatalf("page %d has %d items: the cursor does not move on", pages, len(page.Items))
+			}
+			all = append(all, page.Items...)
+			if page.NextCursor == "" {
+				break
+			}
+			f.Cursor = page.NextCursor
+		}
+		if len(all) != 5 {
+			t.Fatalf("pages of sink a hold %d deliveries, want its 5", len(all))
+		}
+		for i, d := range all {
+			if d.Sink != "a" || d.Payload != nil || d.Orphaned || d.SessionID == "" {
+				t.Fatalf("delivery %d = %+v, want sink a's, without payload, naming its session, not orphaned", i, d)
+			}
+			if i > 0 && (d.CreatedAt.Before(all[i-1].CreatedAt) || d.ID == all[i-1].ID) {
+				t.Fatalf("deliveries not oldest first, or repeated: %v then %v", all[i-1].CreatedAt, d.CreatedAt)
+			}
+		}
+		if page, err := svc.Deliveries(ctx, kycd.DeliveryFilter{}); err != nil || len(page.Items) != 10 || page.NextCursor != "" {
+			t.Fatalf("all deliveries = %+v, %v; want 10 on one page", page, err)
+		}
+		if page, err := svc.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true}); err != nil || len(page.Items) != 0 {
+			t.Fatalf("orphaned deliveries once a and b are registered = %+v, %v; want none", page, err)
+		}
+		if page, err := svc.Deliveries(ctx, kycd.DeliveryFilter{State: kycd.DeliveryDead}); err != nil || len(page.Items) != 0 {
+			t.Fatalf("dead deliveries = %+v, %v; want none", page, err)
+		}
+		// b is configured no more: its pending deliveries are orphaned,
+		// but no delivered one is, whatever its sink.
+		if err := svc.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "a", Type: "log"}}); err != nil {
+			t.Fatal(err)
+		}
+		if page, err := svc.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true, State: kycd.DeliveryPending}); err != nil || len(page.Items) != 5 || page.Items[0].Sink != "b" {
+			t.Fatalf("pending orphaned deliveries = %+v, %v; want b's 5", page, err)
+		}
+		if page, err := svc.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true, State: kycd.DeliveryDelivered}); err != nil || len(page.Items) != 0 {
+			t.Fatalf("delivered orphaned deliveries = %+v, %v; want none", page, err)
+		}
+		if _, err := svc.Deliveries(ctx, kycd.DeliveryFilter{Cursor: "zzz"}); kycd.ErrorCode(err) != kycd.EINVALID {
+			t.Fatalf("a foreign cursor = %v, want EINVALID", err)
+		}
 	})
 }

@@ -46,7 +46,7 @@ func TestRegisterSinks(t *testing.T) {
 		if log := sinkNamed(t, s, "log"); !log.Configured || log.Pending != 0 || len(log.Events) != 0 {
 			t.Fatalf("sink log = %+v, want configured, for every type, nothing pending", log)
 		}
-		orphans, err := s.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true})
+		orphans, err := svc.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true})
 		if err != nil || len(orphans.Items) != 2 {
 			t.Fatalf("orphaned deliveries = %+v, %v; want old's 2", orphans, err)
 		}
@@ -73,7 +73,7 @@ func TestRegisterSinks(t *testing.T) {
 		if got := sinkNamed(t, s, "crm"); got.Configured || got.Orphaned() != 2 || got.Target != crm.Target {
 			t.Fatalf("crm after a start without it = %+v, want not configured, its 2 deliveries orphaned, its last target kept", got)
 		}
-		if page, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Sink: "old"}); len(page.Items) != 2 || page.Items[0].Orphaned {
+		if page, _ := svc.Deliveries(ctx, kycd.DeliveryFilter{Sink: "old"}); len(page.Items) != 2 || page.Items[0].Orphaned {
 			t.Fatalf("old's deliveries after it was registered = %+v, want not orphaned", page.Items)
 		}
 	})
@@ -104,7 +104,7 @@ func TestPauseAndResume(t *testing.T) {
 		if err != nil || len(claimed) != 2 || slices.ContainsFunc(claimed, func(d *kycd.Delivery) bool { return d.Sink == "crm" }) {
 			t.Fatalf("claim = %+v, %v; want other's 2 only", claimed, err)
 		}
-		page, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Sink: "crm"})
+		page, _ := svc.Deliveries(ctx, kycd.DeliveryFilter{Sink: "crm"})
 		if len(page.Items) != 2 || !page.Items[0].SinkPaused {
 			t.Fatalf("the paused sink's deliveries = %+v, want flagged", page.Items)
 		}

@@ -115,7 +115,7 @@ func (f *fixture) notify(t *testing.T) string {
 		Checks: []kycd.Check{{Type: "document-verification", State: "Refused", Reasons: []kycd.Reason{{Code: "EXPIRED_DOCUMENT", Message: "expired"}}}},
 	}
 	res := ingesttest.Ingest(t, f.store, ev, ingest.Options{Sinks: kycd.Routes(f.sink), Guide: kycd.DefaultGuidance().For})
-	page, err := f.store.Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 500})
+	page, err := (&app.Service{Store: f.store}).Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}

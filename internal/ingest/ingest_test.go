@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
 )
@@ -88,7 +89,7 @@ func TestInvitationProjectsARelatedPartySession(t *testing.T) {
 	if sess.Status != kycd.StatusNotStarted || sess.Subject != want {
 		t.Fatalf("session = %+v, want NOT_STARTED for %+v", sess, want)
 	}
-	ds, err := in.Store.Deliveries(context.Background(), kycd.DeliveryFilter{State: kycd.DeliveryPending, Limit: 10})
+	ds, err := (&app.Service{Store: in.Store}).Deliveries(context.Background(), kycd.DeliveryFilter{State: kycd.DeliveryPending, Limit: 10})
 	if err != nil || len(ds.Items) != 1 {
 		t.Fatalf("deliveries = %v, %v", ds, err)
 	}
@@ -191,7 +192,7 @@ func TestRestartBetweenLogAndProjection(t *testing.T) {
 	if n, err := in.Drain(context.Background()); err != nil || n != 1 {
 		t.Fatalf("Drain = %d, %v; want 1", n, err)
 	}
-	ds, err := s.Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 10})
+	ds, err := (&app.Service{Store: s}).Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 10})
 	if err != nil || len(ds.Items) != 1 || ds.Items[0].NotificationID != kycd.NotificationID("550e8400-e29b-41d4-a716-446655440000") {
 		t.Fatalf("deliveries = %+v, %v; want one, for the notification derived from the event id", ds, err)
 	}

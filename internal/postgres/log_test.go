@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/postgres"
 	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
@@ -297,7 +298,7 @@ func TestProjection(t *testing.T) {
 		t.Fatalf("UnprojectedLog after projecting = %v, %v", rest, err)
 	}
 
-	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	page, err := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
 	if err != nil || len(page.Items) != 6 {
 		t.Fatalf("deliveries = %v, %v; want 3 notifications × 2 sinks", page, err)
 	}
@@ -604,7 +605,7 @@ func TestResetProjection(t *testing.T) {
 	if known, _ := s.KnownEvents(ctx, []string{old.EventID, entries[1].EventID}); len(known) != 2 || known[entries[1].EventID].Seq != entries[1].Seq {
 		t.Fatalf("KnownEvents after reset = %v, want both, the reset one from the log", known)
 	}
-	page, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	page, _ := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
 	ds := page.Items
 
 	project(t, s, opt, entries...)
@@ -615,7 +616,7 @@ func TestResetProjection(t *testing.T) {
 	if sub, _ := s.Subject(ctx, userID, ""); sub == nil || sub.Level != "REGULAR" {
 		t.Fatalf("subject rebuilt = %+v", sub)
 	}
-	if again, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(again.Items) != len(ds) || len(ds) != 3 {
+	if again, _ := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(again.Items) != len(ds) || len(ds) != 3 {
 		t.Fatalf("deliveries after a rebuild = %d, before %d; want 3, none added", len(again.Items), len(ds))
 	}
 }

@@ -12,22 +12,26 @@ import (
 )
 
 // deliveryColumns are read from deliveryFrom: a delivery with its
-// notification and its sink's flags. A delivery whose sink has no row is
-// orphaned as much as one whose sink is no longer configured.
+// notification.
 const (
 	deliveryColumns = `d.id, d.notification_id, n.type, d.sink, d.state, d.attempts, d.round_attempts, d.round_started_at,
-	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload::text,
-	d.state IN ('pending', 'dead') AND NOT coalesce(s.configured, false), d.state = 'pending' AND s.paused_at IS NOT NULL`
-	deliveryFrom = ` FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN sinks s ON s.name = d.sink `
-	orphaned     = `d.state IN ('pending', 'dead') AND NOT coalesce(s.configured, false)`
+	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload::text`
+	deliveryFrom = ` FROM deliveries d JOIN notifications n ON n.id = d.notification_id `
+	// sinkFlags are the Orphaned and SinkPaused flags of Delivery, read
+	// with the delivery's sink (LEFT JOIN sinks s): a delivery whose sink
+	// has no row is orphaned as much as one whose sink is no longer
+	// configured. Export reads deliveries through Delivery and shows them;
+	// the deliveries list sets them above the store (kycd.FlagSinks).
+	sinkFlags = `, d.state IN ('pending', 'dead') AND NOT coalesce(s.configured, false), d.state = 'pending' AND s.paused_at IS NOT NULL`
 )
 
-func scanDelivery(row pgx.Row) (*kycd.Delivery, error) {
+// scanDelivery reads deliveryColumns, then into extra what follows them.
+func scanDelivery(row pgx.Row, extra ...any) (*kycd.Delivery, error) {
 	var d kycd.Delivery
 	var lastError *string
 	var payload string
-	if err := row.Scan(&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
-		&d.RoundStartedAt, &d.NextAttemptAt, &lastError, &d.CreatedAt, &d.UpdatedAt, &payload, &d.Orphaned, &d.SinkPaused); err != nil {
+	if err := row.Scan(append([]any{&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
+		&d.RoundStartedAt, &d.NextAttemptAt, &lastError, &d.CreatedAt, &d.UpdatedAt, &payload}, extra...)...); err != nil {
 		return nil, err
 	}
 	d.RoundStartedAt, d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = d.RoundStartedAt.UTC(), d.NextAttemptAt.UTC(), d.CreatedAt.UTC(), d.UpdatedAt.UTC()
@@ -57,7 +61,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 			UPDATE deliveries SET lease_owner = $4, lease_until = $5 FROM due WHERE deliveries.id = due.id
 			RETURNING deliveries.*
 		)
-		SELECT `+deliveryColumns+` FROM leased d JOIN notifications n ON n.id = d.notification_id LEFT JOIN sinks s ON s.name = d.sink
+		SELECT `+deliveryColumns+` FROM leased d JOIN notifications n ON n.id = d.notification_id
 		ORDER BY d.next_attempt_at, d.id`,
 		now, sinks, limit, owner, now.Add(lease))
 	if err != nil {
@@ -119,64 +123,50 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 	return errs, nil
 }
 
-// Deliveries lists deliveries by creation, oldest first, a page at a time.
-func (s *Store) Deliveries(ctx context.Context, f kycd.DeliveryFilter) (*kycd.DeliveryPage, error) {
-	limit := kycd.PageLimit(f.Limit)
-	q := `SELECT ` + deliveryColumns + deliveryFrom + `WHERE true`
+// Deliveries reads the deliveries q selects, oldest first.
+func (s *Store) Deliveries(ctx context.Context, q kycd.DeliveryQuery) ([]*kycd.Delivery, error) {
+	query := `SELECT ` + deliveryColumns + deliveryFrom + `WHERE true`
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	if f.State != "" {
-		q += ` AND d.state = ` + arg(f.State)
+	if len(q.States) > 0 {
+		query += ` AND d.state = ANY(` + arg(q.States) + `)`
 	}
-	if f.Sink != "" {
-		q += ` AND d.sink = ` + arg(f.Sink)
+	if q.Sink != "" {
+		query += ` AND d.sink = ` + arg(q.Sink)
 	}
-	if f.Orphaned {
-		q += ` AND ` + orphaned
+	if len(q.NotSinks) > 0 {
+		query += ` AND NOT d.sink = ANY(` + arg(q.NotSinks) + `)`
 	}
-	if f.Cursor != "" {
-		t, id, err := kycd.DecodeCursor(f.Cursor)
-		if err != nil {
-			return nil, err
-		}
-		q += ` AND (d.created_at, d.id) > (` + arg(t) + `, ` + arg(id) + `)`
+	if q.AfterID != "" {
+		query += ` AND (d.created_at, d.id) > (` + arg(q.After) + `, ` + arg(q.AfterID) + `)`
 	}
-	q += ` ORDER BY d.created_at, d.id LIMIT ` + arg(limit+1)
-	rows, err := s.pool.Query(ctx, q, args...)
+	query += ` ORDER BY d.created_at, d.id`
+	if q.Limit > 0 {
+		query += ` LIMIT ` + arg(q.Limit)
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: deliveries: %w", translate(s, err))
 	}
-	defer rows.Close()
-	page := &kycd.DeliveryPage{Items: []*kycd.Delivery{}}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, fmt.Errorf("postgres: deliveries: %w", translate(s, err))
-		}
-		if len(page.Items) == limit {
-			last := page.Items[limit-1]
-			page.NextCursor = kycd.EncodeCursor(last.CreatedAt, last.ID)
-			break
-		}
-		d.NameConcerned()
-		d.Payload = nil
-		page.Items = append(page.Items, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kycd.Delivery, error) { return scanDelivery(row) })
+	if err != nil {
 		return nil, fmt.Errorf("postgres: deliveries: %w", translate(s, err))
 	}
-	return page, nil
+	return out, nil
 }
 
 // Delivery returns one delivery with its attempts and actions.
 func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error) {
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+deliveryFrom+`WHERE d.id = $1`, id))
+	var orphaned, paused bool
+	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+sinkFlags+deliveryFrom+`LEFT JOIN sinks s ON s.name = d.sink WHERE d.id = $1`, id),
+		&orphaned, &paused)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: delivery: %w", s.notFound(err, "delivery %s not found", id))
 	}
+	d.Orphaned, d.SinkPaused = orphaned, paused
 	rows, err := s.pool.Query(ctx,
 		`SELECT attempt, started_at, duration_ms, outcome, status_code, error FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt`, id)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/ingest/ingesttest"
 	"github.com/kycd/kycd/internal/privacy"
@@ -48,7 +49,7 @@ func TestEraseNotifiesTheSinksThatTakeIt(t *testing.T) {
 		r.NotificationID != kycd.ErasedNotificationID(sub, at) {
 		t.Fatalf("receipt = %+v", r)
 	}
-	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	page, err := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

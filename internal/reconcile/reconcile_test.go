@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/reconcile"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
@@ -206,7 +207,7 @@ func drain(t *testing.T, in *ingest.Ingester) {
 
 func notifications(t *testing.T, store kycd.Store) []kycd.Notification {
 	t.Helper()
-	page, err := store.Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 100})
+	page, err := (&app.Service{Store: store}).Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}

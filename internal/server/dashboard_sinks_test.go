@@ -44,7 +44,7 @@ func TestDashboardOrphansAndPausedSink(t *testing.T) {
 	if err := (&app.Service{Store: store}).PauseSink(ctx, "crm", "https://crm.example/kyc?token=xxxxx answered 410 Gone"); err != nil {
 		t.Fatal(err)
 	}
-	orphans, err := store.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true})
+	orphans, err := (&app.Service{Store: store}).Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true})
 	if err != nil || len(orphans.Items) != 2 {
 		t.Fatalf("orphans = %+v, %v; want 2", orphans, err)
 	}

@@ -217,7 +217,7 @@ func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
 	rejection := kycd.NotificationID("550e8400-e29b-41d4-a716-446655440000")
 	var dead *kycd.Delivery
 	for deadline := time.Now().Add(10 * time.Second); dead == nil && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		page, err := store.Deliveries(ctx, kycd.DeliveryFilter{State: kycd.DeliveryDead})
+		page, err := (&app.Service{Store: store}).Deliveries(ctx, kycd.DeliveryFilter{State: kycd.DeliveryDead})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,7 @@ func handleDeliveries(o Options) http.Handler {
 		if f.Limit, err = queryLimit(r); err != nil {
 			return nil, err
 		}
-		page, err := o.Store.Deliveries(r.Context(), f)
+		page, err := o.App.Deliveries(r.Context(), f)
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/sqlite"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
 )
@@ -232,7 +233,7 @@ func TestProjection(t *testing.T) {
 		t.Fatalf("unhandled Event = %+v, %v", ev, err)
 	}
 
-	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	page, err := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
 	if err != nil || len(page.Items) != 8 {
 		t.Fatalf("deliveries %v, %v; want 8 (4 notifications, 2 sinks)", page, err)
 	}
@@ -390,7 +391,7 @@ func TestApplyTwice(t *testing.T) {
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatalf("Rollback after Commit = %v, want nil", err)
 	}
-	if ds, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 10}); len(ds.Items) != 1 {
+	if ds, _ := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 10}); len(ds.Items) != 1 {
 		t.Fatalf("%d deliveries, want 1", len(ds.Items))
 	}
 	if items, _ := s.Quarantine(ctx, true, 10); len(items) != 1 {
@@ -571,7 +572,7 @@ func TestResetProjection(t *testing.T) {
 	if subj, err := s.Subject(ctx, sub.ID, ""); err != nil || subj.Level != "REGULAR" {
 		t.Fatalf("subject rebuilt = %+v, %v", subj, err)
 	}
-	if ds, _ := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(ds.Items) != 4 {
+	if ds, _ := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(ds.Items) != 4 {
 		t.Fatalf("%d deliveries after the rebuild, want the 4 of the first projection", len(ds.Items))
 	}
 }

@@ -12,25 +12,29 @@ import (
 )
 
 // deliveryColumns are read from deliveryFrom: a delivery with its
-// notification and its sink's flags. A delivery whose sink has no row is
-// orphaned as much as one whose sink is no longer configured.
+// notification.
 const (
 	deliveryColumns = `d.id, d.notification_id, n.type, d.sink, d.state, d.attempts, d.round_attempts, d.round_started_at,
-	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload,
-	d.state IN ('pending', 'dead') AND coalesce(s.configured, 0) = 0, d.state = 'pending' AND s.paused_at IS NOT NULL`
-	deliveryFrom = ` FROM deliveries d JOIN notifications n ON n.id = d.notification_id LEFT JOIN sinks s ON s.name = d.sink `
-	orphaned     = `d.state IN ('pending', 'dead') AND coalesce(s.configured, 0) = 0`
+	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload`
+	deliveryFrom = ` FROM deliveries d JOIN notifications n ON n.id = d.notification_id `
+	// sinkFlags are the Orphaned and SinkPaused flags of Delivery, read
+	// with the delivery's sink (LEFT JOIN sinks s): a delivery whose sink
+	// has no row is orphaned as much as one whose sink is no longer
+	// configured. Export reads deliveries through Delivery and shows them;
+	// the deliveries list sets them above the store (kycd.FlagSinks).
+	sinkFlags = `, d.state IN ('pending', 'dead') AND coalesce(s.configured, 0) = 0, d.state = 'pending' AND s.paused_at IS NOT NULL`
 	// notPaused keeps the deliveries of a paused sink from being claimed.
 	notPaused = `NOT EXISTS (SELECT 1 FROM sinks p WHERE p.name = d.sink AND p.paused_at IS NOT NULL)`
 )
 
-func scanDelivery(row interface{ Scan(...any) error }) (*kycd.Delivery, error) {
+// scanDelivery reads deliveryColumns, then into extra what follows them.
+func scanDelivery(row interface{ Scan(...any) error }, extra ...any) (*kycd.Delivery, error) {
 	var d kycd.Delivery
 	var roundStarted, next, created, updated string
 	var lastError sql.NullString
 	var payload []byte
-	if err := row.Scan(&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
-		&roundStarted, &next, &lastError, &created, &updated, &payload, &d.Orphaned, &d.SinkPaused); err != nil {
+	if err := row.Scan(append([]any{&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
+		&roundStarted, &next, &lastError, &created, &updated, &payload}, extra...)...); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {
@@ -170,61 +174,57 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 	return errs, nil
 }
 
-// Deliveries lists deliveries by creation, oldest first, a page at a time.
-func (s *Store) Deliveries(ctx context.Context, f kycd.DeliveryFilter) (*kycd.DeliveryPage, error) {
-	limit := kycd.PageLimit(f.Limit)
-	q := `SELECT ` + deliveryColumns + deliveryFrom + `WHERE 1 = 1`
+// Deliveries reads the deliveries q selects, oldest first.
+func (s *Store) Deliveries(ctx context.Context, q kycd.DeliveryQuery) ([]*kycd.Delivery, error) {
+	query := `SELECT ` + deliveryColumns + deliveryFrom + `WHERE 1 = 1`
 	var args []any
-	if f.State != "" {
-		q += ` AND d.state = ?`
-		args = append(args, f.State)
-	}
-	if f.Sink != "" {
-		q += ` AND d.sink = ?`
-		args = append(args, f.Sink)
-	}
-	if f.Orphaned {
-		q += ` AND ` + orphaned
-	}
-	if f.Cursor != "" {
-		t, id, err := kycd.DecodeCursor(f.Cursor)
-		if err != nil {
-			return nil, err
+	in := func(column string, values []string) string {
+		for _, v := range values {
+			args = append(args, v)
 		}
-		at := formatTime(t)
-		q += ` AND (d.created_at > ? OR (d.created_at = ? AND d.id > ?))`
-		args = append(args, at, at, id)
+		return column + ` IN (` + placeholders(len(values)) + `)`
 	}
-	q += ` ORDER BY d.created_at, d.id LIMIT ?`
-	args = append(args, limit+1)
-	page := &kycd.DeliveryPage{Items: []*kycd.Delivery{}}
-	err := queryRows(ctx, s.r, q, args, func(rows *sql.Rows) error {
+	if len(q.States) > 0 {
+		query += ` AND ` + in(`d.state`, q.States)
+	}
+	if q.Sink != "" {
+		query += ` AND d.sink = ?`
+		args = append(args, q.Sink)
+	}
+	if len(q.NotSinks) > 0 {
+		query += ` AND NOT ` + in(`d.sink`, q.NotSinks)
+	}
+	if q.AfterID != "" {
+		at := formatTime(q.After)
+		query += ` AND (d.created_at > ? OR (d.created_at = ? AND d.id > ?))`
+		args = append(args, at, at, q.AfterID)
+	}
+	query += ` ORDER BY d.created_at, d.id`
+	if q.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, q.Limit)
+	}
+	out := []*kycd.Delivery{}
+	err := queryRows(ctx, s.r, query, args, func(rows *sql.Rows) error {
 		d, err := scanDelivery(rows)
-		if err != nil {
-			return err
-		}
-		if len(page.Items) == limit {
-			last := page.Items[limit-1]
-			page.NextCursor = kycd.EncodeCursor(last.CreatedAt, last.ID)
-			return nil
-		}
-		d.NameConcerned()
-		d.Payload = nil
-		page.Items = append(page.Items, d)
-		return nil
+		out = append(out, d)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: deliveries: %w", translate(s, err))
 	}
-	return page, nil
+	return out, nil
 }
 
 // Delivery returns one delivery with its attempts and actions.
 func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error) {
-	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+`WHERE d.id = ?`, id))
+	var orphaned, paused bool
+	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+sinkFlags+deliveryFrom+`LEFT JOIN sinks s ON s.name = d.sink WHERE d.id = ?`, id),
+		&orphaned, &paused)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: delivery: %w", s.notFound(err, "delivery %s not found", id))
 	}
+	d.Orphaned, d.SinkPaused = orphaned, paused
 	err = queryRows(ctx, s.r, `SELECT attempt, started_at, duration_ms, outcome, status_code, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`,
 		[]any{id}, func(rows *sql.Rows) error {
 			var a kycd.Attempt

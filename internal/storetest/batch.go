@@ -59,11 +59,11 @@ func drain(t *testing.T, in *ingest.Ingester) {
 
 func deliveries(t *testing.T, s kycd.Store) []*kycd.Delivery {
 	t.Helper()
-	page, err := s.Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 500})
+	rows, err := s.Deliveries(context.Background(), kycd.DeliveryQuery{Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return page.Items
+	return rows
 }
 
 func testBatchRefusals(t *testing.T, s kycd.Store) {

@@ -164,12 +164,14 @@ func testSessionNotifications(t *testing.T, s kycd.Store) {
 		t.Errorf("notifications of no ids = %#v, %v; want an empty list", none, err)
 	}
 
-	// The list of dead deliveries names whose each is.
-	dead, err := s.Deliveries(ctx, kycd.DeliveryFilter{State: kycd.DeliveryDead})
-	if err != nil || len(dead.Items) != 2 {
+	// The dead deliveries carry their notifications, which name whose
+	// each is.
+	dead, err := s.Deliveries(ctx, kycd.DeliveryQuery{States: []string{kycd.DeliveryDead}})
+	if err != nil || len(dead) != 2 {
 		t.Fatalf("dead deliveries = %+v, %v", dead, err)
 	}
-	for _, d := range dead.Items {
+	for _, d := range dead {
+		d.NameConcerned()
 		want := map[string]string{kycd.NotificationID(rejected.ID): sid, kycd.NotificationID(other.ID): other.SessionID}[d.NotificationID]
 		if d.SessionID != want || d.Subject != rejected.Subject {
 			t.Errorf("dead delivery %s names session %q and subject %+v; want %q and %+v", d.ID, d.SessionID, d.Subject, want, rejected.Subject)

@@ -17,11 +17,11 @@ func testOldestPending(t *testing.T, s kycd.Store) {
 		t.Fatalf("OldestPending of an empty outbox = %v, %v; want none", got, err)
 	}
 	notifyN(t, s, 2, "a", "b")
-	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Sink: "a"})
-	if err != nil || len(page.Items) != 2 {
+	page, err := s.Deliveries(ctx, kycd.DeliveryQuery{Sink: "a"})
+	if err != nil || len(page) != 2 {
 		t.Fatalf("a's deliveries = %+v, %v", page, err)
 	}
-	first, second := page.Items[0], page.Items[1]
+	first, second := page[0], page[1]
 	got, err := s.OldestPending(ctx)
 	if err != nil || len(got) != 2 || !got["a"].Equal(first.CreatedAt) {
 		t.Fatalf("OldestPending = %v, %v; want a and b, a's at its first delivery's creation %v", got, err, first.CreatedAt)

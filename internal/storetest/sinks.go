@@ -70,48 +70,52 @@ func register(t *testing.T, s kycd.Store, at time.Time, sinks ...kycd.SinkInfo) 
 	})
 }
 
+// testDeliveryPages: Deliveries reads just the rows its query selects,
+// oldest first, from after a row on, at most its limit, each with its
+// notification and no flags.
 func testDeliveryPages(t *testing.T, s kycd.Store) {
 	ctx := context.Background()
 	notifyN(t, s, 5, "a", "b")
-	if page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Orphaned: true}); err != nil || len(page.Items) != 10 {
-		t.Fatalf("orphaned deliveries before any sink is registered = %d, %v; want all 10: no serve sends to a sink it never registered", len(page.Items), err)
-	}
-	register(t, s, time.Now(), kycd.SinkInfo{Name: "a", Type: "log"}, kycd.SinkInfo{Name: "b", Type: "log"})
+	notifyN(t, s, 1, "c")
 	var all []*kycd.Delivery
-	f := kycd.DeliveryFilter{Sink: "a", Limit: 2}
-	for pages := 0; ; pages++ {
-		page, err := s.Deliveries(ctx, f)
+	q := kycd.DeliveryQuery{Sink: "a", Limit: 2}
+	for reads := 0; ; reads++ {
+		rows, err := s.Deliveries(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if pages > 5 || len(page.Items) > 2 {
-			t.Fatalf("page %d has %d items: the cursor does not move on", pages, len(page.Items))
+		if reads > 5 || len(rows) > 2 {
+			t.Fatalf("read %d has %d rows: the query does not move on", reads, len(rows))
 		}
-		all = append(all, page.Items...)
-		if page.NextCursor == "" {
+		all = append(all, rows...)
+		if len(rows) < 2 {
 			break
 		}
-		f.Cursor = page.NextCursor
+		last := rows[len(rows)-1]
+		q.After, q.AfterID = last.CreatedAt, last.ID
 	}
 	if len(all) != 5 {
-		t.Fatalf("pages of sink a hold %d deliveries, want its 5", len(all))
+		t.Fatalf("reads of sink a hold %d deliveries, want its 5", len(all))
 	}
 	for i, d := range all {
-		if d.Sink != "a" || d.Payload != nil || d.Orphaned {
-			t.Fatalf("delivery %d = %+v, want sink a's, without payload, not orphaned", i, d)
+		if d.Sink != "a" || len(d.Payload) == 0 || d.NotificationType != kycd.NotifySessionRejected || d.Orphaned || d.SinkPaused {
+			t.Fatalf("delivery %d = %+v, want sink a's, with its notification, no flags", i, d)
 		}
 		if i > 0 && (d.CreatedAt.Before(all[i-1].CreatedAt) || d.ID == all[i-1].ID) {
 			t.Fatalf("deliveries not oldest first, or repeated: %v then %v", all[i-1].CreatedAt, d.CreatedAt)
 		}
 	}
-	if page, err := s.Deliveries(ctx, kycd.DeliveryFilter{}); err != nil || len(page.Items) != 10 || page.NextCursor != "" {
-		t.Fatalf("all deliveries = %d, %v; want 10 on one page", len(page.Items), err)
+	if rows, err := s.Deliveries(ctx, kycd.DeliveryQuery{}); err != nil || len(rows) != 11 {
+		t.Fatalf("all deliveries = %d, %v; want 11", len(rows), err)
 	}
-	if page, err := s.Deliveries(ctx, kycd.DeliveryFilter{State: kycd.DeliveryDead}); err != nil || len(page.Items) != 0 {
-		t.Fatalf("dead deliveries = %+v, %v; want none", page, err)
+	if rows, err := s.Deliveries(ctx, kycd.DeliveryQuery{NotSinks: []string{"a", "c"}}); err != nil || len(rows) != 5 || rows[0].Sink != "b" {
+		t.Fatalf("deliveries of neither a nor c = %d, %v; want b's 5", len(rows), err)
 	}
-	if _, err := s.Deliveries(ctx, kycd.DeliveryFilter{Cursor: "zzz"}); kycd.ErrorCode(err) != kycd.EINVALID {
-		t.Fatalf("a foreign cursor = %v, want EINVALID", err)
+	if rows, err := s.Deliveries(ctx, kycd.DeliveryQuery{States: []string{kycd.DeliveryDead, kycd.DeliveryDelivered}}); err != nil || len(rows) != 0 {
+		t.Fatalf("dead or delivered deliveries = %+v, %v; want none", rows, err)
+	}
+	if rows, err := s.Deliveries(ctx, kycd.DeliveryQuery{States: []string{kycd.DeliveryDead, kycd.DeliveryPending}, Sink: "c"}); err != nil || len(rows) != 1 {
+		t.Fatalf("c's dead or pending deliveries = %+v, %v; want 1", rows, err)
 	}
 }
 

@@ -418,11 +418,11 @@ func testPurge(t *testing.T, s kycd.Store) {
 	if err != nil || n != 3 {
 		t.Fatalf("Purge = %d, %v; want 3 (two bodies, one invitation)", n, err)
 	}
-	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 10})
+	page, err := s.Deliveries(ctx, kycd.DeliveryQuery{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range page.Items {
+	for _, d := range page {
 		full, err := s.Delivery(ctx, d.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -547,7 +547,7 @@ func testOutboxScheduleAndRetry(t *testing.T, s kycd.Store) {
 		t.Fatalf("due claim = %+v, want the delivery with one attempt", due)
 	}
 	fail(kycd.DeliveryDead, now)
-	if dead, _ := s.Deliveries(ctx, kycd.DeliveryFilter{State: kycd.DeliveryDead}); len(dead.Items) != 1 || dead.Items[0].LastError != "status 503" {
+	if dead, _ := s.Deliveries(ctx, kycd.DeliveryQuery{States: []string{kycd.DeliveryDead}}); len(dead) != 1 || dead[0].LastError != "status 503" {
 		t.Fatalf("dead list = %+v", dead)
 	}
 	if depth, err := s.OutboxDepth(ctx); err != nil || depth[kycd.DeliveryDead] != 1 || depth[kycd.DeliveryPending] != 0 {

@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/sqlite/sqlitetest"
@@ -77,7 +78,7 @@ func (f *fixture) receive(t *testing.T, bodies ...[]byte) {
 func (f *fixture) stalledDeliveries(t *testing.T) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
-	page, err := f.store.Deliveries(ctx, kycd.DeliveryFilter{Limit: 500})
+	page, err := (&app.Service{Store: f.store}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +275,7 @@ func TestWatchdogNotifiesTheSinksThatTakeStalls(t *testing.T) {
 	if _, err := w.Round(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	page, err := f.store.Deliveries(context.Background(), kycd.DeliveryFilter{})
+	page, err := (&app.Service{Store: f.store}).Deliveries(context.Background(), kycd.DeliveryFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

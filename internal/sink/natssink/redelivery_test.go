@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/dispatch"
 	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/internal/ingest"
@@ -56,7 +57,7 @@ func TestRepublishAfterACrashIsStoredOnce(t *testing.T) {
 		t.Fatalf("second dispatcher claimed %d (%v), want the delivery again after the lease", n, err)
 	}
 
-	ds, err := store.Deliveries(context.Background(), kycd.DeliveryFilter{State: kycd.DeliveryDelivered, Limit: 10})
+	ds, err := (&app.Service{Store: store}).Deliveries(context.Background(), kycd.DeliveryFilter{State: kycd.DeliveryDelivered, Limit: 10})
 	if err != nil || len(ds.Items) != 1 {
 		t.Fatalf("delivered = %v, %v; want the one delivery", ds, err)
 	}

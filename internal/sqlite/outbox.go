@@ -143,11 +143,13 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 	}
+	defer update.Close()
 	insert, err := tx.PrepareContext(ctx,
 		`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 	}
+	defer insert.Close()
 	errs := make([]error, len(recs))
 	for i, r := range recs {
 		a, next := r.Attempt, r.Next

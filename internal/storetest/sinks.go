@@ -52,24 +52,6 @@ func inTx(t *testing.T, s kycd.Store, fn func(tx kycd.Tx) error) {
 	}
 }
 
-// register records sinks as configured at at, and every other sink as
-// not, as a starting kycd serve does.
-func register(t *testing.T, s kycd.Store, at time.Time, sinks ...kycd.SinkInfo) {
-	t.Helper()
-	inTx(t, s, func(tx kycd.Tx) error {
-		if err := tx.UnconfigureSinks(context.Background()); err != nil {
-			return err
-		}
-		for _, k := range sinks {
-			k.Configured, k.RegisteredAt = true, at
-			if err := tx.PutSink(context.Background(), k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
 // testDeliveryPages: Deliveries reads just the rows its query selects,
 // oldest first, from after a row on, at most its limit, each with its
 // notification and no flags.

@@ -404,7 +404,7 @@ func printStats(out io.Writer, st *kycd.Stats, window time.Duration) {
 }
 
 func quarantineCmd(e *env) *cobra.Command {
-	cmd := group("quarantine", "Inspect and replay refused webhook bodies")
+	cmd := group("quarantine", "Inspect, replay and discard refused webhook bodies")
 	var all bool
 	var limit int
 	list := &cobra.Command{
@@ -517,7 +517,29 @@ sentences (give the same file as serve's).`,
 		}),
 	}
 	e.use(replay, append(storeFlags, "guidance")...)
-	cmd.AddCommand(list, show, replay)
+	discard := &cobra.Command{
+		Use:   "discard ID",
+		Short: "Give a refused body up: kept, marked with who and when, out of the pending list",
+		Args:  cobra.ExactArgs(1),
+		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
+			svc, err := e.app(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			actor := e.cliActor()
+			at, err := svc.DiscardQuarantine(cmd.Context(), actor, args[0])
+			if err != nil {
+				return err
+			}
+			if e.cfg.JSON {
+				return printJSON(e.stdout, map[string]any{"id": args[0], "discardedAt": at, "discardedBy": actor.Name})
+			}
+			fmt.Fprintf(e.stdout, "discarded %s: it is kept, and no longer waits for a replay\n", args[0])
+			return nil
+		}),
+	}
+	e.use(discard, storeFlags...)
+	cmd.AddCommand(list, show, replay, discard)
 	return cmd
 }
 

@@ -62,3 +62,64 @@ func TestResendIsAuditedAlikeFromTheAPIAndTheCLI(t *testing.T) {
 		t.Errorf("a refused resend's entry = %+v, want failed, saying why", apiRefused)
 	}
 }
+
+// TestDiscardIsAuditedAlikeFromTheAPIAndTheCLI: kycd quarantine discard
+// and POST /api/v1/quarantine/{id}/discard give a body up the same way and
+// write the same quarantine.discard entry, each naming its actor; a second
+// discard is refused by both, and audited so.
+func TestDiscardIsAuditedAlikeFromTheAPIAndTheCLI(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	for range 2 {
+		if a := s.post(t, []byte(`{"id":"nope","event":"kyc_session_failed"}`)); a.status != http.StatusBadRequest {
+			t.Fatalf("an invalid body = %s, want 400", a)
+		}
+	}
+	items := s.quarantine(t, "")
+	if len(items) != 2 {
+		t.Fatalf("quarantine = %+v, want the 2 refused bodies", items)
+	}
+	db := "sqlite:" + s.DB
+	viaAPI, viaCLI := items[0].ID, items[1].ID
+	discard := func(id string) answer {
+		t.Helper()
+		return s.api(t, http.MethodPost, "/api/v1/quarantine/"+id+"/discard")
+	}
+	if a := discard(viaAPI); a.status != http.StatusOK {
+		t.Fatalf("API discard = %s, want 200", a)
+	}
+	if out := mustCLI(t, "quarantine", "discard", viaCLI, "--database", db); !strings.Contains(out, "discarded "+viaCLI) {
+		t.Fatalf("kycd quarantine discard printed %q", out)
+	}
+	if left := s.quarantine(t, ""); len(left) != 0 {
+		t.Fatalf("pending quarantine after both discards = %+v, want none", left)
+	}
+	if a := discard(viaCLI); a.status != http.StatusConflict {
+		t.Fatalf("API discard of a body the CLI discarded = %s, want 409", a)
+	}
+	if msg := wantCLIError(t, "quarantine", "discard", viaAPI, "--database", db); !strings.Contains(msg, "discarded already") {
+		t.Fatalf("kycd quarantine discard of a body the API discarded: %s", msg)
+	}
+
+	entry := func(id string) (ok, failed auditView) {
+		t.Helper()
+		for _, e := range s.auditTrail(t, "&action="+kycd.AuditQuarantineDiscard+"&target="+kycd.AuditTarget("quarantine", id)) {
+			switch e.Outcome {
+			case kycd.AuditOK:
+				ok = e
+			case kycd.AuditFailed:
+				failed = e
+			}
+		}
+		return ok, failed
+	}
+	apiOK, cliFailed := entry(viaAPI)
+	cliOK, apiFailed := entry(viaCLI)
+	if apiOK.Actor != kycd.AdminTokenName || apiOK.Remote == "" || !strings.HasPrefix(cliOK.Actor, "cli:") || cliOK.Remote != "" || apiOK.Detail != cliOK.Detail {
+		t.Errorf("discards: API %+v, CLI %+v; want the token's name with its address, and cli:USER, alike", apiOK, cliOK)
+	}
+	if apiFailed.Actor != kycd.AdminTokenName || !strings.HasPrefix(cliFailed.Actor, "cli:") ||
+		!strings.Contains(apiFailed.Detail, "discarded already (by "+cliOK.Actor+")") || !strings.Contains(cliFailed.Detail, "discarded already (by "+kycd.AdminTokenName+")") {
+		t.Errorf("refused discards: API %+v, CLI %+v; want both failed, naming who discarded it first", apiFailed, cliFailed)
+	}
+}

@@ -85,7 +85,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 	}
 	defer func() {
 		if err != nil {
-			tx.Rollback()
+			_ = tx.Rollback() // err, which ended the transaction, is the one to report
 		}
 	}()
 	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+`
@@ -94,16 +94,17 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
 	}
+	// Reading every row closes rows before the update below; the deferred
+	// Close is for a scan that fails.
+	defer rows.Close()
 	var out []*kycd.Delivery
 	for rows.Next() {
 		d, err := scanDelivery(rows)
 		if err != nil {
-			rows.Close()
 			return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
 		}
 		out = append(out, d)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
 	}
@@ -132,7 +133,7 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 	}
 	defer func() {
 		if err != nil {
-			tx.Rollback()
+			_ = tx.Rollback() // err, which ended the transaction, is the one to report
 		}
 	}()
 	// Prepared once for the whole batch.
@@ -143,13 +144,13 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 	}
-	defer update.Close()
+	defer func() { _ = update.Close() }() // the statement ends with the transaction anyway
 	insert, err := tx.PrepareContext(ctx,
 		`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 	}
-	defer insert.Close()
+	defer func() { _ = insert.Close() }() // as update
 	errs := make([]error, len(recs))
 	for i, r := range recs {
 		a, next := r.Attempt, r.Next

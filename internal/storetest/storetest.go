@@ -20,60 +20,79 @@ import (
 // Open returns a fresh, migrated, empty store for one test.
 type Open func(t *testing.T) kycd.Store
 
-// Run runs the suite against the stores open returns.
+// Run runs the suite against the stores open returns: one subtest per
+// area, and in it one parallel subtest per case on a fresh store of its own.
 func Run(t *testing.T, open Open) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s kycd.Store)
-	}{
-		{"IngestAppliesNewSession", testIngestAppliesNewSession},
-		{"DuplicateHasNoSecondEffect", testDuplicate},
-		{"SameIDOtherBodyConflicts", testConflict},
-		{"StaleEventKeptInHistoryOnly", testStale},
-		{"EqualTimestampsOrderedByID", testEqualTimestamps},
-		{"NewerEventOverturnsOutcome", testOverturn},
-		{"AnyArrivalOrderSameState", testAnyArrivalOrder},
-		{"LevelNewestWins", testLevel},
-		{"UnhandledEventStored", testUnhandled},
-		{"ConcurrentCopiesOneEffect", testConcurrentCopies},
-		{"Quarantine", testQuarantine},
-		{"Settings", testSettings},
-		{"PurgeKeepsIDs", testPurge},
-		{"NotFound", testNotFound},
-		{"OutboxLeases", testOutboxLeases},
-		{"ListsAndStats", testListsAndStats},
-		{"OutboxScheduleAndRetry", testOutboxScheduleAndRetry},
-		{"ClosedStoreUnavailable", testClosed},
-		{"BatchWithDuplicateConflictAndInvalid", testBatchRefusals},
-		{"BatchOfOneSessionInBothOrders", testBatchOrders},
-		{"EntryProjectedTwiceHasOneEffect", testProjectedTwice},
-		{"RebuildReproducesProjection", testRebuild},
-		{"DeliveryPages", testDeliveryPages},
-		{"SinkTx", testSinkTx},
-		{"QuarantineTx", testQuarantineTx},
-		{"DeliveryTx", testDeliveryTx},
-		{"RecordAttemptsLostLease", testLostLease},
-		{"SwapSetting", testSwapSetting},
-		{"OddTextStoredAlike", testOddText},
-		{"Reconciliations", testReconciliations},
-		{"ClaimStopsAtBytes", testClaimByBytes},
-		{"StalledSessions", testStalledSessions},
-		{"NotificationsWithoutEntries", testNotificationsWithoutEntries},
-		{"RebuildDerivesExpiry", testRebuildDerivesExpiry},
-		{"SessionFilters", testSessionFilters},
-		{"SessionNotifications", testSessionNotifications},
-		{"OldestPending", testOldestPending},
-		{"QuarantinePending", testQuarantinePending},
-		{"Tokens", testTokens},
-		{"AuditTrail", testAuditTrail},
-		{"ExportAndErase", testExportAndErase},
+	areas := map[string][]testCase{}
+	var order []string
+	for _, c := range cases {
+		if _, ok := areas[c.area]; !ok {
+			order = append(order, c.area)
+		}
+		areas[c.area] = append(areas[c.area], c)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, area := range order {
+		t.Run(area, func(t *testing.T) {
 			t.Parallel()
-			tt.fn(t, open(t))
+			for _, c := range areas[area] {
+				t.Run(c.name, func(t *testing.T) {
+					t.Parallel()
+					c.fn(t, open(t))
+				})
+			}
 		})
 	}
+}
+
+// testCase is one contract of the suite, run on a fresh store.
+type testCase struct {
+	area, name string
+	fn         func(t *testing.T, s kycd.Store)
+}
+
+// cases is every contract, one line each, by area.
+var cases = []testCase{
+	{"Ingest", "IngestAppliesNewSession", testIngestAppliesNewSession},
+	{"Ingest", "DuplicateHasNoSecondEffect", testDuplicate},
+	{"Ingest", "SameIDOtherBodyConflicts", testConflict},
+	{"Projection", "StaleEventKeptInHistoryOnly", testStale},
+	{"Projection", "EqualTimestampsOrderedByID", testEqualTimestamps},
+	{"Projection", "NewerEventOverturnsOutcome", testOverturn},
+	{"Projection", "AnyArrivalOrderSameState", testAnyArrivalOrder},
+	{"Projection", "LevelNewestWins", testLevel},
+	{"Ingest", "UnhandledEventStored", testUnhandled},
+	{"Ingest", "ConcurrentCopiesOneEffect", testConcurrentCopies},
+	{"Quarantine", "Quarantine", testQuarantine},
+	{"Settings", "Settings", testSettings},
+	{"Purge", "PurgeKeepsIDs", testPurge},
+	{"Reads", "NotFound", testNotFound},
+	{"Outbox", "OutboxLeases", testOutboxLeases},
+	{"Reads", "ListsAndStats", testListsAndStats},
+	{"Outbox", "OutboxScheduleAndRetry", testOutboxScheduleAndRetry},
+	{"Store", "ClosedStoreUnavailable", testClosed},
+	{"Batch", "BatchWithDuplicateConflictAndInvalid", testBatchRefusals},
+	{"Batch", "BatchOfOneSessionInBothOrders", testBatchOrders},
+	{"Projection", "EntryProjectedTwiceHasOneEffect", testProjectedTwice},
+	{"Rebuild", "RebuildReproducesProjection", testRebuild},
+	{"Outbox", "DeliveryPages", testDeliveryPages},
+	{"Sinks", "SinkTx", testSinkTx},
+	{"Quarantine", "QuarantineTx", testQuarantineTx},
+	{"Outbox", "DeliveryTx", testDeliveryTx},
+	{"Outbox", "RecordAttemptsLostLease", testLostLease},
+	{"Settings", "SwapSetting", testSwapSetting},
+	{"Store", "OddTextStoredAlike", testOddText},
+	{"Reconciliation", "Reconciliations", testReconciliations},
+	{"EventLog", "ClaimStopsAtBytes", testClaimByBytes},
+	{"Reads", "StalledSessions", testStalledSessions},
+	{"Projection", "NotificationsWithoutEntries", testNotificationsWithoutEntries},
+	{"Rebuild", "RebuildDerivesExpiry", testRebuildDerivesExpiry},
+	{"Reads", "SessionFilters", testSessionFilters},
+	{"Reads", "SessionNotifications", testSessionNotifications},
+	{"Outbox", "OldestPending", testOldestPending},
+	{"Quarantine", "QuarantinePending", testQuarantinePending},
+	{"Tokens", "Tokens", testTokens},
+	{"Audit", "AuditTrail", testAuditTrail},
+	{"Privacy", "ExportAndErase", testExportAndErase},
 }
 
 var base = time.Date(2026, 3, 17, 16, 0, 0, 0, time.UTC)

@@ -18,8 +18,9 @@ import (
 // until it ends; reads and writes go through it in batches, so a whole
 // projection is a handful of round trips however many entries it covers.
 type projection struct {
-	s  *Store
-	tx pgx.Tx
+	s       *Store
+	tx      pgx.Tx
+	claimed int64 // the newest entry claimed so far
 }
 
 var _ kycd.ProjectionTx = (*projection)(nil)
@@ -54,13 +55,14 @@ func (s *Store) BeginProjection(ctx context.Context) (kycd.ProjectionTx, error) 
 	return &projection{s: s, tx: tx}, nil
 }
 
-// ClaimLog locks up to limit unprojected entries. SKIP LOCKED is the
-// outbox's claim pattern: should a projection ever run beside this one, it
-// takes other entries instead of waiting for these.
+// ClaimLog locks up to limit unprojected entries after those it claimed
+// before. SKIP LOCKED is the outbox's claim pattern: should a projection
+// ever run beside this one, it takes other entries instead of waiting for
+// these.
 func (p *projection) ClaimLog(ctx context.Context, limit int, maxBytes int64) ([]*kycd.LogEntry, error) {
 	rows, err := p.tx.Query(ctx, `
 		SELECT seq, event_id, received_at, body, body_hash FROM event_log
-		WHERE NOT projected ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
+		WHERE NOT projected AND seq > $2 ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, limit, p.claimed)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim log: %w", translate(p.s, err))
 	}
@@ -81,6 +83,9 @@ func (p *projection) ClaimLog(ctx context.Context, limit int, maxBytes int64) ([
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: claim log: %w", translate(p.s, err))
+	}
+	if len(out) > 0 {
+		p.claimed = out[len(out)-1].Seq
 	}
 	return out, nil
 }

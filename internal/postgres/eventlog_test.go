@@ -386,92 +386,6 @@ func current(t *testing.T, s *postgres.Store, keys kycd.PlanKeys) *kycd.Projecti
 	return cur
 }
 
-// A session or level whose version moved on since it was read, or a new
-// one that exists already, fails with ECONFLICT and writes nothing.
-func TestApplyConflicts(t *testing.T) {
-	t.Parallel()
-	s := open(t)
-	ctx := context.Background()
-	sessionID, userID := uuid.NewString(), uuid.NewString()
-	user := kycd.SubjectRef{Type: kycd.SubjectUser, ID: userID}
-	first, level := sessionEntry(sessionID, userID, kycd.StatusRejected, 0), levelEntry(user, "REGULAR", 0)
-	appendLog(t, s, first, level)
-	project(t, s, kycd.PlanOptions{}, first, level)
-	keys := kycd.PlanKeys{EventIDs: []string{first.EventID, level.EventID}, SessionIDs: []string{sessionID}, Subjects: []kycd.SubjectRef{user}}
-	cur := current(t, s, keys)
-	if len(cur.Events) != 2 || cur.Sessions[sessionID] == nil || cur.Sessions[sessionID].Version != 1 || cur.Levels[user] == nil || cur.Levels[user].Version != 1 {
-		t.Fatalf("current = %+v", cur)
-	}
-	st := cur.Sessions[sessionID]
-	if st.Status != kycd.StatusRejected || !equalJSON(st.Checks, rejectedChecks) || len(st.History) != 1 || st.Subject != user {
-		t.Fatalf("current session = %+v", st)
-	}
-	lv := cur.Levels[user]
-	if lv.Level != "REGULAR" || lv.EventID != level.EventID || !lv.At.Equal(base) {
-		t.Fatalf("current level = %+v", lv)
-	}
-
-	moved := *st
-	moved.Version = 7
-	fresh := *st
-	fresh.Version = 0
-	movedLevel := *lv
-	movedLevel.Version = 3
-	freshLevel := *lv
-	freshLevel.Version = 0
-	for name, plan := range map[string]*kycd.Plan{
-		"session version moved": {Sessions: []*kycd.SessionState{&moved}},
-		"session exists":        {Sessions: []*kycd.SessionState{&fresh}},
-		"level version moved":   {Levels: []*kycd.LevelState{&movedLevel}},
-		"level exists":          {Levels: []*kycd.LevelState{&freshLevel}},
-	} {
-		tx, err := s.BeginProjection(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan.Projected = []int64{first.Seq}
-		plan.Subjects = []kycd.SubjectRef{{Type: kycd.SubjectBusiness, ID: uuid.NewString()}}
-		if err := tx.Apply(ctx, plan); kycd.ErrorCode(err) != kycd.ECONFLICT {
-			t.Errorf("%s: Apply = %v, want ECONFLICT", name, err)
-		}
-		if err := tx.Rollback(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if sub, err := s.Subject(ctx, plan.Subjects[0].ID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
-			t.Errorf("%s: a rolled back plan left subject %+v, %v", name, sub, err)
-		}
-	}
-	if after := current(t, s, keys); after.Sessions[sessionID].Version != 1 || after.Levels[user].Version != 1 {
-		t.Fatalf("versions after conflicts = %d, %d; want 1, 1", after.Sessions[sessionID].Version, after.Levels[user].Version)
-	}
-
-	// A level's first write takes over a subject recorded without a level.
-	other := kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}
-	expiring := expirationEntry(other)
-	appendLog(t, s, expiring)
-	project(t, s, kycd.PlanOptions{}, expiring)
-	if c := current(t, s, kycd.PlanKeys{Subjects: []kycd.SubjectRef{other}}); len(c.Levels) != 0 {
-		t.Fatalf("a subject without a level has level state %+v", c.Levels)
-	}
-	otherLevel := levelEntry(other, "LIGHT", 0)
-	appendLog(t, s, otherLevel)
-	project(t, s, kycd.PlanOptions{}, otherLevel)
-	if c := current(t, s, kycd.PlanKeys{Subjects: []kycd.SubjectRef{other}}); c.Levels[other] == nil || c.Levels[other].Version != 1 || c.Levels[other].Level != "LIGHT" {
-		t.Fatalf("level over a subject row = %+v", c.Levels[other])
-	}
-
-	// The same event id twice is the caller's bug: an error, not a write.
-	tx, err := s.BeginProjection(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	dup := &kycd.EventRow{Seq: first.Seq, ID: first.EventID, Type: "kyc_session_failed", Timestamp: base, ReceivedAt: base, BodyHash: "h", Outcome: kycd.OutcomeApplied}
-	if err := tx.Apply(ctx, &kycd.Plan{Events: []*kycd.EventRow{dup}}); err == nil {
-		t.Fatal("Apply of an event projected before succeeded")
-	}
-}
-
 // Projections take turns: a second one waits for the first to commit, then
 // sees what it projected.
 func TestProjectionsTakeTurns(t *testing.T) {
@@ -618,43 +532,6 @@ func TestResetProjection(t *testing.T) {
 	}
 	if again, _ := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(again.Items) != len(ds) || len(ds) != 3 {
 		t.Fatalf("deliveries after a rebuild = %d, before %d; want 3, none added", len(again.Items), len(ds))
-	}
-}
-
-// Quarantined conflicts are kept once, however often a plan holds them.
-func TestApplyQuarantine(t *testing.T) {
-	t.Parallel()
-	s := open(t)
-	ctx := context.Background()
-	e := unhandledEntry()
-	appendLog(t, s, e)
-	q := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: base, Reason: kycd.QuarantineConflict, Problem: []byte(`{"status":409}`),
-		EventID: e.EventID, Body: []byte(`{"other":true}`), OriginalBody: e.Body}
-	noOriginal := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: base, Reason: kycd.QuarantineConflict, Problem: []byte(`{}`), Body: []byte(`{}`)}
-	for range 2 {
-		tx, err := s.BeginProjection(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Apply(ctx, &kycd.Plan{Projected: []int64{e.Seq}, Quarantine: []*kycd.Quarantined{q, noOriginal}}); err != nil {
-			t.Fatal(err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := s.QuarantineItem(ctx, q.ID)
-	if err != nil || string(got.Body) != string(q.Body) || string(got.OriginalBody) != string(e.Body) || got.EventID != e.EventID || string(got.Problem) != string(q.Problem) {
-		t.Fatalf("quarantined = %+v, %v", got, err)
-	}
-	if got, err := s.QuarantineItem(ctx, noOriginal.ID); err != nil || got.OriginalBody != nil || got.EventID != "" {
-		t.Fatalf("quarantined without original = %+v, %v", got, err)
-	}
-	if all, _ := s.Quarantine(ctx, true, 10); len(all) != 2 {
-		t.Fatalf("quarantine holds %d items, want 2", len(all))
-	}
-	if rest, _ := s.UnprojectedLog(ctx, 1<<62, 10); len(rest) != 0 {
-		t.Fatalf("unprojected = %v, want none", seqs(rest))
 	}
 }
 

@@ -1,0 +1,160 @@
+package storetest
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kycd/kycd"
+)
+
+// Tests of the event log and of the projection transaction driven as the
+// projector drives it (append, claim, read the current rows, plan with
+// kycd.PlanBatch, apply, commit), without package ingest in between.
+
+// driver appends events to a store's log and projects them, keeping the
+// decoded events by seq as the projector's appender hands them over.
+type driver struct {
+	t      *testing.T
+	s      kycd.Store
+	events map[int64]*kycd.Event
+	opt    kycd.PlanOptions
+}
+
+func newDriver(t *testing.T, s kycd.Store, sinks ...string) *driver {
+	return &driver{t: t, s: s, events: map[int64]*kycd.Event{}, opt: kycd.PlanOptions{Sinks: kycd.Routes(sinks...)}}
+}
+
+// append commits evs to the log as one batch.
+func (d *driver) append(evs ...*kycd.Event) []*kycd.LogEntry {
+	d.t.Helper()
+	var entries []*kycd.LogEntry
+	for _, ev := range evs {
+		ev.ReceivedAt = ev.ReceivedAt.Truncate(time.Microsecond) // what every store keeps
+		entries = append(entries, &kycd.LogEntry{EventID: ev.ID, ReceivedAt: ev.ReceivedAt, Body: ev.Body, BodyHash: ev.BodyHash, Event: ev})
+	}
+	if err := d.s.AppendLog(context.Background(), entries); err != nil {
+		d.t.Fatal(err)
+	}
+	for _, e := range entries {
+		d.events[e.Seq] = e.Event
+	}
+	return entries
+}
+
+// project projects one batch of up to limit entries and returns its plan.
+func (d *driver) project(limit int) *kycd.Plan {
+	d.t.Helper()
+	ctx := context.Background()
+	tx, err := d.s.BeginProjection(ctx)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	entries, err := tx.ClaimLog(ctx, limit, 1<<30)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Body == nil {
+			d.t.Fatalf("claimed entry %d without its body", e.Seq)
+		}
+		if e.Event = d.events[e.Seq]; e.Event == nil {
+			d.t.Fatalf("claimed entry %d (%s) the test did not append", e.Seq, e.EventID)
+		}
+	}
+	cur, err := tx.Current(ctx, kycd.Keys(entries))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	p := kycd.PlanBatch(entries, cur, d.opt)
+	if err := tx.Apply(ctx, p); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		d.t.Fatalf("Rollback after Commit = %v, want nil", err)
+	}
+	return p
+}
+
+// current reads the projection rows keys name, in a projection rolled back.
+func (d *driver) current(keys kycd.PlanKeys) *kycd.Projection {
+	d.t.Helper()
+	ctx := context.Background()
+	tx, err := d.s.BeginProjection(ctx)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	cur, err := tx.Current(ctx, keys)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return cur
+}
+
+// unhandledEvent is an event of a type kycd does not project.
+func unhandledEvent() *kycd.Event {
+	id := uuid.NewString()
+	return &kycd.Event{ID: id, Type: "viban_created", Timestamp: base, ReceivedAt: time.Now().UTC(),
+		Body: []byte(`{"id":"` + id + `","event":"viban_created"}`), BodyHash: "hash-" + id}
+}
+
+func seqsOf(entries []*kycd.LogEntry) []int64 {
+	var out []int64
+	for _, e := range entries {
+		out = append(out, e.Seq)
+	}
+	return out
+}
+
+// testClaimLog: claims in one transaction take the next entries; a
+// rolled back claim leaves them to the next projection.
+func testClaimLog(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	d := newDriver(t, s)
+	var all []int64
+	for range 5 {
+		all = append(all, seqsOf(d.append(unhandledEvent()))...)
+	}
+	claim := func(tx kycd.ProjectionTx, limit int) []int64 {
+		t.Helper()
+		entries, err := tx.ClaimLog(ctx, limit, 1<<30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seqsOf(entries)
+	}
+	tx, err := s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if got := claim(tx, 2); !slices.Equal(got, all[:2]) {
+		t.Fatalf("first claim = %v, want %v", got, all[:2])
+	}
+	if got := claim(tx, 2); !slices.Equal(got, all[2:4]) {
+		t.Fatalf("second claim in one transaction = %v, want the next entries %v", got, all[2:4])
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.project(3)
+	tx, err = s.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if got := claim(tx, 10); !slices.Equal(got, all[3:]) {
+		t.Fatalf("claim after a projection of 3 = %v, want %v", got, all[3:])
+	}
+	if got, _ := s.UnprojectedLog(ctx, 1<<62, 10); len(got) != 2 {
+		t.Fatalf("UnprojectedLog = %d entries, want 2", len(got))
+	}
+}

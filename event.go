@@ -19,7 +19,7 @@ const (
 type Event struct {
 	ID         string    // Ralio's event id (UUID), unique
 	Type       string    // canonical Ralio event type
-	Timestamp  time.Time // Ralio's timestamp; orders events
+	Timestamp  time.Time // Ralio's timestamp to the microsecond (EventTime); orders events
 	ReceivedAt time.Time
 	Body       []byte // raw body as received and signed
 	BodyHash   string // hex SHA-256 of the compacted body; tells a duplicate from a conflict
@@ -35,6 +35,22 @@ type Event struct {
 	// Source is where kycd learnt of the event: "" for a Ralio webhook,
 	// SourceReconciliation for a transition found in Ralio's REST API.
 	Source string
+}
+
+// EventTimePrecision is how finely kycd keeps Ralio's times: microseconds,
+// what PostgreSQL's timestamptz holds. Events are ordered by their time
+// (Supersedes), so every store must keep the time the planner compared:
+// a time with nanoseconds would order one way in memory and on SQLite and
+// another once PostgreSQL had rounded it.
+const EventTimePrecision = time.Microsecond
+
+// EventTime is t in UTC, truncated to EventTimePrecision: what kycd records
+// of a time Ralio sent.
+func EventTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(EventTimePrecision)
 }
 
 // SourceReconciliation marks events that reconciliation found in Ralio's

@@ -45,7 +45,9 @@ type Event struct {
 	// Type is the canonical event type (event or eventType, dotted names
 	// normalised). It may be a type this package does not know.
 	Type string
-	// Timestamp is Ralio's timestamp of the event, converted to UTC.
+	// Timestamp is Ralio's timestamp of the event, converted to UTC, to
+	// the nanosecond as sent (a receiver that keeps less, as kycd keeps
+	// microseconds, cuts it where it records the event).
 	Timestamp time.Time
 	// Known reports whether Type is one of the Type constants; for unknown
 	// types only the envelope is decoded and validated.

@@ -372,16 +372,17 @@ func Problem(err error) kycd.Problem {
 	return p
 }
 
-// toEvent translates Ralio's event into what kycd records.
-// Every string taken from the body goes through kycd.CleanText, so that
-// both stores keep the same text (ids and timestamps are validated by
-// ralio.Parse already).
+// toEvent translates Ralio's event into what kycd records: it is where a
+// decoded event becomes a kycd.Event, so its times are cut to
+// kycd.EventTimePrecision here. Every string taken from the body goes
+// through kycd.CleanText, so that both stores keep the same text (ids and
+// timestamps are validated by ralio.Parse already).
 func toEvent(re *ralio.Event, body []byte, now time.Time) *kycd.Event {
 	clean := kycd.CleanText
 	ev := &kycd.Event{
 		ID:         re.ID,
 		Type:       clean(re.Type),
-		Timestamp:  re.Timestamp,
+		Timestamp:  kycd.EventTime(re.Timestamp),
 		ReceivedAt: now,
 		Body:       body,
 		BodyHash:   kycd.BodyHash(body),
@@ -420,7 +421,7 @@ func toEvent(re *ralio.Event, body []byte, now time.Time) *kycd.Event {
 			Email:           clean(inv.Email),
 			PhoneNumber:     clean(inv.PhoneNumber),
 			VerificationURL: clean(inv.VerificationURL),
-			ExpiresAt:       inv.ExpiresAt,
+			ExpiresAt:       kycd.EventTime(inv.ExpiresAt),
 		}
 	}
 	return ev

@@ -208,7 +208,8 @@ func (r *Reconciler) session(ctx context.Context, run *kycd.Reconciliation, uid 
 		if st == "" || err != nil {
 			continue
 		}
-		ts = append(ts, transition{l, st, at})
+		// Compared with history times, which kycd keeps to this precision.
+		ts = append(ts, transition{l, st, kycd.EventTime(at)})
 	}
 	slices.SortStableFunc(ts, func(a, b transition) int { return a.at.Compare(b.at) })
 	known := map[string]bool{}

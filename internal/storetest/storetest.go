@@ -88,6 +88,7 @@ var cases = []testCase{
 	{"Projection", "ApplyConflicts", testApplyConflicts},
 	{"Projection", "ApplyTwice", testApplyTwice},
 	{"Projection", "ApplyQuarantine", testApplyQuarantine},
+	{"Time", "SubMicrosecondOrder", testSubMicrosecondOrder},
 	{"Reads", "StalledSessions", testStalledSessions},
 	{"Projection", "NotificationsWithoutEntries", testNotificationsWithoutEntries},
 	{"Rebuild", "RebuildDerivesExpiry", testRebuildDerivesExpiry},

@@ -52,12 +52,6 @@ type EventLog interface {
 	// log is projected. Only one projection transaction runs at a time
 	// across every process on the store; another caller waits for it.
 	BeginProjection(ctx context.Context) (ProjectionTx, error)
-	// ResetProjection makes every entry that still has its body unprojected
-	// again and removes what it had projected (its events rows, and the
-	// sessions and subject levels those events touched), so that projecting
-	// again rebuilds them. Notifications and deliveries stay. It returns how
-	// many entries will be projected again.
-	ResetProjection(ctx context.Context) (int64, error)
 }
 
 // ProjectionTx is one projection transaction: the projector claims entries,

@@ -105,5 +105,37 @@ type QuarantineTx interface {
 // erasure and retention.
 type SubjectTx interface{}
 
-// ProjectionResetTx empties the projection for a rebuild.
-type ProjectionResetTx interface{}
+// ProjectionResetTx empties the projection for a rebuild. What a rebuild
+// derives again, and in which order the derived rows go, is decided above
+// the stores (ingest.ResetProjection); these operations do just what they
+// are told. Runs name log entries by seq: an operation on runs touches the
+// entries from each run's From through its Through.
+type ProjectionResetTx interface {
+	// LockProjection waits for a projection in progress and keeps new ones
+	// from beginning until the transaction ends.
+	LockProjection(ctx context.Context) error
+	// ProjectedLogRuns returns the projected log entries, oldest first, as
+	// runs of consecutive projected entries that all have their body or
+	// all lack it.
+	ProjectedLogRuns(ctx context.Context) ([]LogRun, error)
+	// DeleteRunSessions deletes the sessions that the events rows of the
+	// entries in runs belong to.
+	DeleteRunSessions(ctx context.Context, runs []LogRun) error
+	// DeleteRunSubjects deletes the subjects that the events rows of the
+	// entries in runs whose type is one of types are about.
+	DeleteRunSubjects(ctx context.Context, runs []LogRun, types []string) error
+	// DeleteRunEvents deletes the events rows of the entries in runs.
+	DeleteRunEvents(ctx context.Context, runs []LogRun) error
+	// UnprojectLog makes the entries in runs unprojected, so that the
+	// projector claims them again. A store that keeps a watermark rather
+	// than a mark per entry moves it back to before the first run: the
+	// entries between runs are claimed again too.
+	UnprojectLog(ctx context.Context, runs []LogRun) error
+}
+
+// LogRun is a run of consecutive log entries, From through Through.
+type LogRun struct {
+	From, Through int64
+	Entries       int64 // how many entries the run holds (seqs may have gaps)
+	HasBody       bool  // every entry of the run has its body; or none has
+}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -27,6 +26,8 @@ type Store interface {
 	QuarantineItem(ctx context.Context, id string) (*kycd.Quarantined, error)
 	ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error
 	Event(ctx context.Context, id string) (*kycd.EventRecord, error)
+	// Begin is for Rebuild, which resets the projection in one transaction.
+	Begin(ctx context.Context) (kycd.Tx, error)
 }
 
 // Options configure an Ingester. Zero values take the defaults.
@@ -205,21 +206,6 @@ func CaughtUp(ctx context.Context, log kycd.EventLog, bound time.Duration, progr
 		}
 		t.Stop()
 	}
-}
-
-// Rebuild re-derives every projection from the log entries that still
-// have their bodies, without notifying again, and reports how many entries
-// it projected. Run it while no other process projects (serve stopped).
-func (in *Ingester) Rebuild(ctx context.Context) (int64, error) {
-	n, err := in.store.ResetProjection(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("ingest: rebuild: %w", err)
-	}
-	silent := newProjector(in.store, kycd.PlanOptions{Silent: true}, in.proj.batchSize, in.proj.logger, in.proj.metrics, nil)
-	if _, err := silent.drain(ctx); err != nil {
-		return n, fmt.Errorf("ingest: rebuild: %w", err)
-	}
-	return n, nil
 }
 
 // Result is what became of one body.

@@ -154,36 +154,87 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// ResetProjection makes the entries that still have a body unprojected and
-// deletes what they derived: their events rows, the sessions they belong to
-// and the subjects whose level they set. It takes the projection lock, so
-// it waits for a projection in progress and no projection sees half of it.
-func (s *Store) ResetProjection(ctx context.Context) (int64, error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+// LockProjection takes the projection lock for the rest of the
+// transaction.
+func (t *tx) LockProjection(ctx context.Context) error {
+	if _, err := t.tx.Exec(ctx, lockProjection, projectionLockClass); err != nil {
+		return fmt.Errorf("postgres: lock projection: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// ProjectedLogRuns numbers the projected entries twice, all together and
+// apart by whether they have a body: the difference is constant along a run.
+func (t *tx) ProjectedLogRuns(ctx context.Context) ([]kycd.LogRun, error) {
+	rows, err := t.tx.Query(ctx, `
+		SELECT min(seq), max(seq), count(*), has_body FROM (
+			SELECT seq, body IS NOT NULL AS has_body,
+				row_number() OVER (ORDER BY seq) - row_number() OVER (PARTITION BY body IS NOT NULL ORDER BY seq) AS run
+			FROM event_log WHERE projected) l
+		GROUP BY has_body, run ORDER BY min(seq)`)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: reset projection: %w", translate(s, err))
+		return nil, fmt.Errorf("postgres: projected log runs: %w", translate(t.s, err))
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	var n int64
-	b := &pgx.Batch{}
-	b.Queue(lockProjection, projectionLockClass)
-	b.Queue(`SELECT count(*) FROM event_log WHERE body IS NOT NULL`).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
-	b.Queue(`
-		WITH gone AS (
-			DELETE FROM events e USING event_log l
-			WHERE l.seq = e.seq AND l.body IS NOT NULL
-			RETURNING e.type, e.session_id, e.subject_type, e.subject_id
-		), sessions_gone AS (
-			DELETE FROM sessions WHERE id IN (SELECT session_id FROM gone)
-		)
-		DELETE FROM subjects WHERE (type, id) IN (
-			SELECT subject_type, subject_id FROM gone WHERE type IN ('kyc_state_updated', 'kyb_state_updated'))`)
-	b.Queue(`UPDATE event_log SET projected = false WHERE body IS NOT NULL AND projected`)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("postgres: reset projection: %w", translate(s, err))
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (kycd.LogRun, error) {
+		var r kycd.LogRun
+		err := row.Scan(&r.From, &r.Through, &r.Entries, &r.HasBody)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: projected log runs: %w", translate(t.s, err))
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("postgres: reset projection: commit: %w", translate(s, err))
+	return runs, nil
+}
+
+// inRuns joins the events rows e to the runs given as $1 (froms) and $2
+// (throughs).
+const inRuns = `SELECT e.* FROM events e JOIN unnest($1::bigint[], $2::bigint[]) r(lo, hi) ON e.seq BETWEEN r.lo AND r.hi`
+
+func runBounds(runs []kycd.LogRun) (from, through []int64) {
+	for _, r := range runs {
+		from, through = append(from, r.From), append(through, r.Through)
 	}
-	return n, nil
+	return from, through
+}
+
+// DeleteRunSessions deletes the sessions of the runs' events rows.
+func (t *tx) DeleteRunSessions(ctx context.Context, runs []kycd.LogRun) error {
+	from, through := runBounds(runs)
+	if _, err := t.tx.Exec(ctx, `DELETE FROM sessions WHERE id IN (SELECT session_id FROM (`+inRuns+`) e)`, from, through); err != nil {
+		return fmt.Errorf("postgres: delete sessions of the log: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// DeleteRunSubjects deletes the subjects of the runs' events rows of the
+// given types.
+func (t *tx) DeleteRunSubjects(ctx context.Context, runs []kycd.LogRun, types []string) error {
+	from, through := runBounds(runs)
+	_, err := t.tx.Exec(ctx, `DELETE FROM subjects WHERE (type, id) IN (
+		SELECT subject_type, subject_id FROM (`+inRuns+`) e WHERE e.type = ANY($3))`, from, through, types)
+	if err != nil {
+		return fmt.Errorf("postgres: delete subjects of the log: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// DeleteRunEvents deletes the runs' events rows.
+func (t *tx) DeleteRunEvents(ctx context.Context, runs []kycd.LogRun) error {
+	from, through := runBounds(runs)
+	_, err := t.tx.Exec(ctx, `DELETE FROM events e USING unnest($1::bigint[], $2::bigint[]) r(lo, hi) WHERE e.seq BETWEEN r.lo AND r.hi`, from, through)
+	if err != nil {
+		return fmt.Errorf("postgres: delete events of the log: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// UnprojectLog clears the projected mark of the runs' entries.
+func (t *tx) UnprojectLog(ctx context.Context, runs []kycd.LogRun) error {
+	from, through := runBounds(runs)
+	_, err := t.tx.Exec(ctx, `UPDATE event_log l SET projected = false FROM unnest($1::bigint[], $2::bigint[]) r(lo, hi)
+		WHERE l.seq BETWEEN r.lo AND r.hi AND l.projected`, from, through)
+	if err != nil {
+		return fmt.Errorf("postgres: unproject the log: %w", translate(t.s, err))
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/postgres"
 	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
@@ -180,7 +181,7 @@ func TestMigrateFromTheFirstSchema(t *testing.T) {
 
 	// A rebuild resets what the retained bodies derived; the level set by
 	// a purged event stays.
-	if n, err := s.ResetProjection(ctx); err != nil || n != 5 {
+	if n, err := ingest.ResetProjection(ctx, s); err != nil || n != 5 {
 		t.Fatalf("ResetProjection = %d, %v; want 5 entries with a body", n, err)
 	}
 	if _, err := s.Session(ctx, sessionID); kycd.ErrorCode(err) != kycd.ENOTFOUND {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -188,92 +189,101 @@ func (s *Store) BeginProjection(ctx context.Context) (kycd.ProjectionTx, error) 
 	return &projectionTx{s: s, tx: tx, watermark: w, claimed: w}, nil
 }
 
-// levelEventTypes are the event types that set a subject's level.
-const levelEventTypes = `'kyc_state_updated', 'kyb_state_updated'`
+// LockProjection does nothing more than the transaction does: it holds
+// the main file's write lock, which is what keeps projections out.
+func (t *tx) LockProjection(context.Context) error { return nil }
 
-// ResetProjection makes the entries that still have their body unprojected
-// again: the watermark goes back to just below the oldest of them (bodies
-// are purged oldest first, so they are the end of the log), and their
-// events rows, the sessions those events belong to and the subjects whose
-// level they set are deleted, all in one transaction on the main file.
-// Entries above the watermark whose bodies an erasure removed keep their
-// events rows (their projection is claimed again and found done), so a
-// late copy of them stays a duplicate, and their sessions stay unless
-// another entry re-derives them. Notifications, deliveries and the
-// quarantine stay. It returns how many entries will be projected again.
-func (s *Store) ResetProjection(ctx context.Context) (_ int64, err error) {
-	if s.closed.Load() {
-		return 0, kycd.Errorf(kycd.EUNAVAILABLE, "store is closed")
-	}
-	tx, err := s.w.BeginTx(ctx, nil)
+// ProjectedLogRuns reads the entries through the watermark from the log
+// file, numbered twice, all together and apart by whether they have a
+// body: the difference is constant along a run.
+func (t *tx) ProjectedLogRuns(ctx context.Context) ([]kycd.LogRun, error) {
+	w, err := watermark(ctx, t.tx)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
+		return nil, fmt.Errorf("sqlite: projected log runs: %w", translate(t.s, err))
 	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
-	projected, err := watermark(ctx, tx)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
-	}
-	// Purged entries are a prefix of the log: the scan stops at the first
-	// body.
-	var first int64
-	switch err := s.lr.QueryRowContext(ctx, `SELECT seq FROM event_log WHERE body IS NOT NULL ORDER BY seq LIMIT 1`).Scan(&first); {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, tx.Rollback()
-	case err != nil:
-		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
-	}
-	if first > projected {
-		return 0, tx.Rollback()
-	}
-	var n int64
-	if err := s.lr.QueryRowContext(ctx, `SELECT count(*) FROM event_log WHERE seq BETWEEN ? AND ? AND body IS NOT NULL`, first, projected).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
-	}
-	// The erased entries after the first body, kept projected: the log is
-	// another file, so they go into a temporary table of this connection.
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS reset_kept (seq INTEGER PRIMARY KEY)`); err != nil {
-		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM temp.reset_kept`); err != nil {
-		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
-	}
-	var kept []any
-	err = queryRows(ctx, s.lr, `SELECT seq FROM event_log WHERE seq BETWEEN ? AND ? AND body IS NULL`, []any{first, projected}, func(rows *sql.Rows) error {
-		var seq int64
-		err := rows.Scan(&seq)
-		kept = append(kept, seq)
+	var runs []kycd.LogRun
+	err = queryRows(ctx, t.s.lr, `
+		SELECT min(seq), max(seq), count(*), has_body FROM (
+			SELECT seq, body IS NOT NULL AS has_body,
+				row_number() OVER (ORDER BY seq) - row_number() OVER (PARTITION BY body IS NOT NULL ORDER BY seq) AS run
+			FROM event_log WHERE seq <= ?)
+		GROUP BY has_body, run ORDER BY min(seq)`, []any{w}, func(rows *sql.Rows) error {
+		var r kycd.LogRun
+		err := rows.Scan(&r.From, &r.Through, &r.Entries, &r.HasBody)
+		runs = append(runs, r)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
+		return nil, fmt.Errorf("sqlite: projected log runs: %w", translate(t.s, err))
 	}
-	for len(kept) > 0 {
-		part := kept[:min(len(kept), maxIn)]
-		kept = kept[len(part):]
-		if _, err := tx.ExecContext(ctx, `INSERT INTO temp.reset_kept (seq) VALUES (`+strings.Repeat(`?), (`, len(part)-1)+`?)`, part...); err != nil {
-			return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
+	return runs, nil
+}
+
+// runsJSON gives runs as one JSON parameter, [[from, through], ...], read
+// by inRuns: one statement however many runs there are.
+func runsJSON(runs []kycd.LogRun) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, r := range runs {
+		if i > 0 {
+			b.WriteByte(',')
 		}
+		fmt.Fprintf(&b, "[%d,%d]", r.From, r.Through)
 	}
-	const reset = `seq >= ? AND seq NOT IN (SELECT seq FROM temp.reset_kept)`
-	for _, q := range []string{
-		`DELETE FROM sessions WHERE id IN (SELECT session_id FROM events WHERE ` + reset + ` AND session_id IS NOT NULL)`,
-		`DELETE FROM subjects WHERE (id, type) IN (
-			SELECT subject_id, subject_type FROM events WHERE ` + reset + ` AND type IN (` + levelEventTypes + `) AND subject_id IS NOT NULL)`,
-		`DELETE FROM events WHERE ` + reset,
-		`UPDATE projection_watermark SET seq = ? - 1 WHERE id = 1`,
-		`DELETE FROM temp.reset_kept WHERE ? > 0`,
-	} {
-		if _, err := tx.ExecContext(ctx, q, first); err != nil {
-			return 0, fmt.Errorf("sqlite: reset projection: %w", translate(s, err))
-		}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// inRuns is the events rows of the runs given as runsJSON.
+const inRuns = `SELECT e.* FROM events e JOIN json_each(?) r ON e.seq BETWEEN json_extract(r.value, '$[0]') AND json_extract(r.value, '$[1]')`
+
+// DeleteRunSessions deletes the sessions of the runs' events rows.
+func (t *tx) DeleteRunSessions(ctx context.Context, runs []kycd.LogRun) error {
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (SELECT session_id FROM (`+inRuns+`))`, runsJSON(runs))
+	if err != nil {
+		return fmt.Errorf("sqlite: delete sessions of the log: %w", translate(t.s, err))
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("sqlite: reset projection: commit: %w", translate(s, err))
+	return nil
+}
+
+// DeleteRunSubjects deletes the subjects of the runs' events rows of the
+// given types.
+func (t *tx) DeleteRunSubjects(ctx context.Context, runs []kycd.LogRun, types []string) error {
+	typesJSON, err := json.Marshal(types)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete subjects of the log: %w", err)
 	}
-	return n, nil
+	_, err = t.tx.ExecContext(ctx, `DELETE FROM subjects WHERE (id, type) IN (
+		SELECT subject_id, subject_type FROM (`+inRuns+`) WHERE type IN (SELECT value FROM json_each(?)))`, runsJSON(runs), string(typesJSON))
+	if err != nil {
+		return fmt.Errorf("sqlite: delete subjects of the log: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// DeleteRunEvents deletes the runs' events rows.
+func (t *tx) DeleteRunEvents(ctx context.Context, runs []kycd.LogRun) error {
+	_, err := t.tx.ExecContext(ctx, `DELETE FROM events WHERE seq IN (SELECT seq FROM (`+inRuns+`))`, runsJSON(runs))
+	if err != nil {
+		return fmt.Errorf("sqlite: delete events of the log: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// UnprojectLog moves the watermark back to before the first run. SQLite
+// keeps one watermark, not a mark per entry (the log is another file,
+// appended in commit order): the entries between runs are claimed again,
+// and the projector finds those without a body projected already.
+func (t *tx) UnprojectLog(ctx context.Context, runs []kycd.LogRun) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	first := runs[0].From
+	for _, r := range runs {
+		first = min(first, r.From)
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE projection_watermark SET seq = min(seq, ? - 1) WHERE id = 1`, first); err != nil {
+		return fmt.Errorf("sqlite: unproject the log: %w", translate(t.s, err))
+	}
+	return nil
 }

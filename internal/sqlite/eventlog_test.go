@@ -357,61 +357,6 @@ func TestProjectionsAcrossProcesses(t *testing.T) {
 	}
 }
 
-func TestResetProjection(t *testing.T) {
-	s := sqlitetest.Open(t)
-	ctx := context.Background()
-	if n, err := s.ResetProjection(ctx); err != nil || n != 0 {
-		t.Fatalf("ResetProjection of an empty store = %d, %v", n, err)
-	}
-	h := newHarness(t, s, "crm")
-	sub, sid, old := user(), uuid.NewString(), uuid.NewString()
-	purged := sessionEvent(old, user(), kycd.StatusRejected, base, refused)
-	purged.ReceivedAt = time.Now().Add(-48 * time.Hour).UTC()
-	h.append(purged)
-	h.append(sessionEvent(sid, sub, kycd.StatusRejected, base, refused), levelEvent(sub, "LIGHT", base))
-	h.append(sessionEvent(sid, sub, kycd.StatusVerified, base.Add(time.Minute)))
-	h.project(100)
-	// One more entry stays unprojected: it is not counted.
-	h.append(levelEvent(sub, "REGULAR", base.Add(time.Minute)))
-	before, err := s.Session(ctx, sid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 1 {
-		t.Fatalf("Purge = %d, %v; want 1 body", n, err)
-	}
-
-	n, err := s.ResetProjection(ctx)
-	if err != nil || n != 3 {
-		t.Fatalf("ResetProjection = %d, %v; want 3 entries projected again", n, err)
-	}
-	if _, err := s.Session(ctx, sid); kycd.ErrorCode(err) != kycd.ENOTFOUND {
-		t.Fatalf("session after reset = %v, want gone until projected again", err)
-	}
-	if subj, err := s.Subject(ctx, sub.ID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
-		t.Fatalf("subject after reset = %+v, %v; want gone", subj, err)
-	}
-	if _, err := s.Session(ctx, old); err != nil {
-		t.Fatalf("the session of the purged entry after reset = %v, want kept", err)
-	}
-	if left, _ := s.UnprojectedLog(ctx, 1<<62, 10); len(left) != 4 || left[0].Seq != 2 {
-		t.Fatalf("unprojected after reset = %+v, want entries 2 to 5", left)
-	}
-
-	h.opt.Silent = true
-	h.project(100)
-	after, err := s.Session(ctx, sid)
-	if err != nil || after.Status != before.Status || !slices.Equal(after.History, before.History) {
-		t.Fatalf("session rebuilt = %+v, %v; want %+v", after, err, before)
-	}
-	if subj, err := s.Subject(ctx, sub.ID, ""); err != nil || subj.Level != "REGULAR" {
-		t.Fatalf("subject rebuilt = %+v, %v", subj, err)
-	}
-	if ds, _ := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(ds.Items) != 4 {
-		t.Fatalf("%d deliveries after the rebuild, want the 4 of the first projection", len(ds.Items))
-	}
-}
-
 func TestPurge(t *testing.T) {
 	s := sqlitetest.Open(t)
 	ctx := context.Background()

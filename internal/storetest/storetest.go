@@ -89,6 +89,7 @@ var cases = []testCase{
 	{"Projection", "ApplyTwice", testApplyTwice},
 	{"Projection", "ApplyQuarantine", testApplyQuarantine},
 	{"Time", "SubMicrosecondOrder", testSubMicrosecondOrder},
+	{"Rebuild", "ResetProjection", testResetProjection},
 	{"Reads", "StalledSessions", testStalledSessions},
 	{"Projection", "NotificationsWithoutEntries", testNotificationsWithoutEntries},
 	{"Rebuild", "RebuildDerivesExpiry", testRebuildDerivesExpiry},

@@ -20,9 +20,9 @@ type Event struct {
 	ID         string    // Ralio's event id (UUID), unique
 	Type       string    // canonical Ralio event type
 	Timestamp  time.Time // Ralio's timestamp to the microsecond (EventTime); orders events
-	ReceivedAt time.Time
-	Body       []byte // raw body as received and signed
-	BodyHash   string // hex SHA-256 of the compacted body; tells a duplicate from a conflict
+	ReceivedAt time.Time // to the microsecond (EventTime)
+	Body       []byte    // raw body as received and signed
+	BodyHash   string    // hex SHA-256 of the compacted body; tells a duplicate from a conflict
 
 	SessionID  string
 	Subject    SubjectRef
@@ -37,15 +37,17 @@ type Event struct {
 	Source string
 }
 
-// EventTimePrecision is how finely kycd keeps Ralio's times: microseconds,
+// EventTimePrecision is how finely kycd keeps an event's times (Ralio's
+// timestamp, the invitation's expiry, the time of receipt): microseconds,
 // what PostgreSQL's timestamptz holds. Events are ordered by their time
 // (Supersedes), so every store must keep the time the planner compared:
 // a time with nanoseconds would order one way in memory and on SQLite and
-// another once PostgreSQL had rounded it.
+// another once PostgreSQL had cut it; and a session's history, written
+// from the event in memory, must read the same once rebuilt from the log.
 const EventTimePrecision = time.Microsecond
 
 // EventTime is t in UTC, truncated to EventTimePrecision: what kycd records
-// of a time Ralio sent.
+// of an event's time.
 func EventTime(t time.Time) time.Time {
 	if t.IsZero() {
 		return t

@@ -359,17 +359,17 @@ func Problem(err error) kycd.Problem {
 }
 
 // toEvent translates Ralio's event into what kycd records: it is where a
-// decoded event becomes a kycd.Event, so its times are cut to
-// kycd.EventTimePrecision here. Every string taken from the body goes
-// through kycd.CleanText, so that both stores keep the same text (ids and
-// timestamps are validated by ralio.Parse already).
+// decoded event becomes a kycd.Event, so its times (Ralio's and the time
+// of receipt) are cut to kycd.EventTimePrecision here. Every string taken
+// from the body goes through kycd.CleanText, so that both stores keep the
+// same text (ids and timestamps are validated by ralio.Parse already).
 func toEvent(re *ralio.Event, body []byte, now time.Time) *kycd.Event {
 	clean := kycd.CleanText
 	ev := &kycd.Event{
 		ID:         re.ID,
 		Type:       clean(re.Type),
 		Timestamp:  kycd.EventTime(re.Timestamp),
-		ReceivedAt: now,
+		ReceivedAt: kycd.EventTime(now),
 		Body:       body,
 		BodyHash:   kycd.BodyHash(body),
 		Source:     sourceOf(body),

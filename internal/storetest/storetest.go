@@ -89,6 +89,7 @@ var cases = []testCase{
 	{"Projection", "ApplyTwice", testApplyTwice},
 	{"Projection", "ApplyQuarantine", testApplyQuarantine},
 	{"Time", "SubMicrosecondOrder", testSubMicrosecondOrder},
+	{"Time", "RebuildKeepsTimes", testRebuildKeepsTimes},
 	{"Rebuild", "ResetProjection", testResetProjection},
 	{"Reads", "StalledSessions", testStalledSessions},
 	{"Projection", "NotificationsWithoutEntries", testNotificationsWithoutEntries},

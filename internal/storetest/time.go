@@ -93,3 +93,27 @@ func receive(t *testing.T, in *ingest.Ingester, bodies ...[]byte) {
 		drain(t, in)
 	}
 }
+
+// testRebuildKeepsTimes: a session's history, written from the events in
+// memory as they arrive, reads the same after a rebuild derives it from
+// the log: both keep times to the microsecond.
+func testRebuildKeepsTimes(t *testing.T, s kycd.Store) {
+	in := pipeline(t, s)
+	sid, user := uuid.NewString(), uuid.NewString()
+	receive(t, in,
+		timedBody(uuid.NewString(), "kyc_session_failed", sid, user, "2026-03-17T16:00:00.123456789Z"),
+		timedBody(uuid.NewString(), "kyc_session_verified", sid, user, "2026-03-17T16:00:01.000000001Z"))
+	before := session(t, s, sid)
+	if _, err := in.Rebuild(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after := session(t, s, sid)
+	if !equalJSON(after, before) {
+		t.Fatalf("session after a rebuild = %+v, want %+v", after, before)
+	}
+	for _, h := range after.History {
+		if h.Timestamp.Nanosecond()%1000 != 0 || h.ReceivedAt.Nanosecond()%1000 != 0 {
+			t.Fatalf("history entry %+v, want its times in microseconds", h)
+		}
+	}
+}

@@ -114,15 +114,13 @@ var refused = kycd.Check{Type: "document-verification", State: "Refused", Reason
 	{Type: "document", Code: "BLURRY", Message: "Blurry <photo> & co", Category: "quality"},
 }}
 
+// SQLite numbers the log 1, 2, 3… in commit order (the projection's
+// watermark relies on it), and an entry is not known before it is
+// projected: KnownEvents reads the projection, not the log. The rest of
+// the log's contract is the conformance suite's (storetest).
 func TestAppendLog(t *testing.T) {
 	s := sqlitetest.Open(t)
 	ctx := context.Background()
-	if err := s.AppendLog(ctx, nil); err != nil {
-		t.Fatalf("empty AppendLog = %v", err)
-	}
-	if head, err := s.LogHead(ctx); err != nil || head != 0 {
-		t.Fatalf("LogHead of an empty log = %d, %v; want 0", head, err)
-	}
 	h := newHarness(t, s)
 	first := h.append(newEvent("a", base), newEvent("b", base), newEvent("c", base))
 	second := h.append(newEvent("d", base))
@@ -131,29 +129,6 @@ func TestAppendLog(t *testing.T) {
 		if e.Seq != int64(i+1) {
 			t.Fatalf("entry %d has seq %d, want %d: seqs follow slice and commit order", i, e.Seq, i+1)
 		}
-	}
-	if head, err := s.LogHead(ctx); err != nil || head != 4 {
-		t.Fatalf("LogHead = %d, %v; want 4", head, err)
-	}
-	body, err := s.LogBody(ctx, 2)
-	if err != nil || string(body) != string(all[1].Body) {
-		t.Fatalf("LogBody(2) = %s, %v; want %s", body, err, all[1].Body)
-	}
-	if _, err := s.LogBody(ctx, 99); kycd.ErrorCode(err) != kycd.ENOTFOUND {
-		t.Fatalf("LogBody of an unknown seq = %v, want ENOTFOUND", err)
-	}
-	got, err := s.UnprojectedLog(ctx, 3, 10)
-	if err != nil || len(got) != 3 {
-		t.Fatalf("UnprojectedLog(through 3) = %d entries, %v; want 3", len(got), err)
-	}
-	for i, e := range got {
-		want := all[i]
-		if e.Seq != want.Seq || e.EventID != want.EventID || e.BodyHash != want.BodyHash || !e.ReceivedAt.Equal(want.ReceivedAt) || e.Body != nil {
-			t.Fatalf("UnprojectedLog[%d] = %+v, want %+v without body", i, e, want)
-		}
-	}
-	if got, _ := s.UnprojectedLog(ctx, 100, 1); len(got) != 1 || got[0].Seq != 1 {
-		t.Fatalf("UnprojectedLog(limit 1) = %+v, want the oldest entry", got)
 	}
 	if known, err := s.KnownEvents(ctx, []string{all[0].EventID}); err != nil || len(known) != 0 {
 		t.Fatalf("KnownEvents before projection = %v, %v; want none: appending does not project", known, err)

@@ -158,3 +158,74 @@ func testClaimLog(t *testing.T, s kycd.Store) {
 		t.Fatalf("UnprojectedLog = %d entries, want 2", len(got))
 	}
 }
+
+// testAppendLog: entries get increasing seqs in slice and commit order,
+// one statement however big the batch; the log reads them back as
+// appended, unprojected, without bodies unless asked.
+func testAppendLog(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	if err := s.AppendLog(ctx, nil); err != nil {
+		t.Fatalf("empty AppendLog = %v", err)
+	}
+	if head, err := s.LogHead(ctx); err != nil || head != 0 {
+		t.Fatalf("LogHead of an empty log = %d, %v; want 0", head, err)
+	}
+	d := newDriver(t, s)
+	all := d.append(unhandledEvent(), unhandledEvent(), unhandledEvent())
+	all = append(all, d.append(unhandledEvent())...)
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq <= all[i-1].Seq {
+			t.Fatalf("seqs %v, want increasing in slice and commit order", seqsOf(all))
+		}
+	}
+	last := all[len(all)-1].Seq
+	if head, err := s.LogHead(ctx); err != nil || head != last {
+		t.Fatalf("LogHead = %d, %v; want %d", head, err, last)
+	}
+	for _, e := range all {
+		if body, err := s.LogBody(ctx, e.Seq); err != nil || string(body) != string(e.Body) {
+			t.Fatalf("LogBody(%d) = %s, %v; want %s", e.Seq, body, err, e.Body)
+		}
+	}
+	if _, err := s.LogBody(ctx, last+100); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("LogBody of an unknown seq = %v, want ENOTFOUND", err)
+	}
+	got, err := s.UnprojectedLog(ctx, all[2].Seq, 10)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("UnprojectedLog(through the third) = %d entries, %v; want 3", len(got), err)
+	}
+	for i, e := range got {
+		want := all[i]
+		if e.Seq != want.Seq || e.EventID != want.EventID || e.BodyHash != want.BodyHash || !e.ReceivedAt.Equal(want.ReceivedAt) ||
+			e.ReceivedAt.Location() != time.UTC || e.Body != nil || e.Event != nil {
+			t.Fatalf("UnprojectedLog[%d] = %+v, want %+v without body, in UTC", i, e, want)
+		}
+	}
+	if got, _ := s.UnprojectedLog(ctx, 1<<62, 1); len(got) != 1 || got[0].Seq != all[0].Seq {
+		t.Fatalf("UnprojectedLog(limit 1) = %+v, want the oldest entry", got)
+	}
+
+	big := make([]*kycd.Event, 1000)
+	for i := range big {
+		big[i] = unhandledEvent()
+	}
+	entries := d.append(big...)
+	for i := 1; i < len(entries); i++ {
+		if entries[i].Seq <= entries[i-1].Seq {
+			t.Fatalf("seqs of a big batch at %d: %d then %d, want increasing", i, entries[i-1].Seq, entries[i].Seq)
+		}
+	}
+	for _, i := range []int{0, 499, 999} {
+		if body, err := s.LogBody(ctx, entries[i].Seq); err != nil || string(body) != string(big[i].Body) {
+			t.Fatalf("LogBody of big[%d] = %q, %v; want %q", i, body, err, big[i].Body)
+		}
+	}
+	if entries[0].Seq <= last {
+		t.Fatalf("second batch starts at %d, after %d", entries[0].Seq, last)
+	}
+
+	s.Close()
+	if _, err := s.BeginProjection(ctx); kycd.ErrorCode(err) != kycd.EUNAVAILABLE {
+		t.Fatalf("BeginProjection on a closed store = %v, want EUNAVAILABLE", err)
+	}
+}

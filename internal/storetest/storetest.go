@@ -84,6 +84,7 @@ var cases = []testCase{
 	{"Reconciliation", "Reconciliations", testReconciliations},
 	{"EventLog", "ClaimStopsAtBytes", testClaimByBytes},
 	{"EventLog", "ClaimLog", testClaimLog},
+	{"EventLog", "AppendLog", testAppendLog},
 	{"Projection", "SessionUpdatesAndLevels", testSessionUpdatesAndLevels},
 	{"Projection", "ApplyConflicts", testApplyConflicts},
 	{"Projection", "ApplyTwice", testApplyTwice},

@@ -83,7 +83,9 @@ func testSessionUpdatesAndLevels(t *testing.T, s kycd.Store) {
 	if len(cur.Levels) != 2 {
 		t.Fatalf("current levels = %+v, want none for the business", cur.Levels)
 	}
-	tx.Rollback(ctx)
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	// Plans made from rows that changed since are conflicts, and write
 	// nothing.

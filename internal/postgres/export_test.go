@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"io/fs"
 
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 )
 
@@ -30,4 +32,24 @@ func AdvisoryLockWaiters(ctx context.Context, s *Store) (int, error) {
 		SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
 		AND classid::bigint = $1 AND objid::bigint = 'event_log'::regclass::oid::bigint AND objsubid = 2`, int64(projectionLockClass)).Scan(&n)
 	return n, err
+}
+
+// MigrateAlone migrates as Migrate does but without goose's advisory lock,
+// for the conformance suite: its schemas are one per case and migrate
+// nothing in common, and the lock (one for the whole server, polled every
+// second) would make the cases of every test process on the server take
+// turns. TestConcurrentMigrations tests Migrate with the lock.
+func (s *Store) MigrateAlone(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
 }

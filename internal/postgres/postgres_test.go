@@ -16,7 +16,17 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) kycd.Store { return postgrestest.Open(t, postgrestest.URL(t)) })
+	storetest.Run(t, func(t *testing.T) kycd.Store {
+		s, err := postgres.Open(context.Background(), postgrestest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if err := s.MigrateAlone(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }
 
 // Replicas starting together migrate one at a time and all succeed.

@@ -111,9 +111,17 @@ func testRebuildKeepsTimes(t *testing.T, s kycd.Store) {
 	if !equalJSON(after, before) {
 		t.Fatalf("session after a rebuild = %+v, want %+v", after, before)
 	}
+	utcMicro := func(ts time.Time) bool { return ts.Location() == time.UTC && ts.Nanosecond()%1000 == 0 }
+	if !utcMicro(after.StatusAt) {
+		t.Fatalf("status time %s, want UTC to the microsecond", after.StatusAt)
+	}
 	for _, h := range after.History {
-		if h.Timestamp.Nanosecond()%1000 != 0 || h.ReceivedAt.Nanosecond()%1000 != 0 {
-			t.Fatalf("history entry %+v, want its times in microseconds", h)
+		if !utcMicro(h.Timestamp) || !utcMicro(h.ReceivedAt) {
+			t.Fatalf("history entry %+v, want its times in UTC to the microsecond", h)
+		}
+		rec, err := s.Event(context.Background(), h.EventID)
+		if err != nil || !utcMicro(rec.Timestamp) || !utcMicro(rec.ReceivedAt) || !rec.Timestamp.Equal(h.Timestamp) || !rec.ReceivedAt.Equal(h.ReceivedAt) {
+			t.Fatalf("Event = %+v, %v; want the history's times, in UTC to the microsecond", rec, err)
 		}
 	}
 }

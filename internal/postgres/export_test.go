@@ -24,16 +24,6 @@ func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
 	})
 }
 
-// AdvisoryLockWaiters counts the sessions waiting for the projection lock
-// of s's schema.
-func AdvisoryLockWaiters(ctx context.Context, s *Store) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `
-		SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-		AND classid::bigint = $1 AND objid::bigint = 'event_log'::regclass::oid::bigint AND objsubid = 2`, int64(projectionLockClass)).Scan(&n)
-	return n, err
-}
-
 // MigrateAlone migrates as Migrate does but without goose's advisory lock,
 // for the conformance suite: its schemas are one per case and migrate
 // nothing in common, and the lock (one for the whole server, polled every

@@ -16,8 +16,8 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) kycd.Store {
-		s, err := postgres.Open(context.Background(), postgrestest.URL(t))
+	open := func(t *testing.T, u string) kycd.Store {
+		s, err := postgres.Open(context.Background(), u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,6 +26,10 @@ func TestConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 		return s
+	}
+	storetest.Run(t, func(t *testing.T) kycd.Store { return open(t, postgrestest.URL(t)) }, func(t *testing.T) (kycd.Store, kycd.Store) {
+		u := postgrestest.URL(t)
+		return open(t, u), open(t, u)
 	})
 }
 

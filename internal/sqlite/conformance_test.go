@@ -11,7 +11,10 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) kycd.Store { return sqlitetest.Open(t) })
+	storetest.Run(t, func(t *testing.T) kycd.Store { return sqlitetest.Open(t) }, func(t *testing.T) (kycd.Store, kycd.Store) {
+		path := filepath.Join(t.TempDir(), "kycd.db")
+		return sqlitetest.OpenPath(t, path), sqlitetest.OpenPath(t, path)
+	})
 }
 
 // Two processes starting at once on a new file both migrate; both succeed.

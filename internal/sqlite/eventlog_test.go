@@ -280,58 +280,6 @@ func TestAppendDuringProjection(t *testing.T) {
 	}
 }
 
-// Two processes on one store project one at a time: the second waits for
-// the first and starts from its watermark.
-func TestProjectionsAcrossProcesses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kycd.db")
-	a, b := sqlitetest.OpenPath(t, path), sqlitetest.OpenPath(t, path)
-	ctx := context.Background()
-	h := newHarness(t, a)
-	h.append(newEvent("viban_created", base), newEvent("viban_created", base))
-
-	first, err := a.BeginProjection(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer first.Rollback(ctx)
-	entries, err := first.ClaimLog(ctx, 1, 1<<30)
-	if err != nil || len(entries) != 1 {
-		t.Fatalf("ClaimLog = %d, %v", len(entries), err)
-	}
-	type begun struct {
-		tx  kycd.ProjectionTx
-		err error
-	}
-	second := make(chan begun, 1)
-	go func() {
-		tx, err := b.BeginProjection(ctx)
-		second <- begun{tx, err}
-	}()
-	select {
-	case r := <-second:
-		if r.tx != nil {
-			r.tx.Rollback(ctx)
-		}
-		t.Fatalf("a second projection began while the first was open: %v", r.err)
-	case <-time.After(200 * time.Millisecond):
-	}
-	if err := first.Apply(ctx, &kycd.Plan{Projected: []int64{entries[0].Seq}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := first.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r := <-second
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	defer r.tx.Rollback(ctx)
-	entries, err = r.tx.ClaimLog(ctx, 10, 1<<30)
-	if err != nil || len(entries) != 1 || entries[0].Seq != 2 {
-		t.Fatalf("second projection claimed %+v, %v; want entry 2 only", entries, err)
-	}
-}
-
 func TestPurge(t *testing.T) {
 	s := sqlitetest.Open(t)
 	ctx := context.Background()

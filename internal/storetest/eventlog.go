@@ -229,3 +229,51 @@ func testAppendLog(t *testing.T, s kycd.Store) {
 		t.Fatalf("BeginProjection on a closed store = %v, want EUNAVAILABLE", err)
 	}
 }
+
+// testProjectionsTakeTurns: two processes on one store project one at a
+// time: the second waits for the first to end and claims only what it left.
+func testProjectionsTakeTurns(t *testing.T, a, b kycd.Store) {
+	ctx := context.Background()
+	d := newDriver(t, a)
+	entries := d.append(unhandledEvent(), unhandledEvent())
+
+	first, err := a.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback(ctx)
+	claimed, err := first.ClaimLog(ctx, 1, 1<<30)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("ClaimLog = %d, %v", len(claimed), err)
+	}
+	type begun struct {
+		claimed []*kycd.LogEntry
+		err     error
+	}
+	second := make(chan begun, 1)
+	go func() {
+		tx, err := b.BeginProjection(ctx)
+		if err != nil {
+			second <- begun{err: err}
+			return
+		}
+		defer tx.Rollback(ctx)
+		got, err := tx.ClaimLog(ctx, 10, 1<<30)
+		second <- begun{got, err}
+	}()
+	select {
+	case r := <-second:
+		t.Fatalf("a second projection began while the first was open: claimed %v, %v", seqsOf(r.claimed), r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := first.Apply(ctx, &kycd.Plan{Projected: []int64{claimed[0].Seq}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-second
+	if r.err != nil || len(r.claimed) != 1 || r.claimed[0].Seq != entries[1].Seq {
+		t.Fatalf("second projection claimed %v, %v; want entry %d only", seqsOf(r.claimed), r.err, entries[1].Seq)
+	}
+}

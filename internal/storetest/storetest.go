@@ -20,25 +20,41 @@ import (
 // Open returns a fresh, migrated, empty store for one test.
 type Open func(t *testing.T) kycd.Store
 
-// Run runs the suite against the stores open returns: one subtest per
-// area, and in it one parallel subtest per case on a fresh store of its own.
-func Run(t *testing.T, open Open) {
-	areas := map[string][]testCase{}
+// OpenTwice returns two stores on one fresh, migrated, empty database, as
+// two processes (or replicas) would open it.
+type OpenTwice func(t *testing.T) (a, b kycd.Store)
+
+// Run runs the suite against the stores open and twice return: one
+// subtest per area, and in it one parallel subtest per case on a fresh
+// database of its own.
+func Run(t *testing.T, open Open, twice OpenTwice) {
+	areas := map[string][]func(t *testing.T){}
 	var order []string
-	for _, c := range cases {
-		if _, ok := areas[c.area]; !ok {
-			order = append(order, c.area)
+	add := func(area, name string, fn func(t *testing.T)) {
+		if _, ok := areas[area]; !ok {
+			order = append(order, area)
 		}
-		areas[c.area] = append(areas[c.area], c)
+		areas[area] = append(areas[area], func(t *testing.T) {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				fn(t)
+			})
+		})
+	}
+	for _, c := range cases {
+		add(c.area, c.name, func(t *testing.T) { c.fn(t, open(t)) })
+	}
+	for _, c := range twiceCases {
+		add(c.area, c.name, func(t *testing.T) {
+			a, b := twice(t)
+			c.fn(t, a, b)
+		})
 	}
 	for _, area := range order {
 		t.Run(area, func(t *testing.T) {
 			t.Parallel()
-			for _, c := range areas[area] {
-				t.Run(c.name, func(t *testing.T) {
-					t.Parallel()
-					c.fn(t, open(t))
-				})
+			for _, run := range areas[area] {
+				run(t)
 			}
 		})
 	}
@@ -48,6 +64,17 @@ func Run(t *testing.T, open Open) {
 type testCase struct {
 	area, name string
 	fn         func(t *testing.T, s kycd.Store)
+}
+
+// twiceCase is a contract between two processes on one database.
+type twiceCase struct {
+	area, name string
+	fn         func(t *testing.T, a, b kycd.Store)
+}
+
+// twiceCases is every contract between processes, one line each.
+var twiceCases = []twiceCase{
+	{"EventLog", "ProjectionsTakeTurns", testProjectionsTakeTurns},
 }
 
 // cases is every contract, one line each, by area.

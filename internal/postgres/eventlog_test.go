@@ -81,10 +81,12 @@ func appendLog(t testing.TB, s *postgres.Store, entries ...*kycd.LogEntry) {
 	if err := s.AppendLog(context.Background(), entries); err != nil {
 		t.Fatal(err)
 	}
-	for i, e := range entries {
-		if e.Seq <= 0 || i > 0 && e.Seq <= entries[i-1].Seq {
+	var prev int64
+	for _, e := range entries {
+		if e.Seq <= prev {
 			t.Fatalf("AppendLog seqs %v, want positive and increasing", seqs(entries))
 		}
+		prev = e.Seq
 	}
 }
 

@@ -45,11 +45,11 @@ func (s *Store) BeginProjection(ctx context.Context) (kycd.ProjectionTx, error) 
 	// through this one first. So the projection need not wait for its own
 	// flush.
 	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-		tx.Rollback(context.WithoutCancel(ctx))
+		_ = tx.Rollback(context.WithoutCancel(ctx)) // the Exec's error is the one to report
 		return nil, fmt.Errorf("postgres: begin projection: %w", translate(s, err))
 	}
 	if _, err := tx.Exec(ctx, lockProjection, projectionLockClass); err != nil {
-		tx.Rollback(context.WithoutCancel(ctx))
+		_ = tx.Rollback(context.WithoutCancel(ctx)) // the Exec's error is the one to report
 		return nil, fmt.Errorf("postgres: begin projection: lock: %w", translate(s, err))
 	}
 	return &projection{s: s, tx: tx}, nil

@@ -38,14 +38,14 @@ func (s *Store) AppendLog(ctx context.Context, entries []*kycd.LogEntry) (err er
 	}
 	defer func() {
 		if err != nil {
-			tx.Rollback()
+			_ = tx.Rollback() // err is the one to report
 			for _, e := range entries {
 				e.Seq = 0
 			}
 		}
 	}()
 	st := tx.StmtContext(ctx, insert)
-	defer st.Close()
+	defer st.Close() //nolint:errcheck // a transaction's statement; the commit reports what went wrong
 	for _, e := range entries {
 		r, err := st.ExecContext(ctx, e.EventID, formatTime(e.ReceivedAt), e.Body, e.BodyHash)
 		if err != nil {
@@ -183,7 +183,7 @@ func (s *Store) BeginProjection(ctx context.Context) (kycd.ProjectionTx, error) 
 	}
 	w, err := watermark(ctx, tx)
 	if err != nil {
-		tx.Rollback()
+		_ = tx.Rollback() // the read's error is the one to report
 		return nil, fmt.Errorf("sqlite: begin projection: %w", translate(s, err))
 	}
 	return &projectionTx{s: s, tx: tx, watermark: w, claimed: w}, nil

@@ -250,7 +250,7 @@ func TestProjection(t *testing.T) {
 	}
 	defer db.Close()
 	var types string
-	if err := db.QueryRow(`SELECT group_concat(DISTINCT typeof(checks) || typeof(history)) FROM sessions`).Scan(&types); err != nil || types != "texttext" {
+	if err := db.QueryRowContext(ctx, `SELECT group_concat(DISTINCT typeof(checks) || typeof(history)) FROM sessions`).Scan(&types); err != nil || types != "texttext" {
 		t.Fatalf("sessions hold checks and history as %q, %v; want text", types, err)
 	}
 }

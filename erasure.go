@@ -1,7 +1,7 @@
 package kycd
 
 import (
-	"encoding/json"
+	"context"
 	"strings"
 	"time"
 
@@ -23,6 +23,10 @@ type ErasureReceipt struct {
 	// NotificationID is the kyc.subject.erased notification sent to the
 	// sinks that take it ("" when none does).
 	NotificationID string `json:"notificationId,omitempty"`
+	// Warning says what the erasure could not finish, when the data is
+	// erased but a copy may outlive it for a while (SQLite's write-ahead
+	// log still holding overwritten pages); "" when there is none.
+	Warning string `json:"warning,omitempty"`
 }
 
 // ErasureCounts are the records an erasure changed, by kind. A record
@@ -38,53 +42,11 @@ type ErasureCounts struct {
 // removed (it cannot be replayed any more).
 const ErasedReplayResult = "erased"
 
-// EraseChecks returns checks without their free text (each reason's
-// message), and whether there was any. Types, states, reason types, codes
-// and categories stay.
-func EraseChecks(checks []Check) ([]Check, bool) {
-	out := make([]Check, len(checks))
-	changed := false
-	for i, c := range checks {
-		c.Reasons = append([]Reason(nil), c.Reasons...)
-		for j := range c.Reasons {
-			if c.Reasons[j].Message != "" {
-				c.Reasons[j].Message = ""
-				changed = true
-			}
-		}
-		out[i] = c
-	}
-	return out, changed
-}
-
-// ErasePayload returns a stored notification payload without personal
-// data, and whether it held any: the invitation (contact details and
-// verification URL), the failures' messages and an expiration warning's
-// action text. The other fields stay as they were. Every payload was
-// written from a Notification, so it is read back into one and written
-// the same way again.
-func ErasePayload(payload []byte) ([]byte, bool, error) {
-	var n Notification
-	if err := json.Unmarshal(payload, &n); err != nil {
-		return payload, false, Errorf(EINTERNAL, "a stored notification is not one: %v", err)
-	}
-	changed := n.Invitation != nil
-	n.Invitation = nil
-	for i := range n.Failures {
-		changed = changed || n.Failures[i].Message != ""
-		n.Failures[i].Message = ""
-	}
-	if n.Expiration != nil && n.Expiration.Action != "" {
-		x := *n.Expiration
-		x.Action = ""
-		n.Expiration = &x
-		changed = true
-	}
-	if !changed {
-		return payload, false, nil
-	}
-	out, err := json.Marshal(&n)
-	return out, true, err
+// EventKey names a stored event the way both the log and the projection
+// know it: by its seq in the log and its id.
+type EventKey struct {
+	Seq int64
+	ID  string
 }
 
 // SubjectNotificationIDs are the ids of every notification that may name a
@@ -144,4 +106,15 @@ func NewErasedNotification(subject SubjectRef, at time.Time) *Notification {
 		OccurredAt: at.UTC(),
 		Subject:    subject,
 	}
+}
+
+// CopyDropper is a store that keeps, for a while, copies of pages it
+// overwrote (SQLite's write-ahead logs). Erasure and the retention purge
+// call DropCopies after they commit, so that what they removed is gone
+// from the files too.
+type CopyDropper interface {
+	// DropCopies writes the copies back and empties the logs that hold
+	// them; an error, or a reader that keeps some frames, says that
+	// copies may remain (the next erasure or purge tries again).
+	DropCopies(ctx context.Context) error
 }

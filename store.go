@@ -97,12 +97,6 @@ type Store interface {
 	// ECONFLICT if it is not (another process changed it first).
 	SwapSetting(ctx context.Context, key, old, value string) error
 
-	// Purge drops what is older than before: raw event bodies, quarantined
-	// bodies, and the personal data (invitation) of notifications; it
-	// reports how many rows it changed. Event ids stay, so a late duplicate
-	// is still recognised.
-	Purge(ctx context.Context, before time.Time) (int64, error)
-
 	// PurgeAudit drops the audit entries older than before (the audit
 	// trail's own retention, longer than the bodies') and reports how
 	// many.
@@ -131,24 +125,6 @@ type Store interface {
 	// Audit lists the audit trail, newest first, a page at a time. A
 	// cursor that is not one of its own is EINVALID.
 	Audit(ctx context.Context, f AuditFilter) (*AuditPage, error)
-
-	// ExportSubject returns everything kept about a subject (of a known
-	// type): its level, its sessions, its events with their bodies (those
-	// whose session belongs to it, or that name it), the notifications of
-	// those events and sessions with their deliveries, and the quarantined
-	// bodies that name it or its sessions (kycd.Needles) or share an event
-	// id with its events. ENOTFOUND for a subject kycd does not know.
-	ExportSubject(ctx context.Context, subject SubjectRef, at time.Time) (*SubjectExport, error)
-	// EraseSubject removes a subject's personal data from the records
-	// ExportSubject finds: the raw bodies of its events, the reason
-	// messages of its sessions (EraseChecks), the personal data of its
-	// notifications (ErasePayload; deliveries send those), and its
-	// quarantined bodies (the item stays, resolved as
-	// ErasedReplayResult). Ids, body hashes, statuses, timestamps and
-	// reason codes stay, so a late copy of an erased event is still a
-	// duplicate. It excludes projections while it runs. Erasing again
-	// changes nothing more. ENOTFOUND for a subject kycd does not know.
-	EraseSubject(ctx context.Context, subject SubjectRef, at time.Time) (*ErasureReceipt, error)
 
 	// SaveReconciliation records a reconciliation run, replacing the
 	// record of the same id.

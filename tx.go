@@ -2,6 +2,7 @@ package kycd
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -102,8 +103,60 @@ type QuarantineTx interface {
 }
 
 // SubjectTx reads and writes what kycd keeps about a subject, for export,
-// erasure and retention.
-type SubjectTx interface{}
+// erasure and retention. Which rows belong to a subject and what of them is
+// personal data is decided above (internal/app, with Needles,
+// SubjectNotificationIDs, EraseChecks and ErasePayload); these only read
+// the rows they are pointed to and write what they are given, a set at a
+// time, however many rows there are.
+type SubjectTx interface {
+	// ExcludeProjections makes projections wait until the transaction
+	// ends, so that none reads a row before it changes and writes the row
+	// back after.
+	ExcludeProjections(ctx context.Context) error
+	// SubjectLevel returns the level of a subject's own row and when it was
+	// set (both zero when none was); ENOTFOUND when the subject has no row
+	// (it may still have sessions).
+	SubjectLevel(ctx context.Context, subject SubjectRef) (level string, at time.Time, err error)
+	// SubjectSessions returns the sessions of a subject with their checks
+	// and history, newest status first (then by id).
+	SubjectSessions(ctx context.Context, subject SubjectRef) ([]*Session, error)
+	// SubjectEvents returns the events that name subject or belong to one
+	// of sessionIDs, by seq. The events have no index by subject, so this
+	// is a scan.
+	SubjectEvents(ctx context.Context, subject SubjectRef, sessionIDs []string) ([]EventKey, error)
+	// NotificationPayloads returns the payloads of the notifications among
+	// ids that are stored, by id.
+	NotificationPayloads(ctx context.Context, ids []string) (map[string]json.RawMessage, error)
+	// QuarantineNaming returns, by id, the ids of the quarantine items
+	// whose event id is one of eventIDs or whose body or original body
+	// contains one of needles.
+	QuarantineNaming(ctx context.Context, eventIDs []string, needles [][]byte) ([]string, error)
+	// LogBodiesBefore returns up to limit log entries received before
+	// before that still hold their body and come after seq after, by seq.
+	LogBodiesBefore(ctx context.Context, before time.Time, after int64, limit int) ([]EventKey, error)
+	// SessionsWithStatusEvent returns the sessions whose status event is one
+	// of eventIDs, with their checks.
+	SessionsWithStatusEvent(ctx context.Context, eventIDs []string) ([]*Session, error)
+
+	// SetSessionChecks replaces a session's checks and gives it a new
+	// version, so that a projection that read the row before cannot write
+	// the old checks back.
+	SetSessionChecks(ctx context.Context, id string, checks []Check) error
+	// SetNotificationPayload replaces a notification's payload (which its
+	// deliveries send).
+	SetNotificationPayload(ctx context.Context, id string, payload json.RawMessage) error
+	// ClearQuarantineBodies empties the bodies of the items among ids that
+	// still have one, marks those not replayed yet as replayed at at with
+	// result, and reports how many it emptied.
+	ClearQuarantineBodies(ctx context.Context, ids []string, at time.Time, result string) (int, error)
+	// DeleteQuarantineBefore deletes the quarantine items received before
+	// before and reports how many.
+	DeleteQuarantineBefore(ctx context.Context, before time.Time) (int, error)
+	// ClearLogBodies removes the raw bodies of the log entries of seqs that
+	// still have one and reports how many. On SQLite the log is a file of
+	// its own: the bodies go at once, whatever becomes of the transaction.
+	ClearLogBodies(ctx context.Context, seqs []int64) (int, error)
+}
 
 // ProjectionResetTx empties the projection for a rebuild. What a rebuild
 // derives again, and in which order the derived rows go, is decided above

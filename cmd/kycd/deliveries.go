@@ -236,20 +236,11 @@ func printDelivery(out io.Writer, d *kycd.Delivery) {
 	}
 }
 
-// withoutPersonalData is a notification's JSON with an invitation's
-// contact details left out, as the log sink writes it: what the CLI
+// withoutPersonalData is a notification's JSON without its personal data
+// (kycd.RedactPayload), marked where the invitation was: what the CLI
 // prints ends up in terminals and tickets.
 func withoutPersonalData(payload json.RawMessage) json.RawMessage {
-	var n map[string]json.RawMessage
-	if json.Unmarshal(payload, &n) != nil || n["invitation"] == nil {
-		return payload
-	}
-	n["invitation"] = json.RawMessage(`"[personal data not shown]"`)
-	b, err := json.Marshal(n)
-	if err != nil {
-		return payload
-	}
-	return b
+	return kycd.RedactPayloadMarked(payload, "[personal data not shown]")
 }
 
 // deliveryState is a delivery's state with why nothing sends it, if so.

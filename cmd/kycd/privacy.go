@@ -2,13 +2,11 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/ingest"
-	"github.com/kycd/kycd/internal/privacy"
 )
 
 // addSubjectDataCmds adds export and erase to the command named subjects
@@ -33,15 +31,11 @@ deliveries and attempts, and the quarantined bodies that name it. It holds
 personal data: the export is recorded in the audit trail first.`,
 		Args: cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			x, err := privacy.Export(cmd.Context(), store, args[0], typ, time.Now())
-			target, detail := kycd.SubjectTarget(kycd.SubjectRef{Type: typ, ID: args[0]}), ""
-			if err == nil {
-				target = kycd.SubjectTarget(x.Subject)
-				detail = fmt.Sprintf("sessions=%d events=%d notifications=%d quarantine=%d", len(x.Sessions), len(x.Events), len(x.Notifications), len(x.Quarantine))
+			a, err := e.app(cmd.Context(), store)
+			if err != nil {
+				return err
 			}
-			if aerr := e.audit(cmd.Context(), store, kycd.AuditSubjectExport, target, err, detail); aerr != nil && err == nil {
-				return fmt.Errorf("the export is not printed: %w", aerr)
-			}
+			x, err := a.ExportSubject(cmd.Context(), e.cliActor(), args[0], typ)
 			if err != nil {
 				return err
 			}
@@ -76,18 +70,11 @@ data too. Recorded in the audit trail.`,
 			case !caught:
 				return fmt.Errorf("some received events are not projected yet, and the erasure would miss them: start kycd serve (it projects them) and erase again")
 			}
-			routes, err := e.registeredRoutes(cmd.Context(), store)
+			a, err := e.app(cmd.Context(), store)
 			if err != nil {
 				return err
 			}
-			r, err := privacy.Erase(cmd.Context(), store, routes, args[0], typ, time.Now())
-			target, detail := kycd.SubjectTarget(kycd.SubjectRef{Type: typ, ID: args[0]}), ""
-			if r != nil {
-				target = kycd.SubjectTarget(r.Subject)
-				c := r.Erased
-				detail = fmt.Sprintf("eventBodies=%d sessions=%d notifications=%d quarantine=%d", c.EventBodies, c.Sessions, c.Notifications, c.Quarantine)
-			}
-			e.audit(cmd.Context(), store, kycd.AuditSubjectErase, target, err, detail)
+			r, err := a.EraseSubject(cmd.Context(), e.cliActor(), args[0], typ)
 			if err != nil {
 				return err
 			}
@@ -102,6 +89,9 @@ data too. Recorded in the audit trail.`,
 				fmt.Fprintf(e.stdout, "kyc.subject.erased %s is due to the sinks; a running kycd serve sends it\n", r.NotificationID)
 			} else {
 				fmt.Fprintln(e.stdout, "no sink takes kyc.subject.erased: nothing was sent")
+			}
+			if r.Warning != "" {
+				fmt.Fprintf(e.stderr, "warning: %s\n", r.Warning)
 			}
 			return nil
 		}),

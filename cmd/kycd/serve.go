@@ -345,20 +345,21 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// purgeLoop drops, hourly, raw bodies and personal data older than the
-// retention, and audit entries older than the audit retention.
+// purgeLoop removes, hourly, the personal data older than the retention
+// (app.Purge) and the audit entries older than the audit retention.
 func purgeLoop(ctx context.Context, log *slog.Logger, store kycd.Store, retention, auditRetention time.Duration) {
+	svc := &app.Service{Store: store, Logger: log}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := store.Purge(ctx, time.Now().Add(-retention)); err != nil {
+		if p, err := svc.Purge(ctx, retention); err != nil {
 			if ctx.Err() == nil {
 				log.Warn("retention purge failed", "err", err)
 			}
-		} else if n > 0 {
-			log.Info("retention purge", "bodies", n)
+		} else if p.Total() > 0 {
+			log.Info("retention purge", "bodies", p.EventBodies, "sessions", p.Sessions, "notifications", p.Notifications, "quarantine", p.Quarantine)
 		}
-		if n, err := store.PurgeAudit(ctx, time.Now().Add(-auditRetention)); err != nil {
+		if n, err := svc.PurgeAudit(ctx, auditRetention); err != nil {
 			if ctx.Err() == nil {
 				log.Warn("audit retention purge failed", "err", err)
 			}

@@ -107,26 +107,6 @@ func (t *tx) SetQuarantineDiscarded(ctx context.Context, id, by string, at time.
 	return nil
 }
 
-// Purge drops raw bodies and personal data received before t; event ids
-// stay for good.
-func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
-	var n int64
-	for _, q := range []string{
-		`UPDATE event_log SET body = NULL WHERE received_at < $1 AND body IS NOT NULL`,
-		`DELETE FROM quarantine WHERE received_at < $1`,
-		// An invitation's contact details and verification URL are personal
-		// data: the notification keeps its ids and type, not them.
-		`UPDATE notifications SET payload = (payload::jsonb - 'invitation')::json WHERE created_at < $1 AND payload::jsonb ? 'invitation'`,
-	} {
-		tag, err := s.pool.Exec(ctx, q, before)
-		if err != nil {
-			return n, fmt.Errorf("postgres: purge: %w", translate(s, err))
-		}
-		n += tag.RowsAffected()
-	}
-	return n, nil
-}
-
 // QuarantinePending counts the bodies waiting for a replay.
 func (s *Store) QuarantinePending(ctx context.Context) (int, error) {
 	var n int

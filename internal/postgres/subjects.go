@@ -3,10 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,299 +11,173 @@ import (
 	"github.com/kycd/kycd"
 )
 
-// rowsQuerier is what a pool and a transaction have in common for reads.
-type rowsQuerier interface {
-	querier
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
+// The reads and writes of export, erasure and retention (kycd.SubjectTx).
+// A set of ids goes to PostgreSQL as one array parameter (= ANY($1)), so a
+// statement stays the same size however many ids there are.
 
-// scope is what a subject's records are found by: its sessions and their
-// history's events, and its events.
-type scope struct {
-	sessions []string            // newest status first
-	history  map[string][]string // session id → event ids of its history
-	events   []eventKey          // by seq
-}
-
-type eventKey struct {
-	seq int64
-	id  string
-}
-
-func (sc *scope) eventIDs() []string {
-	ids := make([]string, len(sc.events))
-	for i, e := range sc.events {
-		ids[i] = e.id
+// ExcludeProjections takes the projection lock until the transaction ends.
+func (t *tx) ExcludeProjections(ctx context.Context) error {
+	if _, err := t.tx.Exec(ctx, lockProjection, projectionLockClass); err != nil {
+		return fmt.Errorf("postgres: exclude projections: %w", translate(t.s, err))
 	}
-	return ids
+	return nil
 }
 
-func (sc *scope) seqs() []int64 {
-	seqs := make([]int64, len(sc.events))
-	for i, e := range sc.events {
-		seqs[i] = e.seq
+// SubjectLevel reads the subject's own row.
+func (t *tx) SubjectLevel(ctx context.Context, sub kycd.SubjectRef) (string, time.Time, error) {
+	var level *string
+	var at *time.Time
+	err := t.tx.QueryRow(ctx, `SELECT level, level_at FROM subjects WHERE id = $1 AND type = $2`, sub.ID, sub.Type).Scan(&level, &at)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("postgres: subject level: %w", t.s.notFound(err, "subject %s %s has no row", sub.Type, sub.ID))
 	}
-	return seqs
+	return deref(level), derefTime(at).UTC(), nil
 }
 
-// subjectScope finds a subject's sessions and events; ENOTFOUND when it
-// has neither a row nor a session. The events table has no index by
-// subject (the projection would pay for it on every event), so finding
-// its events is a scan.
-func subjectScope(ctx context.Context, q rowsQuerier, sub kycd.SubjectRef) (*scope, error) {
-	sc := &scope{history: map[string][]string{}}
-	var known bool
-	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM subjects WHERE id = $1 AND type = $2)`, sub.ID, sub.Type).Scan(&known); err != nil {
-		return nil, err
-	}
-	rows, err := q.Query(ctx, `SELECT id, history::text FROM sessions WHERE subject_id = $1 AND subject_type = $2 ORDER BY status_at DESC, id`, sub.ID, sub.Type)
+const subjectSessionColumns = `id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history`
+
+func (t *tx) sessions(ctx context.Context, query string, args ...any) ([]*kycd.Session, error) {
+	rows, err := t.tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	var id, history string
-	_, err = pgx.ForEachRow(rows, []any{&id, &history}, func() error {
-		var h []kycd.HistoryEntry
-		if err := json.Unmarshal([]byte(history), &h); err != nil {
-			return fmt.Errorf("session %s history: %w", id, err)
+	var out []*kycd.Session
+	var st kycd.SessionState
+	var expires *time.Time
+	var checks, history []byte
+	_, err = pgx.ForEachRow(rows, []any{&st.ID, &st.Subject.Type, &st.Subject.ID, &st.Status, &st.StatusAt, &st.StatusEventID, &expires, &checks, &history}, func() error {
+		st.Checks, st.History = nil, nil
+		if err := decodeSession(&st, checks, history); err != nil {
+			return err
 		}
-		sc.sessions = append(sc.sessions, id)
-		for _, e := range h {
-			sc.history[id] = append(sc.history[id], e.EventID)
+		sess := &kycd.Session{ID: st.ID, Subject: st.Subject, Status: st.Status, StatusAt: st.StatusAt, StatusEventID: st.StatusEventID,
+			ExpiresAt: derefTime(expires), Checks: st.Checks, History: st.History}
+		if sess.Checks == nil {
+			sess.Checks = []kycd.Check{}
 		}
+		for i := range sess.Checks {
+			if sess.Checks[i].Reasons == nil {
+				sess.Checks[i].Reasons = []kycd.Reason{}
+			}
+		}
+		if sess.History == nil {
+			sess.History = []kycd.HistoryEntry{}
+		}
+		sess.Failures = kycd.Failures(sess.Checks)
+		out = append(out, sess)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if !known && len(sc.sessions) == 0 {
-		return nil, kycd.Errorf(kycd.ENOTFOUND, "subject %s %s not found", sub.Type, sub.ID)
-	}
-	rows, err = q.Query(ctx, `SELECT seq, id FROM events WHERE (subject_id = $1 AND subject_type = $2) OR session_id = ANY($3) ORDER BY seq`,
-		sub.ID, sub.Type, sc.sessions)
-	if err != nil {
-		return nil, err
-	}
-	var e eventKey
-	_, err = pgx.ForEachRow(rows, []any{&e.seq, &e.id}, func() error {
-		sc.events = append(sc.events, e)
-		return nil
-	})
-	return sc, err
+	return out, err
 }
 
-// quarantineNaming returns the ids of the quarantine items whose event id
-// is one of the subject's, or whose bodies name it or one of its sessions.
-func quarantineNaming(ctx context.Context, q rowsQuerier, sub kycd.SubjectRef, sc *scope) ([]string, error) {
-	rows, err := q.Query(ctx, `
-		SELECT id FROM quarantine
-		WHERE event_id = ANY($1) OR EXISTS (
-			SELECT 1 FROM unnest($2::bytea[]) AS n(needle)
-			WHERE position(n.needle IN body) > 0 OR position(n.needle IN coalesce(original_body, ''::bytea)) > 0)
-		ORDER BY id`, sc.eventIDs(), kycd.Needles(sub, sc.sessions))
+// SubjectSessions reads the sessions of a subject.
+func (t *tx) SubjectSessions(ctx context.Context, sub kycd.SubjectRef) ([]*kycd.Session, error) {
+	out, err := t.sessions(ctx, `SELECT `+subjectSessionColumns+` FROM sessions WHERE subject_id = $1 AND subject_type = $2 ORDER BY status_at DESC, id`,
+		sub.ID, sub.Type)
 	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-// ExportSubject gathers everything kept about a subject.
-func (s *Store) ExportSubject(ctx context.Context, sub kycd.SubjectRef, at time.Time) (*kycd.SubjectExport, error) {
-	out, err := s.exportSubject(ctx, sub, at)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: export subject: %w", translate(s, err))
+		return nil, fmt.Errorf("postgres: subject sessions: %w", translate(t.s, err))
 	}
 	return out, nil
 }
 
-func (s *Store) exportSubject(ctx context.Context, sub kycd.SubjectRef, at time.Time) (*kycd.SubjectExport, error) {
-	sc, err := subjectScope(ctx, s.pool, sub)
+// SessionsWithStatusEvent finds the sessions through the events' session
+// ids, both by primary key: sessions have no index by status event.
+func (t *tx) SessionsWithStatusEvent(ctx context.Context, eventIDs []string) ([]*kycd.Session, error) {
+	out, err := t.sessions(ctx, `SELECT `+subjectSessionColumns+` FROM sessions
+		WHERE id IN (SELECT session_id FROM events WHERE id = ANY($1)) AND status_event_id = ANY($1) ORDER BY id`, eventIDs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: sessions with status event: %w", translate(t.s, err))
 	}
-	x := &kycd.SubjectExport{ExportedAt: at.UTC(), Subject: sub, Sessions: []*kycd.Session{}, Events: []*kycd.EventRecord{},
-		Notifications: []*kycd.NotificationRecord{}, Quarantine: []*kycd.QuarantineRecord{}}
-	var level *string
-	var levelAt *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT level, level_at FROM subjects WHERE id = $1 AND type = $2`, sub.ID, sub.Type).Scan(&level, &levelAt)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, err
-	}
-	x.Level, x.LevelAt = deref(level), derefTime(levelAt)
-	for _, id := range sc.sessions {
-		sess, err := s.Session(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		x.Sessions = append(x.Sessions, sess)
-	}
-	for _, e := range sc.events {
-		rec, err := s.Event(ctx, e.id)
-		if err != nil {
-			return nil, err
-		}
-		x.Events = append(x.Events, rec)
-	}
-	notifications := map[string]*kycd.NotificationRecord{}
-	var ids []string
-	rows, err := s.pool.Query(ctx, `SELECT id, type, created_at, payload::text FROM notifications WHERE id = ANY($1) ORDER BY created_at, id`,
-		kycd.SubjectNotificationIDs(sc.eventIDs(), sc.history))
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		n := &kycd.NotificationRecord{Deliveries: []*kycd.Delivery{}}
-		var payload string
-		if err := rows.Scan(&n.ID, &n.Type, &n.CreatedAt, &payload); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		n.CreatedAt, n.Notification = n.CreatedAt.UTC(), json.RawMessage(payload)
-		x.Notifications = append(x.Notifications, n)
-		notifications[n.ID] = n
-		ids = append(ids, n.ID)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = s.pool.Query(ctx, `SELECT id FROM deliveries WHERE notification_id = ANY($1) ORDER BY created_at, id`, ids)
-	if err != nil {
-		return nil, err
-	}
-	deliveryIDs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range deliveryIDs {
-		d, err := s.Delivery(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		d.Payload = nil
-		n := notifications[d.NotificationID]
-		n.Deliveries = append(n.Deliveries, d)
-	}
-	qids, err := quarantineNaming(ctx, s.pool, sub, sc)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range qids {
-		q, err := s.QuarantineItem(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		x.Quarantine = append(x.Quarantine, kycd.NewQuarantineRecord(q))
-	}
-	slices.SortFunc(x.Quarantine, func(a, b *kycd.QuarantineRecord) int {
-		if c := a.ReceivedAt.Compare(b.ReceivedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return x, nil
+	return out, nil
 }
 
-// EraseSubject removes a subject's personal data in one transaction that
-// holds the projection lock, so no projection reads a row before it and
-// writes it back after.
-func (s *Store) EraseSubject(ctx context.Context, sub kycd.SubjectRef, at time.Time) (*kycd.ErasureReceipt, error) {
-	r, err := s.eraseSubject(ctx, sub, at)
+// SubjectEvents scans the events.
+func (t *tx) SubjectEvents(ctx context.Context, sub kycd.SubjectRef, sessionIDs []string) ([]kycd.EventKey, error) {
+	rows, err := t.tx.Query(ctx, `SELECT seq, id FROM events WHERE (subject_id = $1 AND subject_type = $2) OR session_id = ANY($3) ORDER BY seq`,
+		sub.ID, sub.Type, sessionIDs)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: erase subject: %w", translate(s, err))
+		return nil, fmt.Errorf("postgres: subject events: %w", translate(t.s, err))
 	}
-	return r, nil
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[kycd.EventKey])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: subject events: %w", translate(t.s, err))
+	}
+	return out, nil
 }
 
-func (s *Store) eraseSubject(ctx context.Context, sub kycd.SubjectRef, at time.Time) (*kycd.ErasureReceipt, error) {
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+// NotificationPayloads reads notifications by id.
+func (t *tx) NotificationPayloads(ctx context.Context, ids []string) (map[string]json.RawMessage, error) {
+	rows, err := t.tx.Query(ctx, `SELECT id, payload::text FROM notifications WHERE id = ANY($1)`, ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: notification payloads: %w", translate(t.s, err))
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, lockProjection, projectionLockClass); err != nil {
-		return nil, err
-	}
-	sc, err := subjectScope(ctx, tx, sub)
-	if err != nil {
-		return nil, err
-	}
-	receipt := &kycd.ErasureReceipt{Subject: sub, ErasedAt: at.UTC()}
-
-	rows, err := tx.Query(ctx, `SELECT id, checks::text FROM sessions WHERE id = ANY($1)`, sc.sessions)
-	if err != nil {
-		return nil, err
-	}
-	erasedChecks := map[string]string{}
-	var id, raw string
-	_, err = pgx.ForEachRow(rows, []any{&id, &raw}, func() error {
-		var checks []kycd.Check
-		if err := json.Unmarshal([]byte(raw), &checks); err != nil {
-			return fmt.Errorf("session %s checks: %w", id, err)
-		}
-		if erased, changed := kycd.EraseChecks(checks); changed {
-			js, err := json.Marshal(erased)
-			erasedChecks[id] = string(js)
-			return err
-		}
+	out := map[string]json.RawMessage{}
+	var id, payload string
+	_, err = pgx.ForEachRow(rows, []any{&id, &payload}, func() error {
+		out[id] = json.RawMessage(payload)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: notification payloads: %w", translate(t.s, err))
 	}
-	for id, checks := range erasedChecks {
-		// A new version, so that a projection that read the row before
-		// cannot write its messages back.
-		if _, err := tx.Exec(ctx, `UPDATE sessions SET checks = $2::json, version = version + 1 WHERE id = $1`, id, checks); err != nil {
-			return nil, err
-		}
-		receipt.Erased.Sessions++
-	}
+	return out, nil
+}
 
-	rows, err = tx.Query(ctx, `SELECT id, payload::text FROM notifications WHERE id = ANY($1)`, kycd.SubjectNotificationIDs(sc.eventIDs(), sc.history))
+// QuarantineNaming searches the bodies byte for byte.
+func (t *tx) QuarantineNaming(ctx context.Context, eventIDs []string, needles [][]byte) ([]string, error) {
+	rows, err := t.tx.Query(ctx, `
+		SELECT id FROM quarantine
+		WHERE event_id = ANY($1) OR EXISTS (
+			SELECT 1 FROM unnest($2::bytea[]) AS n(needle)
+			WHERE position(n.needle IN body) > 0 OR position(n.needle IN coalesce(original_body, ''::bytea)) > 0)
+		ORDER BY id`, eventIDs, needles)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: quarantine naming: %w", translate(t.s, err))
 	}
-	erasedPayloads := map[string]string{}
-	_, err = pgx.ForEachRow(rows, []any{&id, &raw}, func() error {
-		erased, changed, err := kycd.ErasePayload([]byte(raw))
-		if err != nil {
-			return fmt.Errorf("notification %s: %w", id, err)
-		}
-		if changed {
-			erasedPayloads[id] = string(erased)
-		}
-		return nil
-	})
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("postgres: quarantine naming: %w", translate(t.s, err))
 	}
-	for id, payload := range erasedPayloads {
-		if _, err := tx.Exec(ctx, `UPDATE notifications SET payload = $2::json WHERE id = $1`, id, payload); err != nil {
-			return nil, err
-		}
-		receipt.Erased.Notifications++
-	}
+	return out, nil
+}
 
-	qids, err := quarantineNaming(ctx, tx, sub, sc)
+// SetSessionChecks writes a session's checks.
+func (t *tx) SetSessionChecks(ctx context.Context, id string, checks []kycd.Check) error {
+	js, err := json.Marshal(checks)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	tag, err := tx.Exec(ctx, `
+	if _, err := t.tx.Exec(ctx, `UPDATE sessions SET checks = $2::json, version = version + 1 WHERE id = $1`, id, string(js)); err != nil {
+		return fmt.Errorf("postgres: set session checks: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// SetNotificationPayload writes a notification's payload.
+func (t *tx) SetNotificationPayload(ctx context.Context, id string, payload json.RawMessage) error {
+	if _, err := t.tx.Exec(ctx, `UPDATE notifications SET payload = $2::json WHERE id = $1`, id, string(payload)); err != nil {
+		return fmt.Errorf("postgres: set notification payload: %w", translate(t.s, err))
+	}
+	return nil
+}
+
+// ClearQuarantineBodies empties quarantined bodies.
+func (t *tx) ClearQuarantineBodies(ctx context.Context, ids []string, at time.Time, result string) (int, error) {
+	tag, err := t.tx.Exec(ctx, `
 		UPDATE quarantine SET body = ''::bytea, original_body = NULL,
 			replayed_at = coalesce(replayed_at, $2), replay_result = coalesce(replay_result, $3)
-		WHERE id = ANY($1) AND (length(body) > 0 OR original_body IS NOT NULL)`, qids, at, kycd.ErasedReplayResult)
+		WHERE id = ANY($1) AND (length(body) > 0 OR original_body IS NOT NULL)`, ids, at, result)
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("postgres: clear quarantine bodies: %w", translate(t.s, err))
 	}
-	receipt.Erased.Quarantine = int(tag.RowsAffected())
+	return int(tag.RowsAffected()), nil
+}
 
-	tag, err = tx.Exec(ctx, `UPDATE event_log SET body = NULL WHERE seq = ANY($1) AND body IS NOT NULL`, sc.seqs())
+// ClearLogBodies removes raw bodies from the log, in the transaction.
+func (t *tx) ClearLogBodies(ctx context.Context, seqs []int64) (int, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE event_log SET body = NULL WHERE seq = ANY($1) AND body IS NOT NULL`, seqs)
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("postgres: clear log bodies: %w", translate(t.s, err))
 	}
-	receipt.Erased.EventBodies = int(tag.RowsAffected())
-	if err := tx.Commit(ctx); err != nil {
-		return nil, err
-	}
-	return receipt, nil
+	return int(tag.RowsAffected()), nil
 }

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/internal/privacy"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // Whoami names the token a request came with.
@@ -27,19 +26,11 @@ func handleWhoami() http.Handler {
 }
 
 // handleSubjectExport answers everything kept about a subject, once the
-// read is in the audit trail.
+// read is in the audit trail (app.ExportSubject).
 func handleSubjectExport(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		x, err := privacy.Export(r.Context(), o.Store, pathID(r), r.URL.Query().Get("type"), o.Now())
-		target := auditTarget(kycd.AuditSubjectExport, r)
-		detail := ""
-		if err == nil {
-			target = kycd.SubjectTarget(x.Subject)
-			detail = fmt.Sprintf("sessions=%d events=%d notifications=%d quarantine=%d", len(x.Sessions), len(x.Events), len(x.Notifications), len(x.Quarantine))
-		}
-		if aerr := o.recordResult(r, kycd.AuditSubjectExport, target, err, detail); aerr != nil && err == nil {
-			err = kycd.Errorf(kycd.EUNAVAILABLE, "the export could not be recorded in the audit trail; try again")
-		}
+		a := app.Actor{Name: callerOf(r).Name, Remote: remoteHost(r)}
+		x, err := o.App.ExportSubject(r.Context(), a, pathID(r), r.URL.Query().Get("type"))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
@@ -50,27 +41,18 @@ func handleSubjectExport(o Options) http.Handler {
 }
 
 // handleSubjectErase erases a subject's personal data and answers the
-// receipt.
+// receipt (app.EraseSubject, which records it in the audit trail).
 func handleSubjectErase(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		receipt, err := privacy.Erase(r.Context(), o.Store, o.Sinks, pathID(r), r.URL.Query().Get("type"), o.Now())
-		target, detail := auditTarget(kycd.AuditSubjectErase, r), ""
-		if receipt != nil {
-			target = kycd.SubjectTarget(receipt.Subject)
-			c := receipt.Erased
-			detail = fmt.Sprintf("eventBodies=%d sessions=%d notifications=%d quarantine=%d", c.EventBodies, c.Sessions, c.Notifications, c.Quarantine)
-		}
-		o.recordResult(r, kycd.AuditSubjectErase, target, err, detail)
+		a := app.Actor{Name: callerOf(r).Name, Remote: remoteHost(r)}
+		receipt, err := o.App.EraseSubject(r.Context(), a, pathID(r), r.URL.Query().Get("type"))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
 		// The subject's id is in the audit trail, not in the logs.
 		o.Logger.InfoContext(r.Context(), "subject erased", "subject_type", receipt.Subject.Type,
-			"actor", callerOf(r).Name, "notification_id", receipt.NotificationID)
-		if receipt.NotificationID != "" && o.WakeDispatcher != nil {
-			o.WakeDispatcher()
-		}
+			"actor", a.Name, "notification_id", receipt.NotificationID)
 		writeJSON(w, http.StatusOK, receipt)
 	})
 }
@@ -176,21 +158,10 @@ func NewToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// withoutInvitation is a notification payload without its invitation (the
-// related party's contact details and verification URL), for a token that
-// may not read personal data.
+// withoutInvitation is a notification payload without its personal data
+// (kycd.RedactPayload: the invitation, the failures' messages, an
+// expiration warning's action text), for a token that may not read it,
+// and whether it held any.
 func withoutInvitation(payload json.RawMessage) (json.RawMessage, bool) {
-	if !strings.Contains(string(payload), `"invitation"`) {
-		return payload, false
-	}
-	var n kycd.Notification
-	if err := json.Unmarshal(payload, &n); err != nil || n.Invitation == nil {
-		return payload, false
-	}
-	n.Invitation = nil
-	out, err := json.Marshal(&n)
-	if err != nil {
-		return nil, true
-	}
-	return out, true
+	return kycd.RedactPayload(payload)
 }

@@ -64,20 +64,12 @@ func handleSessionNotifications(o Options) http.Handler {
 	})
 }
 
-// withoutPersonalData is a notification's payload without an invitation's
-// contact details and verification URL: support sees what was sent and
-// when, not whom to write to.
+// withoutPersonalData is a notification's payload without its personal
+// data (kycd.RedactPayload): support sees what was sent and when, not whom
+// to write to nor what was said about them.
 func withoutPersonalData(payload json.RawMessage) json.RawMessage {
-	var n kycd.Notification
-	if json.Unmarshal(payload, &n) != nil || n.Invitation == nil {
-		return payload
-	}
-	n.Invitation = nil
-	b, err := json.Marshal(n)
-	if err != nil {
-		return payload
-	}
-	return b
+	out, _ := kycd.RedactPayload(payload)
+	return out
 }
 
 // QuarantineView is a quarantined body as the API shows it, with whether

@@ -294,9 +294,10 @@ func TestPurge(t *testing.T) {
 	}
 	h.append(evs...)
 	h.project(2000)
-	n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour))
-	if err != nil || n != 601 {
-		t.Fatalf("Purge = %d, %v; want 601 bodies", n, err)
+	svc := &app.Service{Store: s}
+	p, err := svc.Purge(ctx, 24*time.Hour)
+	if err != nil || p.EventBodies != 601 {
+		t.Fatalf("Purge = %+v, %v; want 601 bodies", p, err)
 	}
 	for i, ev := range evs {
 		rec, err := s.Event(ctx, ev.ID)
@@ -310,8 +311,8 @@ func TestPurge(t *testing.T) {
 			t.Fatalf("LogBody of a purged entry = %v, want nil body", err)
 		}
 	}
-	if n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour)); err != nil || n != 0 {
-		t.Fatalf("second Purge = %d, %v; want 0", n, err)
+	if p, err := svc.Purge(ctx, 24*time.Hour); err != nil || p.Total() != 0 {
+		t.Fatalf("second Purge = %+v, %v; want 0", p, err)
 	}
 }
 

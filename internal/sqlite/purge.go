@@ -3,68 +3,67 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kycd/kycd"
 )
 
-// purgeChunk is how many log bodies one purge transaction drops.
-const purgeChunk = 500
+// The reads and writes of the retention purge that only it needs; the
+// others it shares with erasure (subjects.go).
 
-// Purge drops raw bodies and personal data received before t; event ids
-// stay for good, in the log and in the projection.
-func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
-	t := formatTime(before)
-	n, err := s.purgeLog(ctx, t)
+// LogBodiesBefore scans the log through its read pool, which takes no
+// lock: the log has no index on received_at (an append would pay for it).
+func (t *tx) LogBodiesBefore(ctx context.Context, before time.Time, after int64, limit int) ([]kycd.EventKey, error) {
+	var out []kycd.EventKey
+	err := queryRows(ctx, t.s.lr, `SELECT seq, event_id FROM event_log WHERE seq > ? AND received_at < ? AND body IS NOT NULL ORDER BY seq LIMIT ?`,
+		[]any{after, formatTime(before), limit}, func(rows *sql.Rows) error {
+			var e kycd.EventKey
+			err := rows.Scan(&e.Seq, &e.ID)
+			out = append(out, e)
+			return err
+		})
 	if err != nil {
-		return n, fmt.Errorf("sqlite: purge log: %w", translate(s, err))
+		return nil, fmt.Errorf("sqlite: log bodies before: %w", translate(t.s, err))
 	}
-	r, err := s.w.ExecContext(ctx, `DELETE FROM quarantine WHERE received_at < ?`, t)
-	if err != nil {
-		return n, fmt.Errorf("sqlite: purge quarantine: %w", translate(s, err))
-	}
-	q, _ := r.RowsAffected()
-	// An invitation's contact details and verification URL are personal
-	// data: the notification keeps its ids and type, not them.
-	r, err = s.w.ExecContext(ctx, `UPDATE notifications SET payload = json_remove(CAST(payload AS TEXT), '$.invitation')
-		WHERE created_at < ? AND json_extract(CAST(payload AS TEXT), '$.invitation') IS NOT NULL`, t)
-	if err != nil {
-		return n + q, fmt.Errorf("sqlite: purge notifications: %w", translate(s, err))
-	}
-	i, _ := r.RowsAffected()
-	if n+q+i > 0 {
-		s.truncateWAL(ctx)
-	}
-	return n + q + i, nil
+	return out, nil
 }
 
-// purgeLog drops the bodies of log entries received before t. The log has
-// no index on received_at (an append would pay for it), so the entries are
-// found by a scan through the read pool, which takes no lock, and dropped a
-// chunk at a time in short transactions, so that acknowledgements, which
-// append to the log, never wait for more than one chunk.
-func (s *Store) purgeLog(ctx context.Context, t string) (int64, error) {
-	var n, after int64
-	for {
-		var seqs []any
-		err := queryRows(ctx, s.lr, `SELECT seq FROM event_log WHERE seq > ? AND received_at < ? AND body IS NOT NULL ORDER BY seq LIMIT ?`,
-			[]any{after, t, purgeChunk}, func(rows *sql.Rows) error {
-				if err := rows.Scan(&after); err != nil {
-					return err
-				}
-				seqs = append(seqs, after)
-				return nil
-			})
-		if err != nil || len(seqs) == 0 {
-			return n, err
-		}
-		r, err := s.lw.ExecContext(ctx, `UPDATE event_log SET body = NULL WHERE body IS NOT NULL AND seq IN (`+placeholders(len(seqs))+`)`, seqs...)
-		if err != nil {
-			return n, err
-		}
-		k, _ := r.RowsAffected()
-		n += k
-		if len(seqs) < purgeChunk {
-			return n, nil
+// DeleteQuarantineBefore deletes old quarantine items.
+func (t *tx) DeleteQuarantineBefore(ctx context.Context, before time.Time) (int, error) {
+	r, err := t.tx.ExecContext(ctx, `DELETE FROM quarantine WHERE received_at < ?`, formatTime(before))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete quarantine: %w", translate(t.s, err))
+	}
+	n, err := r.RowsAffected()
+	return int(n), err
+}
+
+// DropCopies checkpoints both files and empties their write-ahead logs,
+// whose old frames would otherwise keep what was just erased or purged
+// until they are written over. A reader in the middle of a read keeps the
+// frames it needs: that is reported as an error, and the next purge or
+// erasure tries again.
+func (s *Store) DropCopies(ctx context.Context) error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		db   *sql.DB
+	}{{"main file", s.w}, {"log file", s.lw}} {
+		var busy, logPages, checkpointed int
+		err := f.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &checkpointed)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, translate(s, err)))
+		case busy != 0:
+			errs = append(errs, fmt.Errorf("%s: a reader holds its write-ahead log (%d of %d pages written back)", f.name, checkpointed, logPages))
 		}
 	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: truncate the write-ahead logs: %w", err)
+	}
+	return nil
 }
+
+var _ kycd.CopyDropper = (*Store)(nil)

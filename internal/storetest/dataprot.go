@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,10 +12,32 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // Tests of access and data protection (issue 9): tokens, the audit trail,
-// export and erasure.
+// export, erasure and the retention purge. Export, erasure and the purge
+// are the application layer's (internal/app), over the store's
+// kycd.SubjectTx: what they find and change is what the store's reads and
+// writes let them.
+
+// testActor is the actor of the audit entries of these tests.
+var testActor = app.Actor{Name: "storetest"}
+
+// service is the application layer over s with its clock at now.
+func service(s kycd.Store, now time.Time) *app.Service {
+	return &app.Service{Store: s, Now: func() time.Time { return now }}
+}
+
+// exportSubject exports a subject at at.
+func exportSubject(s kycd.Store, sub kycd.SubjectRef, at time.Time) (*kycd.SubjectExport, error) {
+	return service(s, at).ExportSubject(context.Background(), testActor, sub.ID, sub.Type)
+}
+
+// eraseSubject erases a subject at at, telling no sink.
+func eraseSubject(s kycd.Store, sub kycd.SubjectRef, at time.Time) (*kycd.ErasureReceipt, error) {
+	return service(s, at).EraseSubject(context.Background(), testActor, sub.ID, sub.Type)
+}
 
 func testTokens(t *testing.T, s kycd.Store) {
 	ctx := context.Background()
@@ -236,11 +259,11 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 		}
 	}
 
-	if _, err := s.ExportSubject(ctx, kycd.SubjectRef{Type: kycd.SubjectUser, ID: party}, time.Now()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+	if _, err := exportSubject(s, kycd.SubjectRef{Type: kycd.SubjectUser, ID: party}, time.Now()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 		t.Fatalf("export of the party as a user = %v, want ENOTFOUND", err)
 	}
 	at := time.Now().UTC()
-	x, err := s.ExportSubject(ctx, sub, at)
+	x, err := exportSubject(s, sub, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +289,7 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 	applyNotifications(t, s, &kycd.Outgoing{Notification: stalled, CreatedAt: time.Now().UTC(), Sinks: []string{"log"}})
 
 	erasedAt := time.Now().UTC()
-	receipt, err := s.EraseSubject(ctx, sub, erasedAt)
+	receipt, err := eraseSubject(s, sub, erasedAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +323,7 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 		if err != nil || len(q.Body) != 0 || q.OriginalBody != nil || q.ReplayResult != kycd.ErasedReplayResult || q.ReplayedAt.IsZero() {
 			t.Errorf("%s: quarantine item = %+v, %v; want kept without bodies, resolved as erased", when, q, err)
 		}
-		x, err := s.ExportSubject(ctx, sub, time.Now())
+		x, err := exportSubject(s, sub, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,12 +351,12 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 	if q, _ := s.QuarantineItem(ctx, unrelated.ID); q == nil || string(q.Body) != string(unrelated.Body) {
 		t.Errorf("a body naming someone else was erased: %+v", q)
 	}
-	ox, err := s.ExportSubject(ctx, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: other}, time.Now())
+	ox, err := exportSubject(s, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: other}, time.Now())
 	if err != nil || len(ox.Notifications) != 1 || !strings.Contains(string(ox.Notifications[0].Notification), otherEmail) {
 		t.Errorf("another subject's notification was erased: %+v, %v", ox, err)
 	}
 
-	if again, err := s.EraseSubject(ctx, sub, time.Now()); err != nil || again.Erased != (kycd.ErasureCounts{}) {
+	if again, err := eraseSubject(s, sub, time.Now()); err != nil || again.Erased != (kycd.ErasureCounts{}) {
 		t.Fatalf("erasing again = %+v, %v; want nothing more erased", again, err)
 	}
 	// A late copy of an erased event is a duplicate and brings nothing back.
@@ -373,7 +396,7 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 	if rec, _ := s.Event(ctx, verified); rec == nil || string(rec.Body) != string(later) {
 		t.Fatalf("the new event = %+v, want its body kept", rec)
 	}
-	if _, err := s.EraseSubject(ctx, kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, time.Now()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+	if _, err := eraseSubject(s, kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, time.Now()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 		t.Fatalf("erasing an unknown subject = %v, want ENOTFOUND", err)
 	}
 }
@@ -393,5 +416,152 @@ func applyNotifications(t *testing.T, s kycd.Store, out ...*kycd.Outgoing) {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// purge runs the retention purge at now.
+func purge(s kycd.Store, now time.Time, retention time.Duration) (*app.Purged, error) {
+	return service(s, now).Purge(context.Background(), retention)
+}
+
+// A subject with a thousand sessions is exported and erased whole: the
+// statements are the same size however many records a subject has.
+func testExportAndEraseThousandSessions(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	user := uuid.NewString()
+	sub := kycd.SubjectRef{Type: kycd.SubjectUser, ID: user}
+	const n = 1000
+	var bodies [][]byte
+	var last string
+	for i := range n {
+		last = uuid.NewString()
+		bodies = append(bodies, ralioBody(uuid.NewString(), "kyc_session_failed", last, user, base.Add(time.Duration(i)*time.Second), "EXPIRED_DOCUMENT"))
+	}
+	appendRaw(t, s, bodies...)
+	drain(t, newPipeline(t, s, "log"))
+	// A refused body that names the last session only.
+	q := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: base, Reason: kycd.QuarantineInvalid, Problem: []byte(`{"status":400}`),
+		Body: fmt.Appendf(nil, `{"sessionId":%q}`, strings.ToUpper(last))}
+	if err := s.AddQuarantine(ctx, q); err != nil {
+		t.Fatal(err)
+	}
+
+	x, err := exportSubject(s, sub, time.Now())
+	if err != nil {
+		t.Fatalf("export of a subject with %d sessions: %v", n, err)
+	}
+	if len(x.Sessions) != n || len(x.Events) != n || len(x.Notifications) != n || len(x.Quarantine) != 1 {
+		t.Fatalf("export = %d sessions, %d events, %d notifications, %d quarantined; want %d, %d, %d, 1",
+			len(x.Sessions), len(x.Events), len(x.Notifications), len(x.Quarantine), n, n, n)
+	}
+	r, err := eraseSubject(s, sub, time.Now())
+	if err != nil {
+		t.Fatalf("erasure of a subject with %d sessions: %v", n, err)
+	}
+	if want := (kycd.ErasureCounts{EventBodies: n, Sessions: n, Notifications: n, Quarantine: 1}); r.Erased != want {
+		t.Fatalf("receipt = %+v, want %+v", r.Erased, want)
+	}
+	x, err = exportSubject(s, sub, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range x.Events {
+		if e.Body != nil {
+			t.Fatalf("event %s kept its body", e.ID)
+		}
+	}
+	for _, sess := range x.Sessions {
+		if sess.Checks[0].Reasons[0].Message != "" || sess.Checks[0].Reasons[0].Code != "EXPIRED_DOCUMENT" {
+			t.Fatalf("session %s = %+v, want its code without its message", sess.ID, sess.Checks)
+		}
+	}
+}
+
+// personalEvents are an invitation, a rejection and an expiration warning
+// of one related party, received at received, each holding personal data
+// (partyEmail, partyURL, partyText and the action text).
+func personalEvents(party, sid string, received time.Time) []*kycd.Event {
+	sub := kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: party}
+	ev := func(typ string, offset time.Duration) *kycd.Event {
+		id := uuid.NewString()
+		body := fmt.Appendf(nil, `{"id":%q,"email":%q}`, id, partyEmail)
+		return &kycd.Event{ID: id, Type: typ, Timestamp: base.Add(offset), ReceivedAt: received.Add(offset), Body: body,
+			BodyHash: kycd.BodyHash(body), Subject: sub}
+	}
+	invited := ev("related_party.kyc_session_created", 0)
+	invited.SessionID, invited.Status = sid, kycd.StatusNotStarted
+	invited.Invitation = &kycd.Invitation{FirstName: "Ana", Email: partyEmail, PhoneNumber: partyPhone, VerificationURL: partyURL}
+	failed := ev("kyc_session_failed", time.Minute)
+	failed.SessionID, failed.Status = sid, kycd.StatusRejected
+	failed.Checks = []kycd.Check{{Type: "document-verification", State: "Refused",
+		Reasons: []kycd.Reason{{Type: "document", Code: "KYC.NAME.MISMATCH", Message: partyText, Category: "DOC"}}}}
+	expiring := ev("kyc_expiration_warning", 2*time.Minute)
+	expiring.Expiration = &kycd.Expiration{Date: "2026-06-01", DaysRemaining: 30, Action: "Call " + partyPhone}
+	return []*kycd.Event{invited, failed, expiring}
+}
+
+// The retention purge removes the same personal data as an erasure: two
+// related parties with the same records, one past the retention and
+// purged, the other erased, read back the same but for their ids.
+func testPurgeRemovesWhatErasureRemoves(t *testing.T, s kycd.Store) {
+	now := time.Now().UTC()
+	purged, erased := uuid.NewString(), uuid.NewString()
+	purgedSession, erasedSession := uuid.NewString(), uuid.NewString()
+	old, recent := personalEvents(purged, purgedSession, now.Add(-48*time.Hour)), personalEvents(erased, erasedSession, now.Add(-time.Hour))
+	// What names the erased party, written as the purged party's.
+	var pairs []string
+	for i := range old {
+		pairs = append(pairs, recent[i].ID, old[i].ID, kycd.NotificationID(recent[i].ID), kycd.NotificationID(old[i].ID))
+	}
+	ids := strings.NewReplacer(append(pairs, erased, purged, erasedSession, purgedSession)...)
+	for _, ev := range append(old, recent...) {
+		record(t, s, ev)
+	}
+
+	p, err := purge(s, now, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := eraseSubject(s, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: erased}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := (kycd.ErasureCounts{EventBodies: p.EventBodies, Sessions: p.Sessions, Notifications: p.Notifications}); got != r.Erased {
+		t.Errorf("the purge removed %+v, the erasure %+v; want the same", got, r.Erased)
+	}
+	if want := (kycd.ErasureCounts{EventBodies: 3, Sessions: 1, Notifications: 3}); r.Erased != want {
+		t.Errorf("the erasure removed %+v, want %+v", r.Erased, want)
+	}
+	// Each party's records as JSON, with the erased party's ids written
+	// as the purged party's.
+	records := func(party string) []string {
+		t.Helper()
+		x, err := exportSubject(s, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: party}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, sess := range x.Sessions {
+			b, _ := json.Marshal(sess.Checks)
+			out = append(out, "checks "+ids.Replace(string(b)))
+		}
+		for _, n := range x.Notifications {
+			out = append(out, "notification "+ids.Replace(string(n.Notification)))
+		}
+		for _, e := range x.Events {
+			out = append(out, fmt.Sprintf("event %s body %q", ids.Replace(e.ID), e.Body))
+		}
+		for _, b := range out {
+			if holds([]byte(b)) || strings.Contains(b, "Call ") || strings.Contains(b, `"invitation"`) {
+				t.Errorf("%s still holds personal data: %s", party, b)
+			}
+		}
+		if len(out) != 1+3+3 {
+			t.Errorf("%s: %d records, want a session, 3 notifications and 3 events:\n%s", party, len(out), strings.Join(out, "\n"))
+		}
+		return out
+	}
+	if a, b := records(purged), records(erased); !slices.Equal(a, b) {
+		t.Errorf("purged and erased records differ:\npurged:\n%s\nerased:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
 	}
 }

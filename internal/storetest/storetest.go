@@ -129,6 +129,8 @@ var cases = []testCase{
 	{"Tokens", "Tokens", testTokens},
 	{"Audit", "AuditTrail", testAuditTrail},
 	{"Privacy", "ExportAndErase", testExportAndErase},
+	{"Privacy", "ExportAndEraseThousandSessions", testExportAndEraseThousandSessions},
+	{"Privacy", "PurgeRemovesWhatErasureRemoves", testPurgeRemovesWhatErasureRemoves},
 }
 
 var base = time.Date(2026, 3, 17, 16, 0, 0, 0, time.UTC)
@@ -469,9 +471,9 @@ func testPurge(t *testing.T, s kycd.Store) {
 		Subject: kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: uuid.NewString()}, Status: kycd.StatusNotStarted,
 		Invitation: &kycd.Invitation{Email: "ana@example.com", VerificationURL: "https://verify.example.com/x"}}
 	record(t, s, invited)
-	n, err := s.Purge(ctx, time.Now().Add(-24*time.Hour))
-	if err != nil || n != 3 {
-		t.Fatalf("Purge = %d, %v; want 3 (two bodies, one invitation)", n, err)
+	p, err := purge(s, time.Now(), 24*time.Hour)
+	if err != nil || p.EventBodies != 2 || p.Notifications != 2 || p.Sessions != 1 || p.Quarantine != 0 {
+		t.Fatalf("Purge = %+v, %v; want two bodies, two notifications (the invitation, the rejection's message), one session's message", p, err)
 	}
 	page, err := s.Deliveries(ctx, kycd.DeliveryQuery{Limit: 10})
 	if err != nil {

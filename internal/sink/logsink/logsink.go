@@ -1,11 +1,11 @@
 // Package logsink writes each notification as one JSON line, for
-// development. An invitation's personal data (contact details, verification
-// URL) is never written out.
+// development. Personal data (kycd.RedactPayload: an invitation's contact
+// details and verification URL, failure messages, an expiration warning's
+// action text) is never written out.
 package logsink
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"sync"
 
@@ -23,16 +23,7 @@ func New(w io.Writer) *Sink { return &Sink{w: w} }
 
 // Send writes m as one JSON line.
 func (s *Sink) Send(_ context.Context, m kycd.Message) error {
-	line := m.Payload
-	var n map[string]json.RawMessage
-	if err := json.Unmarshal(m.Payload, &n); err == nil {
-		if _, ok := n["invitation"]; ok {
-			n["invitation"] = json.RawMessage(`"[personal data not logged]"`)
-			if line, err = json.Marshal(n); err != nil {
-				return err
-			}
-		}
-	}
+	line := kycd.RedactPayloadMarked(m.Payload, "[personal data not logged]")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, err := s.w.Write(append(append([]byte(nil), line...), '\n'))

@@ -35,6 +35,14 @@ func TestOneLinePerNotificationWithoutPersonalData(t *testing.T) {
 	if lines[0] != string(rejected) {
 		t.Errorf("rejection line = %s, want the notification unchanged", lines[0])
 	}
+	messaged, _ := json.Marshal(kycd.Notification{ID: "3", Type: kycd.NotifySessionRejected,
+		Failures: []kycd.Failure{{Code: "KYC.NAME.MISMATCH", Message: "The name Ana Erase does not match"}}})
+	if err := s.Send(context.Background(), kycd.Message{ID: "3", Type: kycd.NotifySessionRejected, Payload: messaged}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "KYC.NAME.MISMATCH") {
+		t.Errorf("a rejection's code was not written: %s", out.String())
+	}
 	for _, personal := range []string{"Ana", "ana@example.com", "+34900000000", "verify.example.com"} {
 		if strings.Contains(out.String(), personal) {
 			t.Errorf("%q was written out", personal)

@@ -30,13 +30,13 @@ func service(s kycd.Store, now time.Time) *app.Service {
 }
 
 // exportSubject exports a subject at at.
-func exportSubject(s kycd.Store, sub kycd.SubjectRef, at time.Time) (*kycd.SubjectExport, error) {
-	return service(s, at).ExportSubject(context.Background(), testActor, sub.ID, sub.Type)
+func exportSubject(ctx context.Context, s kycd.Store, sub kycd.SubjectRef, at time.Time) (*kycd.SubjectExport, error) {
+	return service(s, at).ExportSubject(ctx, testActor, sub.ID, sub.Type)
 }
 
 // eraseSubject erases a subject at at, telling no sink.
-func eraseSubject(s kycd.Store, sub kycd.SubjectRef, at time.Time) (*kycd.ErasureReceipt, error) {
-	return service(s, at).EraseSubject(context.Background(), testActor, sub.ID, sub.Type)
+func eraseSubject(ctx context.Context, s kycd.Store, sub kycd.SubjectRef, at time.Time) (*kycd.ErasureReceipt, error) {
+	return service(s, at).EraseSubject(ctx, testActor, sub.ID, sub.Type)
 }
 
 func testTokens(t *testing.T, s kycd.Store) {
@@ -259,11 +259,11 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 		}
 	}
 
-	if _, err := exportSubject(s, kycd.SubjectRef{Type: kycd.SubjectUser, ID: party}, time.Now()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+	if _, err := exportSubject(ctx, s, kycd.SubjectRef{Type: kycd.SubjectUser, ID: party}, time.Now()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 		t.Fatalf("export of the party as a user = %v, want ENOTFOUND", err)
 	}
 	at := time.Now().UTC()
-	x, err := exportSubject(s, sub, at)
+	x, err := exportSubject(ctx, s, sub, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 	applyNotifications(t, s, &kycd.Outgoing{Notification: stalled, CreatedAt: time.Now().UTC(), Sinks: []string{"log"}})
 
 	erasedAt := time.Now().UTC()
-	receipt, err := eraseSubject(s, sub, erasedAt)
+	receipt, err := eraseSubject(ctx, s, sub, erasedAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 		if err != nil || len(q.Body) != 0 || q.OriginalBody != nil || q.ReplayResult != kycd.ErasedReplayResult || q.ReplayedAt.IsZero() {
 			t.Errorf("%s: quarantine item = %+v, %v; want kept without bodies, resolved as erased", when, q, err)
 		}
-		x, err := exportSubject(s, sub, time.Now())
+		x, err := exportSubject(ctx, s, sub, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -351,12 +351,12 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 	if q, _ := s.QuarantineItem(ctx, unrelated.ID); q == nil || string(q.Body) != string(unrelated.Body) {
 		t.Errorf("a body naming someone else was erased: %+v", q)
 	}
-	ox, err := exportSubject(s, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: other}, time.Now())
+	ox, err := exportSubject(ctx, s, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: other}, time.Now())
 	if err != nil || len(ox.Notifications) != 1 || !strings.Contains(string(ox.Notifications[0].Notification), otherEmail) {
 		t.Errorf("another subject's notification was erased: %+v, %v", ox, err)
 	}
 
-	if again, err := eraseSubject(s, sub, time.Now()); err != nil || again.Erased != (kycd.ErasureCounts{}) {
+	if again, err := eraseSubject(ctx, s, sub, time.Now()); err != nil || again.Erased != (kycd.ErasureCounts{}) {
 		t.Fatalf("erasing again = %+v, %v; want nothing more erased", again, err)
 	}
 	// A late copy of an erased event is a duplicate and brings nothing back.
@@ -396,7 +396,7 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 	if rec, _ := s.Event(ctx, verified); rec == nil || string(rec.Body) != string(later) {
 		t.Fatalf("the new event = %+v, want its body kept", rec)
 	}
-	if _, err := eraseSubject(s, kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, time.Now()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+	if _, err := eraseSubject(ctx, s, kycd.SubjectRef{Type: kycd.SubjectUser, ID: uuid.NewString()}, time.Now()); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 		t.Fatalf("erasing an unknown subject = %v, want ENOTFOUND", err)
 	}
 }
@@ -420,8 +420,8 @@ func applyNotifications(t *testing.T, s kycd.Store, out ...*kycd.Outgoing) {
 }
 
 // purge runs the retention purge at now.
-func purge(s kycd.Store, now time.Time, retention time.Duration) (*app.Purged, error) {
-	return service(s, now).Purge(context.Background(), retention)
+func purge(ctx context.Context, s kycd.Store, now time.Time, retention time.Duration) (*app.Purged, error) {
+	return service(s, now).Purge(ctx, retention)
 }
 
 // A subject with a thousand sessions is exported and erased whole: the
@@ -446,7 +446,7 @@ func testExportAndEraseThousandSessions(t *testing.T, s kycd.Store) {
 		t.Fatal(err)
 	}
 
-	x, err := exportSubject(s, sub, time.Now())
+	x, err := exportSubject(ctx, s, sub, time.Now())
 	if err != nil {
 		t.Fatalf("export of a subject with %d sessions: %v", n, err)
 	}
@@ -454,14 +454,14 @@ func testExportAndEraseThousandSessions(t *testing.T, s kycd.Store) {
 		t.Fatalf("export = %d sessions, %d events, %d notifications, %d quarantined; want %d, %d, %d, 1",
 			len(x.Sessions), len(x.Events), len(x.Notifications), len(x.Quarantine), n, n, n)
 	}
-	r, err := eraseSubject(s, sub, time.Now())
+	r, err := eraseSubject(ctx, s, sub, time.Now())
 	if err != nil {
 		t.Fatalf("erasure of a subject with %d sessions: %v", n, err)
 	}
 	if want := (kycd.ErasureCounts{EventBodies: n, Sessions: n, Notifications: n, Quarantine: 1}); r.Erased != want {
 		t.Fatalf("receipt = %+v, want %+v", r.Erased, want)
 	}
-	x, err = exportSubject(s, sub, time.Now())
+	x, err = exportSubject(ctx, s, sub, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,6 +504,7 @@ func personalEvents(party, sid string, received time.Time) []*kycd.Event {
 // related parties with the same records, one past the retention and
 // purged, the other erased, read back the same but for their ids.
 func testPurgeRemovesWhatErasureRemoves(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
 	now := time.Now().UTC()
 	purged, erased := uuid.NewString(), uuid.NewString()
 	purgedSession, erasedSession := uuid.NewString(), uuid.NewString()
@@ -518,11 +519,11 @@ func testPurgeRemovesWhatErasureRemoves(t *testing.T, s kycd.Store) {
 		record(t, s, ev)
 	}
 
-	p, err := purge(s, now, 24*time.Hour)
+	p, err := purge(ctx, s, now, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := eraseSubject(s, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: erased}, now)
+	r, err := eraseSubject(ctx, s, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: erased}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -536,7 +537,7 @@ func testPurgeRemovesWhatErasureRemoves(t *testing.T, s kycd.Store) {
 	// as the purged party's.
 	records := func(party string) []string {
 		t.Helper()
-		x, err := exportSubject(s, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: party}, now)
+		x, err := exportSubject(ctx, s, kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: party}, now)
 		if err != nil {
 			t.Fatal(err)
 		}

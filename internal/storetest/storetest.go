@@ -471,7 +471,7 @@ func testPurge(t *testing.T, s kycd.Store) {
 		Subject: kycd.SubjectRef{Type: kycd.SubjectRelatedParty, ID: uuid.NewString()}, Status: kycd.StatusNotStarted,
 		Invitation: &kycd.Invitation{Email: "ana@example.com", VerificationURL: "https://verify.example.com/x"}}
 	record(t, s, invited)
-	p, err := purge(s, time.Now(), 24*time.Hour)
+	p, err := purge(ctx, s, time.Now(), 24*time.Hour)
 	if err != nil || p.EventBodies != 2 || p.Notifications != 2 || p.Sessions != 1 || p.Quarantine != 0 {
 		t.Fatalf("Purge = %+v, %v; want two bodies, two notifications (the invitation, the rejection's message), one session's message", p, err)
 	}

@@ -280,39 +280,110 @@ func TestAppendDuringProjection(t *testing.T) {
 	}
 }
 
-func TestPurge(t *testing.T) {
+// Two processes on one store project one at a time: the second waits for
+// the first and starts from its watermark.
+func TestProjectionsAcrossProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kycd.db")
+	a, b := sqlitetest.OpenPath(t, path), sqlitetest.OpenPath(t, path)
+	ctx := context.Background()
+	h := newHarness(t, a)
+	h.append(newEvent("viban_created", base), newEvent("viban_created", base))
+
+	first, err := a.BeginProjection(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback(ctx)
+	entries, err := first.ClaimLog(ctx, 1, 1<<30)
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("ClaimLog = %d, %v", len(entries), err)
+	}
+	type begun struct {
+		tx  kycd.ProjectionTx
+		err error
+	}
+	second := make(chan begun, 1)
+	go func() {
+		tx, err := b.BeginProjection(ctx)
+		second <- begun{tx, err}
+	}()
+	select {
+	case r := <-second:
+		if r.tx != nil {
+			r.tx.Rollback(ctx)
+		}
+		t.Fatalf("a second projection began while the first was open: %v", r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := first.Apply(ctx, &kycd.Plan{Projected: []int64{entries[0].Seq}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-second
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer r.tx.Rollback(ctx)
+	entries, err = r.tx.ClaimLog(ctx, 10, 1<<30)
+	if err != nil || len(entries) != 1 || entries[0].Seq != 2 {
+		t.Fatalf("second projection claimed %+v, %v; want entry 2 only", entries, err)
+	}
+}
+
+func TestResetProjection(t *testing.T) {
 	s := sqlitetest.Open(t)
 	ctx := context.Background()
+	if n, err := s.ResetProjection(ctx); err != nil || n != 0 {
+		t.Fatalf("ResetProjection of an empty store = %d, %v", n, err)
+	}
 	h := newHarness(t, s, "crm")
-	var evs []*kycd.Event
-	for i := range 1200 {
-		ev := newEvent("viban_created", base)
-		if i%2 == 0 || i == 1199 {
-			ev.ReceivedAt = time.Now().Add(-48 * time.Hour).UTC()
-		}
-		evs = append(evs, ev)
+	sub, sid, old := user(), uuid.NewString(), uuid.NewString()
+	purged := sessionEvent(old, user(), kycd.StatusRejected, base, refused)
+	purged.ReceivedAt = time.Now().Add(-48 * time.Hour).UTC()
+	h.append(purged)
+	h.append(sessionEvent(sid, sub, kycd.StatusRejected, base, refused), levelEvent(sub, "LIGHT", base))
+	h.append(sessionEvent(sid, sub, kycd.StatusVerified, base.Add(time.Minute)))
+	h.project(100)
+	// One more entry stays unprojected: it is not counted.
+	h.append(levelEvent(sub, "REGULAR", base.Add(time.Minute)))
+	before, err := s.Session(ctx, sid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	h.append(evs...)
-	h.project(2000)
-	svc := &app.Service{Store: s}
-	p, err := svc.Purge(ctx, 24*time.Hour)
-	if err != nil || p.EventBodies != 601 {
-		t.Fatalf("Purge = %+v, %v; want 601 bodies", p, err)
+	if p, err := (&app.Service{Store: s}).Purge(ctx, 24*time.Hour); err != nil || p.EventBodies != 1 {
+		t.Fatalf("Purge = %+v, %v; want 1 body", p, err)
 	}
-	for i, ev := range evs {
-		rec, err := s.Event(ctx, ev.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if old := i%2 == 0 || i == 1199; (rec.Body == nil) != old {
-			t.Fatalf("event %d after the purge has body %q", i, rec.Body)
-		}
-		if _, err := s.LogBody(ctx, int64(i+1)); err != nil {
-			t.Fatalf("LogBody of a purged entry = %v, want nil body", err)
-		}
+
+	n, err := s.ResetProjection(ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("ResetProjection = %d, %v; want 3 entries projected again", n, err)
 	}
-	if p, err := svc.Purge(ctx, 24*time.Hour); err != nil || p.Total() != 0 {
-		t.Fatalf("second Purge = %+v, %v; want 0", p, err)
+	if _, err := s.Session(ctx, sid); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("session after reset = %v, want gone until projected again", err)
+	}
+	if subj, err := s.Subject(ctx, sub.ID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Fatalf("subject after reset = %+v, %v; want gone", subj, err)
+	}
+	if _, err := s.Session(ctx, old); err != nil {
+		t.Fatalf("the session of the purged entry after reset = %v, want kept", err)
+	}
+	if left, _ := s.UnprojectedLog(ctx, 1<<62, 10); len(left) != 4 || left[0].Seq != 2 {
+		t.Fatalf("unprojected after reset = %+v, want entries 2 to 5", left)
+	}
+
+	h.opt.Silent = true
+	h.project(100)
+	after, err := s.Session(ctx, sid)
+	if err != nil || after.Status != before.Status || !slices.Equal(after.History, before.History) {
+		t.Fatalf("session rebuilt = %+v, %v; want %+v", after, err, before)
+	}
+	if subj, err := s.Subject(ctx, sub.ID, ""); err != nil || subj.Level != "REGULAR" {
+		t.Fatalf("subject rebuilt = %+v, %v", subj, err)
+	}
+	if ds, _ := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100}); len(ds.Items) != 4 {
+		t.Fatalf("%d deliveries after the rebuild, want the 4 of the first projection", len(ds.Items))
 	}
 }
 

@@ -566,3 +566,42 @@ func testPurgeRemovesWhatErasureRemoves(t *testing.T, s kycd.Store) {
 		t.Errorf("purged and erased records differ:\npurged:\n%s\nerased:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
 	}
 }
+
+// The purge goes a chunk of log entries at a time and takes every old body,
+// past the chunks' boundaries, and only those; a second purge finds
+// nothing more.
+func testPurgeInChunks(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	var entries []*kycd.LogEntry
+	old := map[string]bool{}
+	for i := range 1200 {
+		id := uuid.NewString()
+		b := fmt.Appendf(nil, `{"id":%q,"event":"viban_created","timestamp":%q,"data":{}}`, id, base.Format(time.RFC3339))
+		e := &kycd.LogEntry{EventID: id, ReceivedAt: now, Body: b, BodyHash: kycd.BodyHash(b)}
+		if i%2 == 0 || i == 1199 {
+			e.ReceivedAt, old[id] = now.Add(-48*time.Hour), true
+		}
+		entries = append(entries, e)
+	}
+	if err := s.AppendLog(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, newPipeline(t, s, "log"))
+	p, err := purge(ctx, s, now, 24*time.Hour)
+	if err != nil || p.EventBodies != 601 || p.Total() != 601 {
+		t.Fatalf("Purge = %+v, %v; want 601 bodies", p, err)
+	}
+	for i, e := range entries {
+		rec, err := s.Event(ctx, e.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (rec.Body == nil) != old[e.EventID] {
+			t.Fatalf("event %d after the purge has body %q", i, rec.Body)
+		}
+	}
+	if p, err := purge(ctx, s, now, 24*time.Hour); err != nil || p.Total() != 0 {
+		t.Fatalf("second Purge = %+v, %v; want nothing", p, err)
+	}
+}

@@ -131,6 +131,7 @@ var cases = []testCase{
 	{"Privacy", "ExportAndErase", testExportAndErase},
 	{"Privacy", "ExportAndEraseThousandSessions", testExportAndEraseThousandSessions},
 	{"Privacy", "PurgeRemovesWhatErasureRemoves", testPurgeRemovesWhatErasureRemoves},
+	{"Purge", "PurgeInChunks", testPurgeInChunks},
 }
 
 var base = time.Date(2026, 3, 17, 16, 0, 0, 0, time.UTC)

@@ -48,7 +48,7 @@ func TestEraseNotifiesTheSinksThatTakeIt(t *testing.T) {
 		r.NotificationID != kycd.ErasedNotificationID(sub, at) {
 		t.Fatalf("receipt = %+v", r)
 	}
-	page, err := s.Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
+	page, err := (&app.Service{Store: s}).Deliveries(ctx, kycd.DeliveryFilter{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +81,6 @@ func TestEraseNotifiesTheSinksThatTakeIt(t *testing.T) {
 		t.Fatalf("erasing again = %+v, %v", again, err)
 	}
 }
-
-// ana is the actor of the tests' audit entries.
-var ana = app.Actor{Name: "cli:ana"}
 
 // Export and erasure find the subject by its id in any case and by its
 // type; each is in the audit trail, with the subject's target when it was

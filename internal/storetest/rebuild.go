@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 )
 
@@ -82,7 +83,8 @@ func testResetProjection(t *testing.T, s kycd.Store) {
 // purge does.
 func purgeBodies(t *testing.T, s kycd.Store, before time.Time) {
 	t.Helper()
-	if _, err := s.Purge(context.Background(), before); err != nil {
+	svc := &app.Service{Store: s, Now: func() time.Time { return before }}
+	if _, err := svc.Purge(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
 }

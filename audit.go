@@ -71,6 +71,19 @@ type AuditFilter struct {
 	Cursor string // from the previous page's NextCursor
 }
 
+// AuditQuery tells a store which audit entries to read: those Actor,
+// Action and Target select (zero fields select all), Target as the whole
+// target, or, with TargetPrefix, as the beginning of it; newest first (id
+// descending), below id BeforeID (0: from the newest), at most Limit rows.
+type AuditQuery struct {
+	Actor        string
+	Action       string
+	Target       string
+	TargetPrefix bool
+	BeforeID     int64
+	Limit        int
+}
+
 // AuditPage is one page of the audit trail, newest first.
 type AuditPage struct {
 	Items      []*AuditEntry `json:"items"`

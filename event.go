@@ -139,6 +139,15 @@ type EventFilter struct {
 	Cursor string // from the previous page's NextCursor
 }
 
+// EventQuery tells a store which events to read: of type Type (all when
+// ""), last received first (by the log's commit order, seq descending),
+// below seq BelowSeq (0: from the last), at most Limit rows.
+type EventQuery struct {
+	Type     string
+	BelowSeq int64
+	Limit    int
+}
+
 // EventPage is one page of events, last received first, without bodies.
 type EventPage struct {
 	Events     []EventRecord `json:"events"`

@@ -54,3 +54,32 @@ func NewPage[T any](rows []T, limit int, cursor func(T) string) Page[T] {
 	rows = rows[:limit]
 	return Page[T]{Items: rows, NextCursor: cursor(rows[limit-1])}
 }
+
+// Position is a row's place in a list's order: its sort time and id. A
+// page continues right after the position of the previous page's last
+// row, so rows added meanwhile neither repeat nor go missing. The cursor
+// a client holds is a Position encoded (Cursor); stores are given the
+// decoded Position, never the cursor.
+type Position struct {
+	At time.Time
+	ID string
+}
+
+// IsZero reports whether p is no position: a list's first page.
+func (p Position) IsZero() bool { return p.ID == "" && p.At.IsZero() }
+
+// Cursor encodes p for a client (EncodeCursor).
+func (p Position) Cursor() string { return EncodeCursor(p.At, p.ID) }
+
+// ParsePosition decodes a client's cursor: the zero Position for "", and
+// EINVALID for a cursor that is not one of Cursor's.
+func ParsePosition(cursor string) (Position, error) {
+	if cursor == "" {
+		return Position{}, nil
+	}
+	t, id, err := DecodeCursor(cursor)
+	if err != nil {
+		return Position{}, err
+	}
+	return Position{At: t, ID: id}, nil
+}

@@ -56,6 +56,27 @@ type SessionFilter struct {
 	Since, Until time.Time
 }
 
+// SessionQuery tells a store which sessions to read: those Status,
+// SubjectID, Code, Since and Until select (zero fields select all), newest
+// status first (status time descending, then id), after the position After
+// in that order (zero: from the first), at most Limit rows. The
+// application layer (internal/app) makes a SessionFilter into a query.
+type SessionQuery struct {
+	Status    Status
+	SubjectID string
+	// Code selects sessions whose current checks give a reason with this
+	// code.
+	Code string
+	// Since and Until bound the status time: Since <= statusAt < Until.
+	Since, Until time.Time
+	After        Position
+	Limit        int
+}
+
+// SessionStatuses are the statuses a session may have, in the order a
+// list of them is shown.
+var SessionStatuses = []Status{StatusNotStarted, StatusStarted, StatusVerified, StatusReview, StatusRejected, StatusExpired}
+
 // SessionPage is one page of sessions, newest status first.
 type SessionPage struct {
 	Sessions   []SessionListItem `json:"sessions"`

@@ -21,7 +21,7 @@ const (
 const DefaultReviewAlertAfter = 48 * time.Hour
 
 // StalledFilter asks a store for the sessions past the thresholds it
-// carries. The thresholds are computed in Go (StalledAt), so every store
+// carries, oldest status first. The thresholds are computed in Go (StalledAt), so every store
 // applies the same rule; a store only compares.
 type StalledFilter struct {
 	// ReviewBefore selects sessions in REVIEW since before this time; zero
@@ -31,8 +31,11 @@ type StalledFilter struct {
 	// at or before this time; zero selects none. Sessions without an
 	// expiry are never selected.
 	ExpiredBy time.Time
-	Limit     int    // 1 to 500; 50 when 0
-	Cursor    string // from the previous page's NextCursor
+	// After is where the page starts: after this position in the order
+	// of the list (status time, then id); zero for the first page.
+	After Position
+	// Limit is how many rows a store reads.
+	Limit int
 }
 
 // StalledAt is the filter of the sessions stalled at now: in REVIEW for

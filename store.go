@@ -16,26 +16,34 @@ type Store interface {
 
 	// Session returns a session with its checks and history, or ENOTFOUND.
 	Session(ctx context.Context, id string) (*Session, error)
-	// Subject returns a subject with its level and sessions, or ENOTFOUND.
-	// When the same id is known under several subject types, the first by
-	// type name is returned unless typ names one.
-	Subject(ctx context.Context, id, typ string) (*Subject, error)
-	// Sessions lists sessions, newest status first, a page at a time. A
-	// cursor that is not one of its own is EINVALID.
-	Sessions(ctx context.Context, f SessionFilter) (*SessionPage, error)
-	// Events lists events, last received first, a page at a time, without
-	// bodies. A cursor that is not one of its own is EINVALID.
-	Events(ctx context.Context, f EventFilter) (*EventPage, error)
+	// SubjectTypes lists the subject types under which id is known (by a
+	// level, an expiration warning or a session), in no order; none for
+	// an id kycd does not know.
+	SubjectTypes(ctx context.Context, id string) ([]string, error)
+	// Subject returns the subject ref names with its level and sessions,
+	// newest status first, or ENOTFOUND when it has neither.
+	Subject(ctx context.Context, ref SubjectRef) (*Subject, error)
+	// Sessions reads the sessions q selects, as q says.
+	Sessions(ctx context.Context, q SessionQuery) ([]SessionListItem, error)
+	// Events reads the events q selects, without bodies, as q says.
+	Events(ctx context.Context, q EventQuery) ([]EventRecord, error)
+	// EventSeq returns the log seq of the event id, or ENOTFOUND.
+	EventSeq(ctx context.Context, id string) (int64, error)
+	// FirstEventSeqSince returns the least seq of the events received at
+	// or after t, or ENOTFOUND when none is.
+	FirstEventSeqSince(ctx context.Context, t time.Time) (int64, error)
 	// Stats counts sessions by status and the failure codes of sessions
-	// rejected since since (at most limit codes).
+	// rejected since since (at most limit codes, most frequent first, then
+	// by code), and those codes by day.
 	Stats(ctx context.Context, since time.Time, limit int) (*Stats, error)
-	// Event returns a stored event, or ENOTFOUND.
+	// Event returns a stored event with its body while retained, or
+	// ENOTFOUND.
 	Event(ctx context.Context, id string) (*EventRecord, error)
-	// StalledSessions lists the sessions f selects (in REVIEW since before
+	// StalledSessions reads the sessions f selects (in REVIEW since before
 	// f.ReviewBefore, or NOT_STARTED with an invitation expired by
-	// f.ExpiredBy), oldest status first, a page at a time, each with its
-	// StalledReason. A cursor that is not one of its own is EINVALID.
-	StalledSessions(ctx context.Context, f StalledFilter) (*StalledPage, error)
+	// f.ExpiredBy), oldest status first, after f.After, at most f.Limit,
+	// without their Reason.
+	StalledSessions(ctx context.Context, f StalledFilter) ([]StalledSession, error)
 
 	// AddQuarantine keeps a refused body. It must succeed before the refusal
 	// is answered, since Ralio never sends a refused event again.
@@ -102,9 +110,6 @@ type Store interface {
 	// many.
 	PurgeAudit(ctx context.Context, before time.Time) (int64, error)
 
-	// CreateToken records a new API token. ECONFLICT when a token of that
-	// name exists.
-	CreateToken(ctx context.Context, t *Token) error
 	// PutToken records the token t.Name with t's role and hash, replacing
 	// those of an existing token of that name (which keeps its creation
 	// time): how --admin-token sets the admin token.
@@ -113,23 +118,20 @@ type Store interface {
 	Tokens(ctx context.Context) ([]*Token, error)
 	// TokenByHash returns the token whose hash is hash, or ENOTFOUND.
 	TokenByHash(ctx context.Context, hash string) (*Token, error)
-	// RevokeToken deletes a token: it works no more. ENOTFOUND for an
-	// unknown name.
-	RevokeToken(ctx context.Context, name string) error
 	// TouchToken notes that a token was used at at (it keeps the latest
 	// time). Callers write it at most once per TokenTouchInterval.
 	TouchToken(ctx context.Context, name string, at time.Time) error
 
 	// AddAudit appends an entry to the audit trail and sets its ID.
 	AddAudit(ctx context.Context, e *AuditEntry) error
-	// Audit lists the audit trail, newest first, a page at a time. A
-	// cursor that is not one of its own is EINVALID.
-	Audit(ctx context.Context, f AuditFilter) (*AuditPage, error)
+	// Audit reads the audit entries q selects, as q says.
+	Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error)
 
 	// SaveReconciliation records a reconciliation run, replacing the
 	// record of the same id.
 	SaveReconciliation(ctx context.Context, r *Reconciliation) error
-	// Reconciliations returns the last limit runs, newest first.
+	// Reconciliations returns the last limit runs, newest first (by start
+	// time, then id).
 	Reconciliations(ctx context.Context, limit int) ([]*Reconciliation, error)
 
 	// Begin starts a transaction of small reads and writes (Tx), the way

@@ -22,6 +22,7 @@ type Tx interface {
 	QuarantineTx
 	SubjectTx
 	ProjectionResetTx
+	TokenTx
 
 	// Commit makes the transaction's writes durable.
 	Commit(ctx context.Context) error
@@ -191,4 +192,14 @@ type LogRun struct {
 	From, Through int64
 	Entries       int64 // how many entries the run holds (seqs may have gaps)
 	HasBody       bool  // every entry of the run has its body; or none has
+}
+
+// TokenTx creates and revokes API tokens.
+type TokenTx interface {
+	// CreateToken records a new API token. ECONFLICT when a token of that
+	// name exists.
+	CreateToken(ctx context.Context, t *Token) error
+	// RevokeToken deletes a token: it works no more. ENOTFOUND for an
+	// unknown name.
+	RevokeToken(ctx context.Context, name string) error
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // audit records what a command did, or read, in the audit trail, as
@@ -42,11 +43,11 @@ attempts too, with who (the API token's name, or cli:USER), when, on what,
 from where, and how it ended. --target subject: takes every target that
 begins with it.`,
 		Args: cobra.NoArgs,
-		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
 			if f.Limit < 1 || f.Limit > 500 {
 				return fmt.Errorf("--limit %d: want 1 to 500", f.Limit)
 			}
-			page, err := store.Audit(cmd.Context(), f)
+			page, err := a.Audit(cmd.Context(), f)
 			if err != nil {
 				return err
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 )
 
@@ -28,6 +28,18 @@ func ts(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// withApp runs a command with the application layer over the store
+// (withStore), as cli:USER (e.cliActor).
+func (e *env) withApp(run func(cmd *cobra.Command, args []string, a *app.Service) error) func(*cobra.Command, []string) error {
+	return e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
+		a, err := e.app(cmd.Context(), store)
+		if err != nil {
+			return err
+		}
+		return run(cmd, args, a)
+	})
 }
 
 // pageFlags are a list's --limit, --cursor and --all.
@@ -95,8 +107,8 @@ func sessionsCmd(e *env) *cobra.Command {
 		Use:   "get SESSION_ID",
 		Short: "Show a session's status, checks, failure reasons and history",
 		Args:  cobra.ExactArgs(1),
-		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			s, err := store.Session(cmd.Context(), args[0])
+		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.Service) error {
+			s, err := a.Session(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -115,13 +127,13 @@ func sessionsCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List sessions, newest status first, a page at a time",
 		Args:  cobra.NoArgs,
-		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
 			st := kycd.Status(strings.ToUpper(status))
-			if st != "" && !slices.Contains(sessionStatuses, st) {
+			if st != "" && !slices.Contains(kycd.SessionStatuses, st) {
 				return fmt.Errorf("--status %q: want one of %s", status, joinStatuses())
 			}
 			items, next, err := collect(&pages, func(limit int, cursor string) ([]kycd.SessionListItem, string, error) {
-				page, err := store.Sessions(cmd.Context(), kycd.SessionFilter{Status: st, SubjectID: canonicalID(subject), Limit: limit, Cursor: cursor})
+				page, err := a.Sessions(cmd.Context(), kycd.SessionFilter{Status: st, SubjectID: subject, Limit: limit, Cursor: cursor})
 				if err != nil {
 					return nil, "", err
 				}
@@ -155,13 +167,9 @@ func sessionsCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// sessionStatuses are the statuses a session may have.
-var sessionStatuses = []kycd.Status{kycd.StatusNotStarted, kycd.StatusStarted, kycd.StatusVerified, kycd.StatusReview,
-	kycd.StatusRejected, kycd.StatusExpired}
-
 func joinStatuses() string {
 	var s []string
-	for _, st := range sessionStatuses {
+	for _, st := range kycd.SessionStatuses {
 		s = append(s, string(st))
 	}
 	return strings.Join(s, ", ")
@@ -219,8 +227,8 @@ func subjectsCmd(e *env) *cobra.Command {
 		Use:   "get SUBJECT_ID",
 		Short: "Show a subject's level and sessions",
 		Args:  cobra.ExactArgs(1),
-		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			s, err := store.Subject(cmd.Context(), args[0], typ)
+		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.Service) error {
+			s, err := a.Subject(cmd.Context(), args[0], typ)
 			if err != nil {
 				return err
 			}
@@ -255,9 +263,9 @@ func eventsCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List events, last received first, a page at a time (without bodies)",
 		Args:  cobra.NoArgs,
-		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
 			items, next, err := collect(&pages, func(limit int, cursor string) ([]kycd.EventRecord, string, error) {
-				page, err := store.Events(cmd.Context(), kycd.EventFilter{Type: typ, Limit: limit, Cursor: cursor})
+				page, err := a.Events(cmd.Context(), kycd.EventFilter{Type: typ, Limit: limit, Cursor: cursor})
 				if err != nil {
 					return nil, "", err
 				}
@@ -292,18 +300,24 @@ func eventsCmd(e *env) *cobra.Command {
 		Use:   "get EVENT_ID",
 		Short: "Show an event: its type, times, outcome and session, and with --body the body received",
 		Args:  cobra.ExactArgs(1),
-		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			ev, err := store.Event(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			kept := ev.Body != nil
-			if !body {
-				ev.Body = nil
-			} else if kept {
-				// JSON is UTF-8: a byte that is not becomes U+FFFD, as the
-				// API shows it. The stored bytes stay as received.
-				ev.Body = bytes.ToValidUTF8(ev.Body, []byte("\uFFFD"))
+		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.Service) error {
+			// The body is personal data: read, and printed, only once its
+			// read is in the audit trail, as the API's GET
+			// /api/v1/events/{id} does.
+			var ev *kycd.EventRecord
+			var kept bool
+			if body {
+				rec, err := a.EventWithBody(cmd.Context(), e.cliActor(), args[0])
+				if err != nil {
+					return err
+				}
+				ev, kept = rec, rec.Body != nil
+			} else {
+				v, err := a.Event(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				ev, kept = v.EventRecord, v.BodyKept
 			}
 			if e.cfg.JSON {
 				return printJSON(e.stdout, ev)
@@ -355,14 +369,14 @@ func statsCmd(e *env) *cobra.Command {
 		Use:   "stats",
 		Short: "Count sessions by status, and the failure codes of the sessions rejected within a window",
 		Args:  cobra.NoArgs,
-		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
-			if window <= 0 {
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
+			if kycd.CheckStatsWindow(window) != nil {
 				return fmt.Errorf("--window %s: must be positive, e.g. 24h", window)
 			}
 			if limit < 1 || limit > 500 {
 				return fmt.Errorf("--limit %d: want 1 to 500", limit)
 			}
-			st, err := store.Stats(cmd.Context(), time.Now().Add(-window), limit)
+			st, err := a.Stats(cmd.Context(), window, limit)
 			if err != nil {
 				return err
 			}
@@ -373,7 +387,7 @@ func statsCmd(e *env) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.Flags().DurationVar(&window, "window", 7*24*time.Hour, "count the failure codes of sessions rejected within this window")
+	cmd.Flags().DurationVar(&window, "window", kycd.DefaultStatsWindow, "count the failure codes of sessions rejected within this window")
 	cmd.Flags().IntVar(&limit, "limit", 10, "at most this many failure codes (1 to 500)")
 	e.use(cmd, storeFlags...)
 	return cmd
@@ -383,7 +397,7 @@ func printStats(out io.Writer, st *kycd.Stats, window time.Duration) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "Sessions by status")
 	total := 0
-	for _, s := range sessionStatuses {
+	for _, s := range kycd.SessionStatuses {
 		if n := st.SessionsBy[s]; n > 0 {
 			fmt.Fprintf(w, "  %s\t%d\n", s, n)
 			total += n

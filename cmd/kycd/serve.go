@@ -298,7 +298,7 @@ func (e *env) adminToken(ctx context.Context, store kycd.Store) error {
 		return err
 	}
 	token := randomToken()
-	err := store.CreateToken(ctx, &kycd.Token{Name: kycd.AdminTokenName, Role: kycd.RoleAdmin, Hash: kycd.TokenHash(token), CreatedAt: now})
+	err := (&app.Service{Store: store}).AddToken(ctx, &kycd.Token{Name: kycd.AdminTokenName, Role: kycd.RoleAdmin, Hash: kycd.TokenHash(token), CreatedAt: now})
 	if kycd.ErrorCode(err) == kycd.ECONFLICT {
 		// Another replica starting at the same moment made it first, or a
 		// token of another role has the name.

@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 func tokensCmd(e *env) *cobra.Command {
@@ -23,8 +23,8 @@ erases subjects, manages tokens and reads the audit log. The name is the
 actor of the token's actions in the audit trail.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			r, err := kycd.ParseRole(role)
-			if err != nil {
+			// Said before the store is opened: a typo makes no database.
+			if _, err := kycd.ParseRole(role); err != nil {
 				return fmt.Errorf("--role: %w", err)
 			}
 			if err := kycd.CheckTokenName(args[0]); err != nil {
@@ -37,15 +37,15 @@ actor of the token's actions in the audit trail.`,
 				return err
 			}
 			defer closeStore(store, &err)
-			secret := randomToken()
-			t := &kycd.Token{Name: args[0], Role: r, Hash: kycd.TokenHash(secret), CreatedAt: time.Now().UTC()}
-			err = store.CreateToken(cmd.Context(), t)
-			// The token exists once created: a failure to record it is said
-			// on stderr (see audit), and the secret is still shown.
-			_ = e.audit(cmd.Context(), store, kycd.AuditTokenCreate, kycd.AuditTarget("token", t.Name), err, "role "+role)
+			a, err := e.app(cmd.Context(), store)
 			if err != nil {
 				return err
 			}
+			created, err := a.CreateToken(cmd.Context(), e.cliActor(), args[0], role)
+			if err != nil {
+				return err
+			}
+			t, secret := &created.Token, created.Secret
 			if e.cfg.JSON {
 				return printJSON(e.stdout, struct {
 					*kycd.Token
@@ -66,8 +66,8 @@ actor of the token's actions in the audit trail.`,
 		Use:   "list",
 		Short: "List the tokens: names, roles, created, last used (never the tokens)",
 		Args:  cobra.NoArgs,
-		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
-			tokens, err := store.Tokens(cmd.Context())
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
+			tokens, err := a.Tokens(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -91,12 +91,8 @@ actor of the token's actions in the audit trail.`,
 		Use:   "revoke NAME",
 		Short: "Revoke a token: it works no more, from the next request on",
 		Args:  cobra.ExactArgs(1),
-		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			err := store.RevokeToken(cmd.Context(), args[0])
-			// The revocation holds once made: a failure to record it is said
-			// on stderr (see audit).
-			_ = e.audit(cmd.Context(), store, kycd.AuditTokenRevoke, kycd.AuditTarget("token", args[0]), err, "")
-			if err != nil {
+		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.Service) error {
+			if err := a.RevokeToken(cmd.Context(), e.cliActor(), args[0]); err != nil {
 				return err
 			}
 			if e.cfg.JSON {

@@ -95,7 +95,7 @@ func (s *Service) Audited(ctx context.Context, a Actor, action, target string, c
 // AuditedRead records that a read action of target, then returns read's
 // answer. The entry is written before the answer is returned and its
 // failure fails the read: personal data is never shown unless its read is
-// recorded.
+// recorded: EUNAVAILABLE when it cannot be.
 func AuditedRead[T any](ctx context.Context, s *Service, a Actor, action, target string, read func(ctx context.Context) (T, error)) (T, error) {
 	v, err := read(ctx)
 	if aerr := s.Store.AddAudit(context.WithoutCancel(ctx), s.entry(a, action, target, err, "")); aerr != nil {
@@ -104,7 +104,8 @@ func AuditedRead[T any](ctx context.Context, s *Service, a Actor, action, target
 		if err != nil {
 			return zero, err
 		}
-		return zero, fmt.Errorf("record %s of %s: %w", action, target, aerr)
+		return zero, &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "the read could not be recorded in the audit trail; try again",
+			Err: fmt.Errorf("record %s of %s: %w", action, target, aerr)}
 	}
 	return v, err
 }

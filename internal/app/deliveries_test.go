@@ -45,7 +45,7 @@ func service(s kycd.Store) (*app.Service, *clock) {
 // lastAudit is the newest audit entry of action on target.
 func lastAudit(t *testing.T, s kycd.Store, action, target string) *kycd.AuditEntry {
 	t.Helper()
-	page, err := s.Audit(context.Background(), kycd.AuditFilter{Action: action, Target: target, Limit: 1})
+	page, err := (&app.Service{Store: s}).Audit(context.Background(), kycd.AuditFilter{Action: action, Target: target, Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/kycd/kycd"
 )
 
@@ -20,35 +18,6 @@ import (
 // kycd.SubjectNotificationIDs), and what of them is personal data by the
 // domain (kycd.EraseChecks, kycd.ErasePayload); the stores read and write
 // the rows they are pointed to (kycd.SubjectTx).
-
-// resolveSubject finds the subject of id, of type typ when given:
-// EINVALID for a type that is none of kycd's, ENOTFOUND for a subject kycd
-// does not know. When one id is known under several types and typ is
-// empty, the first by type name is taken, as GET /api/v1/subjects/{id}
-// does.
-//
-// TODO: use (*Service).ResolveSubject (internal/app/subjects.go) once it
-// is in; this is the same rule.
-func (s *Service) resolveSubject(ctx context.Context, id, typ string) (kycd.SubjectRef, error) {
-	switch typ {
-	case "", kycd.SubjectUser, kycd.SubjectRelatedParty, kycd.SubjectBusiness:
-	default:
-		return kycd.SubjectRef{}, kycd.Errorf(kycd.EINVALID, "type %q: want user, related-party or business", typ)
-	}
-	sub, err := s.Store.Subject(ctx, canonicalID(id), typ)
-	if err != nil {
-		return kycd.SubjectRef{}, err
-	}
-	return kycd.SubjectRef{Type: sub.Type, ID: sub.ID}, nil
-}
-
-// canonicalID is id as kycd stores it: a UUID in lower case.
-func canonicalID(id string) string {
-	if u, err := uuid.Parse(id); err == nil {
-		return u.String()
-	}
-	return id
-}
 
 // subjectScope is what a subject's records are found by: its sessions
 // (and through their history, their notifications) and its events.
@@ -150,7 +119,7 @@ func (s *Service) ExportSubject(ctx context.Context, a Actor, id, typ string) (*
 }
 
 func (s *Service) exportSubject(ctx context.Context, id, typ string) (*kycd.SubjectExport, error) {
-	sub, err := s.resolveSubject(ctx, id, typ)
+	sub, err := s.ResolveSubject(ctx, id, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +204,7 @@ func (s *Service) exportSubject(ctx context.Context, id, typ string) (*kycd.Subj
 // subject kycd does not know. When the erasure is done but its
 // notification could not be written, the receipt comes with the error.
 func (s *Service) EraseSubject(ctx context.Context, a Actor, id, typ string) (*kycd.ErasureReceipt, error) {
-	sub, err := s.resolveSubject(ctx, id, typ)
+	sub, err := s.ResolveSubject(ctx, id, typ)
 	if err != nil {
 		s.recordFailure(ctx, a, kycd.AuditSubjectErase, kycd.SubjectTarget(kycd.SubjectRef{Type: typ, ID: canonicalID(id)}), err)
 		return nil, err

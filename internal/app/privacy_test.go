@@ -105,7 +105,7 @@ func TestExportAndEraseResolveAndAudit(t *testing.T) {
 	if err != nil || x.Subject.Type != kycd.SubjectRelatedParty || len(x.Events) != 1 || !strings.Contains(string(x.Events[0].Body), "ana@example.com") {
 		t.Errorf("export = %+v, %v", x, err)
 	}
-	page, err := s.Audit(ctx, kycd.AuditFilter{})
+	page, err := svc.Audit(ctx, kycd.AuditFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,60 +28,41 @@ func addAudit(ctx context.Context, s *Store, q interface {
 	return nil
 }
 
-// Audit lists the audit trail, newest first.
-func (s *Store) Audit(ctx context.Context, f kycd.AuditFilter) (*kycd.AuditPage, error) {
-	limit := kycd.PageLimit(f.Limit)
-	q := `SELECT id, at, actor, action, target, remote, outcome, detail FROM audit WHERE true`
+// Audit reads the audit entries q selects, newest first.
+func (s *Store) Audit(ctx context.Context, q kycd.AuditQuery) ([]*kycd.AuditEntry, error) {
+	query := `SELECT id, at, actor, action, target, remote, outcome, detail FROM audit WHERE true`
 	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	if q.Actor != "" {
+		query += ` AND actor = ` + arg(q.Actor)
 	}
-	if f.Actor != "" {
-		q += ` AND actor = ` + arg(f.Actor)
+	if q.Action != "" {
+		query += ` AND action = ` + arg(q.Action)
 	}
-	if f.Action != "" {
-		q += ` AND action = ` + arg(f.Action)
+	switch {
+	case q.TargetPrefix:
+		query += ` AND left(target, ` + arg(len(q.Target)) + `) = ` + arg(q.Target)
+	case q.Target != "":
+		query += ` AND target = ` + arg(q.Target)
 	}
-	if f.Target != "" {
-		if f.Target[len(f.Target)-1] == ':' {
-			q += ` AND left(target, ` + arg(len(f.Target)) + `) = ` + arg(f.Target)
-		} else {
-			q += ` AND target = ` + arg(f.Target)
-		}
+	if q.BeforeID > 0 {
+		query += ` AND id < ` + arg(q.BeforeID)
 	}
-	if f.Cursor != "" {
-		id, err := kycd.DecodeAuditCursor(f.Cursor)
-		if err != nil {
-			return nil, err
-		}
-		q += ` AND id < ` + arg(id)
-	}
-	q += ` ORDER BY id DESC LIMIT ` + arg(limit+1)
-	rows, err := s.pool.Query(ctx, q, args...)
+	query += ` ORDER BY id DESC LIMIT ` + arg(q.Limit)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: audit: %w", translate(s, err))
 	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kycd.AuditEntry, error) {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kycd.AuditEntry, error) {
 		var e kycd.AuditEntry
-		if err := row.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Target, &e.Remote, &e.Outcome, &e.Detail); err != nil {
-			return nil, err
-		}
+		err := row.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.Target, &e.Remote, &e.Outcome, &e.Detail)
 		e.At = e.At.UTC()
-		return &e, nil
+		return &e, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: audit: %w", translate(s, err))
 	}
-	page := &kycd.AuditPage{Items: items}
-	if len(items) > limit {
-		page.Items = items[:limit]
-		page.NextCursor = kycd.AuditCursor(items[limit-1])
-	}
-	if page.Items == nil {
-		page.Items = []*kycd.AuditEntry{}
-	}
-	return page, nil
+	return out, nil
 }
 
 // PurgeAudit drops audit entries older than before.

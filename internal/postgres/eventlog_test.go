@@ -196,15 +196,15 @@ func TestProjection(t *testing.T) {
 		t.Fatalf("history = %+v", sess.History)
 	}
 
-	sub, err := s.Subject(ctx, userID, "")
+	sub, err := reads(s).Subject(ctx, userID, "")
 	if err != nil || sub.Type != kycd.SubjectUser || sub.Level != "REGULAR" || !sub.LevelAt.Equal(base) ||
 		len(sub.Sessions) != 1 || sub.Sessions[0].ID != sessionID {
 		t.Fatalf("Subject(user) = %+v, %v", sub, err)
 	}
-	if sub, err := s.Subject(ctx, business.ID, ""); err != nil || sub.Type != kycd.SubjectBusiness || sub.Level != "" || len(sub.Sessions) != 0 {
+	if sub, err := reads(s).Subject(ctx, business.ID, ""); err != nil || sub.Type != kycd.SubjectBusiness || sub.Level != "" || len(sub.Sessions) != 0 {
 		t.Fatalf("Subject(business with an expiration warning) = %+v, %v", sub, err)
 	}
-	if _, err := s.Subject(ctx, userID, kycd.SubjectBusiness); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+	if _, err := reads(s).Subject(ctx, userID, kycd.SubjectBusiness); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 		t.Fatalf("Subject(user id, business) = %v, want ENOTFOUND", err)
 	}
 
@@ -264,7 +264,7 @@ func TestProjection(t *testing.T) {
 	var listed []string
 	cursor := ""
 	for range 10 {
-		page, err := s.Events(ctx, kycd.EventFilter{Limit: 2, Cursor: cursor})
+		page, err := reads(s).Events(ctx, kycd.EventFilter{Limit: 2, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func TestProjection(t *testing.T) {
 			t.Fatalf("events listed %v, want the reverse of %v", listed, ids[1:])
 		}
 	}
-	if page, err := s.Events(ctx, kycd.EventFilter{Type: "kyc_state_updated"}); err != nil || len(page.Events) != 1 || page.Events[0].ID != level.EventID {
+	if page, err := reads(s).Events(ctx, kycd.EventFilter{Type: "kyc_state_updated"}); err != nil || len(page.Events) != 1 || page.Events[0].ID != level.EventID {
 		t.Fatalf("events of one type = %+v, %v", page, err)
 	}
 
@@ -306,7 +306,7 @@ func TestProjection(t *testing.T) {
 	if err != nil || sess.Status != kycd.StatusVerified || len(sess.Checks) != 0 || len(sess.Failures) != 0 || len(sess.History) != 3 {
 		t.Fatalf("session after a newer event = %+v, %v", sess, err)
 	}
-	if sub, _ := s.Subject(ctx, userID, ""); sub.Level != "LIGHT" {
+	if sub, _ := reads(s).Subject(ctx, userID, ""); sub.Level != "LIGHT" {
 		t.Fatalf("level after a newer event = %q", sub.Level)
 	}
 	cur := current(t, s, kycd.PlanKeys{SessionIDs: []string{sessionID}, Subjects: []kycd.SubjectRef{user, business}})

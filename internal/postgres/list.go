@@ -6,110 +6,105 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kycd/kycd"
 )
 
-// Sessions lists sessions by status time, newest first.
-func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.SessionPage, error) {
-	limit := kycd.PageLimit(f.Limit)
-	q := `SELECT id, subject_type, subject_id, status, status_at FROM sessions WHERE true`
+// Sessions reads the sessions q selects, newest status first.
+func (s *Store) Sessions(ctx context.Context, q kycd.SessionQuery) ([]kycd.SessionListItem, error) {
+	query := `SELECT id, subject_type, subject_id, status, status_at FROM sessions WHERE true`
 	var args []any
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
-	if f.Status != "" {
-		q += ` AND status = ` + arg(string(f.Status))
+	if q.Status != "" {
+		query += ` AND status = ` + arg(string(q.Status))
 	}
-	if f.SubjectID != "" {
-		q += ` AND subject_id = ` + arg(f.SubjectID)
+	if q.SubjectID != "" {
+		query += ` AND subject_id = ` + arg(q.SubjectID)
 	}
-	if f.Code != "" {
-		q += ` AND EXISTS (SELECT 1 FROM json_array_elements(checks) AS c(v),
+	if q.Code != "" {
+		query += ` AND EXISTS (SELECT 1 FROM json_array_elements(checks) AS c(v),
 			json_array_elements(CASE WHEN json_typeof(c.v->'reasons') = 'array' THEN c.v->'reasons' ELSE '[]' END) AS r(v)
-			WHERE r.v->>'code' = ` + arg(f.Code) + `)`
+			WHERE r.v->>'code' = ` + arg(q.Code) + `)`
 	}
-	if !f.Since.IsZero() {
-		q += ` AND status_at >= ` + arg(f.Since)
+	if !q.Since.IsZero() {
+		query += ` AND status_at >= ` + arg(q.Since)
 	}
-	if !f.Until.IsZero() {
-		q += ` AND status_at < ` + arg(f.Until)
+	if !q.Until.IsZero() {
+		query += ` AND status_at < ` + arg(q.Until)
 	}
-	if f.Cursor != "" {
-		t, id, err := kycd.DecodeCursor(f.Cursor)
-		if err != nil {
-			return nil, err
-		}
-		at := arg(t)
-		q += ` AND (status_at < ` + at + ` OR (status_at = ` + at + ` AND id > ` + arg(id) + `))`
+	if !q.After.IsZero() {
+		at := arg(q.After.At)
+		query += ` AND (status_at < ` + at + ` OR (status_at = ` + at + ` AND id > ` + arg(q.After.ID) + `))`
 	}
-	q += ` ORDER BY status_at DESC, id LIMIT ` + arg(limit+1)
-	rows, err := s.pool.Query(ctx, q, args...)
+	query += ` ORDER BY status_at DESC, id LIMIT ` + arg(q.Limit)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: sessions: %w", translate(s, err))
 	}
-	defer rows.Close()
-	page := &kycd.SessionPage{Sessions: []kycd.SessionListItem{}}
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (kycd.SessionListItem, error) {
 		var it kycd.SessionListItem
-		if err := rows.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &it.StatusAt); err != nil {
-			return nil, fmt.Errorf("postgres: sessions: %w", translate(s, err))
-		}
-		if len(page.Sessions) == limit {
-			last := page.Sessions[limit-1]
-			page.NextCursor = kycd.EncodeCursor(last.StatusAt, last.ID)
-			break
-		}
+		err := row.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &it.StatusAt)
 		it.StatusAt = it.StatusAt.UTC()
-		page.Sessions = append(page.Sessions, it)
-	}
-	if err := rows.Err(); err != nil {
+		return it, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("postgres: sessions: %w", translate(s, err))
 	}
-	return page, nil
+	return out, nil
 }
 
-// Events lists events by arrival (seq), last first.
-func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage, error) {
-	limit := kycd.PageLimit(f.Limit)
-	q := `SELECT id, type, ts, received_at, outcome, session_id, body_hash FROM events WHERE true`
+// Events reads the events q selects, by seq (the log's commit order),
+// last first.
+func (s *Store) Events(ctx context.Context, q kycd.EventQuery) ([]kycd.EventRecord, error) {
+	query := `SELECT id, type, ts, received_at, outcome, session_id, body_hash FROM events WHERE true`
 	var args []any
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
-	if f.Type != "" {
-		q += ` AND type = ` + arg(f.Type)
+	if q.Type != "" {
+		query += ` AND type = ` + arg(q.Type)
 	}
-	if f.Cursor != "" {
-		_, id, err := kycd.DecodeCursor(f.Cursor)
-		if err != nil {
-			return nil, err
-		}
-		// The cursor names the last row shown; the page goes on below its
-		// seq. Its time is not needed: seq alone orders arrivals.
-		q += ` AND seq < (SELECT seq FROM events WHERE id = ` + arg(id) + `)`
+	if q.BelowSeq > 0 {
+		query += ` AND seq < ` + arg(q.BelowSeq)
 	}
-	q += ` ORDER BY seq DESC LIMIT ` + arg(limit+1)
-	rows, err := s.pool.Query(ctx, q, args...)
+	query += ` ORDER BY seq DESC LIMIT ` + arg(q.Limit)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", translate(s, err))
 	}
-	defer rows.Close()
-	page := &kycd.EventPage{Events: []kycd.EventRecord{}}
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (kycd.EventRecord, error) {
 		var e kycd.EventRecord
 		var session *string
-		if err := rows.Scan(&e.ID, &e.Type, &e.Timestamp, &e.ReceivedAt, &e.Outcome, &session, &e.BodyHash); err != nil {
-			return nil, fmt.Errorf("postgres: events: %w", translate(s, err))
-		}
-		if len(page.Events) == limit {
-			last := page.Events[limit-1]
-			page.NextCursor = kycd.EncodeCursor(last.ReceivedAt, last.ID)
-			break
-		}
+		err := row.Scan(&e.ID, &e.Type, &e.Timestamp, &e.ReceivedAt, &e.Outcome, &session, &e.BodyHash)
 		e.Timestamp, e.ReceivedAt = e.Timestamp.UTC(), e.ReceivedAt.UTC()
 		e.SessionID = deref(session)
-		page.Events = append(page.Events, e)
-	}
-	if err := rows.Err(); err != nil {
+		return e, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("postgres: events: %w", translate(s, err))
 	}
-	return page, nil
+	return out, nil
+}
+
+// EventSeq returns the seq of an event.
+func (s *Store) EventSeq(ctx context.Context, id string) (int64, error) {
+	var seq int64
+	if err := s.pool.QueryRow(ctx, `SELECT seq FROM events WHERE id = $1`, id).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("postgres: event seq: %w", s.notFound(err, "event %s not found", id))
+	}
+	return seq, nil
+}
+
+// FirstEventSeqSince returns the least seq of the events received at or
+// after t.
+func (s *Store) FirstEventSeqSince(ctx context.Context, t time.Time) (int64, error) {
+	var seq *int64
+	if err := s.pool.QueryRow(ctx, `SELECT min(seq) FROM events WHERE received_at >= $1`, t).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("postgres: event seq: %w", translate(s, err))
+	}
+	if seq == nil {
+		return 0, kycd.Errorf(kycd.ENOTFOUND, "no event received since %s", t.UTC().Format(time.RFC3339Nano))
+	}
+	return *seq, nil
 }
 
 // rejectedReasons is every reason of every check of the sessions rejected
@@ -144,7 +139,7 @@ func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.St
 	}
 	rows, err = s.pool.Query(ctx, `
 		SELECT r.code, count(*) AS n FROM `+rejectedReasons+`
-		GROUP BY r.code ORDER BY n DESC, r.code COLLATE "C" LIMIT $2`, since, kycd.PageLimit(limit))
+		GROUP BY r.code ORDER BY n DESC, r.code COLLATE "C" LIMIT $2`, since, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
 	}

@@ -111,7 +111,7 @@ func TestMigrateFromTheFirstSchema(t *testing.T) {
 				t.Fatalf("%s: event %s = %+v, %v", when, e.id, rec, err)
 			}
 		}
-		page, err := s.Events(ctx, kycd.EventFilter{})
+		page, err := reads(s).Events(ctx, kycd.EventFilter{})
 		if err != nil || len(page.Events) != len(old) {
 			t.Fatalf("%s: events = %+v, %v", when, page, err)
 		}
@@ -120,7 +120,7 @@ func TestMigrateFromTheFirstSchema(t *testing.T) {
 				t.Fatalf("%s: events listed %+v, want %s at %d", when, page.Events, id, i)
 			}
 		}
-		sub, err := s.Subject(ctx, userID, "")
+		sub, err := reads(s).Subject(ctx, userID, "")
 		if err != nil || sub.Level != "REGULAR" || len(sub.Sessions) != 1 {
 			t.Fatalf("%s: subject = %+v, %v", when, sub, err)
 		}
@@ -187,7 +187,7 @@ func TestMigrateFromTheFirstSchema(t *testing.T) {
 	if _, err := s.Session(ctx, sessionID); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 		t.Fatalf("session after reset = %v, want ENOTFOUND", err)
 	}
-	if sub, err := s.Subject(ctx, userID, ""); err != nil || sub.Level != "REGULAR" {
+	if sub, err := reads(s).Subject(ctx, userID, ""); err != nil || sub.Level != "REGULAR" {
 		t.Fatalf("subject after reset = %+v, %v", sub, err)
 	}
 }

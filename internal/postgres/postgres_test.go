@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/postgres"
 	"github.com/kycd/kycd/internal/postgres/postgrestest"
 	"github.com/kycd/kycd/internal/storetest"
@@ -102,3 +103,6 @@ func TestBadURLNamesNoPassword(t *testing.T) {
 		t.Fatalf("error %q shows the password", got)
 	}
 }
+
+// reads is the application layer over s, as the API and the CLI read s.
+func reads(s kycd.Store) *app.Service { return &app.Service{Store: s} }

@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/kycd/kycd"
 )
@@ -42,44 +45,53 @@ func (s *Store) Session(ctx context.Context, id string) (*kycd.Session, error) {
 	return sess, nil
 }
 
-// Subject returns a subject with its level and sessions, newest first. A
-// subject has a subjects row only once it has a level (or an expiration
-// warning); otherwise its sessions are what make it known.
-func (s *Store) Subject(ctx context.Context, id, typ string) (*kycd.Subject, error) {
-	sub := &kycd.Subject{ID: id, Sessions: []kycd.SessionSummary{}}
+// SubjectTypes lists the types id is known under: its rows in subjects
+// (kept for a level or an expiration warning) and its sessions.
+func (s *Store) SubjectTypes(ctx context.Context, id string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT type FROM subjects WHERE id = $1 UNION SELECT subject_type FROM sessions WHERE subject_id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: subject types: %w", translate(s, err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: subject types: %w", translate(s, err))
+	}
+	return out, nil
+}
+
+// Subject returns a subject with its level and sessions, newest first.
+func (s *Store) Subject(ctx context.Context, ref kycd.SubjectRef) (*kycd.Subject, error) {
+	sub := &kycd.Subject{Type: ref.Type, ID: ref.ID}
 	var level *string
 	var levelAt *time.Time
-	err := s.pool.QueryRow(ctx, `
-		SELECT type, level, level_at FROM (
-			SELECT type, level, level_at FROM subjects WHERE id = $1 AND ($2 = '' OR type = $2)
-			UNION ALL
-			(SELECT subject_type, NULL, NULL FROM sessions WHERE subject_id = $1 AND ($2 = '' OR subject_type = $2)
-				ORDER BY subject_type COLLATE "C" LIMIT 1)
-		) AS known ORDER BY type COLLATE "C", level IS NULL LIMIT 1`, id, typ,
-	).Scan(&sub.Type, &level, &levelAt)
+	known := true
+	err := s.pool.QueryRow(ctx, `SELECT level, level_at FROM subjects WHERE id = $1 AND type = $2`, ref.ID, ref.Type).Scan(&level, &levelAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		known, err = false, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: subject: %w", s.notFound(err, "subject %s not found", id))
+		return nil, fmt.Errorf("postgres: subject: %w", translate(s, err))
 	}
 	sub.Level = deref(level)
 	if levelAt != nil {
 		sub.LevelAt = levelAt.UTC()
 	}
 	rows, err := s.pool.Query(ctx,
-		`SELECT id, status, status_at FROM sessions WHERE subject_id = $1 AND subject_type = $2 ORDER BY status_at DESC, id`, id, sub.Type)
+		`SELECT id, status, status_at FROM sessions WHERE subject_id = $1 AND subject_type = $2 ORDER BY status_at DESC, id`, ref.ID, ref.Type)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: subject sessions: %w", translate(s, err))
 	}
-	defer rows.Close()
-	for rows.Next() {
+	sub.Sessions, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (kycd.SessionSummary, error) {
 		var ss kycd.SessionSummary
-		if err := rows.Scan(&ss.ID, &ss.Status, &ss.StatusAt); err != nil {
-			return nil, fmt.Errorf("postgres: subject sessions: %w", translate(s, err))
-		}
+		err := row.Scan(&ss.ID, &ss.Status, &ss.StatusAt)
 		ss.StatusAt = ss.StatusAt.UTC()
-		sub.Sessions = append(sub.Sessions, ss)
-	}
-	if err := rows.Err(); err != nil {
+		return ss, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("postgres: subject sessions: %w", translate(s, err))
+	}
+	if !known && len(sub.Sessions) == 0 {
+		return nil, kycd.Errorf(kycd.ENOTFOUND, "subject %s not found", ref.ID)
 	}
 	return sub, nil
 }

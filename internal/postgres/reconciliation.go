@@ -42,7 +42,7 @@ func (s *Store) SaveReconciliation(ctx context.Context, r *kycd.Reconciliation) 
 func (s *Store) Reconciliations(ctx context.Context, limit int) ([]*kycd.Reconciliation, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, started_at, finished_at, state, users, checked, drift, repaired::text, errors::text, cursor
-		FROM reconciliations ORDER BY started_at DESC, id LIMIT $1`, kycd.PageLimit(limit))
+		FROM reconciliations ORDER BY started_at DESC, id LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: reconciliations: %w", translate(s, err))
 	}

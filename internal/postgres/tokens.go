@@ -10,15 +10,17 @@ import (
 	"github.com/kycd/kycd"
 )
 
-// CreateToken records a new token unless its name is taken.
-func (s *Store) CreateToken(ctx context.Context, t *kycd.Token) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO tokens (name, role, hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING`,
-		t.Name, string(t.Role), t.Hash, t.CreatedAt)
+// CreateToken records a new token in the transaction unless its name is
+// taken.
+func (t *tx) CreateToken(ctx context.Context, tok *kycd.Token) error {
+	s := t.s
+	tag, err := t.tx.Exec(ctx, `INSERT INTO tokens (name, role, hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING`,
+		tok.Name, string(tok.Role), tok.Hash, tok.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("postgres: create token: %w", translate(s, err))
 	}
 	if tag.RowsAffected() == 0 {
-		return kycd.Errorf(kycd.ECONFLICT, "a token named %s exists already", t.Name)
+		return kycd.Errorf(kycd.ECONFLICT, "a token named %s exists already", tok.Name)
 	}
 	return nil
 }
@@ -71,9 +73,10 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*kycd.Token, erro
 	return t, nil
 }
 
-// RevokeToken deletes a token.
-func (s *Store) RevokeToken(ctx context.Context, name string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM tokens WHERE name = $1`, name)
+// RevokeToken deletes a token in the transaction.
+func (t *tx) RevokeToken(ctx context.Context, name string) error {
+	s := t.s
+	tag, err := t.tx.Exec(ctx, `DELETE FROM tokens WHERE name = $1`, name)
 	if err != nil {
 		return fmt.Errorf("postgres: revoke token: %w", translate(s, err))
 	}

@@ -16,12 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 )
 
 // Store is what reconciliation reads and records.
 type Store interface {
-	Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.SessionPage, error)
+	app.SessionReader
 	Session(ctx context.Context, id string) (*kycd.Session, error)
 	SaveReconciliation(ctx context.Context, r *kycd.Reconciliation) error
 	Reconciliations(ctx context.Context, limit int) ([]*kycd.Reconciliation, error)
@@ -117,7 +118,7 @@ func (r *Reconciler) users(ctx context.Context, given []string) ([]string, error
 	}
 	cursor := ""
 	for {
-		page, err := r.Store.Sessions(ctx, kycd.SessionFilter{Limit: 500, Cursor: cursor})
+		page, err := app.ListSessions(ctx, r.Store, kycd.SessionFilter{Limit: 500, Cursor: cursor})
 		if err != nil {
 			return nil, err
 		}

@@ -39,40 +39,6 @@ func handleAuditedRead(o Options, action string, read func(r *http.Request) (any
 	})
 }
 
-func handleSession(o Options) http.Handler {
-	return handleRead(o, func(r *http.Request) (any, error) {
-		s, err := o.Store.Session(r.Context(), pathID(r))
-		if err != nil {
-			return nil, err
-		}
-		// The sentence the user is given for each failure, as a
-		// rejection's notification carries it.
-		for i := range s.Failures {
-			s.Failures[i].Guidance = o.Guide(s.Failures[i].Code)
-		}
-		return s, nil
-	})
-}
-
-func handleSubject(o Options) http.Handler {
-	return handleRead(o, func(r *http.Request) (any, error) {
-		return o.Store.Subject(r.Context(), pathID(r), r.URL.Query().Get("type"))
-	})
-}
-
-func handleEvent(o Options) http.Handler {
-	return handleAuditedRead(o, kycd.AuditEventRead, func(r *http.Request) (any, error) {
-		rec, err := o.Store.Event(r.Context(), pathID(r))
-		if err != nil {
-			return nil, err
-		}
-		if rec.Body != nil {
-			rec.Body = validUTF8(rec.Body)
-		}
-		return rec, nil
-	})
-}
-
 func bodyText(b []byte) *string {
 	if b == nil {
 		return nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/fakeclock"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/server"
@@ -36,7 +37,7 @@ func TestTokenUseCostsOneWriteAMinute(t *testing.T) {
 	store := &touchCounter{Store: base}
 	clock := fakeclock.New(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
 	ctx := context.Background()
-	if err := store.CreateToken(ctx, &kycd.Token{Name: "support", Role: kycd.RoleViewer, Hash: kycd.TokenHash("viewer-token"), CreatedAt: clock.Now()}); err != nil {
+	if err := (&app.Service{Store: store}).AddToken(ctx, &kycd.Token{Name: "support", Role: kycd.RoleViewer, Hash: kycd.TokenHash("viewer-token"), CreatedAt: clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	h := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: store,
@@ -66,7 +67,7 @@ func TestTokenUseCostsOneWriteAMinute(t *testing.T) {
 	if err != nil || len(tokens) != 1 || !tokens[0].LastUsedAt.Equal(clock.Now()) {
 		t.Fatalf("tokens = %+v, %v; want support last used now", tokens, err)
 	}
-	if err := store.RevokeToken(ctx, "support"); err != nil {
+	if err := (&app.Service{Store: store}).RevokeToken(ctx, app.Actor{Name: "test"}, "support"); err != nil {
 		t.Fatal(err)
 	}
 	if code := get(); code != http.StatusUnauthorized {

@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/sqlite"
 )
 
@@ -24,7 +25,7 @@ func TestDashboardShowsWhoIsSignedInAndTheAuditTrail(t *testing.T) {
 	if rec := post(t, h, seed(t)); rec.Code != 200 {
 		t.Fatalf("seed: %d %s", rec.Code, rec.Body)
 	}
-	if err := store.CreateToken(ctx, &kycd.Token{Name: "support", Role: kycd.RoleViewer, Hash: kycd.TokenHash("viewer-token"), CreatedAt: time.Now()}); err != nil {
+	if err := (&app.Service{Store: store}).AddToken(ctx, &kycd.Token{Name: "support", Role: kycd.RoleViewer, Hash: kycd.TokenHash("viewer-token"), CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.AddAudit(ctx, &kycd.AuditEntry{At: time.Now(), Actor: "cli:ana", Action: kycd.AuditSubjectErase,

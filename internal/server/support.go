@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/kycd/kycd"
@@ -12,29 +11,6 @@ import (
 // What support needs beyond the plain reads: sessions found by reason code
 // and time, a session's notifications and their deliveries, and the
 // quarantine's bodies judged and given up.
-
-// sessionSearch reads ?code=, ?since= and ?until= (RFC 3339) into f.
-func sessionSearch(q url.Values, f *kycd.SessionFilter) error {
-	f.Code = q.Get("code")
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		v := q.Get(p.name)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return kycd.Errorf(kycd.EINVALID, "%s must be an RFC 3339 time, e.g. 2026-11-26T00:00:00Z", p.name)
-		}
-		*p.dst = t.UTC()
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
-		return kycd.Errorf(kycd.EINVALID, "until must be after since")
-	}
-	return nil
-}
 
 // SessionNotifications is the answer of GET /api/v1/sessions/{id}/notifications:
 // every notification the session produced, oldest first, each with its
@@ -46,7 +22,7 @@ type SessionNotifications struct {
 
 func handleSessionNotifications(o Options) http.Handler {
 	return handleRead(o, func(r *http.Request) (any, error) {
-		s, err := o.Store.Session(r.Context(), pathID(r))
+		s, err := o.App.Session(r.Context(), pathID(r))
 		if err != nil {
 			return nil, err
 		}

@@ -26,58 +26,48 @@ func addAudit(ctx context.Context, s *Store, q interface {
 	return nil
 }
 
-// Audit lists the audit trail, newest first.
-func (s *Store) Audit(ctx context.Context, f kycd.AuditFilter) (*kycd.AuditPage, error) {
-	limit := kycd.PageLimit(f.Limit)
-	q := `SELECT id, at, actor, action, target, remote, outcome, detail FROM audit WHERE 1 = 1`
+// Audit reads the audit entries q selects, newest first.
+func (s *Store) Audit(ctx context.Context, q kycd.AuditQuery) ([]*kycd.AuditEntry, error) {
+	query := `SELECT id, at, actor, action, target, remote, outcome, detail FROM audit WHERE 1 = 1`
 	var args []any
-	if f.Actor != "" {
-		q += ` AND actor = ?`
-		args = append(args, f.Actor)
+	if q.Actor != "" {
+		query += ` AND actor = ?`
+		args = append(args, q.Actor)
 	}
-	if f.Action != "" {
-		q += ` AND action = ?`
-		args = append(args, f.Action)
+	if q.Action != "" {
+		query += ` AND action = ?`
+		args = append(args, q.Action)
 	}
-	if f.Target != "" {
-		if f.Target[len(f.Target)-1] == ':' {
-			q += ` AND substr(target, 1, ?) = ?`
-			args = append(args, len(f.Target), f.Target)
-		} else {
-			q += ` AND target = ?`
-			args = append(args, f.Target)
-		}
+	switch {
+	case q.TargetPrefix:
+		query += ` AND substr(target, 1, ?) = ?`
+		args = append(args, len(q.Target), q.Target)
+	case q.Target != "":
+		query += ` AND target = ?`
+		args = append(args, q.Target)
 	}
-	if f.Cursor != "" {
-		id, err := kycd.DecodeAuditCursor(f.Cursor)
-		if err != nil {
-			return nil, err
-		}
-		q += ` AND id < ?`
-		args = append(args, id)
+	if q.BeforeID > 0 {
+		query += ` AND id < ?`
+		args = append(args, q.BeforeID)
 	}
-	q += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, limit+1)
-	page := &kycd.AuditPage{Items: []*kycd.AuditEntry{}}
-	err := queryRows(ctx, s.r, q, args, func(rows *sql.Rows) error {
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, q.Limit)
+	var out []*kycd.AuditEntry
+	err := queryRows(ctx, s.r, query, args, func(rows *sql.Rows) error {
 		var e kycd.AuditEntry
 		var at string
 		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Target, &e.Remote, &e.Outcome, &e.Detail); err != nil {
 			return err
 		}
-		if len(page.Items) == limit {
-			page.NextCursor = kycd.AuditCursor(page.Items[limit-1])
-			return nil
-		}
 		var err error
 		e.At, err = parseTime(at)
-		page.Items = append(page.Items, &e)
+		out = append(out, &e)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: audit: %w", translate(s, err))
 	}
-	return page, nil
+	return out, nil
 }
 
 // PurgeAudit drops audit entries older than before.

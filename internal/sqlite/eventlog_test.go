@@ -179,21 +179,21 @@ func TestProjection(t *testing.T) {
 		t.Fatalf("history = %+v, want the stale event first, not applied, times in UTC", sess.History)
 	}
 
-	subj, err := s.Subject(ctx, sub.ID, "")
+	subj, err := reads(s).Subject(ctx, sub.ID, "")
 	if err != nil || subj.Type != kycd.SubjectUser || subj.Level != "REGULAR" || !subj.LevelAt.Equal(base) || len(subj.Sessions) != 1 {
 		t.Fatalf("Subject = %+v, %v", subj, err)
 	}
-	if subj, err := s.Subject(ctx, expiring.Subject.ID, ""); err != nil || subj.Level != "" || len(subj.Sessions) != 0 {
+	if subj, err := reads(s).Subject(ctx, expiring.Subject.ID, ""); err != nil || subj.Level != "" || len(subj.Sessions) != 0 {
 		t.Fatalf("Subject of an expiration warning = %+v, %v; want found without level", subj, err)
 	}
-	if _, err := s.Subject(ctx, sub.ID, kycd.SubjectBusiness); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+	if _, err := reads(s).Subject(ctx, sub.ID, kycd.SubjectBusiness); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 		t.Fatalf("Subject under another type = %v, want ENOTFOUND", err)
 	}
 	// A subject known only by its sessions.
 	other, osid := user(), uuid.NewString()
 	h.append(sessionEvent(osid, other, kycd.StatusVerified, base))
 	h.project(10)
-	if subj, err := s.Subject(ctx, other.ID, ""); err != nil || subj.Level != "" || len(subj.Sessions) != 1 || subj.Sessions[0].ID != osid {
+	if subj, err := reads(s).Subject(ctx, other.ID, ""); err != nil || subj.Level != "" || len(subj.Sessions) != 1 || subj.Sessions[0].ID != osid {
 		t.Fatalf("Subject known by its session = %+v, %v", subj, err)
 	}
 
@@ -238,7 +238,7 @@ func TestProjection(t *testing.T) {
 		t.Fatalf("Stats since after the rejection = %+v, want no codes", st)
 	}
 
-	list, err := s.Sessions(ctx, kycd.SessionFilter{Status: kycd.StatusRejected})
+	list, err := reads(s).Sessions(ctx, kycd.SessionFilter{Status: kycd.StatusRejected})
 	if err != nil || len(list.Sessions) != 1 || list.Sessions[0].ID != sid {
 		t.Fatalf("Sessions(REJECTED) = %+v, %v", list, err)
 	}
@@ -299,7 +299,7 @@ func TestEventsList(t *testing.T) {
 		t.Helper()
 		var got []string
 		for {
-			p, err := s.Events(ctx, f)
+			p, err := reads(s).Events(ctx, f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -320,11 +320,11 @@ func TestEventsList(t *testing.T) {
 	if got := page(kycd.EventFilter{Limit: 2, Type: "kyc_session_created"}); !slices.Equal(got, []string{ids[5], ids[3], ids[1]}) {
 		t.Fatalf("pages of one type = %v", got)
 	}
-	if _, err := s.Events(ctx, kycd.EventFilter{Cursor: "nonsense"}); kycd.ErrorCode(err) != kycd.EINVALID {
+	if _, err := reads(s).Events(ctx, kycd.EventFilter{Cursor: "nonsense"}); kycd.ErrorCode(err) != kycd.EINVALID {
 		t.Fatalf("Events with a foreign cursor = %v, want EINVALID", err)
 	}
 	// A cursor whose row is gone (a rebuild) resumes by time.
-	p, err := s.Events(ctx, kycd.EventFilter{Cursor: kycd.EncodeCursor(time.Now().Add(time.Hour), "gone")})
+	p, err := reads(s).Events(ctx, kycd.EventFilter{Cursor: kycd.EncodeCursor(time.Now().Add(time.Hour), "gone")})
 	if err != nil || len(p.Events) != 7 {
 		t.Fatalf("Events after an unknown newer row = %d, %v; want all 7", len(p.Events), err)
 	}

@@ -9,127 +9,116 @@ import (
 	"github.com/kycd/kycd"
 )
 
-// Sessions lists sessions by status time, newest first.
-func (s *Store) Sessions(ctx context.Context, f kycd.SessionFilter) (*kycd.SessionPage, error) {
-	limit := kycd.PageLimit(f.Limit)
-	q := `SELECT id, subject_type, subject_id, status, status_at FROM sessions WHERE 1 = 1`
+// Sessions reads the sessions q selects, newest status first.
+func (s *Store) Sessions(ctx context.Context, q kycd.SessionQuery) ([]kycd.SessionListItem, error) {
+	query := `SELECT id, subject_type, subject_id, status, status_at FROM sessions WHERE 1 = 1`
 	var args []any
-	if f.Status != "" {
-		q += ` AND status = ?`
-		args = append(args, f.Status)
+	if q.Status != "" {
+		query += ` AND status = ?`
+		args = append(args, q.Status)
 	}
-	if f.SubjectID != "" {
-		q += ` AND subject_id = ?`
-		args = append(args, f.SubjectID)
+	if q.SubjectID != "" {
+		query += ` AND subject_id = ?`
+		args = append(args, q.SubjectID)
 	}
-	if f.Code != "" {
-		q += ` AND EXISTS (SELECT 1 FROM json_each(checks) c, json_each(c.value, '$.reasons') r
+	if q.Code != "" {
+		query += ` AND EXISTS (SELECT 1 FROM json_each(checks) c, json_each(c.value, '$.reasons') r
 			WHERE r.type = 'object' AND r.value ->> '$.code' = ?)`
-		args = append(args, f.Code)
+		args = append(args, q.Code)
 	}
-	if !f.Since.IsZero() {
-		q += ` AND status_at >= ?`
-		args = append(args, formatTime(f.Since))
+	if !q.Since.IsZero() {
+		query += ` AND status_at >= ?`
+		args = append(args, formatTime(q.Since))
 	}
-	if !f.Until.IsZero() {
-		q += ` AND status_at < ?`
-		args = append(args, formatTime(f.Until))
+	if !q.Until.IsZero() {
+		query += ` AND status_at < ?`
+		args = append(args, formatTime(q.Until))
 	}
-	if f.Cursor != "" {
-		t, id, err := kycd.DecodeCursor(f.Cursor)
-		if err != nil {
-			return nil, err
-		}
-		at := formatTime(t)
-		q += ` AND (status_at < ? OR (status_at = ? AND id > ?))`
-		args = append(args, at, at, id)
+	if !q.After.IsZero() {
+		at := formatTime(q.After.At)
+		query += ` AND (status_at < ? OR (status_at = ? AND id > ?))`
+		args = append(args, at, at, q.After.ID)
 	}
-	q += ` ORDER BY status_at DESC, id LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: sessions: %w", translate(s, err))
-	}
-	defer rows.Close()
-	page := &kycd.SessionPage{Sessions: []kycd.SessionListItem{}}
-	for rows.Next() {
+	query += ` ORDER BY status_at DESC, id LIMIT ?`
+	args = append(args, q.Limit)
+	var out []kycd.SessionListItem
+	err := queryRows(ctx, s.r, query, args, func(rows *sql.Rows) error {
 		var it kycd.SessionListItem
 		var at string
 		if err := rows.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: sessions: %w", translate(s, err))
+			return err
 		}
-		if len(page.Sessions) == limit {
-			last := page.Sessions[limit-1]
-			page.NextCursor = kycd.EncodeCursor(last.StatusAt, last.ID)
-			break
-		}
-		if it.StatusAt, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("sqlite: sessions: %w", err)
-		}
-		page.Sessions = append(page.Sessions, it)
-	}
-	if err := rows.Err(); err != nil {
+		var err error
+		it.StatusAt, err = parseTime(at)
+		out = append(out, it)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: sessions: %w", translate(s, err))
 	}
-	return page, nil
+	return out, nil
 }
 
-// Events lists events by arrival, last first: by seq, which is the log's
-// commit order. The cursor names the page's last row by its received_at
-// and id; the next page starts below that row's seq (or, should the row be
-// gone, as after a rebuild, below the first row received since).
-func (s *Store) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPage, error) {
-	limit := kycd.PageLimit(f.Limit)
-	q := `SELECT id, type, ts, received_at, outcome, session_id, body_hash FROM events WHERE 1 = 1`
+// Events reads the events q selects, by seq (the log's commit order),
+// last first.
+func (s *Store) Events(ctx context.Context, q kycd.EventQuery) ([]kycd.EventRecord, error) {
+	query := `SELECT id, type, ts, received_at, outcome, session_id, body_hash FROM events WHERE 1 = 1`
 	var args []any
-	if f.Type != "" {
-		q += ` AND type = ?`
-		args = append(args, f.Type)
+	if q.Type != "" {
+		query += ` AND type = ?`
+		args = append(args, q.Type)
 	}
-	if f.Cursor != "" {
-		t, id, err := kycd.DecodeCursor(f.Cursor)
-		if err != nil {
-			return nil, err
-		}
-		q += ` AND seq < coalesce(
-			(SELECT seq FROM events WHERE id = ?),
-			(SELECT min(seq) FROM events WHERE received_at >= ?),
-			(SELECT max(seq) + 1 FROM events), 0)`
-		args = append(args, id, formatTime(t))
+	if q.BelowSeq > 0 {
+		query += ` AND seq < ?`
+		args = append(args, q.BelowSeq)
 	}
-	q += ` ORDER BY seq DESC LIMIT ?`
-	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: events: %w", translate(s, err))
-	}
-	defer rows.Close()
-	page := &kycd.EventPage{Events: []kycd.EventRecord{}}
-	for rows.Next() {
+	query += ` ORDER BY seq DESC LIMIT ?`
+	args = append(args, q.Limit)
+	var out []kycd.EventRecord
+	err := queryRows(ctx, s.r, query, args, func(rows *sql.Rows) error {
 		var e kycd.EventRecord
 		var ts, received string
 		var session sql.NullString
 		if err := rows.Scan(&e.ID, &e.Type, &ts, &received, &e.Outcome, &session, &e.BodyHash); err != nil {
-			return nil, fmt.Errorf("sqlite: events: %w", translate(s, err))
+			return err
 		}
-		if len(page.Events) == limit {
-			last := page.Events[limit-1]
-			page.NextCursor = kycd.EncodeCursor(last.ReceivedAt, last.ID)
-			break
-		}
+		var err error
 		if e.Timestamp, err = parseTime(ts); err != nil {
-			return nil, fmt.Errorf("sqlite: events: %w", err)
+			return err
 		}
 		if e.ReceivedAt, err = parseTime(received); err != nil {
-			return nil, fmt.Errorf("sqlite: events: %w", err)
+			return err
 		}
 		e.SessionID = session.String
-		page.Events = append(page.Events, e)
-	}
-	if err := rows.Err(); err != nil {
+		out = append(out, e)
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: events: %w", translate(s, err))
 	}
-	return page, nil
+	return out, nil
+}
+
+// EventSeq returns the seq of an event.
+func (s *Store) EventSeq(ctx context.Context, id string) (int64, error) {
+	var seq int64
+	if err := s.r.QueryRowContext(ctx, `SELECT seq FROM events WHERE id = ?`, id).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("sqlite: event seq: %w", s.notFound(err, "event %s not found", id))
+	}
+	return seq, nil
+}
+
+// FirstEventSeqSince returns the least seq of the events received at or
+// after t.
+func (s *Store) FirstEventSeqSince(ctx context.Context, t time.Time) (int64, error) {
+	var seq sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT min(seq) FROM events WHERE received_at >= ?`, formatTime(t)).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("sqlite: event seq: %w", translate(s, err))
+	}
+	if !seq.Valid {
+		return 0, kycd.Errorf(kycd.ENOTFOUND, "no event received since %s", formatTime(t))
+	}
+	return seq.Int64, nil
 }
 
 // rejectedReasons is every reason of every check of the sessions rejected
@@ -140,8 +129,8 @@ const rejectedReasons = `sessions s, json_each(s.checks) c, json_each(c.value, '
 // reasonCode is a reason's code in rejectedReasons.
 const reasonCode = `coalesce(r.value ->> '$.code', '')`
 
-// Stats counts sessions by status and the failure codes of recent
-// rejections.
+// Stats counts sessions by status and the failure codes of the sessions
+// rejected since since.
 func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.Stats, error) {
 	st := &kycd.Stats{Since: since, SessionsBy: map[kycd.Status]int{}, TopFailureCodes: []kycd.CodeCount{}, FailuresByDay: []kycd.DayCodeCount{}}
 	rows, err := s.r.QueryContext(ctx, `SELECT status, count(*) FROM sessions GROUP BY status`)
@@ -163,7 +152,7 @@ func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.St
 	}
 	rows, err = s.r.QueryContext(ctx, `
 		SELECT `+reasonCode+` AS code, count(*) AS n FROM `+rejectedReasons+`
-		GROUP BY code ORDER BY n DESC, code LIMIT ?`, formatTime(since), kycd.PageLimit(limit))
+		GROUP BY code ORDER BY n DESC, code LIMIT ?`, formatTime(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // mainProvider is the goose provider of the main file's migrations.
@@ -157,7 +158,7 @@ func checkV1Data(t *testing.T, s *Store) {
 	if ev, err := s.Event(ctx, "e4"); err != nil || ev.Body != nil {
 		t.Fatalf("Event(e4) = %+v, %v; want without its purged body", ev, err)
 	}
-	sub, err := s.Subject(ctx, "u1", "")
+	sub, err := (&app.Service{Store: s}).Subject(ctx, "u1", "")
 	if err != nil || sub.Level != "REGULAR" || len(sub.Sessions) != 1 {
 		t.Fatalf("Subject = %+v, %v", sub, err)
 	}

@@ -51,23 +51,33 @@ func (s *Store) Session(ctx context.Context, id string) (*kycd.Session, error) {
 	return sess, nil
 }
 
-// Subject returns a subject with its level and sessions, newest first. A
-// subject is known by its row in subjects (kept for a level or an
-// expiration warning) or by its sessions.
-func (s *Store) Subject(ctx context.Context, id, typ string) (*kycd.Subject, error) {
-	sub := &kycd.Subject{ID: id, Sessions: []kycd.SessionSummary{}}
-	err := s.r.QueryRowContext(ctx, `
-		SELECT type FROM (
-			SELECT type FROM subjects WHERE id = ?
-			UNION SELECT subject_type FROM sessions WHERE subject_id = ?
-		) WHERE ? = '' OR type = ? ORDER BY type LIMIT 1`, id, id, typ, typ,
-	).Scan(&sub.Type)
+// SubjectTypes lists the types id is known under: its rows in subjects
+// (kept for a level or an expiration warning) and its sessions.
+func (s *Store) SubjectTypes(ctx context.Context, id string) ([]string, error) {
+	var out []string
+	err := queryRows(ctx, s.r, `SELECT type FROM subjects WHERE id = ? UNION SELECT subject_type FROM sessions WHERE subject_id = ?`,
+		[]any{id, id}, func(rows *sql.Rows) error {
+			var typ string
+			err := rows.Scan(&typ)
+			out = append(out, typ)
+			return err
+		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: subject: %w", s.notFound(err, "subject %s not found", id))
+		return nil, fmt.Errorf("sqlite: subject types: %w", translate(s, err))
 	}
+	return out, nil
+}
+
+// Subject returns a subject with its level and sessions, newest first.
+func (s *Store) Subject(ctx context.Context, ref kycd.SubjectRef) (*kycd.Subject, error) {
+	sub := &kycd.Subject{Type: ref.Type, ID: ref.ID, Sessions: []kycd.SessionSummary{}}
 	var level, levelAt sql.NullString
-	err = s.r.QueryRowContext(ctx, `SELECT level, level_at FROM subjects WHERE id = ? AND type = ?`, id, sub.Type).Scan(&level, &levelAt)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	known := true
+	err := s.r.QueryRowContext(ctx, `SELECT level, level_at FROM subjects WHERE id = ? AND type = ?`, ref.ID, ref.Type).Scan(&level, &levelAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		known, err = false, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: subject: %w", translate(s, err))
 	}
 	sub.Level = level.String
@@ -77,7 +87,7 @@ func (s *Store) Subject(ctx context.Context, id, typ string) (*kycd.Subject, err
 		}
 	}
 	err = queryRows(ctx, s.r, `SELECT id, status, status_at FROM sessions WHERE subject_id = ? AND subject_type = ? ORDER BY status_at DESC, id`,
-		[]any{id, sub.Type}, func(rows *sql.Rows) error {
+		[]any{ref.ID, ref.Type}, func(rows *sql.Rows) error {
 			var ss kycd.SessionSummary
 			var at string
 			if err := rows.Scan(&ss.ID, &ss.Status, &at); err != nil {
@@ -90,6 +100,9 @@ func (s *Store) Subject(ctx context.Context, id, typ string) (*kycd.Subject, err
 		})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: subject sessions: %w", translate(s, err))
+	}
+	if !known && len(sub.Sessions) == 0 {
+		return nil, kycd.Errorf(kycd.ENOTFOUND, "subject %s not found", ref.ID)
 	}
 	return sub, nil
 }

@@ -36,7 +36,7 @@ func (s *Store) SaveReconciliation(ctx context.Context, r *kycd.Reconciliation) 
 func (s *Store) Reconciliations(ctx context.Context, limit int) ([]*kycd.Reconciliation, error) {
 	rows, err := s.r.QueryContext(ctx, `
 		SELECT id, started_at, finished_at, state, users, checked, drift, repaired, errors, cursor
-		FROM reconciliations ORDER BY started_at DESC, id LIMIT ?`, kycd.PageLimit(limit))
+		FROM reconciliations ORDER BY started_at DESC, id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: reconciliations: %w", translate(s, err))
 	}

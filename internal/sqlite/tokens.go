@@ -9,15 +9,17 @@ import (
 	"github.com/kycd/kycd"
 )
 
-// CreateToken records a new token unless its name is taken.
-func (s *Store) CreateToken(ctx context.Context, t *kycd.Token) error {
-	r, err := s.w.ExecContext(ctx, `INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
-		t.Name, string(t.Role), t.Hash, formatTime(t.CreatedAt))
+// CreateToken records a new token in the transaction unless its name is
+// taken.
+func (t *tx) CreateToken(ctx context.Context, tok *kycd.Token) error {
+	s := t.s
+	r, err := t.tx.ExecContext(ctx, `INSERT INTO tokens (name, role, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		tok.Name, string(tok.Role), tok.Hash, formatTime(tok.CreatedAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: create token: %w", translate(s, err))
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
-		return kycd.Errorf(kycd.ECONFLICT, "a token named %s exists already", t.Name)
+		return kycd.Errorf(kycd.ECONFLICT, "a token named %s exists already", tok.Name)
 	}
 	return nil
 }
@@ -75,9 +77,10 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*kycd.Token, erro
 	return t, nil
 }
 
-// RevokeToken deletes a token.
-func (s *Store) RevokeToken(ctx context.Context, name string) error {
-	r, err := s.w.ExecContext(ctx, `DELETE FROM tokens WHERE name = ?`, name)
+// RevokeToken deletes a token in the transaction.
+func (t *tx) RevokeToken(ctx context.Context, name string) error {
+	s := t.s
+	r, err := t.tx.ExecContext(ctx, `DELETE FROM tokens WHERE name = ?`, name)
 	if err != nil {
 		return fmt.Errorf("sqlite: revoke token: %w", translate(s, err))
 	}

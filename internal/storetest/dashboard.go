@@ -37,7 +37,7 @@ func testSessionFilters(t *testing.T, s kycd.Store) {
 
 	list := func(f kycd.SessionFilter) []string {
 		t.Helper()
-		page, err := s.Sessions(ctx, f)
+		page, err := reads(s).Sessions(ctx, f)
 		if err != nil {
 			t.Fatalf("sessions %+v: %v", f, err)
 		}
@@ -66,11 +66,11 @@ func testSessionFilters(t *testing.T, s kycd.Store) {
 		}
 	}
 	// Pages of one walk the filtered list.
-	first, err := s.Sessions(ctx, kycd.SessionFilter{Code: "EXPIRED_DOCUMENT", Since: base.Add(time.Hour), Limit: 1})
+	first, err := reads(s).Sessions(ctx, kycd.SessionFilter{Code: "EXPIRED_DOCUMENT", Since: base.Add(time.Hour), Limit: 1})
 	if err != nil || len(first.Sessions) != 1 || first.NextCursor == "" {
 		t.Fatalf("first page = %+v, %v; want one session and a cursor", first, err)
 	}
-	second, err := s.Sessions(ctx, kycd.SessionFilter{Code: "EXPIRED_DOCUMENT", Since: base.Add(time.Hour), Limit: 1, Cursor: first.NextCursor})
+	second, err := reads(s).Sessions(ctx, kycd.SessionFilter{Code: "EXPIRED_DOCUMENT", Since: base.Add(time.Hour), Limit: 1, Cursor: first.NextCursor})
 	if err != nil || len(second.Sessions) != 1 || second.Sessions[0].ID != expired[1] || second.NextCursor != "" {
 		t.Fatalf("second page = %+v, %v; want %s and no cursor", second, err, expired[1])
 	}

@@ -58,7 +58,7 @@ func testSessionUpdatesAndLevels(t *testing.T, s kycd.Store) {
 		t.Fatalf("session = %+v, %v; want VERIFIED without failures, two history entries", sess, err)
 	}
 	for who, want := range map[string]string{sub.ID: "REGULAR", warned.ID: "REGULAR"} {
-		if subj, err := s.Subject(ctx, who, ""); err != nil || subj.Level != want {
+		if subj, err := reads(s).Subject(ctx, who, ""); err != nil || subj.Level != want {
 			t.Fatalf("Subject %s = %+v, %v; want level %s", who, subj, err, want)
 		}
 	}
@@ -110,7 +110,7 @@ func testSessionUpdatesAndLevels(t *testing.T, s kycd.Store) {
 		if err := tx.Rollback(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := s.Subject(ctx, p.Subjects[0].ID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		if got, err := reads(s).Subject(ctx, p.Subjects[0].ID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 			t.Errorf("%s: a rolled back plan left subject %+v, %v", name, got, err)
 		}
 	}
@@ -167,7 +167,7 @@ func testApplyConflicts(t *testing.T, s kycd.Store) {
 		if err := tx.Rollback(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if sub, err := s.Subject(ctx, plan.Subjects[0].ID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		if sub, err := reads(s).Subject(ctx, plan.Subjects[0].ID, ""); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 			t.Errorf("%s: a rolled back plan left subject %+v, %v", name, sub, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // invitationEvent is a related party's invitation at base+offset that
@@ -22,8 +23,9 @@ func invitationEvent(sessionID string, offset time.Duration, expires time.Time) 
 		Invitation: &kycd.Invitation{Email: "ana@example.com", ExpiresAt: expires}}
 }
 
-// testStalledSessions: the store lists the sessions past the thresholds it
-// is given, oldest status first, a page at a time, and keeps an
+// testStalledSessions: the store reads the sessions past the thresholds it
+// is given, oldest status first, and the pages of the stalled list
+// (app.ListStalled) follow one another; and keeps an
 // invitation's expiry with its session until a later event replaces it.
 func testStalledSessions(t *testing.T, s kycd.Store) {
 	ctx := context.Background()
@@ -53,8 +55,10 @@ func testStalledSessions(t *testing.T, s kycd.Store) {
 		t.Fatalf("review session expiresAt = %v, want none", got)
 	}
 
-	f := kycd.StalledFilter{ReviewBefore: now.Add(-30 * time.Minute), ExpiredBy: now}
-	page, err := s.StalledSessions(ctx, f)
+	// The thresholds of now: REVIEW for more than 30 minutes, invitations
+	// expired.
+	f := app.StalledRequest{ReviewAlertAfter: 30 * time.Minute}
+	page, err := app.ListStalled(ctx, s, now, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,32 +76,32 @@ func testStalledSessions(t *testing.T, s kycd.Store) {
 	}
 
 	// A page at a time.
-	first, err := s.StalledSessions(ctx, kycd.StalledFilter{ReviewBefore: f.ReviewBefore, ExpiredBy: f.ExpiredBy, Limit: 1})
+	first, err := app.ListStalled(ctx, s, now, app.StalledRequest{ReviewAlertAfter: f.ReviewAlertAfter, Limit: 1})
 	if err != nil || len(first.Sessions) != 1 || first.Sessions[0].ID != ids["expired"] || first.NextCursor == "" {
 		t.Fatalf("first page of one = %+v, %v; want the invitation and a cursor", first, err)
 	}
-	second, err := s.StalledSessions(ctx, kycd.StalledFilter{ReviewBefore: f.ReviewBefore, ExpiredBy: f.ExpiredBy, Limit: 1, Cursor: first.NextCursor})
+	second, err := app.ListStalled(ctx, s, now, app.StalledRequest{ReviewAlertAfter: f.ReviewAlertAfter, Limit: 1, Cursor: first.NextCursor})
 	if err != nil || len(second.Sessions) != 1 || second.Sessions[0].ID != ids["overdue"] || second.NextCursor != "" {
 		t.Fatalf("second page of one = %+v, %v; want the review and no cursor", second, err)
 	}
 
 	// Each threshold alone, and none.
-	if p, err := s.StalledSessions(ctx, kycd.StalledFilter{ExpiredBy: now}); err != nil || len(p.Sessions) != 1 || p.Sessions[0].ID != ids["expired"] {
+	if p, err := s.StalledSessions(ctx, kycd.StalledFilter{ExpiredBy: now, Limit: 50}); err != nil || len(p) != 1 || p[0].ID != ids["expired"] {
 		t.Errorf("invitations only = %+v, %v", p, err)
 	}
-	if p, err := s.StalledSessions(ctx, kycd.StalledFilter{ReviewBefore: base.Add(3 * time.Hour)}); err != nil || len(p.Sessions) != 2 {
+	if p, err := s.StalledSessions(ctx, kycd.StalledFilter{ReviewBefore: base.Add(3 * time.Hour), Limit: 50}); err != nil || len(p) != 2 {
 		t.Errorf("reviews since before base+3h = %+v, %v; want both REVIEW sessions", p, err)
 	}
-	if p, err := s.StalledSessions(ctx, kycd.StalledFilter{}); err != nil || p.Sessions == nil || len(p.Sessions) != 0 {
+	if p, err := s.StalledSessions(ctx, kycd.StalledFilter{Limit: 50}); err != nil || len(p) != 0 {
 		t.Errorf("no threshold = %+v, %v; want an empty list", p, err)
 	}
-	if _, err := s.StalledSessions(ctx, kycd.StalledFilter{ExpiredBy: now, Cursor: "zzz"}); kycd.ErrorCode(err) != kycd.EINVALID {
+	if _, err := app.ListStalled(ctx, s, now, app.StalledRequest{Cursor: "zzz"}); kycd.ErrorCode(err) != kycd.EINVALID {
 		t.Errorf("foreign cursor: %v, want EINVALID", err)
 	}
 
 	// Leaving REVIEW ends the stall.
 	record(t, s, sessionEvent(ids["overdue"], kycd.StatusVerified, time.Minute))
-	if p, err := s.StalledSessions(ctx, f); err != nil || len(p.Sessions) != 1 || p.Sessions[0].ID != ids["expired"] {
+	if p, err := app.ListStalled(ctx, s, now, f); err != nil || len(p.Sessions) != 1 || p.Sessions[0].ID != ids["expired"] {
 		t.Errorf("after the review was decided, stalled = %+v, %v; want the invitation only", p, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 )
 
@@ -134,6 +135,10 @@ var cases = []testCase{
 	{"Purge", "PurgeInChunks", testPurgeInChunks},
 }
 
+// reads is the application layer over s: the lists, their pages and
+// cursors, and the subject rule, as every front end sees them over s.
+func reads(s kycd.Store) *app.Service { return &app.Service{Store: s} }
+
 var base = time.Date(2026, 3, 17, 16, 0, 0, 0, time.UTC)
 
 // sessionEvent builds a session event at base+offset.
@@ -251,7 +256,7 @@ func testIngestAppliesNewSession(t *testing.T, s kycd.Store) {
 	if rec.Outcome != kycd.OutcomeApplied || string(rec.Body) != string(ev.Body) || rec.Type != ev.Type || rec.SessionID != sid {
 		t.Fatalf("event record = %+v", rec)
 	}
-	sub, err := s.Subject(context.Background(), ev.Subject.ID, "")
+	sub, err := reads(s).Subject(context.Background(), ev.Subject.ID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +355,7 @@ func testLevel(t *testing.T, s kycd.Store) {
 	if res := record(t, s, levelEvent(user, "REGULAR", 0)); res.Outcome != kycd.OutcomeStale || res.NotificationID != "" {
 		t.Fatalf("older level = %+v, want stale without notification", res)
 	}
-	sub, err := s.Subject(context.Background(), user.ID, "")
+	sub, err := reads(s).Subject(context.Background(), user.ID, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,10 +364,10 @@ func testLevel(t *testing.T, s kycd.Store) {
 	}
 	biz := kycd.SubjectRef{Type: kycd.SubjectBusiness, ID: user.ID}
 	record(t, s, levelEvent(biz, "REGULAR", 0))
-	if sub, _ := s.Subject(context.Background(), user.ID, kycd.SubjectBusiness); sub == nil || sub.Level != "REGULAR" {
+	if sub, _ := reads(s).Subject(context.Background(), user.ID, kycd.SubjectBusiness); sub == nil || sub.Level != "REGULAR" {
 		t.Fatalf("business subject = %+v, want REGULAR", sub)
 	}
-	if sub, _ := s.Subject(context.Background(), user.ID, kycd.SubjectUser); sub == nil || sub.Level != "LIGHT" {
+	if sub, _ := reads(s).Subject(context.Background(), user.ID, kycd.SubjectUser); sub == nil || sub.Level != "LIGHT" {
 		t.Fatalf("user subject after business level = %+v, want LIGHT", sub)
 	}
 }
@@ -509,7 +514,7 @@ func testNotFound(t *testing.T, s kycd.Store) {
 	id := uuid.NewString()
 	checks := map[string]error{}
 	_, checks["Session"] = s.Session(ctx, id)
-	_, checks["Subject"] = s.Subject(ctx, id, "")
+	_, checks["Subject"] = reads(s).Subject(ctx, id, "")
 	_, checks["Event"] = s.Event(ctx, id)
 	_, checks["QuarantineItem"] = s.QuarantineItem(ctx, id)
 	checks["ResolveQuarantine"] = s.ResolveQuarantine(ctx, id, "x", time.Now())
@@ -706,7 +711,7 @@ func testListsAndStats(t *testing.T, s kycd.Store) {
 	var seen []string
 	cursor := ""
 	for pages := 0; ; pages++ {
-		page, err := s.Sessions(ctx, kycd.SessionFilter{Status: kycd.StatusRejected, Limit: 3, Cursor: cursor})
+		page, err := reads(s).Sessions(ctx, kycd.SessionFilter{Status: kycd.StatusRejected, Limit: 3, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -728,23 +733,23 @@ func testListsAndStats(t *testing.T, s kycd.Store) {
 			t.Fatalf("page order = %v, want newest first %v", seen, rejected)
 		}
 	}
-	bySubject, err := s.Sessions(ctx, kycd.SessionFilter{SubjectID: verified.Subject.ID})
+	bySubject, err := reads(s).Sessions(ctx, kycd.SessionFilter{SubjectID: verified.Subject.ID})
 	if err != nil || len(bySubject.Sessions) != 1 || bySubject.Sessions[0].ID != verified.SessionID || bySubject.Sessions[0].Status != kycd.StatusVerified {
 		t.Fatalf("sessions of one subject = %+v, %v", bySubject, err)
 	}
-	if _, err := s.Sessions(ctx, kycd.SessionFilter{Cursor: "not-a-cursor"}); kycd.ErrorCode(err) != kycd.EINVALID {
+	if _, err := reads(s).Sessions(ctx, kycd.SessionFilter{Cursor: "not-a-cursor"}); kycd.ErrorCode(err) != kycd.EINVALID {
 		t.Fatalf("a made-up cursor = %v, want EINVALID", err)
 	}
 
-	events, err := s.Events(ctx, kycd.EventFilter{Type: "kyc_session_verified"})
+	events, err := reads(s).Events(ctx, kycd.EventFilter{Type: "kyc_session_verified"})
 	if err != nil || len(events.Events) != 1 || events.Events[0].ID != verified.ID || events.Events[0].Body != nil {
 		t.Fatalf("verified events = %+v, %v; want the one event without its body", events, err)
 	}
-	all, err := s.Events(ctx, kycd.EventFilter{Limit: 5})
+	all, err := reads(s).Events(ctx, kycd.EventFilter{Limit: 5})
 	if err != nil || len(all.Events) != 5 || all.NextCursor == "" {
 		t.Fatalf("first page of events = %d, cursor %q, %v", len(all.Events), all.NextCursor, err)
 	}
-	rest, err := s.Events(ctx, kycd.EventFilter{Limit: 5, Cursor: all.NextCursor})
+	rest, err := reads(s).Events(ctx, kycd.EventFilter{Limit: 5, Cursor: all.NextCursor})
 	if err != nil || len(rest.Events) != 3 || rest.NextCursor != "" {
 		t.Fatalf("second page of events = %d, cursor %q, %v; want the last 3", len(rest.Events), rest.NextCursor, err)
 	}

@@ -14,13 +14,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // Store is what the watchdog needs of a kycd.Store: the query of stalled
 // sessions, and the projection transaction its notifications are written
 // in (the same writer as every other notification, with its deliveries).
 type Store interface {
-	StalledSessions(ctx context.Context, f kycd.StalledFilter) (*kycd.StalledPage, error)
+	app.StalledReader
 	BeginProjection(ctx context.Context) (kycd.ProjectionTx, error)
 }
 
@@ -122,11 +123,12 @@ func (w *Watchdog) Round(ctx context.Context) (*Round, error) {
 		}
 	}
 	r := &Round{Stalled: map[string]int{kycd.StalledReviewOverdue: 0, kycd.StalledInvitationExpired: 0}}
-	f := kycd.StalledAt(w.o.Now(), w.o.ReviewAlertAfter)
-	f.Limit = pageSize
+	// One round, one now: every page is cut by the same thresholds.
+	now := w.o.Now()
+	req := app.StalledRequest{ReviewAlertAfter: w.o.ReviewAlertAfter, Limit: pageSize}
 	written := map[string]bool{}
 	for {
-		page, err := w.o.Store.StalledSessions(ctx, f)
+		page, err := app.ListStalled(ctx, w.o.Store, now, req)
 		if err != nil {
 			return nil, fmt.Errorf("watchdog: list stalled sessions: %w", err)
 		}
@@ -150,7 +152,7 @@ func (w *Watchdog) Round(ctx context.Context) (*Round, error) {
 		if page.NextCursor == "" {
 			break
 		}
-		f.Cursor = page.NextCursor
+		req.Cursor = page.NextCursor
 	}
 	w.written = written
 	if m := w.o.Metrics; m != nil {

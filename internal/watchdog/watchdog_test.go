@@ -191,7 +191,7 @@ func TestWatchdogNotifiesEachStalledSessionOnce(t *testing.T) {
 	if len(got) != 4 || len(got[old]) != 1 || len(got[fresh]) != 1 || len(got[open]) != 1 {
 		t.Fatalf("stalled deliveries = %v, want one each for four sessions", got)
 	}
-	page, err := f.store.StalledSessions(ctx, kycd.StalledAt(clock.Now(), 48*time.Hour))
+	page, err := app.ListStalled(ctx, f.store, clock.Now(), app.StalledRequest{ReviewAlertAfter: 48 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

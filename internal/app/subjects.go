@@ -1,0 +1,50 @@
+package app
+
+import (
+	"context"
+	"slices"
+
+	"github.com/kycd/kycd"
+)
+
+// ResolveSubject finds the subject of id, of type typ when given: EINVALID
+// for a type that is none of kycd's, ENOTFOUND for a subject kycd does not
+// know. A UUID is taken in any case (kycd keeps canonical lower case).
+// When one id is known under several types and typ is empty, the first by
+// type name is taken. Every read and change of a subject (get, export,
+// erase) resolves it here.
+func (s *Service) ResolveSubject(ctx context.Context, id, typ string) (kycd.SubjectRef, error) {
+	switch typ {
+	case "", kycd.SubjectUser, kycd.SubjectRelatedParty, kycd.SubjectBusiness:
+	default:
+		return kycd.SubjectRef{}, kycd.Errorf(kycd.EINVALID, "type %q: want user, related-party or business", typ)
+	}
+	id = canonicalID(id)
+	types, err := s.Store.SubjectTypes(ctx, id)
+	if err != nil {
+		return kycd.SubjectRef{}, err
+	}
+	slices.Sort(types)
+	if typ != "" {
+		types = slices.DeleteFunc(types, func(t string) bool { return t != typ })
+	}
+	if len(types) == 0 {
+		return kycd.SubjectRef{}, kycd.Errorf(kycd.ENOTFOUND, "subject %s not found", id)
+	}
+	return kycd.SubjectRef{Type: types[0], ID: id}, nil
+}
+
+// Subject returns a subject (ResolveSubject) with its level and sessions,
+// newest status first.
+func (s *Service) Subject(ctx context.Context, id, typ string) (*kycd.Subject, error) {
+	ref, err := s.ResolveSubject(ctx, id, typ)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := s.Store.Subject(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	sub.Sessions = nonNil(sub.Sessions)
+	return sub, nil
+}

@@ -133,6 +133,7 @@ var cases = []testCase{
 	{"Privacy", "ExportAndEraseThousandSessions", testExportAndEraseThousandSessions},
 	{"Privacy", "PurgeRemovesWhatErasureRemoves", testPurgeRemovesWhatErasureRemoves},
 	{"Purge", "PurgeInChunks", testPurgeInChunks},
+	{"Reads", "EventsCursorAfterRebuild", testEventsCursorAfterRebuild},
 }
 
 // reads is the application layer over s: the lists, their pages and

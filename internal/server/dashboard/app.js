@@ -197,9 +197,16 @@ const current = (turn) => turn === routing;
 
 function overviewParams() { return parseHash().params; }
 
-async function loadOverview(params) {
-  const w = params.get("window") || "168h";
+// statsDefaultWindow is the API's default window of the stats, as its
+// answer names it: the dashboard never defines its own.
+let statsDefaultWindow = "";
+
+function showWindow(w) {
   if ([...$("#window").options].some((o) => o.value === w)) $("#window").value = w;
+}
+
+async function loadOverview(params) {
+  if (params.get("window")) showWindow(params.get("window"));
   const form = $("#filters");
   for (const name of ["status", "code", "since", "until", "subject"]) form.elements[name].value = params.get(name) || "";
   await Promise.all([
@@ -215,7 +222,10 @@ async function loadStats(params) {
   $("#statuses-error").textContent = "";
   let st;
   try {
-    st = await api("GET", "/api/v1/stats?window=" + enc($("#window").value));
+    const w = params.get("window");
+    st = await api("GET", "/api/v1/stats" + (w ? "?window=" + enc(w) : ""));
+    if (!w) statsDefaultWindow = st.window;
+    showWindow(st.window);
   } catch (err) {
     report($("#statuses-error"), err);
     throw err;
@@ -996,7 +1006,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const target = "#/search?" + new URLSearchParams({ q });
     if (location.hash === target) route(); else location.hash = target;
   });
-  $("#window").addEventListener("change", () => setParams({ window: $("#window").value === "168h" ? "" : $("#window").value }));
+  $("#window").addEventListener("change", () => setParams({ window: $("#window").value === statsDefaultWindow ? "" : $("#window").value }));
   $("#filters").addEventListener("submit", (e) => {
     e.preventDefault();
     const f = e.target.elements;

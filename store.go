@@ -32,10 +32,17 @@ type Store interface {
 	// FirstEventSeqSince returns the least seq of the events received at
 	// or after t, or ENOTFOUND when none is.
 	FirstEventSeqSince(ctx context.Context, t time.Time) (int64, error)
-	// Stats counts sessions by status and the failure codes of sessions
-	// rejected since since (at most limit codes, most frequent first, then
-	// by code), and those codes by day.
-	Stats(ctx context.Context, since time.Time, limit int) (*Stats, error)
+	// SessionCounts counts sessions by status (statuses without sessions
+	// are absent).
+	SessionCounts(ctx context.Context) (map[Status]int, error)
+	// FailureCodes counts the reason codes of the checks of the sessions
+	// rejected since since, most frequent first, then by code (byte
+	// order), at most limit.
+	FailureCodes(ctx context.Context, since time.Time, limit int) ([]CodeCount, error)
+	// FailureCodesByDay counts the reason codes among codes of the
+	// sessions rejected since since by the UTC day they were rejected, by
+	// day then code.
+	FailureCodesByDay(ctx context.Context, since time.Time, codes []string) ([]DayCodeCount, error)
 	// Event returns a stored event with its body while retained, or
 	// ENOTFOUND.
 	Event(ctx context.Context, id string) (*EventRecord, error)

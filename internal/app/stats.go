@@ -19,10 +19,23 @@ func (s *Service) Stats(ctx context.Context, window time.Duration, limit int) (*
 	if err := kycd.CheckStatsWindow(window); err != nil {
 		return nil, err
 	}
-	st, err := s.Store.Stats(ctx, kycd.StatsSince(s.now(), window), kycd.PageLimit(limit))
-	if err != nil {
+	since := kycd.StatsSince(s.now(), window)
+	st := &kycd.Stats{Window: kycd.FormatStatsWindow(window), Since: since}
+	var err error
+	if st.SessionsBy, err = s.Store.SessionCounts(ctx); err != nil {
 		return nil, err
 	}
-	st.Window = kycd.FormatStatsWindow(window)
+	if st.TopFailureCodes, err = s.Store.FailureCodes(ctx, since, kycd.PageLimit(limit)); err != nil {
+		return nil, err
+	}
+	// The chart over time shows the codes the ranking shows.
+	codes := make([]string, len(st.TopFailureCodes))
+	for i, c := range st.TopFailureCodes {
+		codes[i] = c.Code
+	}
+	if st.FailuresByDay, err = s.Store.FailureCodesByDay(ctx, since, codes); err != nil {
+		return nil, err
+	}
+	st.TopFailureCodes, st.FailuresByDay = nonNil(st.TopFailureCodes), nonNil(st.FailuresByDay)
 	return st, nil
 }

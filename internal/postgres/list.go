@@ -117,65 +117,66 @@ const rejectedReasons = `sessions s
 	) AS r
 	WHERE s.status = 'REJECTED' AND s.status_at >= $1`
 
-// Stats counts sessions by status and the failure codes of recent
-// rejections, read from the checks of rejected sessions.
-func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.Stats, error) {
-	st := &kycd.Stats{Since: since, SessionsBy: map[kycd.Status]int{}, TopFailureCodes: []kycd.CodeCount{}, FailuresByDay: []kycd.DayCodeCount{}}
+// SessionCounts counts sessions by status.
+func (s *Store) SessionCounts(ctx context.Context) (map[kycd.Status]int, error) {
 	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM sessions GROUP BY status`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
+		return nil, fmt.Errorf("postgres: session counts: %w", translate(s, err))
 	}
-	for rows.Next() {
-		var status kycd.Status
-		var n int
-		if err := rows.Scan(&status, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
-		}
-		st.SessionsBy[status] = n
+	out := map[kycd.Status]int{}
+	var status kycd.Status
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&status, &n}, func() error {
+		out[status] = n
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: session counts: %w", translate(s, err))
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
-	}
-	rows, err = s.pool.Query(ctx, `
+	return out, nil
+}
+
+// FailureCodes counts the reason codes of the sessions rejected since
+// since, most frequent first, then by code.
+func (s *Store) FailureCodes(ctx context.Context, since time.Time, limit int) ([]kycd.CodeCount, error) {
+	rows, err := s.pool.Query(ctx, `
 		SELECT r.code, count(*) AS n FROM `+rejectedReasons+`
 		GROUP BY r.code ORDER BY n DESC, r.code COLLATE "C" LIMIT $2`, since, limit)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
+		return nil, fmt.Errorf("postgres: failure codes: %w", translate(s, err))
 	}
-	var codes []string
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (kycd.CodeCount, error) {
 		var c kycd.CodeCount
-		if err := rows.Scan(&c.Code, &c.Count); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
-		}
-		st.TopFailureCodes = append(st.TopFailureCodes, c)
-		codes = append(codes, c.Code)
+		err := row.Scan(&c.Code, &c.Count)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: failure codes: %w", translate(s, err))
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
-	}
+	return out, nil
+}
+
+// FailureCodesByDay counts the reason codes among codes of the sessions
+// rejected since since, by the UTC day of their rejection, by day then
+// code.
+func (s *Store) FailureCodesByDay(ctx context.Context, since time.Time, codes []string) ([]kycd.DayCodeCount, error) {
 	if len(codes) == 0 {
-		return st, nil
+		return nil, nil
 	}
-	rows, err = s.pool.Query(ctx, `
+	rows, err := s.pool.Query(ctx, `
 		SELECT to_char(s.status_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, r.code, count(*) FROM `+rejectedReasons+`
 		AND r.code = ANY($2)
 		GROUP BY day, r.code ORDER BY day, r.code COLLATE "C"`, since, codes)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
+		return nil, fmt.Errorf("postgres: failure codes by day: %w", translate(s, err))
 	}
-	defer rows.Close()
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (kycd.DayCodeCount, error) {
 		var d kycd.DayCodeCount
-		if err := rows.Scan(&d.Day, &d.Code, &d.Count); err != nil {
-			return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
-		}
-		st.FailuresByDay = append(st.FailuresByDay, d)
+		err := row.Scan(&d.Day, &d.Code, &d.Count)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: failure codes by day: %w", translate(s, err))
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: stats: %w", translate(s, err))
-	}
-	return st, nil
+	return out, nil
 }

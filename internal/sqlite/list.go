@@ -129,71 +129,65 @@ const rejectedReasons = `sessions s, json_each(s.checks) c, json_each(c.value, '
 // reasonCode is a reason's code in rejectedReasons.
 const reasonCode = `coalesce(r.value ->> '$.code', '')`
 
-// Stats counts sessions by status and the failure codes of the sessions
-// rejected since since.
-func (s *Store) Stats(ctx context.Context, since time.Time, limit int) (*kycd.Stats, error) {
-	st := &kycd.Stats{Since: since, SessionsBy: map[kycd.Status]int{}, TopFailureCodes: []kycd.CodeCount{}, FailuresByDay: []kycd.DayCodeCount{}}
-	rows, err := s.r.QueryContext(ctx, `SELECT status, count(*) FROM sessions GROUP BY status`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
-	}
-	for rows.Next() {
+// SessionCounts counts sessions by status.
+func (s *Store) SessionCounts(ctx context.Context) (map[kycd.Status]int, error) {
+	out := map[kycd.Status]int{}
+	err := queryRows(ctx, s.r, `SELECT status, count(*) FROM sessions GROUP BY status`, nil, func(rows *sql.Rows) error {
 		var status kycd.Status
 		var n int
-		if err := rows.Scan(&status, &n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
-		}
-		st.SessionsBy[status] = n
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
-	}
-	rows, err = s.r.QueryContext(ctx, `
-		SELECT `+reasonCode+` AS code, count(*) AS n FROM `+rejectedReasons+`
-		GROUP BY code ORDER BY n DESC, code LIMIT ?`, formatTime(since), limit)
+		err := rows.Scan(&status, &n)
+		out[status] = n
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
+		return nil, fmt.Errorf("sqlite: session counts: %w", translate(s, err))
 	}
-	for rows.Next() {
+	return out, nil
+}
+
+// FailureCodes counts the reason codes of the sessions rejected since
+// since, most frequent first, then by code.
+func (s *Store) FailureCodes(ctx context.Context, since time.Time, limit int) ([]kycd.CodeCount, error) {
+	var out []kycd.CodeCount
+	err := queryRows(ctx, s.r, `
+		SELECT `+reasonCode+` AS code, count(*) AS n FROM `+rejectedReasons+`
+		GROUP BY code ORDER BY n DESC, code LIMIT ?`, []any{formatTime(since), limit}, func(rows *sql.Rows) error {
 		var c kycd.CodeCount
-		if err := rows.Scan(&c.Code, &c.Count); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
-		}
-		st.TopFailureCodes = append(st.TopFailureCodes, c)
+		err := rows.Scan(&c.Code, &c.Count)
+		out = append(out, c)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: failure codes: %w", translate(s, err))
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
-	}
-	if len(st.TopFailureCodes) == 0 {
-		return st, nil
+	return out, nil
+}
+
+// FailureCodesByDay counts the reason codes among codes of the sessions
+// rejected since since, by the UTC day of their rejection, by day then
+// code.
+func (s *Store) FailureCodesByDay(ctx context.Context, since time.Time, codes []string) ([]kycd.DayCodeCount, error) {
+	if len(codes) == 0 {
+		return nil, nil
 	}
 	// Stored times are fixed-width UTC text: the first ten characters are
 	// the day.
 	args := []any{formatTime(since)}
-	for _, c := range st.TopFailureCodes {
-		args = append(args, c.Code)
+	for _, c := range codes {
+		args = append(args, c)
 	}
-	rows, err = s.r.QueryContext(ctx, `
+	var out []kycd.DayCodeCount
+	err := queryRows(ctx, s.r, `
 		SELECT substr(s.status_at, 1, 10) AS day, `+reasonCode+` AS code, count(*) FROM `+rejectedReasons+`
-			AND `+reasonCode+` IN (`+placeholders(len(st.TopFailureCodes))+`)
-		GROUP BY day, code ORDER BY day, code`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
-	}
-	defer rows.Close()
-	for rows.Next() {
+			AND `+reasonCode+` IN (`+placeholders(len(codes))+`)
+		GROUP BY day, code ORDER BY day, code`, args, func(rows *sql.Rows) error {
 		var d kycd.DayCodeCount
-		if err := rows.Scan(&d.Day, &d.Code, &d.Count); err != nil {
-			return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
-		}
-		st.FailuresByDay = append(st.FailuresByDay, d)
+		err := rows.Scan(&d.Day, &d.Code, &d.Count)
+		out = append(out, d)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: failure codes by day: %w", translate(s, err))
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: stats: %w", translate(s, err))
-	}
-	return st, nil
+	return out, nil
 }

@@ -176,7 +176,7 @@ func checkV1Data(t *testing.T, s *Store) {
 	if err != nil || d.NotificationID != "n1" || d.AttemptCount != 1 || len(d.Attempts) != 1 || d.Attempts[0].StatusCode != 503 {
 		t.Fatalf("Delivery = %+v, %v", d, err)
 	}
-	st, err := s.Stats(ctx, time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), 10)
+	st, err := (&app.Service{Store: s, Now: func() time.Time { return time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC) }}).Stats(ctx, time.Hour, 10)
 	if err != nil || len(st.TopFailureCodes) != 2 || st.SessionsBy[kycd.StatusRejected] != 1 {
 		t.Fatalf("Stats = %+v, %v", st, err)
 	}

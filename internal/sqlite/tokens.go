@@ -35,7 +35,7 @@ func (s *Store) PutToken(ctx context.Context, t *kycd.Token) error {
 	return nil
 }
 
-const tokenColumns = `name, role, hash, created_at, last_used_at`
+const tokenColumns = `name, role, hash, created_at, last_used_at` //nolint:gosec // G101: column names, not a credential
 
 func scanToken(row interface{ Scan(...any) error }) (*kycd.Token, error) {
 	var t kycd.Token

@@ -356,7 +356,7 @@ func TestReadCommandsNeverMigrate(t *testing.T) {
 	}
 
 	blank := filepath.Join(dir, "blank.db")
-	st, err := sqlite.Open(blank) // both files, no schema
+	st, err := sqlite.Open(t.Context(), blank) // both files, no schema
 	if err != nil {
 		t.Fatal(err)
 	}

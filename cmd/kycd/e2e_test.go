@@ -231,7 +231,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // of the test.
 func openDB(t *testing.T, path string) *sqlite.Store {
 	t.Helper()
-	st, err := sqlite.Open(path)
+	st, err := sqlite.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1046,7 +1046,7 @@ func badInputScenario(t *testing.T, _ string, rows *scenarioRows) {
 				var open func() (quarantineLister, error)
 				if r.store == "SQLite" {
 					s = startServer(t)
-					open = func() (quarantineLister, error) { return sqlite.Open(s.DB) }
+					open = func() (quarantineLister, error) { return sqlite.Open(t.Context(), s.DB) }
 				} else {
 					if os.Getenv("KYCD_TEST_POSTGRES") == "" && os.Getenv("KYCD_TEST_REQUIRE_SERVICES") != "1" {
 						r.skipped = "KYCD_TEST_POSTGRES not set"

@@ -242,7 +242,7 @@ func (e *env) openStore(ctx context.Context, mode int) (kycd.Store, error) {
 	}
 	switch {
 	case driver == "sqlite" && mode == existing:
-		st, err := sqlite.OpenExisting(addr)
+		st, err := sqlite.OpenExisting(ctx, addr)
 		if kycd.ErrorCode(err) == kycd.ENOTFOUND {
 			if _, statErr := os.Stat(addr); statErr == nil {
 				return nil, fmt.Errorf("%s has no event log beside it (%s%s): not a kycd database, or a copy without its second file", addr, addr, sqlite.LogSuffix)
@@ -254,7 +254,7 @@ func (e *env) openStore(ctx context.Context, mode int) (kycd.Store, error) {
 		}
 		s = st
 	case driver == "sqlite":
-		if s, err = sqlite.Open(addr); err != nil {
+		if s, err = sqlite.Open(ctx, addr); err != nil {
 			return nil, err
 		}
 	default:

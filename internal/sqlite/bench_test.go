@@ -32,7 +32,7 @@ func BenchmarkProjection(b *testing.B) {
 
 func benchmarkProjection(b *testing.B, checkpointPages int) {
 	ctx := context.Background()
-	s, err := Open(filepath.Join(b.TempDir(), "kycd.db"))
+	s, err := Open(b.Context(), filepath.Join(b.TempDir(), "kycd.db"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func benchmarkProjection(b *testing.B, checkpointPages int) {
 	if err := s.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.w.Exec(fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, checkpointPages)); err != nil {
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA wal_autocheckpoint = %d`, checkpointPages)); err != nil {
 		b.Fatal(err)
 	}
 	// Two events per session (rejected, then verified), sessions and users
@@ -87,7 +87,9 @@ func benchmarkProjection(b *testing.B, checkpointPages int) {
 			b.Fatal(err)
 		}
 		if len(claimed) == 0 {
-			tx.Rollback(ctx)
+			if err := tx.Rollback(ctx); err != nil {
+				b.Fatal(err)
+			}
 			break
 		}
 		for _, e := range claimed {

@@ -20,5 +20,5 @@ func TestConformance(t *testing.T) {
 // Two processes starting at once on a new file both migrate; both succeed.
 func TestConcurrentMigrations(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kycd.db")
-	storetest.MigrateConcurrently(t, 4, func() (storetest.Migrator, error) { return sqlite.Open(path) })
+	storetest.MigrateConcurrently(t, 4, func() (storetest.Migrator, error) { return sqlite.Open(t.Context(), path) })
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 
@@ -112,8 +113,7 @@ func (s *Store) moveV1Bodies(ctx context.Context) error {
 		for _, e := range rows {
 			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO event_log (seq, event_id, received_at, body, body_hash) VALUES (?, ?, ?, ?, ?)`,
 				e.seq, e.id, e.receivedAt, e.body, e.bodyHash); err != nil {
-				tx.Rollback()
-				return err
+				return errors.Join(err, tx.Rollback())
 			}
 		}
 		if err := tx.Commit(); err != nil {

@@ -18,7 +18,7 @@ import (
 // the spec's query string is struck from the errors recorded with it, and
 // no delivery is orphaned by the upgrade alone.
 func TestMigrateSinkSpecsToNames(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "kycd.db"))
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "kycd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestMigrateSinkSpecsToNames(t *testing.T) {
 		}
 	}
 	var n int
-	if err := s.r.QueryRow(`SELECT count(*) FROM deliveries WHERE sink LIKE '%=%'`).Scan(&n); err != nil || n != 0 {
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM deliveries WHERE sink LIKE '%=%'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d deliveries still hold a spec, %v", n, err)
 	}
 }
@@ -85,7 +85,7 @@ func attemptErrors(d *kycd.Delivery) []string {
 // A database migrated by a build that had migrations 00004 and 00005 but
 // not yet 00003 takes 00003 late, instead of refusing to start.
 func TestMigrationTakenOutOfOrder(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "kycd.db"))
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "kycd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

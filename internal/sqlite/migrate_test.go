@@ -35,7 +35,7 @@ func mainProvider(t *testing.T, s *Store) *goose.Provider {
 func execAll(t *testing.T, db *sql.DB, stmts ...string) {
 	t.Helper()
 	for _, q := range stmts {
-		if _, err := db.Exec(q); err != nil {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
@@ -98,7 +98,7 @@ var v1Session = &kycd.Session{
 // holding v1Rows.
 func openV1(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "kycd.db"))
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "kycd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestMigrateFromV1(t *testing.T) {
 	// The JSON is what encoding/json writes, so that rows migrated and rows
 	// projected since read alike.
 	var checks, history string
-	if err := s.r.QueryRow(`SELECT checks, history FROM sessions WHERE id = 's1'`).Scan(&checks, &history); err != nil {
+	if err := s.r.QueryRowContext(t.Context(), `SELECT checks, history FROM sessions WHERE id = 's1'`).Scan(&checks, &history); err != nil {
 		t.Fatal(err)
 	}
 	wantChecks, _ := json.Marshal(v1Session.Checks)
@@ -182,7 +182,7 @@ func checkV1Data(t *testing.T, s *Store) {
 	}
 	// events_v1 is gone, and with it every table of the first schema.
 	var n int
-	if err := s.r.QueryRow(`SELECT count(*) FROM sqlite_schema WHERE name IN
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema WHERE name IN
 		('events_v1', 'sessions_v1', 'subjects_v1', 'session_history', 'session_checks', 'check_reasons')`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d old tables left, %v", n, err)
 	}
@@ -219,7 +219,7 @@ func TestMigrateDownAndUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := s.r.QueryRow(`SELECT (SELECT count(*) FROM session_history) + (SELECT count(*) FROM check_reasons) + (SELECT count(*) FROM events WHERE body IS NULL)`).Scan(&n); err != nil || n != 8 {
+	if err := s.r.QueryRowContext(t.Context(), `SELECT (SELECT count(*) FROM session_history) + (SELECT count(*) FROM check_reasons) + (SELECT count(*) FROM events WHERE body IS NULL)`).Scan(&n); err != nil || n != 8 {
 		t.Fatalf("first schema after down: %d rows, %v; want 2 history entries, 2 reasons, 4 events without body", n, err)
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -233,12 +233,12 @@ func TestMigrateDownAndUp(t *testing.T) {
 func TestMigrateFromV1Concurrently(t *testing.T) {
 	first := openV1(t)
 	var path string
-	if err := first.r.QueryRow(`SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path); err != nil {
+	if err := first.r.QueryRowContext(t.Context(), `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&path); err != nil {
 		t.Fatal(err)
 	}
 	stores := []*Store{first}
 	for range 3 {
-		s, err := Open(path)
+		s, err := Open(t.Context(), path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -262,13 +262,13 @@ func TestMigrateFromV1Concurrently(t *testing.T) {
 func TestSchemaWithoutMigrating(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "kycd.db")
-	if _, err := OpenExisting(path); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+	if _, err := OpenExisting(t.Context(), path); kycd.ErrorCode(err) != kycd.ENOTFOUND {
 		t.Fatalf("OpenExisting of a missing file = %v, want ENOTFOUND", err)
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("OpenExisting left a file behind: %v", err)
 	}
-	s, err := Open(path)
+	s, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +280,7 @@ func TestSchemaWithoutMigrating(t *testing.T) {
 		t.Fatalf("Schema of a new file = %+v, %v; want version 0, all %d migrations pending", sc, err, len(sources)+len(logSources))
 	}
 	var n int
-	if err := s.r.QueryRow(`SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil || n != 0 {
+	if err := s.r.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("Schema created %d objects in a file never migrated (%v)", n, err)
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -296,7 +296,7 @@ func TestSchemaWithoutMigrating(t *testing.T) {
 		t.Fatalf("Schema one migration down = %+v, %v; want version 4, %d pending", sc, err, len(sources)-4)
 	}
 	s.Close()
-	again, err := OpenExisting(path)
+	again, err := OpenExisting(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

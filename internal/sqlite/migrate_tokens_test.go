@@ -11,7 +11,7 @@ import (
 // Migration 00006: the one admin token of earlier versions, kept as a
 // setting, becomes the admin token named admin, and the setting goes.
 func TestMigrateAdminTokenToTokens(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "kycd.db"))
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "kycd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

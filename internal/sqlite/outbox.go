@@ -88,6 +88,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 			_ = tx.Rollback() // err, which ended the transaction, is the one to report
 		}
 	}()
+	//nolint:gosec // G202: constant fragments and "?, " placeholders only; every value is a bound argument
 	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+`
 		WHERE `+due+placeholders(len(sinks))+`)
 		ORDER BY d.next_attempt_at, d.id LIMIT ?`, args...)
@@ -115,6 +116,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 	for _, d := range out {
 		leaseArgs = append(leaseArgs, d.ID)
 	}
+	//nolint:gosec // G202: constant fragments and "?, " placeholders only; every value is a bound argument
 	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN (`+placeholders(len(out))+`)`, leaseArgs...); err != nil {
 		return nil, fmt.Errorf("sqlite: claim deliveries: %w", translate(s, err))
 	}
@@ -329,6 +331,7 @@ func (t *tx) StartRound(ctx context.Context, at time.Time, ids ...string) error 
 		for _, id := range chunk {
 			args = append(args, id)
 		}
+		//nolint:gosec // G202: constant fragments and "?, " placeholders only; every value is a bound argument
 		if _, err := t.tx.ExecContext(ctx, `UPDATE deliveries SET state = 'pending', next_attempt_at = ?, round_attempts = 0, round_started_at = ?,
 			lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
 			return fmt.Errorf("sqlite: start round: %w", translate(t.s, err))

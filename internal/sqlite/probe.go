@@ -11,7 +11,7 @@ import (
 // nothing: it fails as an append would when the file cannot take a write
 // (a full disk, a read-only file system), and succeeds once it can again.
 // Errors are EUNAVAILABLE.
-func (s *Store) ProbeWrite(ctx context.Context) error {
+func (s *Store) ProbeWrite(ctx context.Context) (err error) {
 	if s.closed.Load() {
 		return kycd.Errorf(kycd.EUNAVAILABLE, "store is closed")
 	}
@@ -22,7 +22,13 @@ func (s *Store) ProbeWrite(ctx context.Context) error {
 	if err != nil {
 		return probeFailed(s, err)
 	}
-	defer conn.Close()
+	// Closing hands the connection back to the pool; it fails only when
+	// the connection is already gone, which the probe then reports too.
+	defer func() {
+		if cerr := conn.Close(); cerr != nil && err == nil {
+			err = probeFailed(s, cerr)
+		}
+	}()
 	var v int64
 	if err := conn.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
 		return probeFailed(s, err)

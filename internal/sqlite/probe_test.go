@@ -14,7 +14,7 @@ import (
 func TestProbeWrite(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "kycd.db")
-	s, err := sqlite.Open(path)
+	s, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,21 +26,25 @@ func TestProbeWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec(`PRAGMA user_version = 7`); err != nil {
+	if _, err := raw.ExecContext(ctx, `PRAGMA user_version = 7`); err != nil {
 		t.Fatal(err)
 	}
 	var before, after int64
-	raw.QueryRow(`PRAGMA data_version`).Scan(&before)
+	if err := raw.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.ProbeWrite(ctx); err != nil {
 		t.Fatalf("ProbeWrite on a writable store: %v", err)
 	}
 	// data_version changes when another connection committed a write.
-	raw.QueryRow(`PRAGMA data_version`).Scan(&after)
+	if err := raw.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
 	if after == before {
 		t.Error("ProbeWrite committed no write to the log's file")
 	}
 	var v int64
-	if err := raw.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != 7 {
+	if err := raw.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != 7 {
 		t.Errorf("user_version after the probe = %d (%v), want 7 as it was", v, err)
 	}
 	s.Close()

@@ -282,26 +282,32 @@ func (p *projectionTx) insertRowsReturning(ctx context.Context, head string, row
 			}
 			continue
 		}
-		rs, err := p.tx.QueryContext(ctx, q.String(), args...)
+		vs, err := p.queryStrings(ctx, q.String(), args...)
 		if err != nil {
 			return nil, err
 		}
-		for rs.Next() {
-			var v string
-			if err := rs.Scan(&v); err != nil {
-				rs.Close()
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		if err := rs.Close(); err != nil {
-			return nil, err
-		}
-		if err := rs.Err(); err != nil {
-			return nil, err
-		}
+		out = append(out, vs...)
 	}
 	return out, nil
+}
+
+// queryStrings runs a statement that returns one text column and collects
+// it.
+func (p *projectionTx) queryStrings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := p.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // sessionJSON is a session's checks and history as stored: JSON text, not

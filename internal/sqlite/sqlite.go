@@ -94,9 +94,10 @@ type Store struct {
 var _ kycd.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the SQLite database at path and its event
-// log at path+LogSuffix. Call Migrate before using it.
-func Open(path string) (*Store, error) {
-	return open(path, "")
+// log at path+LogSuffix. Call Migrate before using it. ctx bounds the
+// first queries (switching to WAL, the ping that proves both files answer).
+func Open(ctx context.Context, path string) (*Store, error) {
+	return open(ctx, path, "")
 }
 
 // OpenExisting opens the SQLite database at path and its event log
@@ -104,17 +105,17 @@ func Open(path string) (*Store, error) {
 // there must not leave an empty database behind a mistyped path. It does
 // not migrate (Schema says whether the files need it). ENOTFOUND when a
 // file is missing.
-func OpenExisting(path string) (*Store, error) {
+func OpenExisting(ctx context.Context, path string) (*Store, error) {
 	for _, p := range []string{path, path + LogSuffix} {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
 			return nil, kycd.Errorf(kycd.ENOTFOUND, "sqlite: no database file %s", p)
 		}
 	}
-	return open(path, "&mode=rw")
+	return open(ctx, path, "&mode=rw")
 }
 
 // open opens both files with the extra connection parameters given.
-func open(path, extra string) (*Store, error) {
+func open(ctx context.Context, path, extra string) (*Store, error) {
 	if path == "" {
 		return nil, kycd.Errorf(kycd.EINVALID, "sqlite: empty database path")
 	}
@@ -133,8 +134,7 @@ func open(path, extra string) (*Store, error) {
 		return nil, err
 	}
 	if s.r, err = openDB(main+"&_pragma=query_only(1)", 4); err != nil {
-		s.Close()
-		return nil, err
+		return nil, errors.Join(err, s.Close())
 	}
 	// The log's checkpoints stay at SQLite's default (1000 pages): its
 	// pages are appended once and never dirtied again, so a longer WAL would
@@ -146,22 +146,18 @@ func open(path, extra string) (*Store, error) {
 	// writes) and throughput did not improve, so it was not kept.
 	log := dsn(path+LogSuffix) + extra
 	if s.lw, err = openDB(log+"&_txlock=immediate", 1); err != nil {
-		s.Close()
-		return nil, err
+		return nil, errors.Join(err, s.Close())
 	}
 	if s.lr, err = openDB(log+"&_pragma=query_only(1)", 2); err != nil {
-		s.Close()
-		return nil, err
+		return nil, errors.Join(err, s.Close())
 	}
 	for _, db := range []*sql.DB{s.w, s.lw} {
-		if err := s.enableWAL(db); err != nil {
-			s.Close()
-			return nil, err
+		if err := s.enableWAL(ctx, db); err != nil {
+			return nil, errors.Join(err, s.Close())
 		}
 	}
-	if err := s.Ping(context.Background()); err != nil {
-		s.Close()
-		return nil, err
+	if err := s.Ping(ctx); err != nil {
+		return nil, errors.Join(err, s.Close())
 	}
 	return s, nil
 }
@@ -193,11 +189,11 @@ func openDB(dsn string, n int) (*sql.DB, error) {
 // Switching takes an exclusive lock and SQLite answers SQLITE_BUSY at once,
 // without waiting out busy_timeout, when another process (starting at the
 // same moment) holds the file, so it is retried for a while.
-func (s *Store) enableWAL(db *sql.DB) error {
+func (s *Store) enableWAL(ctx context.Context, db *sql.DB) error {
 	var err error
 	for range 100 {
 		var mode string
-		if err = db.QueryRow(`PRAGMA journal_mode=WAL`).Scan(&mode); err == nil {
+		if err = db.QueryRowContext(ctx, `PRAGMA journal_mode=WAL`).Scan(&mode); err == nil {
 			if mode != "wal" {
 				return fmt.Errorf("sqlite: journal mode is %q, not wal: the file system may not support WAL", mode)
 			}

@@ -19,7 +19,7 @@ func TestMigrateTwiceIsANoop(t *testing.T) {
 }
 
 func TestOpenMissingDirectory(t *testing.T) {
-	_, err := sqlite.Open(filepath.Join(t.TempDir(), "no", "such", "kycd.db"))
+	_, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "no", "such", "kycd.db"))
 	if kycd.ErrorCode(err) != kycd.EINVALID {
 		t.Fatalf("Open in a missing directory = %v, want EINVALID naming the path", err)
 	}
@@ -34,7 +34,7 @@ func TestFilesAreInWALMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		var mode string
-		if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		if err := db.QueryRowContext(t.Context(), `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 			t.Errorf("%s: journal_mode = %q, %v; want wal (readers never wait for the writer)", p, mode, err)
 		}
 		db.Close()

@@ -20,7 +20,7 @@ func Open(t testing.TB) *sqlite.Store {
 // than once (as several processes would).
 func OpenPath(t testing.TB, path string) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(path)
+	s, err := sqlite.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
 	}

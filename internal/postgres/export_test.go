@@ -11,14 +11,14 @@ import (
 // MigrateUpTo and MigrateDownTo move the schema to a version, for tests of
 // the migrations themselves.
 func (s *Store) MigrateUpTo(ctx context.Context, version int64) error {
-	return s.migrate(ctx, func(p *goose.Provider) error {
+	return s.migrate(ctx, func(ctx context.Context, p *goose.Provider) error {
 		_, err := p.UpTo(ctx, version)
 		return err
 	})
 }
 
 func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
-	return s.migrate(ctx, func(p *goose.Provider) error {
+	return s.migrate(ctx, func(ctx context.Context, p *goose.Provider) error {
 		_, err := p.DownTo(ctx, version)
 		return err
 	})

@@ -58,14 +58,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 // Migrate brings the schema up to date; an advisory lock makes replicas
 // starting together take turns.
 func (s *Store) Migrate(ctx context.Context) error {
-	return s.migrate(ctx, func(p *goose.Provider) error {
+	return s.migrate(ctx, func(ctx context.Context, p *goose.Provider) error {
 		_, err := p.Up(ctx)
 		return err
 	})
 }
 
 // migrate runs fn on a goose provider of the embedded migrations.
-func (s *Store) migrate(ctx context.Context, fn func(p *goose.Provider) error) error {
+func (s *Store) migrate(ctx context.Context, fn func(ctx context.Context, p *goose.Provider) error) (err error) {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
@@ -77,7 +77,7 @@ func (s *Store) migrate(ctx context.Context, fn func(p *goose.Provider) error) e
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(s.pool)
-	defer db.Close()
+	defer func() { err = errors.Join(err, db.Close()) }()
 	// Out of order: migrations were numbered as work began, and a database
 	// migrated by a build that had 00004 and 00005 but not yet 00003 takes
 	// 00003 late rather than refusing to start.
@@ -86,7 +86,7 @@ func (s *Store) migrate(ctx context.Context, fn func(p *goose.Provider) error) e
 	if err != nil {
 		return fmt.Errorf("postgres: migrations: %w", err)
 	}
-	if err := fn(p); err != nil {
+	if err := fn(ctx, p); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", translate(s, err))
 	}
 	return nil
@@ -96,13 +96,13 @@ func (s *Store) migrate(ctx context.Context, fn func(p *goose.Provider) error) e
 // It changes nothing, not even goose's version table of a database never
 // migrated, and takes no lock: replicas migrating meanwhile do not hold it
 // up.
-func (s *Store) Schema(ctx context.Context) (kycd.Schema, error) {
+func (s *Store) Schema(ctx context.Context) (_ kycd.Schema, err error) {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return kycd.Schema{}, fmt.Errorf("postgres: schema: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(s.pool)
-	defer db.Close()
+	defer func() { err = errors.Join(err, db.Close()) }()
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return kycd.Schema{}, fmt.Errorf("postgres: schema: %w", err)

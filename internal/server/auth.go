@@ -57,7 +57,10 @@ func gate(o Options, role kycd.Role, action string, next http.Handler) http.Hand
 		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, tok))
 		if !tok.Role.Allows(role) {
 			if action != "" {
-				o.record(r, action, auditTarget(action, r), kycd.AuditRefused, "needs the "+string(role)+" role; the token is "+string(tok.Role))
+				// A refusal reads and changes nothing, so it is answered
+				// even when its entry could not be written (record logs
+				// that): answering 503 instead would tell the caller less.
+				_ = o.record(r, action, auditTarget(action, r), kycd.AuditRefused, "needs the "+string(role)+" role; the token is "+string(tok.Role))
 			}
 			writeProblem(w, Problem{Status: http.StatusForbidden,
 				Detail: fmt.Sprintf("this needs a token of role %s or above; token %s has role %s", role, tok.Name, tok.Role)})

@@ -43,7 +43,7 @@ func TestTokenUseCostsOneWriteAMinute(t *testing.T) {
 	h := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: store,
 		Ingester: startIngester(t, base, ingest.Options{}), Now: clock.Now})
 	get := func() int {
-		req := httptest.NewRequest(http.MethodGet, "/api/v1/whoami", nil)
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/api/v1/whoami", nil)
 		req.Header.Set("Authorization", "Bearer viewer-token")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

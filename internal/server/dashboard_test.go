@@ -167,7 +167,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	do(chromedp.WaitVisible(`[data-session="` + replayed + `"]`))
 	sessions := text("#sessions")
 	if shotPath := os.Getenv("KYCD_DASHBOARD_SCREENSHOT"); shotPath != "" {
-		os.WriteFile(filepath.Clean(shotPath), shot, 0o644)
+		if err := os.WriteFile(filepath.Clean(shotPath), shot, 0o644); err != nil {
+			t.Errorf("KYCD_DASHBOARD_SCREENSHOT: %v", err)
+		}
 	}
 	for _, want := range []string{"REJECTED", "2"} {
 		if !strings.Contains(tiles, want) {

@@ -14,9 +14,9 @@ var openAPIDocument []byte
 // handleOpenAPI serves the OpenAPI document. It needs no token: the document
 // describes the API, it reveals nothing kept behind it.
 func handleOpenAPI() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Write(openAPIDocument)
+		writeBody(w, openAPIDocument)
 	})
 }

@@ -210,7 +210,7 @@ func newRequest(method, path string, body []byte, hdr []string) *http.Request {
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req := httptest.NewRequest(method, path, rd)
+	req := httptest.NewRequestWithContext(context.Background(), method, path, rd)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}

@@ -46,7 +46,10 @@ func writeProblem(w http.ResponseWriter, p Problem) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(p.Status)
-	json.NewEncoder(w).Encode(p)
+	// A problem document is strings, numbers and field lists: it always
+	// encodes, so only the write can fail.
+	b, _ := json.Marshal(p)
+	writeBody(w, append(b, '\n'))
 }
 
 // writeError answers err as a problem. Internal errors are logged with their
@@ -60,9 +63,24 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	writeProblem(w, Problem{Status: status, Detail: kycd.ErrorMessage(err)})
 }
 
-// writeJSON answers v as JSON.
+// writeJSON answers v as JSON. v is encoded before anything is sent, so a
+// value that cannot be encoded is answered 500, not with status and a
+// body cut short.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeProblem(w, Problem{Status: http.StatusInternalServerError, Detail: "the answer could not be encoded"})
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	writeBody(w, append(b, '\n'))
+}
+
+// writeBody writes an answer's body once its status is sent. The write
+// fails only when the client is gone or its connection was cut (the write
+// timeout, a slow reader): the answer is lost and there is no one left to
+// tell, so the error is dropped, as net/http itself drops it.
+func writeBody(w http.ResponseWriter, b []byte) {
+	_, _ = w.Write(b)
 }

@@ -51,7 +51,7 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("DELETE /api/v1/tokens/{name}", admin(kycd.AuditTokenRevoke, handleTokenRevoke(o)))
 	mux.Handle("GET /api/v1/audit", admin(kycd.AuditRead, handleAudit(o)))
 	mux.Handle("GET /api/v1/openapi.json", handleOpenAPI())
-	mux.Handle("/api/", viewer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/api/", viewer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, Problem{Status: http.StatusNotFound, Detail: "no such API endpoint"})
 	})))
 

@@ -35,7 +35,7 @@ const secret = "test-secret"
 type dyingStore struct{ *sqlite.Store }
 
 func (s dyingStore) AppendLog(ctx context.Context, entries []*kycd.LogEntry) error {
-	s.Store.Close()
+	s.Close()
 	return s.Store.AppendLog(ctx, entries)
 }
 
@@ -93,7 +93,7 @@ func startIngester(t testing.TB, store kycd.Store, o ingest.Options) *ingest.Ing
 
 func post(t testing.TB, h http.Handler, body []byte) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", bytes.NewReader(body))
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/webhooks/ralio", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, secret))
 	rec := httptest.NewRecorder()
@@ -146,7 +146,7 @@ func TestReadyzFollowsTheStore(t *testing.T) {
 	h, s := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
 	get := func() int {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/readyz", nil))
 		return rec.Code
 	}
 	if code := get(); code != http.StatusOK {
@@ -164,7 +164,7 @@ func TestAPIFindsUpperCaseIDs(t *testing.T) {
 		t.Fatalf("seed: %d %s", rec.Code, rec.Body)
 	}
 	for _, path := range []string{"/api/v1/sessions/550E8400-E29B-41D4-A716-446655440002", "/api/v1/events/550E8400-E29B-41D4-A716-446655440000", "/api/v1/subjects/550E8400-E29B-41D4-A716-446655440001"} {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
 		req.Header.Set("Authorization", "Bearer token")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -186,7 +186,7 @@ func TestDrainingAnswers503(t *testing.T) {
 		t.Fatalf("Connection = %q while draining, want close", got)
 	}
 	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/readyz", nil))
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Connection") != "close" {
 		t.Fatalf("readyz while draining = %d (Connection %q), want 503 with Connection: close", rec.Code, rec.Header().Get("Connection"))
 	}
@@ -229,7 +229,7 @@ func TestListsAndStatsOverHTTP(t *testing.T) {
 		t.Fatalf("seed: %d", rec.Code)
 	}
 	get := func(path string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
 		req.Header.Set("Authorization", "Bearer token")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -265,7 +265,7 @@ func plain(s *sqlite.Store) kycd.Store { return s }
 func slowBody(t *testing.T, h http.Handler, declared int64, first []byte) (<-chan int, *io.PipeWriter) {
 	t.Helper()
 	pr, pw := io.Pipe()
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", pr)
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/webhooks/ralio", pr)
 	req.ContentLength = declared
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(ralio.SignatureHeader, "sha256="+strings.Repeat("ab", 32))
@@ -337,7 +337,7 @@ func TestBodyOverTheLimitOfUnknownLengthAnswers413(t *testing.T) {
 	const maxBody = 4 << 10
 	h, _ := newServerWith(t, plain, server.Options{MaxBody: maxBody})
 	body := bytes.Repeat([]byte(" "), maxBody+1)
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", io.MultiReader(bytes.NewReader(body)))
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/webhooks/ralio", io.MultiReader(bytes.NewReader(body)))
 	req.ContentLength = -1
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, secret))
@@ -349,7 +349,7 @@ func TestBodyOverTheLimitOfUnknownLengthAnswers413(t *testing.T) {
 	// Exactly at the limit is accepted as far as size goes (then refused
 	// as JSON that is not an event).
 	body = body[:maxBody]
-	req = httptest.NewRequest(http.MethodPost, "/webhooks/ralio", io.MultiReader(bytes.NewReader(body)))
+	req = httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/webhooks/ralio", io.MultiReader(bytes.NewReader(body)))
 	req.ContentLength = -1
 	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, secret))
 	rec = httptest.NewRecorder()
@@ -368,7 +368,7 @@ func TestBodyOneByteOverTheLimitEndingInItsLastReadAnswers413(t *testing.T) {
 	const maxBody = 4 << 10
 	h, _ := newServerWith(t, plain, server.Options{MaxBody: maxBody})
 	body := bytes.Repeat([]byte(" "), maxBody+1)
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", iotest.DataErrReader(bytes.NewReader(body)))
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/webhooks/ralio", iotest.DataErrReader(bytes.NewReader(body)))
 	req.ContentLength = -1
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, secret))
@@ -387,7 +387,7 @@ func TestTricklingBodyIsCutAtTheDeadline(t *testing.T) {
 	h, _ := newServerWith(t, plain, server.Options{BodyTimeout: 300 * time.Millisecond})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +453,7 @@ func (s fullDiskStore) ProbeWrite(ctx context.Context) error {
 
 func readyz(h http.Handler) int {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	h.ServeHTTP(rec, httptest.NewRequestWithContext(context.Background(), http.MethodGet, "/readyz", nil))
 	return rec.Code
 }
 
@@ -540,7 +540,7 @@ func TestReadyzProbesAnIdleStore(t *testing.T) {
 // get reads path from the API with the admin token.
 func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
 	req.Header.Set("Authorization", "Bearer token")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

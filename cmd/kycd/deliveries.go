@@ -49,8 +49,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 			if e.cfg.JSON {
 				return printJSON(e.stdout, page)
 			}
-			printDeliveries(e.stdout, page)
-			return nil
+			return printDeliveries(e.stdout, page)
 		}),
 	}
 	list.Flags().StringVar(&f.State, "state", "", "only deliveries in this state: pending, delivered, dead or dropped")
@@ -76,8 +75,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 			if e.cfg.JSON {
 				return printJSON(e.stdout, d)
 			}
-			printDelivery(e.stdout, d)
-			return nil
+			return printDelivery(e.stdout, d)
 		}),
 	}
 	e.use(show, storeFlags...)
@@ -170,23 +168,26 @@ func deliveriesCmd(e *env) *cobra.Command {
 
 // printDeliveries prints a page of deliveries as a table, saying when
 // there is more.
-func printDeliveries(out io.Writer, page *kycd.DeliveryPage) {
+func printDeliveries(out io.Writer, page *kycd.DeliveryPage) error {
 	if len(page.Items) == 0 {
 		fmt.Fprintln(out, "no deliveries")
-		return
+		return nil
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tTYPE\tSINK\tSTATE\tATTEMPTS\tNEXT\tLAST ERROR")
 	for _, d := range page.Items {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.NotificationType, d.Sink, deliveryState(d), d.AttemptCount, ts(d.NextAttemptAt), orDash(d.LastError))
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	printMore(out, page.NextCursor)
+	return nil
 }
 
 // printDelivery prints one delivery with its attempts, the changes
 // operators made and its notification.
-func printDelivery(out io.Writer, d *kycd.Delivery) {
+func printDelivery(out io.Writer, d *kycd.Delivery) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "Delivery\t%s\n", d.ID)
 	fmt.Fprintf(w, "Notification\t%s (%s)\n", d.NotificationID, d.NotificationType)
@@ -200,7 +201,9 @@ func printDelivery(out io.Writer, d *kycd.Delivery) {
 	if d.LastError != "" {
 		fmt.Fprintf(w, "Last error\t%s\n", d.LastError)
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\nAttempts (%d)\n", d.AttemptCount)
 	if len(d.Attempts) > 0 {
 		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -212,7 +215,9 @@ func printDelivery(out io.Writer, d *kycd.Delivery) {
 			}
 			fmt.Fprintf(w, "  %d\t%s\t%dms\t%s\t%s\t%s\n", a.N, ts(a.At), a.DurationMS, a.Outcome, status, orDash(a.Error))
 		}
-		w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
 	}
 	if len(d.Actions) > 0 {
 		fmt.Fprintln(out, "\nChanged by operators")
@@ -224,7 +229,9 @@ func printDelivery(out io.Writer, d *kycd.Delivery) {
 			}
 			fmt.Fprintf(w, "  %s\t%s\t%s\n", ts(a.At), a.Actor, what)
 		}
-		w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
 	}
 	if len(d.Payload) > 0 {
 		var pretty bytes.Buffer
@@ -234,6 +241,7 @@ func printDelivery(out io.Writer, d *kycd.Delivery) {
 		}
 		fmt.Fprintf(out, "\nNotification\n%s\n", pretty.String())
 	}
+	return nil
 }
 
 // withoutPersonalData is a notification's JSON without its personal data

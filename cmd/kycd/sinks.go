@@ -171,7 +171,7 @@ func (s sinkConfig) check() error {
 	}
 	for i, k := range s.Secrets {
 		if err := checkSinkSecret(k); err != nil {
-			return fmt.Errorf("--sink %s: secret %d: %v", name, i+1, err)
+			return fmt.Errorf("--sink %s: secret %d: %w", name, i+1, err)
 		}
 	}
 	return nil
@@ -233,8 +233,13 @@ func splitSinksEnv(v string) ([]string, error) {
 	for i, fs := range sinks {
 		var b strings.Builder
 		w := csv.NewWriter(&b)
-		w.Write(fs)
+		if err := w.Write(fs); err != nil {
+			return nil, err
+		}
 		w.Flush()
+		if err := w.Error(); err != nil {
+			return nil, err
+		}
 		out[i] = strings.TrimSuffix(b.String(), "\n")
 	}
 	return out, nil
@@ -301,13 +306,21 @@ func (e *env) app(ctx context.Context, store kycd.Store) (*app.Service, error) {
 func (e *env) cliActor() app.Actor { return app.Actor{Name: e.actor()} }
 
 // openSinks connects every configured sink, by name. The returned closer
-// releases them.
+// releases them; a sink that fails to close (a NATS connection that could
+// not drain what it still held) is noted on stderr, as kycd is stopping
+// by then.
 func (e *env) openSinks(ctx context.Context, store kycd.Store) (map[string]kycd.Sink, func(), error) {
 	sinks := map[string]kycd.Sink{}
-	var closers []io.Closer
+	type closer struct {
+		name string
+		io.Closer
+	}
+	var closers []closer
 	closeAll := func() {
 		for _, c := range closers {
-			c.Close()
+			if err := c.Close(); err != nil {
+				fmt.Fprintf(e.stderr, "note: closing sink %s: %s\n", c.name, kycd.RedactText(err.Error()))
+			}
 		}
 	}
 	for _, s := range e.sinkConfigs() {
@@ -336,7 +349,7 @@ func (e *env) openSinks(ctx context.Context, store kycd.Store) (map[string]kycd.
 				return nil, nil, fmt.Errorf("--sink %s: %s", s.Name, kycd.RedactText(err.Error()))
 			}
 			sinks[s.Name] = n
-			closers = append(closers, n)
+			closers = append(closers, closer{s.Name, n})
 		}
 	}
 	return sinks, closeAll, nil
@@ -373,9 +386,9 @@ func (e *env) guidance() (kycd.Guidance, error) {
 	if err := json.Unmarshal(b, &over); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("--guidance %s: not JSON at byte %d: %v; want an object of reason code to sentence", e.cfg.GuidanceFile, se.Offset, err)
+			return nil, fmt.Errorf("--guidance %s: not JSON at byte %d: %w; want an object of reason code to sentence", e.cfg.GuidanceFile, se.Offset, err)
 		}
-		return nil, fmt.Errorf("--guidance %s: want a JSON object of reason code to sentence, e.g. {\"EXPIRED_DOCUMENT\": \"…\"}: %v", e.cfg.GuidanceFile, err)
+		return nil, fmt.Errorf("--guidance %s: want a JSON object of reason code to sentence, e.g. {\"EXPIRED_DOCUMENT\": \"…\"}: %w", e.cfg.GuidanceFile, err)
 	}
 	return g.Merge(over), nil
 }

@@ -243,7 +243,9 @@ func testClaimByBytes(t *testing.T, s kycd.Store) {
 			t.Fatal(err)
 		}
 		got, err := tx.ClaimLog(ctx, 10, tt.maxBytes)
-		tx.Rollback(ctx)
+		if rerr := tx.Rollback(ctx); rerr != nil {
+			t.Fatal(rerr)
+		}
 		if err != nil || len(got) != tt.want {
 			t.Fatalf("ClaimLog(10, %d bytes) = %d entries, %v; want %d (bodies of %d bytes)", tt.maxBytes, len(got), err, tt.want, size)
 		}

@@ -54,8 +54,7 @@ begins with it.`,
 			if e.cfg.JSON {
 				return printJSON(e.stdout, page)
 			}
-			printAudit(e.stdout, page)
-			return nil
+			return printAudit(e.stdout, page)
 		}),
 	}
 	list.Flags().StringVar(&f.Actor, "actor", "", "only this actor's entries (a token's name, or cli:USER)")
@@ -70,18 +69,21 @@ begins with it.`,
 
 // printAudit prints a page of the audit trail as a table, saying when
 // there is more.
-func printAudit(out io.Writer, page *kycd.AuditPage) {
+func printAudit(out io.Writer, page *kycd.AuditPage) error {
 	if len(page.Items) == 0 {
 		fmt.Fprintln(out, "no audit entries")
-		return
+		return nil
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tAT\tACTOR\tACTION\tTARGET\tREMOTE\tOUTCOME\tDETAIL")
 	for _, a := range page.Items {
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, ts(a.At), a.Actor, a.Action, a.Target, orDash(a.Remote), a.Outcome, orDash(a.Detail))
 	}
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	if page.NextCursor != "" {
 		fmt.Fprintf(out, "\nThere are more: add --cursor %s\n", page.NextCursor)
 	}
+	return nil
 }

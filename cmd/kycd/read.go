@@ -114,8 +114,7 @@ func sessionsCmd(e *env) *cobra.Command {
 			if e.cfg.JSON {
 				return printJSON(e.stdout, s)
 			}
-			printSession(e.stdout, s)
-			return nil
+			return printSession(e.stdout, s)
 		}),
 	}
 	e.use(get, storeFlags...)
@@ -152,7 +151,9 @@ func sessionsCmd(e *env) *cobra.Command {
 			for _, s := range items {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s %s\n", s.ID, s.Status, ts(s.StatusAt), s.Subject.Type, s.Subject.ID)
 			}
-			w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
 			printMore(e.stdout, next)
 			return nil
 		}),
@@ -181,12 +182,14 @@ func nonNil[T any](items []T) []T {
 	return items
 }
 
-func printSession(out io.Writer, s *kycd.Session) {
+func printSession(out io.Writer, s *kycd.Session) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "Session\t%s\n", s.ID)
 	fmt.Fprintf(w, "Subject\t%s %s\n", s.Subject.Type, s.Subject.ID)
 	fmt.Fprintf(w, "Status\t%s\tsince %s (event %s)\n", s.Status, ts(s.StatusAt), s.StatusEventID)
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	if len(s.Checks) > 0 {
 		fmt.Fprintln(out, "\nChecks")
 		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -196,7 +199,9 @@ func printSession(out io.Writer, s *kycd.Session) {
 				fmt.Fprintf(w, "    %s\t%s\n", r.Code, strings.TrimSpace(r.Message+" "+bracket(r.Category)))
 			}
 		}
-		w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
 	}
 	if len(s.Failures) > 0 {
 		fmt.Fprintln(out, "\nFailures")
@@ -204,7 +209,9 @@ func printSession(out io.Writer, s *kycd.Session) {
 		for _, f := range s.Failures {
 			fmt.Fprintf(w, "  %s\t%s\t%s\n", f.CheckType, f.Code, f.Message)
 		}
-		w.Flush()
+		if err := w.Flush(); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(out, "\nHistory")
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -215,7 +222,7 @@ func printSession(out io.Writer, s *kycd.Session) {
 		}
 		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", ts(h.Timestamp), h.Event, h.EventID, applied)
 	}
-	w.Flush()
+	return w.Flush()
 }
 
 func subjectsCmd(e *env) *cobra.Command {
@@ -284,7 +291,9 @@ func eventsCmd(e *env) *cobra.Command {
 			for _, ev := range items {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.ID, ev.Type, ts(ev.Timestamp), ts(ev.ReceivedAt), ev.Outcome, orDash(ev.SessionID))
 			}
-			w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
 			printMore(e.stdout, next)
 			return nil
 		}),
@@ -334,7 +343,9 @@ func eventsCmd(e *env) *cobra.Command {
 			case !body:
 				fmt.Fprintf(w, "Body\tkept; --body shows it (it may hold personal data)\n")
 			}
-			w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
 			if body && kept {
 				fmt.Fprintf(e.stdout, "\nBody\n%s\n", strings.TrimSpace(string(ev.Body)))
 			}
@@ -381,8 +392,7 @@ func statsCmd(e *env) *cobra.Command {
 			if e.cfg.JSON {
 				return printJSON(e.stdout, st)
 			}
-			printStats(e.stdout, st, window)
-			return nil
+			return printStats(e.stdout, st, window)
 		}),
 	}
 	cmd.Flags().DurationVar(&window, "window", kycd.DefaultStatsWindow, "count the failure codes of sessions rejected within this window")
@@ -391,7 +401,7 @@ func statsCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func printStats(out io.Writer, st *kycd.Stats, window time.Duration) {
+func printStats(out io.Writer, st *kycd.Stats, window time.Duration) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "Sessions by status")
 	total := 0
@@ -402,17 +412,19 @@ func printStats(out io.Writer, st *kycd.Stats, window time.Duration) {
 		}
 	}
 	fmt.Fprintf(w, "  total\t%d\n", total)
-	w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\nFailure codes of sessions rejected in the last %s (since %s)\n", window, ts(st.Since))
 	if len(st.TopFailureCodes) == 0 {
 		fmt.Fprintln(out, "  none")
-		return
+		return nil
 	}
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, c := range st.TopFailureCodes {
 		fmt.Fprintf(w, "  %s\t%d\n", c.Code, c.Count)
 	}
-	w.Flush()
+	return w.Flush()
 }
 
 func quarantineCmd(e *env) *cobra.Command {
@@ -446,7 +458,9 @@ func quarantineCmd(e *env) *cobra.Command {
 			for _, q := range items {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", q.ID, ts(q.ReceivedAt), q.Reason, orDash(q.EventID), orDash(q.ReplayResult))
 			}
-			w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
 			if more {
 				fmt.Fprintf(e.stdout, "\nThere are more, older: raise --limit (at most 500)\n")
 			}

@@ -174,5 +174,5 @@ func present(kv ...string) []any {
 // it, and reports whether it reached the end.
 func discard(body io.Reader, limit int64) bool {
 	n, err := io.CopyN(io.Discard, body, limit+1)
-	return err == io.EOF && n <= limit
+	return errors.Is(err, io.EOF) && n <= limit
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -113,12 +114,10 @@ func testSessionNotifications(t *testing.T, s kycd.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = tx.Apply(ctx, &kycd.Plan{Notifications: []*kycd.Outgoing{{Notification: stalled, CreatedAt: time.Now().UTC().Add(time.Second), Sinks: []string{"crm"}}}})
-	if err == nil {
-		err = tx.Commit(ctx)
+	if err := tx.Apply(ctx, &kycd.Plan{Notifications: []*kycd.Outgoing{{Notification: stalled, CreatedAt: time.Now().UTC().Add(time.Second), Sinks: []string{"crm"}}}}); err != nil {
+		t.Fatal(errors.Join(err, tx.Rollback(ctx)))
 	}
-	tx.Rollback(ctx)
-	if err != nil {
+	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -122,12 +123,10 @@ func testNotificationsWithoutEntries(t *testing.T, s kycd.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = tx.Apply(ctx, &kycd.Plan{Notifications: []*kycd.Outgoing{{Notification: n, CreatedAt: time.Now().UTC(), Sinks: []string{"log", "crm"}}}})
-		if err == nil {
-			err = tx.Commit(ctx)
+		if err := tx.Apply(ctx, &kycd.Plan{Notifications: []*kycd.Outgoing{{Notification: n, CreatedAt: time.Now().UTC(), Sinks: []string{"log", "crm"}}}}); err != nil {
+			t.Fatal(errors.Join(err, tx.Rollback(ctx)))
 		}
-		tx.Rollback(ctx)
-		if err != nil {
+		if err := tx.Commit(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/server"
 )
 
 // config is kycd's whole configuration: flags, each with an environment
@@ -26,6 +27,9 @@ type config struct {
 	AuditRetention   time.Duration
 	MaxBody          int64
 	BodyBudget       int64
+	PeerBodyBudget   int64
+	MaxConnections   int
+	UntrustedIdle    time.Duration
 	LogFormat        string
 	RetryBase        time.Duration
 	RetryCap         time.Duration
@@ -47,29 +51,32 @@ type config struct {
 
 // envTwins maps each flag to its environment variable.
 var envTwins = map[string]string{ //nolint:gosec // G101: names of environment variables, not their values
-	"addr":               "KYCD_ADDR",
-	"database":           "KYCD_DATABASE",
-	"ralio-secret":       "KYCD_RALIO_SECRETS",
-	"admin-token":        "KYCD_ADMIN_TOKEN",
-	"sink":               "KYCD_SINKS",
-	"sink-secret":        "KYCD_SINK_SECRET",
-	"retention":          "KYCD_RETENTION",
-	"audit-retention":    "KYCD_AUDIT_RETENTION",
-	"max-body":           "KYCD_MAX_BODY",
-	"body-budget":        "KYCD_BODY_BUDGET",
-	"log-format":         "KYCD_LOG_FORMAT",
-	"retry-base":         "KYCD_RETRY_BASE",
-	"retry-cap":          "KYCD_RETRY_CAP",
-	"retry-max-attempts": "KYCD_RETRY_MAX_ATTEMPTS",
-	"retry-max-age":      "KYCD_RETRY_MAX_AGE",
-	"guidance":           "KYCD_GUIDANCE",
-	"shutdown-drain":     "KYCD_SHUTDOWN_DRAIN",
-	"max-backlog":        "KYCD_MAX_BACKLOG",
-	"ralio-api-url":      "KYCD_RALIO_API_URL",
-	"ralio-api-key":      "KYCD_RALIO_API_KEY",
-	"reconcile-every":    "KYCD_RECONCILE_EVERY",
-	"reconcile-rate":     "KYCD_RECONCILE_RATE",
-	"review-alert-after": "KYCD_REVIEW_ALERT_AFTER",
+	"addr":                   "KYCD_ADDR",
+	"database":               "KYCD_DATABASE",
+	"ralio-secret":           "KYCD_RALIO_SECRETS",
+	"admin-token":            "KYCD_ADMIN_TOKEN",
+	"sink":                   "KYCD_SINKS",
+	"sink-secret":            "KYCD_SINK_SECRET",
+	"retention":              "KYCD_RETENTION",
+	"audit-retention":        "KYCD_AUDIT_RETENTION",
+	"max-body":               "KYCD_MAX_BODY",
+	"body-budget":            "KYCD_BODY_BUDGET",
+	"peer-body-budget":       "KYCD_PEER_BODY_BUDGET",
+	"max-connections":        "KYCD_MAX_CONNECTIONS",
+	"untrusted-idle-timeout": "KYCD_UNTRUSTED_IDLE_TIMEOUT",
+	"log-format":             "KYCD_LOG_FORMAT",
+	"retry-base":             "KYCD_RETRY_BASE",
+	"retry-cap":              "KYCD_RETRY_CAP",
+	"retry-max-attempts":     "KYCD_RETRY_MAX_ATTEMPTS",
+	"retry-max-age":          "KYCD_RETRY_MAX_AGE",
+	"guidance":               "KYCD_GUIDANCE",
+	"shutdown-drain":         "KYCD_SHUTDOWN_DRAIN",
+	"max-backlog":            "KYCD_MAX_BACKLOG",
+	"ralio-api-url":          "KYCD_RALIO_API_URL",
+	"ralio-api-key":          "KYCD_RALIO_API_KEY",
+	"reconcile-every":        "KYCD_RECONCILE_EVERY",
+	"reconcile-rate":         "KYCD_RECONCILE_RATE",
+	"review-alert-after":     "KYCD_REVIEW_ALERT_AFTER",
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -83,6 +90,9 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.AuditRetention, "audit-retention", kycd.DefaultAuditRetention, "how long audit entries are kept (default 2 years)")
 	fs.Int64Var(&c.MaxBody, "max-body", 1<<20, "largest webhook body accepted, in bytes")
 	fs.Int64Var(&c.BodyBudget, "body-budget", 32<<20, "bytes of webhook bodies held in memory at once; a delivery beyond it gets 503 (Ralio retries)")
+	fs.Int64Var(&c.PeerBodyBudget, "peer-body-budget", 0, "bytes of webhook bodies the requests of one peer address (IPv4, IPv6 /64) hold at once; beyond it 503 (0: a quarter of --body-budget; behind a proxy that is every client's address, so set it to --body-budget)")
+	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most HTTP connections open at once; at the cap the one idle the longest is closed for a new one (0: three quarters of the open-file limit, at most 16384)")
+	fs.DurationVar(&c.UntrustedIdle, "untrusted-idle-timeout", server.DefaultUntrustedIdleTimeout, "how long a connection that never sent a valid signature or API token may stay idle (Ralio's and API clients' keep 120s)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&c.RetryBase, "retry-base", time.Second, "first retry delay of a notification delivery")
 	fs.DurationVar(&c.RetryCap, "retry-cap", time.Hour, "longest retry delay of a notification delivery")
@@ -177,6 +187,15 @@ func (c *config) validate() error {
 	}
 	if c.BodyBudget <= c.MaxBody {
 		return fmt.Errorf("--body-budget %d: must be more than --max-body (%d), or no body of the largest size could ever be read; e.g. 33554432 (32 MiB)", c.BodyBudget, c.MaxBody)
+	}
+	if c.PeerBodyBudget != 0 && (c.PeerBodyBudget <= c.MaxBody || c.PeerBodyBudget > c.BodyBudget) {
+		return fmt.Errorf("--peer-body-budget %d: want 0 (a quarter of --body-budget) or more than --max-body (%d) and at most --body-budget (%d)", c.PeerBodyBudget, c.MaxBody, c.BodyBudget)
+	}
+	if c.MaxConnections < 0 || (c.MaxConnections > 0 && c.MaxConnections < 16) {
+		return fmt.Errorf("--max-connections %d: want 0 (from the open-file limit) or at least 16", c.MaxConnections)
+	}
+	if c.UntrustedIdle < 0 {
+		return fmt.Errorf("--untrusted-idle-timeout %s: want 0 (the server's 120s) or positive, e.g. 5s", c.UntrustedIdle)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)

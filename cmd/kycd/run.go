@@ -42,7 +42,7 @@ var (
 	storeFlags = []string{"database", "json"} // commands that open the database
 	// serveFlags are serve's: what only a running server reads.
 	serveFlags = []string{"addr", "database", "ralio-secret", "admin-token", "sink", "sink-secret", "retention", "max-body",
-		"body-budget", "log-format", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
+		"body-budget", "peer-body-budget", "max-connections", "untrusted-idle-timeout", "log-format", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
 		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate", "review-alert-after",
 		"audit-retention"}
 )

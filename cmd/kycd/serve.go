@@ -147,6 +147,7 @@ func (e *env) serve(ctx context.Context) (err error) {
 		Sinks:          e.sinkRoutes(),
 		MaxBody:        cfg.MaxBody,
 		BodyBudget:     cfg.BodyBudget,
+		PeerBodyBudget: cfg.PeerBodyBudget,
 		WakeDispatcher: dispatcher.Wake,
 		Draining:       &draining,
 		// The list answers by the watchdog's threshold.
@@ -158,13 +159,17 @@ func (e *env) serve(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
 	}
-	ln := &closeOnce{Listener: l}
+	limiter := server.NewConnLimiter(l, maxConnections(cfg.MaxConnections), cfg.UntrustedIdle, metrics)
+	ln := &closeOnce{Listener: limiter}
 	// A client without the secret may hold a connection, never kycd's
 	// memory or the places of signed deliveries: headers are small and
 	// come in 10 s; the webhook gives its body 5 s of its own
 	// (server.DefaultBodyTimeout); other requests have no body worth
 	// waiting for. An answer may take the webhook's 20 s store bound and
-	// still be written before WriteTimeout.
+	// still be written before WriteTimeout. Connections are capped, the
+	// idle ones closed first to make room, and idle ones that never sent
+	// a valid signature or token are closed after --untrusted-idle-timeout
+	// (the limiter): IdleTimeout is for Ralio's and API clients'.
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -172,6 +177,8 @@ func (e *env) serve(ctx context.Context) (err error) {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
+		ConnState:         limiter.ConnState,
+		ConnContext:       limiter.ConnContext,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	// Banners go to stderr with the logs: stdout is the log sink's, one
@@ -234,6 +241,20 @@ func (e *env) serve(ctx context.Context) (err error) {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// maxConnections is --max-connections, or when 0 three quarters of the
+// open-file limit (the rest is for the store, the sinks and the files
+// kycd opens), at most 16384.
+func maxConnections(flag int) int {
+	if flag > 0 {
+		return flag
+	}
+	n := openFileLimit()
+	if n <= 0 {
+		return 16384
+	}
+	return max(16, min(n*3/4, 16384))
 }
 
 // closeOnce is a listener that may be closed more than once: at the start

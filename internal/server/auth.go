@@ -81,6 +81,7 @@ func authenticate(o Options, r *http.Request) (kycd.Token, error) {
 		return kycd.Token{}, unauthorized
 	}
 	if o.AdminTokenHash != "" && kycd.TokenMatches(o.AdminTokenHash, secret) {
+		Trust(r.Context())
 		return kycd.Token{Name: kycd.AdminTokenName, Role: kycd.RoleAdmin}, nil
 	}
 	tok, err := o.Store.TokenByHash(r.Context(), kycd.TokenHash(secret))
@@ -96,6 +97,8 @@ func authenticate(o Options, r *http.Request) (kycd.Token, error) {
 			o.Logger.WarnContext(r.Context(), "could not note a token's use", "token", tok.Name, "err", err)
 		}
 	}
+	// A known token's connection keeps the server's idle timeout.
+	Trust(r.Context())
 	return *tok, nil
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,6 +28,14 @@ type Metrics struct {
 	// "unmatched" for none), so their labels stay few whatever the paths.
 	HTTPRequests *prometheus.CounterVec
 	HTTPDuration *prometheus.HistogramVec
+	// BodyBudgetRefused counts webhook deliveries answered 503 because
+	// the memory for bodies was in use: reason "total" (the whole
+	// budget) or "peer" (the share of the delivery's peer address).
+	BodyBudgetRefused *prometheus.CounterVec
+	// ConnectionsOpen and ConnectionsClosed observe the listener's
+	// connections (ConnLimiter); closed by reason.
+	ConnectionsOpen   prometheus.Gauge
+	ConnectionsClosed *prometheus.CounterVec
 }
 
 // NewMetrics registers kycd's metrics and the Go runtime's on a new registry.
@@ -65,11 +74,39 @@ func NewMetrics() *Metrics {
 			Help:    "Time from a request's arrival to the end of its answer, by route pattern.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
+		BodyBudgetRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kycd_webhook_body_budget_refused_total",
+			Help: "Webhook deliveries answered 503 because the memory for bodies was in use, by reason: total (--body-budget) or peer (--peer-body-budget, the share of one peer address).",
+		}, []string{"reason"}),
+		ConnectionsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kycd_http_connections_open",
+			Help: "HTTP connections open on kycd's listener.",
+		}),
+		ConnectionsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kycd_http_connections_closed_total",
+			Help: "HTTP connections closed, by reason: evicted (the oldest idle, to make room under --max-connections), refused (a new one answered 503 at the cap, none being idle), untrusted_idle (idle past --untrusted-idle-timeout without a valid signature or token), other (by the client, a timeout of the server, or shutdown).",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{"total", "peer"} {
+		m.BodyBudgetRefused.WithLabelValues(r)
+	}
+	for _, r := range closeReasons {
+		m.ConnectionsClosed.WithLabelValues(r)
 	}
 	m.Registry.MustRegister(m.EventsReceived, m.IngestDuration, m.SignatureFailures, m.CommitBatchSize, m.ProjectBatchSize,
-		m.HTTPRequests, m.HTTPDuration,
+		m.HTTPRequests, m.HTTPDuration, m.BodyBudgetRefused, m.ConnectionsOpen, m.ConnectionsClosed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// bodyBudgetRefused counts a delivery refused for err, errOverShare or
+// errOverBudget.
+func (m *Metrics) bodyBudgetRefused(err error) {
+	reason := "total"
+	if errors.Is(err, errOverShare) {
+		reason = "peer"
+	}
+	m.BodyBudgetRefused.WithLabelValues(reason).Inc()
 }
 
 // RegisterBuildInfo exports kycd_build_info{version,revision,goversion} 1,

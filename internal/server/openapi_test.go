@@ -354,7 +354,9 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	v.doAs(t, h, 405, "POST", "PUT", "/webhooks/ralio", first, signed(first)...)
 	big := append(append([]byte(`{"pad":"`), bytes.Repeat([]byte("x"), 9<<10)...), `"}`...)
 	v.do(t, h, 413, "POST", "/webhooks/ralio", big, signed(big)...)
-	v.do(t, h, 415, "POST", "/webhooks/ralio", first, "Content-Type", "text/plain", ralio.SignatureHeader, ralio.Sign(first, secret))
+	// 415 is for unsigned requests only: a signed body is read as JSON
+	// whatever its type.
+	v.do(t, h, 415, "POST", "/webhooks/ralio", first, "Content-Type", "text/plain")
 
 	// Sessions, subjects, events, stats.
 	sess := decode[kycd.Session](t, v.do(t, h, 200, "GET", "/api/v1/sessions/"+sessionID, nil, auth...))

@@ -29,6 +29,10 @@ const DefaultMaxInFlight = 256
 // thousands of Ralio's usual few KiB.
 const DefaultBodyBudget = 32 << 20
 
+// DefaultPeerBodyBudget is the share of a body budget that one peer
+// address may hold unless configured: a quarter.
+func DefaultPeerBodyBudget(budget int64) int64 { return budget / 4 }
+
 // DefaultBodyTimeout is how long a webhook body may take to arrive, unless
 // configured: Ralio's bodies are a few KiB sent between data centres; a
 // client that takes longer only holds a connection.
@@ -61,6 +65,11 @@ type Options struct {
 	// over it is answered 503 at once, so an overload costs Ralio a retry,
 	// not kycd its memory.
 	BodyBudget int64
+	// PeerBodyBudget bounds the bytes of webhook bodies that the requests
+	// of one peer address (an IPv4 address, an IPv6 /64) hold at once
+	// (DefaultPeerBodyBudget of BodyBudget when 0; at least MaxBody+1, at
+	// most BodyBudget), so that one client cannot take the whole budget.
+	PeerBodyBudget int64
 	// BodyTimeout bounds how long a webhook body takes to arrive, from the
 	// end of its headers (DefaultBodyTimeout when 0).
 	BodyTimeout time.Duration
@@ -113,6 +122,10 @@ func New(o Options) http.Handler {
 		o.BodyBudget = DefaultBodyBudget
 	}
 	o.BodyBudget = max(o.BodyBudget, o.MaxBody+1)
+	if o.PeerBodyBudget <= 0 {
+		o.PeerBodyBudget = DefaultPeerBodyBudget(o.BodyBudget)
+	}
+	o.PeerBodyBudget = min(max(o.PeerBodyBudget, o.MaxBody+1), o.BodyBudget)
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = DefaultBodyTimeout
 	}

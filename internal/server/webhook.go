@@ -32,7 +32,7 @@ func handleWebhook(o Options) http.Handler {
 	m := o.Metrics
 	log := o.Logger
 	slots := make(chan struct{}, o.MaxInFlight)
-	budget := newBodyBudget(o.BodyBudget)
+	budget := newBodyBudget(o.BodyBudget, o.PeerBodyBudget)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := o.Now()
 		// Accepted events are counted by the projector, with the outcome
@@ -64,18 +64,25 @@ func handleWebhook(o Options) http.Handler {
 			writeProblem(w, Problem{Status: http.StatusMethodNotAllowed, Detail: "Ralio webhooks are delivered with POST"})
 			return
 		}
-		// A missing Content-Type is let through: refusing it would lose the
-		// event for good, and the body is checked as JSON anyway.
-		if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		// An unsigned request (no X-Signature) of a type that is not JSON
+		// is refused before its body is read. A signed one is read and
+		// verified first: once its signature holds, it is Ralio's and read
+		// as JSON whatever its Content-Type, so that no signed event is
+		// lost to a 415. (A missing Content-Type is let through: the body
+		// is checked as JSON anyway.)
+		signature := r.Header.Get(ralio.SignatureHeader)
+		if ct := r.Header.Get("Content-Type"); signature == "" && ct != "" && !isJSON(ct) {
 			outcome = "unsupported_media_type"
 			writeProblem(w, Problem{Status: http.StatusUnsupportedMediaType, Detail: "the body must be application/json"})
 			return
 		}
+		peer := peerOf(r.RemoteAddr)
 		var held int64
-		defer func() { budget.release(held) }()
-		body, err := budget.read(r.Body, r.ContentLength, o.MaxBody, &held)
-		if errors.Is(err, errOverBudget) {
+		defer func() { budget.release(peer, held) }()
+		body, err := budget.read(r.Body, peer, r.ContentLength, o.MaxBody, &held)
+		if errors.Is(err, errOverBudget) || errors.Is(err, errOverShare) {
 			outcome = "overloaded"
+			m.bodyBudgetRefused(err)
 			// Read to the end without keeping it: a client still sending
 			// would otherwise find its connection reset, not the answer.
 			if !discard(r.Body, o.MaxBody) {
@@ -102,16 +109,47 @@ func handleWebhook(o Options) http.Handler {
 			}
 			return
 		}
-		if err := o.Verifier.Verify(body, r.Header.Get(ralio.SignatureHeader)); err != nil {
-			outcome = "unauthorized"
-			m.SignatureFailures.Inc()
-			// Loud on purpose: a wrong secret would otherwise drop real
-			// events silently. The body is never logged.
-			log.WarnContext(r.Context(), "webhook signature refused", "reason", err.Error(),
-				"remote", r.RemoteAddr, "bytes", len(body))
-			writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "missing or wrong " + ralio.SignatureHeader})
-			return
+		// A gzip body is decoded (bounded: see gunzip), and its signature
+		// holds over either the decoded or the received bytes. What is
+		// kept, in the log or the quarantine, is the decoded body, so a
+		// replay reads it as it reads any other. A body that does not
+		// decode, or one of a coding kycd does not decode, goes on as
+		// received: if signed, it is refused 400 and kept.
+		verified := false
+		if contentCoding(r.Header.Values("Content-Encoding")) == "gzip" {
+			decoded, err := budget.gunzip(body, peer, o.MaxBody, &held)
+			switch {
+			case err == nil:
+				// Over the decoded bytes first: those are what is kept.
+				verified = o.Verifier.Verify(decoded, signature) == nil || o.Verifier.Verify(body, signature) == nil
+				body = decoded
+			case errors.Is(err, errOverBudget), errors.Is(err, errOverShare):
+				outcome = "overloaded"
+				m.bodyBudgetRefused(err)
+				writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "kycd is overloaded; retry later"})
+				return
+			case errors.Is(err, errBodyTooLarge):
+				outcome = "too_large"
+				log.WarnContext(r.Context(), "decoded webhook body over the limit", "limit", o.MaxBody, "remote", r.RemoteAddr, "bytes", len(body))
+				writeProblem(w, Problem{Status: http.StatusRequestEntityTooLarge, Detail: "the decoded body is over the size limit"})
+				return
+			}
 		}
+		if !verified {
+			if err := o.Verifier.Verify(body, signature); err != nil {
+				outcome = "unauthorized"
+				m.SignatureFailures.Inc()
+				// Loud on purpose: a wrong secret would otherwise drop real
+				// events silently. The body is never logged.
+				log.WarnContext(r.Context(), "webhook signature refused", "reason", err.Error(),
+					"remote", r.RemoteAddr, "bytes", len(body))
+				writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "missing or wrong " + ralio.SignatureHeader})
+				return
+			}
+		}
+		// Ralio's connection: it keeps the server's idle timeout, not the
+		// short one of connections that never proved anything.
+		Trust(r.Context())
 		select {
 		case slots <- struct{}{}:
 			defer func() { <-slots }()

@@ -63,16 +63,17 @@ func newServerWith(t testing.TB, wrap func(*sqlite.Store) kycd.Store, o server.O
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return server.New(server.Options{
-		Logger:      o.Logger,
-		Store:       store,
-		Verifier:    v,
-		Ingester:    startIngester(t, store, ingest.Options{Sinks: kycd.Routes("log"), MaxBacklog: 1 << 30}),
-		AdminToken:  "token",
-		Draining:    o.Draining,
-		MaxInFlight: o.MaxInFlight,
-		MaxBody:     o.MaxBody,
-		BodyBudget:  o.BodyBudget,
-		BodyTimeout: o.BodyTimeout,
+		Logger:         o.Logger,
+		Store:          store,
+		Verifier:       v,
+		Ingester:       startIngester(t, store, ingest.Options{Sinks: kycd.Routes("log"), MaxBacklog: 1 << 30}),
+		AdminToken:     "token",
+		Draining:       o.Draining,
+		MaxInFlight:    o.MaxInFlight,
+		MaxBody:        o.MaxBody,
+		BodyBudget:     o.BodyBudget,
+		PeerBodyBudget: o.PeerBodyBudget,
+		BodyTimeout:    o.BodyTimeout,
 	}), s
 }
 
@@ -299,7 +300,9 @@ func TestSlowUnsignedBodyHoldsNoCommitPlace(t *testing.T) {
 func TestBodyBudgetCountsBytesReceived(t *testing.T) {
 	t.Parallel()
 	const maxBody, budget = 64 << 10, 256 << 10
-	h, _ := newServerWith(t, plain, server.Options{MaxBody: maxBody, BodyBudget: budget})
+	// Every request here comes from one address: its share is the whole
+	// budget (TestOnePeerHoldsAShareOfTheBodyBudget tests the share).
+	h, _ := newServerWith(t, plain, server.Options{MaxBody: maxBody, BodyBudget: budget, PeerBodyBudget: budget})
 	// Eight bodies declare 512 KiB together and hold 8 × 16 KiB.
 	for range 8 {
 		slowBody(t, h, maxBody, []byte("{"))

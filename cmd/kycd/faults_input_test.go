@@ -726,15 +726,20 @@ func badInputKinds(t *testing.T) []badKind {
 	request("unsigned, a body that is not JSON", want401, badCase{noSig: true, body: []byte("received: true")})
 	request("unsigned, an empty body", want401, badCase{noSig: true, body: []byte{}})
 
+	// Signed, a body is read as JSON whatever its Content-Type (issue 15):
+	// only an unsigned one of a type that is not JSON is answered 415.
 	for _, c := range []struct{ ctype, want string }{
-		{"text/plain", want415},
-		{"application/xml", want415},
-		{"application/x-www-form-urlencoded", want415},
-		{"multipart/form-data; boundary=x", want415},
-		{"text/json", want415},
-		{"json", want415},
-		{"application/jsonp", want415},
-		{"*/*", want415},
+		{"text/plain", want200},
+		{"application/xml", want200},
+		{"application/x-www-form-urlencoded", want200},
+		{"multipart/form-data; boundary=x", want200},
+		{"text/json", want200},
+		{"application/x-json", want200},
+		{"application/octet-stream", want200},
+		{"application/json, text/plain", want200},
+		{"json", want200},
+		{"application/jsonp", want200},
+		{"*/*", want200},
 		{"application/json; charset=utf-8", want200},
 		{"APPLICATION/JSON", want200},
 		{"application/json;charset=latin1", want200},
@@ -746,13 +751,29 @@ func badInputKinds(t *testing.T) []badKind {
 	request("no Content-Type (read as JSON)", want200, badCase{ctype: "-"})
 	request("Content-Type empty", want200, badCase{ctype: "-", headers: []string{"Content-Type: "}})
 	request("Content-Type text/plain and unsigned (the type is checked first)", want415, badCase{ctype: "text/plain", noSig: true})
-	request("a gzip-compressed body with Content-Encoding: gzip (kycd reads bodies as sent)", want400Kept, func() badCase {
+	request("Content-Type text/plain and a wrong signature", want401, badCase{ctype: "text/plain", sig: func([]byte) string { return strings.Repeat("0", 64) }})
+	gz := func(b []byte) []byte {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
-		_, b := valid()
 		zw.Write(b)
 		zw.Close()
-		return badCase{body: buf.Bytes(), headers: []string{"Content-Encoding: gzip"}}
+		return buf.Bytes()
+	}
+	request("a gzip-compressed body with Content-Encoding: gzip, signed over the JSON (decoded, kept decoded)", want200, func() badCase {
+		id, b := valid()
+		return badCase{body: gz(b), sig: func([]byte) string { return ralio.Sign(b, testSecret) }, headers: []string{"Content-Encoding: gzip"}, eventID: id}
+	}())
+	request("a gzip-compressed body with Content-Encoding: gzip, signed over the bytes sent", want200, func() badCase {
+		id, b := valid()
+		return badCase{body: gz(b), headers: []string{"Content-Encoding: gzip"}, eventID: id}
+	}())
+	request("Content-Encoding: gzip, 16 MiB of spaces compressed to 16 KiB (over --max-body once decoded)", want413, func() badCase {
+		_, b := valid()
+		return badCase{body: gz(append(b, bytes.Repeat([]byte(" "), 16<<20)...)), headers: []string{"Content-Encoding: gzip"}}
+	}())
+	request("Content-Encoding: gzip on a JSON body that is not compressed (read as sent)", want200, func() badCase {
+		_, b := valid()
+		return badCase{body: b, headers: []string{"Content-Encoding: gzip"}}
 	}())
 
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions} {

@@ -132,6 +132,8 @@ func faultScenarios() []faultScenario {
 	return []faultScenario{
 		{name: "slow bodies", section: sectionTraffic, long: true, sequential: true, run: slowBodiesScenario},
 		{name: "1000 connections", section: sectionTraffic, long: true, sequential: true, run: thousandConnectionsScenario},
+		{name: "half bodies from one address", section: sectionTraffic, long: true, sequential: true, run: halfBodiesScenario},
+		{name: "1024 open files", section: sectionTraffic, long: true, sequential: true, run: fdLimitScenario},
 		{name: "kill -9 on SQLite", section: sectionCrashes, long: true, run: kill9Scenario("SQLite")},
 		{name: "kill -9 on PostgreSQL", section: sectionCrashes, long: true, run: kill9Scenario("PostgreSQL")},
 		{name: "PostgreSQL outage", section: sectionCrashes, long: true, run: postgresOutageScenario},

@@ -229,7 +229,7 @@ func thousandConnectionsScenario(t *testing.T, bin string, rows *scenarioRows) {
 	}
 	rows.add(t, faultRow{
 		Fault:    fmt.Sprintf("1,000 connections open at once, each with half a request and then nothing; meanwhile %d signed deliveries", signed),
-		Expected: "every signed delivery answered 200 (idle connections hold no place of signed deliveries; kycd closes them after 10 s without headers)",
+		Expected: "every signed delivery answered 200 (idle connections hold no place of signed deliveries; kycd closes them after 5 s without a request, --untrusted-idle-timeout)",
 		Observed: fmt.Sprintf("%s idle connections held; signed deliveries: %s", thousands(strconv.Itoa(n)), countSummary(idleAnswers)),
 		Acked:    len(idleAcked), Found: idleFound, Counted: true,
 	})

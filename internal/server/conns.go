@@ -265,3 +265,13 @@ func (l *ConnLimiter) Open() int {
 	defer l.mu.Unlock()
 	return len(l.conns)
 }
+
+// CloseWrite half-closes the connection when the one beneath can, as
+// net/http does after an answer to a request it refuses unread (431,
+// …), so the client reads the answer before the connection ends.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

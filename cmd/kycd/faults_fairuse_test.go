@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -78,7 +79,7 @@ func halfBodiesScenario(t *testing.T, bin string, rows *scenarioRows) {
 	startProcess(t, bin, addr, "--database", "sqlite:"+filepath.Join(t.TempDir(), "kycd.db"),
 		"--ralio-secret", testSecret, "--admin-token", testToken, "--shutdown-drain", "0s")
 	attacker := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}
-	if l, err := net.Listen("tcp", "127.0.0.2:0"); err != nil {
+	if l, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.2:0"); err != nil {
 		t.Skipf("no second loopback address for the attacker: %v", err)
 	} else {
 		l.Close()
@@ -167,7 +168,7 @@ func fdLimitScenario(t *testing.T, bin string, rows *scenarioRows) {
 	}
 	wrapper := filepath.Join(t.TempDir(), "kycd-1024")
 	script := fmt.Sprintf("#!/bin/sh\nexec %s --nofile=1024 %s \"$@\"\n", prlimit, bin)
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil { //nolint:gosec // an executable script
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	for _, v := range []struct {
@@ -209,7 +210,7 @@ func fdLimitScenario(t *testing.T, bin string, rows *scenarioRows) {
 					conns = append(conns, c)
 					mu.Unlock()
 					fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
-					c.SetReadDeadline(time.Now().Add(10 * time.Second))
+					_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 					resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 					if err != nil {
 						failed.Add(1)
@@ -244,9 +245,9 @@ func fdLimitScenario(t *testing.T, bin string, rows *scenarioRows) {
 		// Still open: the idle connections kycd has not closed.
 		stillOpen := 0
 		for _, c := range conns {
-			c.SetReadDeadline(time.Now().Add(time.Millisecond))
+			_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
 			if _, err := c.Read(make([]byte, 1)); err != nil {
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 					stillOpen++
 				}
 			}

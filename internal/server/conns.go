@@ -100,7 +100,7 @@ func (l *ConnLimiter) Accept() (net.Conn, error) {
 				}
 				l.mu.Unlock()
 				if victim != nil {
-					victim.Close()
+					_ = victim.Close()
 				}
 			}
 			return nil, err
@@ -113,7 +113,7 @@ func (l *ConnLimiter) Accept() (net.Conn, error) {
 				l.mu.Unlock()
 				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 				_, _ = c.Write([]byte(refusal))
-				c.Close()
+				_ = c.Close()
 				l.closed(closeRefused)
 				continue
 			}
@@ -124,7 +124,7 @@ func (l *ConnLimiter) Accept() (net.Conn, error) {
 		l.armLocked(lc)
 		l.mu.Unlock()
 		if victim != nil {
-			victim.Close()
+			_ = victim.Close()
 		}
 		if l.metrics != nil {
 			l.metrics.ConnectionsOpen.Inc()
@@ -169,7 +169,7 @@ func (l *ConnLimiter) armLocked(c *limitedConn) {
 		}
 		l.mu.Unlock()
 		if idle {
-			c.Close()
+			_ = c.Close()
 		}
 	})
 }

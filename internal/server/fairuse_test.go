@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,7 @@ func freshEvent(t *testing.T) (string, []byte) {
 }
 
 func postWith(h http.Handler, body []byte, header ...string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", bytes.NewReader(body))
+	req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/webhooks/ralio", bytes.NewReader(body))
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -161,7 +162,7 @@ func TestOnePeerHoldsAShareOfTheBodyBudget(t *testing.T) {
 	assertRetryable(t, post(t, h, seed(t)))
 
 	_, body := freshEvent(t)
-	req := httptest.NewRequest(http.MethodPost, "/webhooks/ralio", bytes.NewReader(body))
+	req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/webhooks/ralio", bytes.NewReader(body))
 	req.RemoteAddr = "198.51.100.7:40000"
 	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, secret))
 	rec := httptest.NewRecorder()
@@ -174,14 +175,14 @@ func TestOnePeerHoldsAShareOfTheBodyBudget(t *testing.T) {
 // limitedServer serves h on a loopback listener capped at n connections.
 func limitedServer(t *testing.T, n int, untrusted time.Duration, h http.Handler) (string, *server.ConnLimiter, *server.Metrics) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := server.NewMetrics()
 	lim := server.NewConnLimiter(l, n, untrusted, m)
 	srv := &http.Server{Handler: h, ConnState: lim.ConnState, ConnContext: lim.ConnContext, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(lim)
+	go func() { _ = srv.Serve(lim) }()
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String(), lim, m
 }
@@ -190,13 +191,13 @@ func limitedServer(t *testing.T, n int, untrusted time.Duration, h http.Handler)
 // idle; it returns the connection and the status.
 func keepAlive(t *testing.T, addr, path, header string) (net.Conn, int) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := new(net.Dialer).DialContext(t.Context(), "tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", path, header)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -208,10 +209,10 @@ func keepAlive(t *testing.T, addr, path, header string) (net.Conn, int) {
 
 // closedSoon reports whether the server closes c within d.
 func closedSoon(c net.Conn, d time.Duration) bool {
-	c.SetReadDeadline(time.Now().Add(d))
+	_ = c.SetReadDeadline(time.Now().Add(d))
 	_, err := c.Read(make([]byte, 1))
 	var ne net.Error
-	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	return err != nil && (!errors.As(err, &ne) || !ne.Timeout())
 }
 
 // At the cap the connection idle the longest is closed for the new one,
@@ -219,7 +220,7 @@ func closedSoon(c net.Conn, d time.Duration) bool {
 // timeout while untrusted ones are closed after theirs.
 func TestConnLimiterClosesTheOldestIdleFirst(t *testing.T) {
 	t.Parallel()
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Trust") == "yes" {
 			server.Trust(r.Context())
 		}
@@ -270,7 +271,7 @@ func TestConnLimiterRefusesWhenNoneIsIdle(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	h := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release })
 	addr, _, m := limitedServer(t, 1, 0, h)
-	busy, err := net.Dial("tcp", addr)
+	busy, err := new(net.Dialer).DialContext(t.Context(), "tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,13 +279,16 @@ func TestConnLimiterRefusesWhenNoneIsIdle(t *testing.T) {
 	fmt.Fprintf(busy, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := net.Dial("tcp", addr)
+		c, err := new(net.Dialer).DialContext(t.Context(), "tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		c.Close()
+		if err == nil {
+			resp.Body.Close()
+		}
 		if err == nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" {
 			break
 		}

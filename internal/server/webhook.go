@@ -114,7 +114,8 @@ func handleWebhook(o Options) http.Handler {
 		// kept, in the log or the quarantine, is the decoded body, so a
 		// replay reads it as it reads any other. A body that does not
 		// decode, or one of a coding kycd does not decode, goes on as
-		// received: if signed, it is refused 400 and kept.
+		// received, so a signed one is still taken if it is an event, and
+		// refused 400 and kept if not.
 		verified := false
 		if contentCoding(r.Header.Values("Content-Encoding")) == "gzip" {
 			decoded, err := budget.gunzip(body, peer, o.MaxBody, &held)

@@ -6,7 +6,8 @@ import "time"
 const (
 	ReconcileRunning     = "running"
 	ReconcileDone        = "done"
-	ReconcileInterrupted = "interrupted" // stopped (shutdown, error); the next run resumes after Cursor
+	ReconcileFailed      = "failed"      // finished, but a user or session could not be checked (Errors)
+	ReconcileInterrupted = "interrupted" // stopped (shutdown, the run's deadline); the next run resumes after Cursor
 )
 
 // Reconciliation is one run of reconciliation against Ralio's REST API:

@@ -45,12 +45,30 @@ type Reconciler struct {
 	Logger   *slog.Logger
 	Metrics  *Metrics         // may be nil
 	Now      func() time.Time // time.Now when nil
+	// Timeout is a run's deadline (none when 0): a run still going then
+	// stops, interrupted, and the next resumes where it stopped.
+	Timeout time.Duration
+	// Progress, when set, is called after each user with the run so far,
+	// the users done and the users of the run.
+	Progress func(run *kycd.Reconciliation, done, total int)
 }
+
+// maxErrors is the most errors a run's record keeps; the last entry then
+// counts the others.
+const maxErrors = 100
 
 // Run reconciles every user kycd knows a session of, and users, in id
 // order. A run that an earlier one left interrupted resumes after the last
-// user it finished. It returns the run's record, also saved in the store;
-// the error is the one that stopped it (ctx's when it was cancelled).
+// user it finished; a user that stopped the last two runs (each
+// interrupted on it, the second without finishing any user) is skipped,
+// recorded as an error, so that no user holds runs back for ever.
+//
+// A run ends done when every user was checked, failed when a user or
+// session could not be checked after retries (Errors says which; a user
+// Ralio does not know is no failure) or when Ralio refused the API key,
+// and interrupted when ctx ended or Timeout passed. It returns the run's
+// record, also saved in the store; the error is the one that stopped it
+// (nil for done and failed).
 func (r *Reconciler) Run(ctx context.Context, users []string) (*kycd.Reconciliation, error) {
 	now := r.now()
 	run := &kycd.Reconciliation{ID: uuid.NewString(), StartedAt: now, State: kycd.ReconcileRunning, Repaired: []string{}, Errors: []string{}}
@@ -58,9 +76,18 @@ func (r *Reconciler) Run(ctx context.Context, users []string) (*kycd.Reconciliat
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: list users: %w", err)
 	}
-	if last, err := r.Store.Reconciliations(ctx, 1); err == nil && len(last) == 1 && last[0].State == kycd.ReconcileInterrupted && last[0].Cursor != "" {
-		i, _ := slices.BinarySearch(all, last[0].Cursor)
-		for i < len(all) && all[i] <= last[0].Cursor {
+	var skipped string
+	if last, err := r.Store.Reconciliations(ctx, 2); err == nil && len(last) > 0 && last[0].State == kycd.ReconcileInterrupted {
+		run.Cursor = last[0].Cursor
+		i := 0
+		if run.Cursor != "" {
+			i, _ = slices.BinarySearch(all, run.Cursor)
+			for i < len(all) && all[i] <= run.Cursor {
+				i++
+			}
+		}
+		if len(last) == 2 && last[1].State == kycd.ReconcileInterrupted && last[1].Cursor == last[0].Cursor && last[0].Users == 0 && i < len(all) {
+			skipped = all[i]
 			i++
 		}
 		all = all[i:]
@@ -68,10 +95,28 @@ func (r *Reconciler) Run(ctx context.Context, users []string) (*kycd.Reconciliat
 	if err := r.Store.SaveReconciliation(ctx, run); err != nil {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
+	if skipped != "" {
+		r.fail(run, fmt.Sprintf("user %s: skipped: the last two runs stopped on it (the next run tries it again)", skipped))
+		run.Cursor = skipped
+	}
+	runCtx := ctx
+	if r.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, r.Timeout)
+		defer cancel()
+	}
 	var stop error
 	for i, uid := range all {
-		if err := r.user(ctx, run, uid); err != nil {
+		if err := r.user(runCtx, run, uid); err != nil {
+			if errors.Is(err, ErrUnauthorized) {
+				r.fail(run, err.Error())
+				break
+			}
 			stop = err
+			if ctx.Err() == nil && runCtx.Err() != nil {
+				stop = fmt.Errorf("the run's deadline (%s) passed: %w", r.Timeout, err)
+				r.fail(run, fmt.Sprintf("user %s: %v", uid, stop))
+			}
 			break
 		}
 		run.Users++
@@ -79,11 +124,18 @@ func (r *Reconciler) Run(ctx context.Context, users []string) (*kycd.Reconciliat
 		if i%20 == 19 {
 			r.save(ctx, run)
 		}
+		if r.Progress != nil {
+			r.Progress(run, i+1, len(all))
+		}
 	}
 	run.FinishedAt = r.now()
-	run.State = kycd.ReconcileDone
-	if stop != nil {
+	switch {
+	case stop != nil:
 		run.State = kycd.ReconcileInterrupted
+	case len(run.Errors) > 0:
+		run.State = kycd.ReconcileFailed
+	default:
+		run.State = kycd.ReconcileDone
 	}
 	r.save(context.WithoutCancel(ctx), run)
 	if m := r.Metrics; m != nil {
@@ -94,6 +146,24 @@ func (r *Reconciler) Run(ctx context.Context, users []string) (*kycd.Reconciliat
 	r.Logger.Info("reconciliation", "state", run.State, "users", run.Users, "sessions_checked", run.Checked,
 		"drift", run.Drift, "repaired", len(run.Repaired), "errors", len(run.Errors))
 	return run, stop
+}
+
+// fail records one error of the run: the first maxErrors-1 as they are,
+// then a count of the others.
+func (r *Reconciler) fail(run *kycd.Reconciliation, msg string) {
+	if r.Metrics != nil {
+		r.Metrics.Errors.Inc()
+	}
+	switch n := len(run.Errors); {
+	case n < maxErrors-1:
+		run.Errors = append(run.Errors, msg)
+	case n == maxErrors-1:
+		run.Errors = append(run.Errors, "1 more error")
+	default:
+		var more int
+		fmt.Sscanf(run.Errors[n-1], "%d more", &more)
+		run.Errors[n-1] = fmt.Sprintf("%d more errors", more+1)
+	}
 }
 
 func (r *Reconciler) save(ctx context.Context, run *kycd.Reconciliation) {
@@ -142,15 +212,18 @@ func (r *Reconciler) users(ctx context.Context, given []string) ([]string, error
 }
 
 // user reconciles one user's sessions. Errors about the user are kept in
-// the run; only a cancelled ctx stops the run.
+// the run; only a cancelled ctx and a refused API key stop the run.
 func (r *Reconciler) user(ctx context.Context, run *kycd.Reconciliation, uid string) error {
 	sessions, err := r.Client.Sessions(ctx, uid)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, ErrUnauthorized) {
+			return err
+		}
 		if !errors.Is(err, ErrNotFound) {
-			run.Errors = append(run.Errors, fmt.Sprintf("user %s: %v", uid, err))
+			r.fail(run, fmt.Sprintf("user %s: %v", uid, err))
 		}
 		return nil
 	}
@@ -161,7 +234,10 @@ func (r *Reconciler) user(ctx context.Context, run *kycd.Reconciliation, uid str
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			run.Errors = append(run.Errors, fmt.Sprintf("session %s: %v", rs.ID, err))
+			if errors.Is(err, ErrUnauthorized) {
+				return err
+			}
+			r.fail(run, fmt.Sprintf("session %s: %v", rs.ID, err))
 			continue
 		}
 		if repaired {
@@ -338,6 +414,7 @@ type Metrics struct {
 	Runs     *prometheus.CounterVec
 	Repaired prometheus.Counter
 	Drift    prometheus.Counter
+	Errors   prometheus.Counter
 }
 
 // NewMetrics registers reconciliation's metrics on reg.
@@ -345,7 +422,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kycd_reconcile_runs_total",
-			Help: "Reconciliation runs by how they ended (done, interrupted).",
+			Help: "Reconciliation runs by how they ended (done, failed: a user or session could not be checked, interrupted: stopped by a shutdown or the run's deadline).",
 		}, []string{"state"}),
 		Repaired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kycd_reconcile_sessions_repaired_total",
@@ -355,7 +432,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kycd_reconcile_drift_total",
 			Help: "Sessions whose state in Ralio differed from kycd's when reconciliation looked.",
 		}),
+		Errors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kycd_reconcile_errors_total",
+			Help: "Users and sessions reconciliation could not check after retries, and runs stopped (a refused API key, the run's deadline, a user skipped).",
+		}),
 	}
-	reg.MustRegister(m.Runs, m.Repaired, m.Drift)
+	reg.MustRegister(m.Runs, m.Repaired, m.Drift, m.Errors)
 	return m
 }

@@ -158,8 +158,8 @@ func TestReconcileKeepsGoingPastAFailingUserAndResumes(t *testing.T) {
 	r := &reconcile.Reconciler{Store: store, Receiver: in, Logger: discard(),
 		Client: &reconcile.Client{BaseURL: down.URL, APIKey: key, Attempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}}
 	run, err := r.Run(ctx, []string{user, "99999999-9999-4999-8999-999999999999"})
-	if err != nil || run.State != kycd.ReconcileDone || run.Users != 2 || len(run.Errors) != 2 || !strings.Contains(run.Errors[0], "status 502") {
-		t.Fatalf("run = %+v, %v; want both users tried, each error kept", run, err)
+	if err != nil || run.State != kycd.ReconcileFailed || run.Users != 2 || len(run.Errors) != 2 || !strings.Contains(run.Errors[0], "status 502") {
+		t.Fatalf("run = %+v, %v; want both users tried, each error kept, the run failed", run, err)
 	}
 
 	// A run cut short by a shutdown (here, while waiting to retry the

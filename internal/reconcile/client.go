@@ -114,7 +114,7 @@ const (
 // an error, not a reason to go on.
 func (c *Client) Sessions(ctx context.Context, userID string) ([]Session, error) {
 	var all []Session
-	limit := maxPages
+	limit, first := maxPages, pagination{}
 	for page := 1; ; page++ {
 		var p pagination
 		path := fmt.Sprintf("/api/v1/account/users/%s/identity-verifications?page=%d&pageSize=%d", url.PathEscape(userID), page, pageSize)
@@ -136,6 +136,7 @@ func (c *Client) Sessions(ctx context.Context, userID string) ([]Session, error)
 			return nil, err
 		}
 		if page == 1 {
+			first = p
 			announced := p.NumPages
 			if announced <= 0 && p.Total > 0 {
 				announced = (p.Total + pageSize - 1) / pageSize
@@ -152,7 +153,7 @@ func (c *Client) Sessions(ctx context.Context, userID string) ([]Session, error)
 		}
 		if page >= limit {
 			return nil, fmt.Errorf("GET %s: Ralio's pagination goes on (next %d) past the %d pages its first page announced (numPages %d, total %d): stopped",
-				path, *p.Next, limit-1, p.NumPages, p.Total)
+				path, *p.Next, limit-1, first.NumPages, first.Total)
 		}
 	}
 }
@@ -330,6 +331,9 @@ func (c *Client) getOnce(ctx context.Context, path, list string, each func(item 
 			}
 			if body.err != nil {
 				return 0, timedOut(&retryable{fmt.Errorf("GET %s: reading the answer: %w", path, body.err)})
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = errors.New("the answer ends before its JSON does")
 			}
 			return 0, fmt.Errorf("GET %s: Ralio's answer is not what its API documents: %w", path, err)
 		}

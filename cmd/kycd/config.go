@@ -42,6 +42,8 @@ type config struct {
 	RalioAPIKey      string
 	ReconcileEvery   time.Duration
 	ReconcileRate    float64
+	ReconcileTimeout time.Duration
+	ReconcileRequest time.Duration // --reconcile-request-timeout
 	ReviewAlertAfter time.Duration
 	Users            []string // kycd reconcile --user
 	JSON             bool
@@ -77,6 +79,10 @@ var envTwins = map[string]string{ //nolint:gosec // G101: names of environment v
 	"reconcile-every":        "KYCD_RECONCILE_EVERY",
 	"reconcile-rate":         "KYCD_RECONCILE_RATE",
 	"review-alert-after":     "KYCD_REVIEW_ALERT_AFTER",
+
+	// Reconciliation's deadlines.
+	"reconcile-timeout":         "KYCD_RECONCILE_TIMEOUT",
+	"reconcile-request-timeout": "KYCD_RECONCILE_REQUEST_TIMEOUT",
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
@@ -105,6 +111,8 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.RalioAPIKey, "ralio-api-key", "", "API key of Ralio's REST API, for reconciliation")
 	fs.DurationVar(&c.ReconcileEvery, "reconcile-every", 0, "serve: reconcile with Ralio's REST API this often (e.g. 1h); 0 never")
 	fs.Float64Var(&c.ReconcileRate, "reconcile-rate", 5, "most requests per second reconciliation sends to Ralio's REST API")
+	fs.DurationVar(&c.ReconcileTimeout, "reconcile-timeout", 30*time.Minute, "deadline of a reconciliation run, its waits for Retry-After included; a run still going then stops and the next resumes")
+	fs.DurationVar(&c.ReconcileRequest, "reconcile-request-timeout", 30*time.Second, "deadline of one request to Ralio's REST API, its answer read whole (retried like a 5xx)")
 	fs.DurationVar(&c.ReviewAlertAfter, "review-alert-after", kycd.DefaultReviewAlertAfter, "serve: how long a session may stay in REVIEW before it is stalled (listed, counted, notified once as kyc.session.stalled)")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
 }
@@ -222,6 +230,12 @@ func (c *config) validate() error {
 	}
 	if c.ReconcileRate <= 0 {
 		return fmt.Errorf("--reconcile-rate %g: must be positive, e.g. 5 (requests per second)", c.ReconcileRate)
+	}
+	if c.ReconcileTimeout < time.Second {
+		return fmt.Errorf("--reconcile-timeout %s: want at least 1s, e.g. 30m", c.ReconcileTimeout)
+	}
+	if c.ReconcileRequest < 100*time.Millisecond || c.ReconcileRequest > c.ReconcileTimeout {
+		return fmt.Errorf("--reconcile-request-timeout %s: want at least 100ms and at most --reconcile-timeout (%s), e.g. 30s", c.ReconcileRequest, c.ReconcileTimeout)
 	}
 	if c.ReviewAlertAfter < time.Minute {
 		return fmt.Errorf("--review-alert-after %s: want at least 1m, e.g. 48h", c.ReviewAlertAfter)

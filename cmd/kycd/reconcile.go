@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -23,7 +24,12 @@ func reconcileCmd(e *env) *cobra.Command {
 		Long: `Ask Ralio's REST API (--ralio-api-url, --ralio-api-key) for the sessions of
 every user kycd knows (and those given with --user), and apply the
 transitions kycd never received, through the same rules as webhooks,
-notifying as a webhook would have. Running it again changes nothing.`,
+notifying as a webhook would have. Running it again changes nothing.
+
+Progress goes to stderr (every 100 users or 5 s). A run that ends with a
+user or session it could not check after retries is recorded failed and
+exits 1; one stopped by --reconcile-timeout or a signal is interrupted,
+exits 1, and the next run resumes after the last user it finished.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if err := e.cfg.requireRalioAPI("kycd reconcile"); err != nil {
@@ -48,7 +54,9 @@ notifying as a webhook would have. Running it again changes nothing.`,
 			}
 			defer in.Close()
 			log := slog.New(slog.DiscardHandler)
-			run, runErr := e.reconciler(store, in, log, nil).Run(cmd.Context(), e.cfg.Users)
+			r := e.reconciler(store, in, log, nil)
+			r.Progress = progressTo(e.stderr, time.Now)
+			run, runErr := r.Run(cmd.Context(), e.cfg.Users)
 			if run == nil {
 				return runErr
 			}
@@ -67,12 +75,48 @@ notifying as a webhook would have. Running it again changes nothing.`,
 			if runErr != nil {
 				return fmt.Errorf("reconcile stopped after user %s: %w (the next run resumes there)", orDash(run.Cursor), runErr)
 			}
+			if run.State == kycd.ReconcileFailed {
+				return fmt.Errorf("reconcile failed: %s (the next run tries again)", errorsSummary(run))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringSliceVar(&e.cfg.Users, "user", nil, "also reconcile these Ralio user ids (repeat or comma-separate)")
-	e.use(cmd, append(storeFlags, "guidance", "ralio-api-url", "ralio-api-key", "reconcile-rate")...)
+	e.use(cmd, append(storeFlags, "guidance", "ralio-api-url", "ralio-api-key", "reconcile-rate",
+		"reconcile-timeout", "reconcile-request-timeout")...)
 	return cmd
+}
+
+// progressTo prints a run's progress on w: its start, then every 100
+// users or 5 s, and its last user.
+func progressTo(w io.Writer, now func() time.Time) func(*kycd.Reconciliation, int, int) {
+	var last time.Time
+	return func(run *kycd.Reconciliation, done, total int) {
+		t := now()
+		if done == 0 {
+			fmt.Fprintf(w, "reconcile: %d users to check\n", total)
+			last = t
+			return
+		}
+		if done%100 != 0 && done != total && t.Sub(last) < 5*time.Second {
+			return
+		}
+		last = t
+		fmt.Fprintf(w, "reconcile: %d of %d users checked, %d sessions checked, %d repaired, %d errors (%s)\n",
+			done, total, run.Checked, len(run.Repaired), len(run.Errors), t.Sub(run.StartedAt).Round(time.Second))
+	}
+}
+
+// errorsSummary says how many errors a run met, and the first.
+func errorsSummary(run *kycd.Reconciliation) string {
+	n := fmt.Sprintf("%d errors", len(run.Errors))
+	if len(run.Errors) == 1 {
+		n = "1 error"
+	}
+	if len(run.Errors) == 0 {
+		return n
+	}
+	return n + ", the first: " + run.Errors[0]
 }
 
 func printReconciliation(e *env, run *kycd.Reconciliation) {
@@ -96,13 +140,15 @@ func (e *env) reconciler(store kycd.Store, in *ingest.Ingester, log *slog.Logger
 		Store:    store,
 		Receiver: in,
 		Client: &reconcile.Client{
-			BaseURL: e.cfg.RalioAPIURL,
-			APIKey:  e.cfg.RalioAPIKey,
-			HTTP:    &http.Client{Timeout: 30 * time.Second},
-			Limiter: rate.NewLimiter(rate.Limit(e.cfg.ReconcileRate), 1),
+			BaseURL:        e.cfg.RalioAPIURL,
+			APIKey:         e.cfg.RalioAPIKey,
+			HTTP:           &http.Client{},
+			Limiter:        rate.NewLimiter(rate.Limit(e.cfg.ReconcileRate), 1),
+			RequestTimeout: e.cfg.ReconcileRequest,
 		},
 		Logger:  log,
 		Metrics: m,
+		Timeout: e.cfg.ReconcileTimeout,
 	}
 }
 
@@ -123,7 +169,8 @@ func (c *config) requireRalioAPI(who string) error {
 }
 
 // reconcileLoop reconciles every interval until ctx ends. An interrupted
-// run (shutdown) is resumed by the next one.
+// run (shutdown, --reconcile-timeout) is resumed by the next one; a failed
+// one is logged, and the next run tries every user again.
 func (e *env) reconcileLoop(ctx context.Context, r *reconcile.Reconciler, in *ingest.Ingester, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -136,8 +183,12 @@ func (e *env) reconcileLoop(ctx context.Context, r *reconcile.Reconciler, in *in
 		if caught, _ := in.CaughtUp(ctx, 10*time.Second); !caught && ctx.Err() == nil {
 			log.Warn("reconciling while the projection is behind; a webhook not yet projected may look missing (it is applied once either way)")
 		}
-		if _, err := r.Run(ctx, e.cfg.Users); err != nil && ctx.Err() == nil {
+		run, err := r.Run(ctx, e.cfg.Users)
+		switch {
+		case err != nil && ctx.Err() == nil:
 			log.Warn("reconciliation stopped; the next run resumes", "err", err)
+		case run != nil && run.State == kycd.ReconcileFailed:
+			log.Warn("reconciliation failed for some users or sessions; the next run tries again", "errors", errorsSummary(run))
 		}
 	}
 }

@@ -43,7 +43,8 @@ var (
 	// serveFlags are serve's: what only a running server reads.
 	serveFlags = []string{"addr", "database", "ralio-secret", "admin-token", "sink", "sink-secret", "retention", "max-body",
 		"body-budget", "peer-body-budget", "max-connections", "untrusted-idle-timeout", "log-format", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
-		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate", "review-alert-after",
+		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate",
+		"reconcile-timeout", "reconcile-request-timeout", "review-alert-after",
 		"audit-retention"}
 )
 

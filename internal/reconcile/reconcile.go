@@ -48,8 +48,9 @@ type Reconciler struct {
 	// Timeout is a run's deadline (none when 0): a run still going then
 	// stops, interrupted, and the next resumes where it stopped.
 	Timeout time.Duration
-	// Progress, when set, is called after each user with the run so far,
-	// the users done and the users of the run.
+	// Progress, when set, is called before the first user (done 0) and
+	// after each user with the run so far, the users done and the users
+	// of the run.
 	Progress func(run *kycd.Reconciliation, done, total int)
 }
 
@@ -104,6 +105,9 @@ func (r *Reconciler) Run(ctx context.Context, users []string) (*kycd.Reconciliat
 		var cancel context.CancelFunc
 		runCtx, cancel = context.WithTimeout(ctx, r.Timeout)
 		defer cancel()
+	}
+	if r.Progress != nil {
+		r.Progress(run, 0, len(all))
 	}
 	var stop error
 	for i, uid := range all {

@@ -134,6 +134,7 @@ func faultScenarios() []faultScenario {
 		{name: "1000 connections", section: sectionTraffic, long: true, sequential: true, run: thousandConnectionsScenario},
 		{name: "half bodies from one address", section: sectionTraffic, long: true, sequential: true, run: halfBodiesScenario},
 		{name: "1024 open files", section: sectionTraffic, long: true, sequential: true, run: fdLimitScenario},
+		{name: "hostile reconcile answers", section: sectionTraffic, long: true, run: reconcileHostileScenario},
 		{name: "kill -9 on SQLite", section: sectionCrashes, long: true, run: kill9Scenario("SQLite")},
 		{name: "kill -9 on PostgreSQL", section: sectionCrashes, long: true, run: kill9Scenario("PostgreSQL")},
 		{name: "PostgreSQL outage", section: sectionCrashes, long: true, run: postgresOutageScenario},

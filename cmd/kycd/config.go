@@ -234,8 +234,8 @@ func (c *config) validate() error {
 	if c.ReconcileTimeout < time.Second {
 		return fmt.Errorf("--reconcile-timeout %s: want at least 1s, e.g. 30m", c.ReconcileTimeout)
 	}
-	if c.ReconcileRequest < 100*time.Millisecond || c.ReconcileRequest > c.ReconcileTimeout {
-		return fmt.Errorf("--reconcile-request-timeout %s: want at least 100ms and at most --reconcile-timeout (%s), e.g. 30s", c.ReconcileRequest, c.ReconcileTimeout)
+	if c.ReconcileRequest < 100*time.Millisecond {
+		return fmt.Errorf("--reconcile-request-timeout %s: want at least 100ms, e.g. 30s", c.ReconcileRequest)
 	}
 	if c.ReviewAlertAfter < time.Minute {
 		return fmt.Errorf("--review-alert-after %s: want at least 1m, e.g. 48h", c.ReviewAlertAfter)

@@ -139,8 +139,10 @@ func TestReconcileCommandAgainstHostileRalio(t *testing.T) {
 	if took > 12*time.Second {
 		t.Errorf("kycd reconcile took %s, want it within its 6s deadline and a start", took)
 	}
+	// An upper bound: a child of os/exec shares this test's memory until
+	// it execs, and ru_maxrss counts it (docs/benchmarks.md).
 	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // kB on Linux
-	t.Logf("kycd reconcile against the hostile answers: %s, peak RSS (ru_maxrss) %.1f MiB", took.Round(time.Millisecond), float64(rss)/(1<<20))
+	t.Logf("kycd reconcile against the hostile answers: %s, peak RSS (ru_maxrss, at most) %.1f MiB", took.Round(time.Millisecond), float64(rss)/(1<<20))
 	if rss > 300<<20 {
 		t.Errorf("peak RSS %d bytes, want under 300 MiB", rss)
 	}

@@ -239,7 +239,7 @@ func (c *Client) get(ctx context.Context, path, list string, each func(item []by
 		// A wait that would outlast the run is not waited: the run's
 		// deadline counts Retry-After too.
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
-			return fmt.Errorf("%w; not retried: the wait of %s asked for would pass the run's deadline", err, d)
+			return fmt.Errorf("%w; not retried: the next try, %s later, would pass the run's deadline", err, d)
 		}
 		if err := c.sleep(ctx, d); err != nil {
 			return err

@@ -110,8 +110,8 @@ const (
 
 // Sessions lists a user's sessions, every page: at most the pages Ralio's
 // first page announces (numPages, else total), one more for a session
-// created meanwhile, and never more than maxPages. A `next` beyond that is
-// an error, not a reason to go on.
+// created meanwhile, and never more than maxPages nor maxPages × pageSize
+// sessions. A `next` beyond that is an error, not a reason to go on.
 func (c *Client) Sessions(ctx context.Context, userID string) ([]Session, error) {
 	var all []Session
 	limit, first := maxPages, pagination{}
@@ -127,6 +127,9 @@ func (c *Client) Sessions(ctx context.Context, userID string) ([]Session, error)
 			if len(s.ID) > maxField || len(s.State) > maxField || len(s.Type) > maxField || len(s.CreatedAt) > maxField ||
 				len(s.UpdatedAt) > maxField || len(s.ExpiresAt) > maxField {
 				return fmt.Errorf("a session with a field longer than %d bytes", maxField)
+			}
+			if len(all) == maxPages*pageSize {
+				return fmt.Errorf("more than %d sessions", maxPages*pageSize)
 			}
 			n++
 			all = append(all, s)

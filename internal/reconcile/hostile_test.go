@@ -315,3 +315,21 @@ func TestReconcileKeepsAtMost100Errors(t *testing.T) {
 		t.Fatalf("run = %d users, %d errors, last %q, %v", run.Users, len(run.Errors), run.Errors[len(run.Errors)-1], err)
 	}
 }
+
+// Pages of more items than asked for still stop at 10,000 sessions a user.
+func TestReconcileStopsAt10000Sessions(t *testing.T) {
+	page := func(n int) string {
+		items := strings.Repeat(`{"id":"s","state":"STARTED"},`, 999) + `{"id":"s","state":"STARTED"}`
+		return fmt.Sprintf(`{"data":[%s],"pagination":{"page":%d,"pageSize":1000,"numPages":11,"total":11000,"next":%d}}`, items, n, n+1)
+	}
+	var pages atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, page(int(pages.Add(1))))
+	}))
+	defer srv.Close()
+	c := &reconcile.Client{BaseURL: srv.URL, APIKey: key}
+	_, err := c.Sessions(context.Background(), user)
+	if err == nil || !strings.Contains(err.Error(), "more than 10000 sessions") || pages.Load() != 11 {
+		t.Fatalf("Sessions = %v after %d pages, want it stopped at 10000 sessions on page 11", err, pages.Load())
+	}
+}

@@ -347,3 +347,18 @@ func TestReconcileStopsAt10000Sessions(t *testing.T) {
 		t.Fatalf("Sessions = %v after %d pages, want it stopped at 10000 sessions on page 11", err, pages.Load())
 	}
 }
+
+// A session id that is not a UUID (here with a terminal escape) is an
+// error, quoted, and never reaches the log.
+func TestReconcileRefusesASessionIDThatIsNotAUUID(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"data":[{"id":"\u001b]0;pwned\u0007","state":"REJECTED"}],"pagination":{"page":1,"numPages":1,"total":1,"next":null}}`)
+	}))
+	defer srv.Close()
+	r, _ := newHostileRun(t, newHostileRalio(t))
+	r.Client.BaseURL = srv.URL
+	run, err := r.Run(context.Background(), []string{user})
+	if err != nil || run.State != kycd.ReconcileFailed || len(run.Errors) != 1 || !strings.Contains(run.Errors[0], `not a UUID: "\x1b]0;pwned\a"`) || strings.ContainsRune(run.Errors[0], 0x1b) {
+		t.Fatalf("run = %+v, %v; want the id refused, quoted", run, err)
+	}
+}

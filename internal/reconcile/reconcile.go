@@ -233,6 +233,16 @@ func (r *Reconciler) user(ctx context.Context, run *kycd.Reconciliation, uid str
 	}
 	for _, rs := range sessions {
 		run.Checked++
+		if statusOf(rs.State) == "" {
+			continue // NOT_STARTED, STARTED, unknown: nothing to reconcile
+		}
+		// A session id goes into requests, the log and the run's record
+		// (printed by kycd reconcile): only a UUID, as Ralio's contract
+		// says, is taken; anything else is quoted in the error.
+		if _, err := uuid.Parse(rs.ID); err != nil || len(rs.ID) != 36 {
+			r.fail(run, fmt.Sprintf("user %s: a session whose id is not a UUID: %q", uid, rs.ID))
+			continue
+		}
 		repaired, err := r.session(ctx, run, uid, rs)
 		if err != nil {
 			if ctx.Err() != nil {

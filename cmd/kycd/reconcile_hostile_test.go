@@ -56,7 +56,7 @@ func newHostileRalioAPI(t *testing.T) *hostileRalioAPI {
 		uid, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/api/v1/account/users/"), "/")
 		switch uid {
 		case hostileHuge:
-			w.Write(huge.Bytes()) //nolint:errcheck // kycd stops reading
+			w.Write(huge.Bytes())
 		case hostileEndless:
 			page, _ := strconv.Atoi(r.URL.Query().Get("page"))
 			fmt.Fprintf(w, `{"data":[{"id":"%s","state":"STARTED"}],"pagination":{"page":%d,"pageSize":100,"numPages":%d,"total":%d,"next":%d}}`,
@@ -65,14 +65,14 @@ func newHostileRalioAPI(t *testing.T) *hostileRalioAPI {
 			w.Header().Set("Retry-After", "300")
 			w.WriteHeader(http.StatusTooManyRequests)
 		case hostileRedirect:
-			http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusFound)
+			http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusFound) //nolint:gosec // G710: the test sends the client to its second host on purpose
 		case hostileFail:
 			w.WriteHeader(http.StatusBadGateway)
 		default:
 			w.WriteHeader(http.StatusNotFound)
 		}
 	}))
-	t.Cleanup(h.Server.Close)
+	t.Cleanup(h.Close)
 	return h
 }
 

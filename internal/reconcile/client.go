@@ -360,7 +360,7 @@ type readErr struct {
 	err  error
 }
 
-var errTooLarge = fmt.Errorf("Ralio's answer is larger than %d MiB: not read further", maxAnswer>>20)
+var errTooLarge = fmt.Errorf("the answer of Ralio's API is larger than %d MiB: not read further", maxAnswer>>20)
 
 func (r *readErr) Read(p []byte) (int, error) {
 	if r.left <= 0 {
@@ -389,10 +389,7 @@ func decodeList(r io.Reader, list string, each func(item []byte) error, fields m
 		return err
 	}
 	items, elements := 0, 0
-	for {
-		if dec.PeekKind() == '}' {
-			break
-		}
+	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
 		if err != nil {
 			return err
@@ -471,7 +468,7 @@ func arrayElements(v jsontext.Value) (int, error) {
 				n++ // an element begins
 			}
 		}
-		if _, err := dec.ReadToken(); err == io.EOF {
+		if _, err := dec.ReadToken(); errors.Is(err, io.EOF) {
 			return n, nil
 		} else if err != nil {
 			return n, err

@@ -67,7 +67,7 @@ func newHostileRalio(t *testing.T) *hostileRalio {
 		parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/api/v1/account/users/"), "/")
 		switch parts[0] {
 		case hugeUser:
-			w.Write(hugePage) //nolint:errcheck // the client stops reading
+			w.Write(hugePage)
 		case endlessUser:
 			page, _ := strconv.Atoi(r.URL.Query().Get("page"))
 			fmt.Fprintf(w, `{"data":[{"id":"s%d","state":"STARTED"}],"pagination":{"page":%d,"pageSize":100,"numPages":%d,"total":%d,"next":%d}}`,
@@ -76,7 +76,7 @@ func newHostileRalio(t *testing.T) *hostileRalio {
 			w.Header().Set("Retry-After", "300")
 			w.WriteHeader(http.StatusTooManyRequests)
 		case redirectUser:
-			http.Redirect(w, r, h.other.URL+r.URL.RequestURI(), http.StatusFound)
+			http.Redirect(w, r, h.other.URL+r.URL.RequestURI(), http.StatusFound) //nolint:gosec // G710: the test sends the client to its second host on purpose
 		case failUser:
 			w.WriteHeader(http.StatusBadGateway)
 		case hangUser:
@@ -90,17 +90,17 @@ func newHostileRalio(t *testing.T) *hostileRalio {
 			case "state-history":
 				fmt.Fprintf(w, `{"logs":[{"id":"l1","new_state":"REJECTED","created_at":%q}]}`, t2)
 			case "checks":
-				w.Write(checks) //nolint:errcheck // the client stops reading
+				w.Write(checks)
 			}
 		case bigUser:
-			w.Write([]byte(`{"data":[],"pagination":"`))             //nolint:errcheck
-			w.Write(bytes.Repeat([]byte("a"), 20<<20))               //nolint:errcheck // the client stops reading
-			w.Write([]byte(`","numPages":1,"total":0,"next":null}`)) //nolint:errcheck
+			w.Write([]byte(`{"data":[],"pagination":"`))
+			w.Write(bytes.Repeat([]byte("a"), 20<<20))
+			w.Write([]byte(`","numPages":1,"total":0,"next":null}`))
 		default:
 			w.WriteHeader(http.StatusNotFound)
 		}
 	}))
-	t.Cleanup(h.Server.Close)
+	t.Cleanup(h.Close)
 	return h
 }
 

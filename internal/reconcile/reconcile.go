@@ -165,7 +165,9 @@ func (r *Reconciler) fail(run *kycd.Reconciliation, msg string) {
 		run.Errors = append(run.Errors, "1 more error")
 	default:
 		var more int
-		fmt.Sscanf(run.Errors[n-1], "%d more", &more)
+		if _, err := fmt.Sscanf(run.Errors[n-1], "%d more", &more); err != nil {
+			more = 0 // not a count line: this one starts the count
+		}
 		run.Errors[n-1] = fmt.Sprintf("%d more errors", more+1)
 	}
 }

@@ -31,6 +31,25 @@ type Session struct {
 	History       []HistoryEntry `json:"history"`
 }
 
+// Complete fills what every read of a session shows beyond its stored
+// row: lists, never null, and the failure reasons of its checks
+// (Failures). The stores return the row as written; the application layer
+// completes it.
+func (s *Session) Complete() {
+	if s.Checks == nil {
+		s.Checks = []Check{}
+	}
+	for i := range s.Checks {
+		if s.Checks[i].Reasons == nil {
+			s.Checks[i].Reasons = []Reason{}
+		}
+	}
+	if s.History == nil {
+		s.History = []HistoryEntry{}
+	}
+	s.Failures = Failures(s.Checks)
+}
+
 // HistoryEntry is one event of a session, applied or stale.
 type HistoryEntry struct {
 	EventID    string    `json:"eventId"`

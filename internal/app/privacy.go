@@ -147,6 +147,9 @@ func (s *Service) exportSubject(ctx context.Context, id, typ string) (*kycd.Subj
 	if x.Sessions == nil {
 		x.Sessions = []*kycd.Session{}
 	}
+	for _, sess := range x.Sessions {
+		sess.Complete()
+	}
 	for _, e := range sc.events {
 		rec, err := s.Store.Event(ctx, e.ID)
 		if err != nil {

@@ -26,6 +26,7 @@ func (s *Service) Session(ctx context.Context, id string) (*kycd.Session, error)
 	if err != nil {
 		return nil, err
 	}
+	sess.Complete()
 	return sess, nil
 }
 

@@ -11,37 +11,13 @@ import (
 	"github.com/kycd/kycd"
 )
 
-// Session returns a session with its checks, failures and history, all
-// from its one row.
+// Session returns a session with its checks and history, all from its
+// one row, as stored (kycd.Session.Complete fills the rest).
 func (s *Store) Session(ctx context.Context, id string) (*kycd.Session, error) {
-	st := kycd.SessionState{ID: id}
-	var expires *time.Time
-	var checks, history []byte
-	err := s.pool.QueryRow(ctx,
-		`SELECT subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history FROM sessions WHERE id = $1`, id,
-	).Scan(&st.Subject.Type, &st.Subject.ID, &st.Status, &st.StatusAt, &st.StatusEventID, &expires, &checks, &history)
+	sess, err := scanSession(s.pool.QueryRow(ctx, `SELECT `+sessionReadColumns+` FROM sessions WHERE id = $1`, id))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: session: %w", s.notFound(err, "session %s not found", id))
 	}
-	if err := decodeSession(&st, checks, history); err != nil {
-		return nil, fmt.Errorf("postgres: session: %w", err)
-	}
-	sess := &kycd.Session{
-		ID: id, Subject: st.Subject, Status: st.Status, StatusAt: st.StatusAt, StatusEventID: st.StatusEventID,
-		ExpiresAt: derefTime(expires), Checks: st.Checks, History: st.History,
-	}
-	if sess.Checks == nil {
-		sess.Checks = []kycd.Check{}
-	}
-	for i := range sess.Checks {
-		if sess.Checks[i].Reasons == nil {
-			sess.Checks[i].Reasons = []kycd.Reason{}
-		}
-	}
-	if sess.History == nil {
-		sess.History = []kycd.HistoryEntry{}
-	}
-	sess.Failures = kycd.Failures(sess.Checks)
 	return sess, nil
 }
 

@@ -34,45 +34,34 @@ func (t *tx) SubjectLevel(ctx context.Context, sub kycd.SubjectRef) (string, tim
 	return deref(level), derefTime(at).UTC(), nil
 }
 
-const subjectSessionColumns = `id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history`
+const sessionReadColumns = `id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history`
+
+// scanSession reads a row of sessionReadColumns, as stored.
+func scanSession(row pgx.Row) (*kycd.Session, error) {
+	var st kycd.SessionState
+	var expires *time.Time
+	var checks, history []byte
+	if err := row.Scan(&st.ID, &st.Subject.Type, &st.Subject.ID, &st.Status, &st.StatusAt, &st.StatusEventID, &expires, &checks, &history); err != nil {
+		return nil, err
+	}
+	if err := decodeSession(&st, checks, history); err != nil {
+		return nil, err
+	}
+	return &kycd.Session{ID: st.ID, Subject: st.Subject, Status: st.Status, StatusAt: st.StatusAt, StatusEventID: st.StatusEventID,
+		ExpiresAt: derefTime(expires), Checks: st.Checks, History: st.History}, nil
+}
 
 func (t *tx) sessions(ctx context.Context, query string, args ...any) ([]*kycd.Session, error) {
 	rows, err := t.tx.Query(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	var out []*kycd.Session
-	var st kycd.SessionState
-	var expires *time.Time
-	var checks, history []byte
-	_, err = pgx.ForEachRow(rows, []any{&st.ID, &st.Subject.Type, &st.Subject.ID, &st.Status, &st.StatusAt, &st.StatusEventID, &expires, &checks, &history}, func() error {
-		st.Checks, st.History = nil, nil
-		if err := decodeSession(&st, checks, history); err != nil {
-			return err
-		}
-		sess := &kycd.Session{ID: st.ID, Subject: st.Subject, Status: st.Status, StatusAt: st.StatusAt, StatusEventID: st.StatusEventID,
-			ExpiresAt: derefTime(expires), Checks: st.Checks, History: st.History}
-		if sess.Checks == nil {
-			sess.Checks = []kycd.Check{}
-		}
-		for i := range sess.Checks {
-			if sess.Checks[i].Reasons == nil {
-				sess.Checks[i].Reasons = []kycd.Reason{}
-			}
-		}
-		if sess.History == nil {
-			sess.History = []kycd.HistoryEntry{}
-		}
-		sess.Failures = kycd.Failures(sess.Checks)
-		out = append(out, sess)
-		return nil
-	})
-	return out, err
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*kycd.Session, error) { return scanSession(row) })
 }
 
 // SubjectSessions reads the sessions of a subject.
 func (t *tx) SubjectSessions(ctx context.Context, sub kycd.SubjectRef) ([]*kycd.Session, error) {
-	out, err := t.sessions(ctx, `SELECT `+subjectSessionColumns+` FROM sessions WHERE subject_id = $1 AND subject_type = $2 ORDER BY status_at DESC, id`,
+	out, err := t.sessions(ctx, `SELECT `+sessionReadColumns+` FROM sessions WHERE subject_id = $1 AND subject_type = $2 ORDER BY status_at DESC, id`,
 		sub.ID, sub.Type)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: subject sessions: %w", translate(t.s, err))
@@ -83,7 +72,7 @@ func (t *tx) SubjectSessions(ctx context.Context, sub kycd.SubjectRef) ([]*kycd.
 // SessionsWithStatusEvent finds the sessions through the events' session
 // ids, both by primary key: sessions have no index by status event.
 func (t *tx) SessionsWithStatusEvent(ctx context.Context, eventIDs []string) ([]*kycd.Session, error) {
-	out, err := t.sessions(ctx, `SELECT `+subjectSessionColumns+` FROM sessions
+	out, err := t.sessions(ctx, `SELECT `+sessionReadColumns+` FROM sessions
 		WHERE id IN (SELECT session_id FROM events WHERE id = ANY($1)) AND status_event_id = ANY($1) ORDER BY id`, eventIDs)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: sessions with status event: %w", translate(t.s, err))

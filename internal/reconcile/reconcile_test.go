@@ -107,7 +107,7 @@ func TestReconcileRepairsWhatWasMissedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Status != kycd.StatusRejected || len(s.Failures) != 1 || s.Failures[0].Code != "EXPIRED_DOCUMENT" || s.Checks[0].Reasons[0].Category != "DOC" {
+	if s.Status != kycd.StatusRejected || len(kycd.Failures(s.Checks)) != 1 || kycd.Failures(s.Checks)[0].Code != "EXPIRED_DOCUMENT" || s.Checks[0].Reasons[0].Category != "DOC" {
 		t.Fatalf("session = %+v, want REJECTED with its refused check", s)
 	}
 	last := s.History[len(s.History)-1]

@@ -3,51 +3,19 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/kycd/kycd"
 )
 
-// Session returns a session with its checks, failures and history, all
-// from its one row.
+// Session returns a session with its checks and history, all from its
+// one row, as stored (kycd.Session.Complete fills the rest).
 func (s *Store) Session(ctx context.Context, id string) (*kycd.Session, error) {
-	sess := &kycd.Session{ID: id}
-	var at string
-	var expires sql.NullString
-	var checks, history []byte
-	err := s.r.QueryRowContext(ctx,
-		`SELECT subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history FROM sessions WHERE id = ?`, id,
-	).Scan(&sess.Subject.Type, &sess.Subject.ID, &sess.Status, &at, &sess.StatusEventID, &expires, &checks, &history)
+	sess, err := scanSession(s.r.QueryRowContext(ctx, `SELECT `+sessionReadColumns+` FROM sessions WHERE id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: session: %w", s.notFound(err, "session %s not found", id))
 	}
-	if sess.StatusAt, err = parseTime(at); err != nil {
-		return nil, fmt.Errorf("sqlite: session: %w", err)
-	}
-	if sess.ExpiresAt, err = parseNullTime(expires); err != nil {
-		return nil, fmt.Errorf("sqlite: session: %w", err)
-	}
-	if err := json.Unmarshal(checks, &sess.Checks); err != nil {
-		return nil, fmt.Errorf("sqlite: session checks: %w", err)
-	}
-	if err := json.Unmarshal(history, &sess.History); err != nil {
-		return nil, fmt.Errorf("sqlite: session history: %w", err)
-	}
-	// Readers get lists, never null.
-	if sess.Checks == nil {
-		sess.Checks = []kycd.Check{}
-	}
-	for i := range sess.Checks {
-		if sess.Checks[i].Reasons == nil {
-			sess.Checks[i].Reasons = []kycd.Reason{}
-		}
-	}
-	if sess.History == nil {
-		sess.History = []kycd.HistoryEntry{}
-	}
-	sess.Failures = kycd.Failures(sess.Checks)
 	return sess, nil
 }
 

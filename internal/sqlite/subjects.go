@@ -41,15 +41,15 @@ func (t *tx) SubjectLevel(ctx context.Context, sub kycd.SubjectRef) (string, tim
 	return level.String, levelAt, nil
 }
 
-const subjectSessionColumns = `id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history`
+const sessionReadColumns = `id, subject_type, subject_id, status, status_at, status_event_id, expires_at, checks, history`
 
-// scanSubjectSession reads a row of subjectSessionColumns as Session does.
-func scanSubjectSession(rows *sql.Rows) (*kycd.Session, error) {
+// scanSession reads a row of sessionReadColumns, as stored.
+func scanSession(row interface{ Scan(...any) error }) (*kycd.Session, error) {
 	sess := &kycd.Session{}
 	var at string
 	var expires sql.NullString
 	var checks, history []byte
-	err := rows.Scan(&sess.ID, &sess.Subject.Type, &sess.Subject.ID, &sess.Status, &at, &sess.StatusEventID, &expires, &checks, &history)
+	err := row.Scan(&sess.ID, &sess.Subject.Type, &sess.Subject.ID, &sess.Status, &at, &sess.StatusEventID, &expires, &checks, &history)
 	if err != nil {
 		return nil, err
 	}
@@ -65,25 +65,13 @@ func scanSubjectSession(rows *sql.Rows) (*kycd.Session, error) {
 	if err := json.Unmarshal(history, &sess.History); err != nil {
 		return nil, fmt.Errorf("session %s history: %w", sess.ID, err)
 	}
-	if sess.Checks == nil {
-		sess.Checks = []kycd.Check{}
-	}
-	for i := range sess.Checks {
-		if sess.Checks[i].Reasons == nil {
-			sess.Checks[i].Reasons = []kycd.Reason{}
-		}
-	}
-	if sess.History == nil {
-		sess.History = []kycd.HistoryEntry{}
-	}
-	sess.Failures = kycd.Failures(sess.Checks)
 	return sess, nil
 }
 
 func (t *tx) sessions(ctx context.Context, query string, args ...any) ([]*kycd.Session, error) {
 	var out []*kycd.Session
 	err := queryRows(ctx, t.tx, query, args, func(rows *sql.Rows) error {
-		sess, err := scanSubjectSession(rows)
+		sess, err := scanSession(rows)
 		out = append(out, sess)
 		return err
 	})
@@ -92,7 +80,7 @@ func (t *tx) sessions(ctx context.Context, query string, args ...any) ([]*kycd.S
 
 // SubjectSessions reads the sessions of a subject.
 func (t *tx) SubjectSessions(ctx context.Context, sub kycd.SubjectRef) ([]*kycd.Session, error) {
-	out, err := t.sessions(ctx, `SELECT `+subjectSessionColumns+` FROM sessions WHERE subject_id = ? AND subject_type = ? ORDER BY status_at DESC, id`,
+	out, err := t.sessions(ctx, `SELECT `+sessionReadColumns+` FROM sessions WHERE subject_id = ? AND subject_type = ? ORDER BY status_at DESC, id`,
 		sub.ID, sub.Type)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: subject sessions: %w", translate(t.s, err))
@@ -107,7 +95,7 @@ func (t *tx) SessionsWithStatusEvent(ctx context.Context, eventIDs []string) ([]
 	if err != nil {
 		return nil, err
 	}
-	out, err := t.sessions(ctx, `SELECT `+subjectSessionColumns+` FROM sessions
+	out, err := t.sessions(ctx, `SELECT `+sessionReadColumns+` FROM sessions
 		WHERE id IN (SELECT session_id FROM events WHERE id IN (SELECT value FROM json_each(?1)))
 		AND status_event_id IN (SELECT value FROM json_each(?1)) ORDER BY id`, ids)
 	if err != nil {

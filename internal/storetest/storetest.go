@@ -226,6 +226,7 @@ func session(t *testing.T, s kycd.Store, id string) *kycd.Session {
 	if err != nil {
 		t.Fatalf("Session(%s): %v", id, err)
 	}
+	sess.Complete() // as every reader gets it
 	return sess
 }
 

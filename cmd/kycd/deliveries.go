@@ -63,13 +63,13 @@ func deliveriesCmd(e *env) *cobra.Command {
 		Short: "Show a delivery: its state, every attempt, the operators' changes and its notification",
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			d, err := store.Delivery(cmd.Context(), args[0])
+			a, err := e.app(cmd.Context(), store)
 			if err != nil {
 				return err
 			}
-			d.LastError = kycd.RedactText(d.LastError)
-			for i := range d.Attempts {
-				d.Attempts[i].Error = kycd.RedactText(d.Attempts[i].Error)
+			d, err := a.Delivery(cmd.Context(), args[0])
+			if err != nil {
+				return err
 			}
 			d.Payload = withoutPersonalData(d.Payload)
 			if e.cfg.JSON {

@@ -190,3 +190,48 @@ func (s *Service) Deliveries(ctx context.Context, f kycd.DeliveryFilter) (*kycd.
 	page := kycd.NewPage(rows, limit, func(d *kycd.Delivery) string { return kycd.EncodeCursor(d.CreatedAt, d.ID) })
 	return &kycd.DeliveryPage{Items: page.Items, NextCursor: page.NextCursor}, nil
 }
+
+// Delivery returns the delivery id with its attempts, the operators'
+// actions and its notification, flagged Orphaned or SinkPaused as its sink
+// is (kycd.FlagSinks), with credentials struck from its errors
+// (kycd.RedactText); or ENOTFOUND. The payload is as sent: the front end
+// leaves out or audits its personal data.
+func (s *Service) Delivery(ctx context.Context, id string) (*kycd.Delivery, error) {
+	d, err := s.Store.Delivery(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	sinks, err := s.Store.Sinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	kycd.FlagSinks([]*kycd.Delivery{d}, sinks)
+	RedactDelivery(d)
+	return d, nil
+}
+
+// Notifications returns the notifications among ids that exist, oldest
+// first, each with its deliveries flagged as Delivery flags them.
+func (s *Service) Notifications(ctx context.Context, ids []string) ([]*kycd.SentNotification, error) {
+	sent, err := s.Store.Notifications(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	sinks, err := s.Store.Sinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range sent {
+		kycd.FlagSinks(n.Deliveries, sinks)
+	}
+	return sent, nil
+}
+
+// RedactDelivery strikes credentials from the errors of a delivery
+// recorded before kycd redacted them as it recorded them.
+func RedactDelivery(d *kycd.Delivery) {
+	d.LastError = kycd.RedactText(d.LastError)
+	for i := range d.Attempts {
+		d.Attempts[i].Error = kycd.RedactText(d.Attempts[i].Error)
+	}
+}

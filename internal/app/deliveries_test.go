@@ -110,11 +110,14 @@ func TestMoveAndDrop(t *testing.T) {
 		}
 		clock.now = clock.now.Add(time.Minute)
 		at := clock.now
+		if d, err := svc.Delivery(ctx, lone.ID); err != nil || !d.Orphaned || d.SinkPaused {
+			t.Fatalf("delivery of a sink not configured = %+v, %v; want it orphaned", d, err)
+		}
 		if err := svc.MoveDelivery(ctx, ana, lone.ID, "crm"); err != nil {
 			t.Fatal(err)
 		}
 		wantAudit(t, s, kycd.AuditDeliveryMove, kycd.AuditTarget("delivery", lone.ID), ana.Name, kycd.AuditOK, "to sink crm")
-		d, err := s.Delivery(ctx, lone.ID)
+		d, err := svc.Delivery(ctx, lone.ID)
 		if err != nil || d.Sink != "crm" || d.State != kycd.DeliveryPending || d.Orphaned || !d.NextAttemptAt.Equal(at) ||
 			len(d.Actions) != 1 || d.Actions[0] != (kycd.DeliveryAction{At: at, Actor: "cli:ana", Action: kycd.ActionMove, From: "gone", To: "crm"}) {
 			t.Fatalf("moved delivery = %+v, %v; want crm's, pending, due at %v, the move noted", d, err, at)
@@ -135,7 +138,7 @@ func TestMoveAndDrop(t *testing.T) {
 		if e := lastAudit(t, s, kycd.AuditDeliveryDrop, kycd.AuditTarget("delivery", twin.ID)); e.Remote != admin.Remote {
 			t.Errorf("drop's entry = %+v, want the remote %s", e, admin.Remote)
 		}
-		d, err = s.Delivery(ctx, twin.ID)
+		d, err = svc.Delivery(ctx, twin.ID)
 		if err != nil || d.State != kycd.DeliveryDropped || d.Orphaned || len(d.Actions) != 1 || d.Actions[0].Action != kycd.ActionDrop || d.Actions[0].Actor != "admin" || d.Actions[0].From != "gone" {
 			t.Fatalf("dropped delivery = %+v, %v; want dropped, the drop noted", d, err)
 		}

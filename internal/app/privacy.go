@@ -160,7 +160,7 @@ func (s *Service) exportSubject(ctx context.Context, id, typ string) (*kycd.Subj
 		}
 		x.Events = append(x.Events, rec)
 	}
-	sent, err := s.Store.Notifications(ctx, sc.notificationIDs())
+	sent, err := s.Notifications(ctx, sc.notificationIDs())
 	if err != nil {
 		return nil, err
 	}

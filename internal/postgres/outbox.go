@@ -17,21 +17,15 @@ const (
 	deliveryColumns = `d.id, d.notification_id, n.type, d.sink, d.state, d.attempts, d.round_attempts, d.round_started_at,
 	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload::text`
 	deliveryFrom = ` FROM deliveries d JOIN notifications n ON n.id = d.notification_id `
-	// sinkFlags are the Orphaned and SinkPaused flags of Delivery, read
-	// with the delivery's sink (LEFT JOIN sinks s): a delivery whose sink
-	// has no row is orphaned as much as one whose sink is no longer
-	// configured. Export reads deliveries through Delivery and shows them;
-	// the deliveries list sets them above the store (kycd.FlagSinks).
-	sinkFlags = `, d.state IN ('pending', 'dead') AND NOT coalesce(s.configured, false), d.state = 'pending' AND s.paused_at IS NOT NULL`
 )
 
-// scanDelivery reads deliveryColumns, then into extra what follows them.
-func scanDelivery(row pgx.Row, extra ...any) (*kycd.Delivery, error) {
+// scanDelivery reads deliveryColumns.
+func scanDelivery(row pgx.Row) (*kycd.Delivery, error) {
 	var d kycd.Delivery
 	var lastError *string
 	var payload string
-	if err := row.Scan(append([]any{&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
-		&d.RoundStartedAt, &d.NextAttemptAt, &lastError, &d.CreatedAt, &d.UpdatedAt, &payload}, extra...)...); err != nil {
+	if err := row.Scan(&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
+		&d.RoundStartedAt, &d.NextAttemptAt, &lastError, &d.CreatedAt, &d.UpdatedAt, &payload); err != nil {
 		return nil, err
 	}
 	d.RoundStartedAt, d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = d.RoundStartedAt.UTC(), d.NextAttemptAt.UTC(), d.CreatedAt.UTC(), d.UpdatedAt.UTC()
@@ -158,15 +152,13 @@ func (s *Store) Deliveries(ctx context.Context, q kycd.DeliveryQuery) ([]*kycd.D
 	return out, nil
 }
 
-// Delivery returns one delivery with its attempts and actions.
+// Delivery returns one delivery with its attempts and actions, without
+// the Orphaned and SinkPaused flags (kycd.FlagSinks sets those).
 func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error) {
-	var orphaned, paused bool
-	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+sinkFlags+deliveryFrom+`LEFT JOIN sinks s ON s.name = d.sink WHERE d.id = $1`, id),
-		&orphaned, &paused)
+	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+deliveryFrom+`WHERE d.id = $1`, id))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: delivery: %w", s.notFound(err, "delivery %s not found", id))
 	}
-	d.Orphaned, d.SinkPaused = orphaned, paused
 	rows, err := s.pool.Query(ctx,
 		`SELECT attempt, started_at, duration_ms, outcome, status_code, error FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt`, id)
 	if err != nil {

@@ -35,7 +35,7 @@ func handleDeliveries(o Options) http.Handler {
 			return nil, err
 		}
 		for _, d := range page.Items {
-			redactDelivery(d)
+			app.RedactDelivery(d)
 		}
 		return page, nil
 	})
@@ -47,12 +47,11 @@ func handleDeliveries(o Options) http.Handler {
 // read of them is audited first.
 func handleDelivery(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, err := o.Store.Delivery(r.Context(), pathID(r))
+		d, err := o.App.Delivery(r.Context(), pathID(r))
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		redactDelivery(d)
 		if !callerOf(r).Role.Allows(kycd.RoleAdmin) {
 			d.Payload, _ = withoutInvitation(d.Payload)
 		} else if _, personal := withoutInvitation(d.Payload); personal {
@@ -63,15 +62,6 @@ func handleDelivery(o Options) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, d)
 	})
-}
-
-// redactDelivery strikes credentials from the errors of a delivery
-// recorded before kycd redacted them as it recorded them.
-func redactDelivery(d *kycd.Delivery) {
-	d.LastError = kycd.RedactText(d.LastError)
-	for i := range d.Attempts {
-		d.Attempts[i].Error = kycd.RedactText(d.Attempts[i].Error)
-	}
 }
 
 func handleDeliveryRetry(o Options) http.Handler {

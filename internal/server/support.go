@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // What support needs beyond the plain reads: sessions found by reason code
@@ -26,14 +27,14 @@ func handleSessionNotifications(o Options) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		items, err := o.Store.Notifications(r.Context(), kycd.SessionNotificationIDs(s))
+		items, err := o.App.Notifications(r.Context(), kycd.SessionNotificationIDs(s))
 		if err != nil {
 			return nil, err
 		}
 		for _, n := range items {
 			n.Payload = withoutPersonalData(n.Payload)
 			for _, d := range n.Deliveries {
-				redactDelivery(d)
+				app.RedactDelivery(d)
 			}
 		}
 		return SessionNotifications{SessionID: s.ID, Items: items}, nil

@@ -17,24 +17,18 @@ const (
 	deliveryColumns = `d.id, d.notification_id, n.type, d.sink, d.state, d.attempts, d.round_attempts, d.round_started_at,
 	d.next_attempt_at, d.last_error, d.created_at, d.updated_at, n.payload`
 	deliveryFrom = ` FROM deliveries d JOIN notifications n ON n.id = d.notification_id `
-	// sinkFlags are the Orphaned and SinkPaused flags of Delivery, read
-	// with the delivery's sink (LEFT JOIN sinks s): a delivery whose sink
-	// has no row is orphaned as much as one whose sink is no longer
-	// configured. Export reads deliveries through Delivery and shows them;
-	// the deliveries list sets them above the store (kycd.FlagSinks).
-	sinkFlags = `, d.state IN ('pending', 'dead') AND coalesce(s.configured, 0) = 0, d.state = 'pending' AND s.paused_at IS NOT NULL`
 	// notPaused keeps the deliveries of a paused sink from being claimed.
 	notPaused = `NOT EXISTS (SELECT 1 FROM sinks p WHERE p.name = d.sink AND p.paused_at IS NOT NULL)`
 )
 
-// scanDelivery reads deliveryColumns, then into extra what follows them.
-func scanDelivery(row interface{ Scan(...any) error }, extra ...any) (*kycd.Delivery, error) {
+// scanDelivery reads deliveryColumns.
+func scanDelivery(row interface{ Scan(...any) error }) (*kycd.Delivery, error) {
 	var d kycd.Delivery
 	var roundStarted, next, created, updated string
 	var lastError sql.NullString
 	var payload []byte
-	if err := row.Scan(append([]any{&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
-		&roundStarted, &next, &lastError, &created, &updated, &payload}, extra...)...); err != nil {
+	if err := row.Scan(&d.ID, &d.NotificationID, &d.NotificationType, &d.Sink, &d.State, &d.AttemptCount, &d.RoundAttempts,
+		&roundStarted, &next, &lastError, &created, &updated, &payload); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {
@@ -221,15 +215,13 @@ func (s *Store) Deliveries(ctx context.Context, q kycd.DeliveryQuery) ([]*kycd.D
 	return out, nil
 }
 
-// Delivery returns one delivery with its attempts and actions.
+// Delivery returns one delivery with its attempts and actions, without
+// the Orphaned and SinkPaused flags (kycd.FlagSinks sets those).
 func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error) {
-	var orphaned, paused bool
-	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+sinkFlags+deliveryFrom+`LEFT JOIN sinks s ON s.name = d.sink WHERE d.id = ?`, id),
-		&orphaned, &paused)
+	d, err := scanDelivery(s.r.QueryRowContext(ctx, `SELECT `+deliveryColumns+deliveryFrom+`WHERE d.id = ?`, id))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: delivery: %w", s.notFound(err, "delivery %s not found", id))
 	}
-	d.Orphaned, d.SinkPaused = orphaned, paused
 	err = queryRows(ctx, s.r, `SELECT attempt, started_at, duration_ms, outcome, status_code, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`,
 		[]any{id}, func(rows *sql.Rows) error {
 			var a kycd.Attempt

@@ -13,6 +13,9 @@ const (
 	DeliveryDropped   = "dropped"   // an operator gave it up; never sent
 )
 
+// DeliveryStates are the states a delivery can be in, in order.
+var DeliveryStates = []string{DeliveryPending, DeliveryDelivered, DeliveryDead, DeliveryDropped}
+
 // Attempt outcomes.
 const (
 	AttemptDelivered = "delivered"

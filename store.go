@@ -90,7 +90,7 @@ type Store interface {
 	// oldest first, each with its deliveries and their attempts and
 	// actions. Unknown ids are left out.
 	Notifications(ctx context.Context, ids []string) ([]*SentNotification, error)
-	// OutboxDepth counts deliveries by state.
+	// OutboxDepth counts deliveries by state: the states it finds.
 	OutboxDepth(ctx context.Context) (map[string]int, error)
 	// OldestPending returns, per sink, when the round of attempts of its
 	// oldest pending delivery began (the delivery's creation, or the last

@@ -97,6 +97,9 @@ func (c outboxDepth) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
+	for _, state := range kycd.DeliveryStates {
+		depth[state] += 0 // every state is a series, at 0 when no delivery is in it
+	}
 	for state, n := range depth {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), state)
 	}

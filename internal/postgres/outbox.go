@@ -314,7 +314,7 @@ func (s *Store) OutboxDepth(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("postgres: outbox depth: %w", translate(s, err))
 	}
 	defer rows.Close()
-	out := map[string]int{kycd.DeliveryPending: 0, kycd.DeliveryDelivered: 0, kycd.DeliveryDead: 0, kycd.DeliveryDropped: 0}
+	out := map[string]int{}
 	for rows.Next() {
 		var state string
 		var n int

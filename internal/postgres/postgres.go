@@ -22,6 +22,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/schemastatus"
 )
 
 //go:embed migrations/*.sql
@@ -107,29 +108,13 @@ func (s *Store) Schema(ctx context.Context) (_ kycd.Schema, err error) {
 	if err != nil {
 		return kycd.Schema{}, fmt.Errorf("postgres: schema: %w", err)
 	}
-	sources := p.ListSources()
-	out := kycd.Schema{Latest: sources[len(sources)-1].Version, Pending: len(sources)}
 	var exists bool
 	if err := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, goose.DefaultTablename).Scan(&exists); err != nil {
 		return kycd.Schema{}, fmt.Errorf("postgres: schema: %w", translate(s, err))
 	}
-	if !exists {
-		return out, nil
-	}
-	status, err := p.Status(ctx)
+	out, err := schemastatus.Read(ctx, p, exists)
 	if err != nil {
 		return kycd.Schema{}, fmt.Errorf("postgres: schema: %w", translate(s, err))
-	}
-	out.Pending = 0
-	for _, m := range status {
-		if m.State == goose.StateApplied {
-			out.Version = max(out.Version, m.Source.Version)
-		} else {
-			out.Pending++
-		}
-	}
-	if v, err := p.GetDBVersion(ctx); err == nil {
-		out.Version = max(out.Version, v) // a newer build's migrations count too
 	}
 	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/schemastatus"
 )
 
 // Migrate brings both files' schemas up to date, then finishes moving a
@@ -156,27 +157,10 @@ func schema(ctx context.Context, db *sql.DB, fsys fs.FS, dir string) (kycd.Schem
 	if err != nil {
 		return kycd.Schema{}, err
 	}
-	sources := p.ListSources()
-	out := kycd.Schema{Latest: sources[len(sources)-1].Version, Pending: len(sources)}
 	// goose would create its table on a file never migrated.
 	var n int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, goose.DefaultTablename).Scan(&n); err != nil || n == 0 {
-		return out, err
-	}
-	status, err := p.Status(ctx)
-	if err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`, goose.DefaultTablename).Scan(&n); err != nil {
 		return kycd.Schema{}, err
 	}
-	out.Pending = 0
-	for _, m := range status {
-		if m.State == goose.StateApplied {
-			out.Version = max(out.Version, m.Source.Version)
-		} else {
-			out.Pending++
-		}
-	}
-	if v, err := p.GetDBVersion(ctx); err == nil {
-		out.Version = max(out.Version, v) // a newer build's migrations count too
-	}
-	return out, nil
+	return schemastatus.Read(ctx, p, n > 0)
 }

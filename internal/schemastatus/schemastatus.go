@@ -1,0 +1,41 @@
+// Package schemastatus says how a database's schema stands against the
+// migrations a build carries, from goose's record of them: written once
+// for both stores, which only say whether goose's table exists (asking
+// goose would create it).
+package schemastatus
+
+import (
+	"context"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/kycd/kycd"
+)
+
+// Read is the schema's status against p's migrations. exists says whether
+// goose's version table is there; without it nothing is applied and every
+// migration is pending. A database migrated by a newer build counts its
+// version too, and has nothing pending.
+func Read(ctx context.Context, p *goose.Provider, exists bool) (kycd.Schema, error) {
+	sources := p.ListSources()
+	out := kycd.Schema{Latest: sources[len(sources)-1].Version, Pending: len(sources)}
+	if !exists {
+		return out, nil
+	}
+	status, err := p.Status(ctx)
+	if err != nil {
+		return kycd.Schema{}, err
+	}
+	out.Pending = 0
+	for _, m := range status {
+		if m.State == goose.StateApplied {
+			out.Version = max(out.Version, m.Source.Version)
+		} else {
+			out.Pending++
+		}
+	}
+	if v, err := p.GetDBVersion(ctx); err == nil {
+		out.Version = max(out.Version, v) // a newer build's migrations count too
+	}
+	return out, nil
+}

@@ -147,7 +147,7 @@ func (f *fixture) dispatcher(t *testing.T, store kycd.Store, b dispatch.Backoff,
 
 func (f *fixture) delivery(t *testing.T, id string) *kycd.Delivery {
 	t.Helper()
-	d, err := f.store.Delivery(context.Background(), id)
+	d, err := (&app.Service{Store: f.store}).Delivery(context.Background(), id) // as the API and the CLI show it
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/postgres"
 	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
@@ -58,6 +59,13 @@ func TestMigrateSinkSpecsToNames(t *testing.T) {
 	}
 	for id, sink := range map[string]string{"d1": "http", "d2": "nats", "d3": "log"} {
 		d, err := s.Delivery(ctx, id)
+		if err == nil {
+			sinks, err := s.Sinks(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kycd.FlagSinks([]*kycd.Delivery{d}, sinks) // as every reader gets it
+		}
 		if err != nil || d.Sink != sink || d.Orphaned {
 			t.Fatalf("Delivery(%s) = %+v, %v; want sink %s, not orphaned", id, d, err, sink)
 		}

@@ -47,6 +47,13 @@ func TestMigrateSinkSpecsToNames(t *testing.T) {
 	want := map[string]string{"d1": "http", "d2": "nats", "d3": "log"}
 	for id, sink := range want {
 		d, err := s.Delivery(ctx, id)
+		if err == nil {
+			sinks, err := s.Sinks(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kycd.FlagSinks([]*kycd.Delivery{d}, sinks) // as every reader gets it
+		}
 		if err != nil || d.Sink != sink || d.Orphaned {
 			t.Fatalf("Delivery(%s) = %+v, %v; want sink %s, not orphaned", id, d, err, sink)
 		}

@@ -111,6 +111,43 @@ type SinkInfo struct {
 	Dead      int       `json:"dead"`
 }
 
+// SinkCount is how many deliveries of a sink wait in a state (pending or
+// dead).
+type SinkCount struct {
+	Sink  string
+	State string
+	N     int
+}
+
+// ListSinks is every sink registered or named by a waiting delivery, by
+// name, with its pending and dead deliveries counted: a sink known only by
+// its deliveries is listed with those counts and nothing more.
+func ListSinks(registered []*SinkInfo, waiting []SinkCount) []*SinkInfo {
+	byName := make(map[string]*SinkInfo, len(registered))
+	for _, k := range registered {
+		byName[k.Name] = k
+	}
+	for _, c := range waiting {
+		k, ok := byName[c.Sink]
+		if !ok {
+			k = &SinkInfo{Name: c.Sink}
+			byName[c.Sink] = k
+		}
+		switch c.State {
+		case DeliveryPending:
+			k.Pending = c.N
+		case DeliveryDead:
+			k.Dead = c.N
+		}
+	}
+	out := make([]*SinkInfo, 0, len(byName))
+	for _, k := range byName {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b *SinkInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
 // Orphaned counts the deliveries that wait for this sink although it is no
 // longer configured.
 func (s *SinkInfo) Orphaned() int {

@@ -99,9 +99,12 @@ type Store interface {
 	// are absent.
 	OldestPending(ctx context.Context) (map[string]time.Time, error)
 
-	// Sinks lists every sink registered or named by a delivery, by name,
-	// with its pending and dead deliveries counted.
-	Sinks(ctx context.Context) ([]*SinkInfo, error)
+	// RegisteredSinks reads every registered sink, without delivery
+	// counts.
+	RegisteredSinks(ctx context.Context) ([]*SinkInfo, error)
+	// WaitingDeliveries counts the pending and dead deliveries of each
+	// sink that has any (ListSinks merges them into the registered sinks).
+	WaitingDeliveries(ctx context.Context) ([]SinkCount, error)
 
 	// Setting returns a stored setting, or ENOTFOUND.
 	Setting(ctx context.Context, key string) (string, error)

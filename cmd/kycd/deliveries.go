@@ -269,7 +269,11 @@ func sinksCmd(e *env) *cobra.Command {
 		Short: "List the sinks: configured or not, paused or not, with their waiting deliveries",
 		Args:  cobra.NoArgs,
 		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
-			sinks, err := store.Sinks(cmd.Context())
+			a, err := e.app(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			sinks, err := a.ListSinks(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -97,7 +97,7 @@ func (e *env) serve(ctx context.Context) (err error) {
 		return err
 	}
 	dispatch.RegisterOutboxDepth(metrics.Registry, store)
-	dispatch.RegisterSinkStates(metrics.Registry, store)
+	dispatch.RegisterSinkStates(metrics.Registry, &app.Service{Store: store})
 	dispatch.RegisterOutboxAge(metrics.Registry, store, slices.Sorted(maps.Keys(sinks)))
 	metrics.RegisterQuarantine(store)
 	b := readBuild()
@@ -342,7 +342,7 @@ func (e *env) registerSinks(ctx context.Context, log *slog.Logger, store kycd.St
 	if err := (&app.Service{Store: store, Logger: log}).RegisterSinks(ctx, e.sinkInfos()); err != nil {
 		return fmt.Errorf("register sinks: %w", err)
 	}
-	sinks, err := store.Sinks(ctx)
+	sinks, err := (&app.Service{Store: store, Logger: log}).ListSinks(ctx)
 	if err != nil {
 		return fmt.Errorf("register sinks: %w", err)
 	}

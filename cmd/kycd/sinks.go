@@ -281,7 +281,7 @@ func (e *env) sinkRoutes() []kycd.SinkRoute {
 // registered, so the notification goes where serve sends; log when no
 // serve ever registered any, as serve would have.
 func (e *env) registeredRoutes(ctx context.Context, store kycd.Store) ([]kycd.SinkRoute, error) {
-	sinks, err := store.Sinks(ctx)
+	sinks, err := store.RegisteredSinks(ctx)
 	if err != nil {
 		return nil, err
 	}

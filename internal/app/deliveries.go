@@ -160,7 +160,7 @@ func (s *Service) Deliveries(ctx context.Context, f kycd.DeliveryFilter) (*kycd.
 			return nil, err
 		}
 	}
-	sinks, err := s.Store.Sinks(ctx)
+	sinks, err := s.ListSinks(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func (s *Service) Delivery(ctx context.Context, id string) (*kycd.Delivery, erro
 	if err != nil {
 		return nil, err
 	}
-	sinks, err := s.Store.Sinks(ctx)
+	sinks, err := s.ListSinks(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func (s *Service) Notifications(ctx context.Context, ids []string) ([]*kycd.Sent
 	if err != nil {
 		return nil, err
 	}
-	sinks, err := s.Store.Sinks(ctx)
+	sinks, err := s.ListSinks(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,20 @@ import (
 	"github.com/kycd/kycd"
 )
 
+// ListSinks lists every sink registered or named by a waiting delivery, by
+// name, with its pending and dead deliveries counted (kycd.ListSinks).
+func (s *Service) ListSinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
+	registered, err := s.Store.RegisteredSinks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	waiting, err := s.Store.WaitingDeliveries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return kycd.ListSinks(registered, waiting), nil
+}
+
 // RegisterSinks records the sinks a starting kycd serve is configured with
 // (Name, Type, Target, Events): these are configured, every other sink is
 // not, and the deliveries those others still hold are orphaned. A sink's

@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/storetest"
 )
 
 func sinkNamed(t *testing.T, s kycd.Store, name string) *kycd.SinkInfo {
 	t.Helper()
-	sinks, err := s.Sinks(context.Background())
+	sinks, err := (&app.Service{Store: s}).ListSinks(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

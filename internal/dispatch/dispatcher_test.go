@@ -424,7 +424,7 @@ func TestGonePausesTheSinkUntilResumed(t *testing.T) {
 	// One claim takes both; the first answer is 410, the second 204.
 	dispatchOnce(t, d)
 	ctx := context.Background()
-	sinks, err := f.store.Sinks(ctx)
+	sinks, err := (&app.Service{Store: f.store}).ListSinks(ctx)
 	if err != nil || len(sinks) != 1 || sinks[0].PausedAt.IsZero() || !strings.Contains(sinks[0].PauseReason, "410") {
 		t.Fatalf("sinks = %+v, %v; want the sink paused, saying 410", sinks, err)
 	}
@@ -449,7 +449,7 @@ func TestGonePausesTheSinkUntilResumed(t *testing.T) {
 	if del := f.delivery(t, gone.ID); del.State != kycd.DeliveryDelivered || len(del.Attempts) != 2 || del.SinkPaused {
 		t.Fatalf("after the resume = %+v, want delivered on its second attempt", del)
 	}
-	if sinks, _ := f.store.Sinks(ctx); !sinks[0].PausedAt.IsZero() || sinks[0].ResumedBy != "test" {
+	if sinks, _ := (&app.Service{Store: f.store}).ListSinks(ctx); !sinks[0].PausedAt.IsZero() || sinks[0].ResumedBy != "test" {
 		t.Fatalf("sink after the resume = %+v, want not paused, resumed by test", sinks[0])
 	}
 }

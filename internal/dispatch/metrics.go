@@ -109,16 +109,20 @@ func (c outboxDepth) Collect(ch chan<- prometheus.Metric) {
 // that no longer has the sink and whether a 410 paused it, read from the
 // store at scrape time as the outbox depth is.
 type sinkStates struct {
-	store interface {
-		Sinks(context.Context) ([]*kycd.SinkInfo, error)
-	}
+	store SinkLister
 	orphaned *prometheus.Desc
 	paused   *prometheus.Desc
 }
 
+// SinkLister lists the sinks with their waiting deliveries
+// (app.Service.ListSinks).
+type SinkLister interface {
+	ListSinks(context.Context) ([]*kycd.SinkInfo, error)
+}
+
 // RegisterSinkStates registers kycd_outbox_orphaned_deliveries{sink} and
 // kycd_sink_paused{sink} on reg.
-func RegisterSinkStates(reg prometheus.Registerer, store kycd.Store) {
+func RegisterSinkStates(reg prometheus.Registerer, store SinkLister) {
 	reg.MustRegister(sinkStates{
 		store: store,
 		orphaned: prometheus.NewDesc("kycd_outbox_orphaned_deliveries",
@@ -136,7 +140,7 @@ func (c sinkStates) Describe(ch chan<- *prometheus.Desc) {
 func (c sinkStates) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	sinks, err := c.store.Sinks(ctx)
+	sinks, err := c.store.ListSinks(ctx)
 	if err != nil {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/postgres"
 	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
@@ -60,7 +61,7 @@ func TestMigrateSinkSpecsToNames(t *testing.T) {
 	for id, sink := range map[string]string{"d1": "http", "d2": "nats", "d3": "log"} {
 		d, err := s.Delivery(ctx, id)
 		if err == nil {
-			sinks, err := s.Sinks(ctx)
+			sinks, err := (&app.Service{Store: s}).ListSinks(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +83,7 @@ func TestMigrateSinkSpecsToNames(t *testing.T) {
 	if d, _ := s.Delivery(ctx, "d1"); !strings.Contains(d.LastError, "connection refused") || len(d.Attempts) != 1 {
 		t.Errorf("delivery d1 lost its error's cause or its attempt: %+v", d)
 	}
-	sinks, err := s.Sinks(ctx)
+	sinks, err := (&app.Service{Store: s}).ListSinks(ctx)
 	if err != nil || len(sinks) != 3 {
 		t.Fatalf("Sinks = %+v, %v; want http, log and nats", sinks, err)
 	}

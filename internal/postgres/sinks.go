@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -12,46 +11,25 @@ import (
 	"github.com/kycd/kycd"
 )
 
-// Sinks lists the registered sinks and those only deliveries name.
-func (s *Store) Sinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
-	registered, err := registeredSinks(ctx, s.pool, "", "")
+// RegisteredSinks reads every registered sink.
+func (s *Store) RegisteredSinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
+	out, err := registeredSinks(ctx, s.pool, "", "")
 	if err != nil {
 		return nil, fmt.Errorf("postgres: sinks: %w", translate(s, err))
 	}
-	byName := map[string]*kycd.SinkInfo{}
-	for _, k := range registered {
-		byName[k.Name] = k
-	}
-	counts, err := s.pool.Query(ctx, `SELECT sink, state, count(*) FROM deliveries WHERE state IN ('pending', 'dead') GROUP BY sink, state`)
+	return out, nil
+}
+
+// WaitingDeliveries counts the pending and dead deliveries by sink.
+func (s *Store) WaitingDeliveries(ctx context.Context) ([]kycd.SinkCount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT sink, state, count(*) FROM deliveries WHERE state IN ('pending', 'dead') GROUP BY sink, state`)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: sinks: %w", translate(s, err))
+		return nil, fmt.Errorf("postgres: waiting deliveries: %w", translate(s, err))
 	}
-	defer counts.Close()
-	for counts.Next() {
-		var name, state string
-		var n int
-		if err := counts.Scan(&name, &state, &n); err != nil {
-			return nil, fmt.Errorf("postgres: sinks: %w", translate(s, err))
-		}
-		k, ok := byName[name]
-		if !ok {
-			k = &kycd.SinkInfo{Name: name}
-			byName[name] = k
-		}
-		if state == kycd.DeliveryPending {
-			k.Pending = n
-		} else {
-			k.Dead = n
-		}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[kycd.SinkCount])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: waiting deliveries: %w", translate(s, err))
 	}
-	if err := counts.Err(); err != nil {
-		return nil, fmt.Errorf("postgres: sinks: %w", translate(s, err))
-	}
-	out := make([]*kycd.SinkInfo, 0, len(byName))
-	for _, k := range byName {
-		out = append(out, k)
-	}
-	slices.SortFunc(out, func(a, b *kycd.SinkInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

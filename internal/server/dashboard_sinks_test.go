@@ -95,7 +95,7 @@ func TestDashboardOrphansAndPausedSink(t *testing.T) {
 	if d, err := store.Delivery(ctx, dropped); err != nil || d.State != kycd.DeliveryDropped {
 		t.Errorf("dropped delivery = %+v, %v; want dropped", d, err)
 	}
-	if ks, _ := store.Sinks(ctx); len(ks) == 0 || ks[0].Name != "crm" || !ks[0].PausedAt.IsZero() {
+	if ks, _ := (&app.Service{Store: store}).ListSinks(ctx); len(ks) == 0 || ks[0].Name != "crm" || !ks[0].PausedAt.IsZero() {
 		t.Errorf("sinks after Resume = %+v, want crm not paused", ks)
 	}
 }

@@ -163,7 +163,7 @@ func handleNotificationResend(o Options) http.Handler {
 
 func handleSinks(o Options) http.Handler {
 	return handleRead(o, func(r *http.Request) (any, error) {
-		sinks, err := o.Store.Sinks(r.Context())
+		sinks, err := o.App.ListSinks(r.Context())
 		if err != nil {
 			return nil, err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 // Migration 00003: deliveries of the second schema held the whole --sink
@@ -48,7 +49,7 @@ func TestMigrateSinkSpecsToNames(t *testing.T) {
 	for id, sink := range want {
 		d, err := s.Delivery(ctx, id)
 		if err == nil {
-			sinks, err := s.Sinks(ctx)
+			sinks, err := (&app.Service{Store: s}).ListSinks(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +67,7 @@ func TestMigrateSinkSpecsToNames(t *testing.T) {
 	if d, _ := s.Delivery(ctx, "d1"); !strings.Contains(d.LastError, "connection refused") {
 		t.Errorf("the error lost its cause: %q", d.LastError)
 	}
-	sinks, err := s.Sinks(ctx)
+	sinks, err := (&app.Service{Store: s}).ListSinks(ctx)
 	if err != nil || len(sinks) != 3 {
 		t.Fatalf("Sinks = %+v, %v; want http, log and nats", sinks, err)
 	}
@@ -127,7 +128,7 @@ func TestMigrationTakenOutOfOrder(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("Migrate of a database without 00003: %v", err)
 	}
-	if _, err := s.Sinks(ctx); err != nil {
+	if _, err := (&app.Service{Store: s}).ListSinks(ctx); err != nil {
 		t.Fatalf("after the late 00003: %v", err)
 	}
 }

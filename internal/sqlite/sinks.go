@@ -4,50 +4,34 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/kycd/kycd"
 )
 
-// Sinks lists the registered sinks and those only deliveries name.
-func (s *Store) Sinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
-	registered, err := registeredSinks(ctx, s.r, "")
+// RegisteredSinks reads every registered sink.
+func (s *Store) RegisteredSinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
+	out, err := registeredSinks(ctx, s.r, "")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: sinks: %w", translate(s, err))
 	}
-	byName := map[string]*kycd.SinkInfo{}
-	for _, k := range registered {
-		byName[k.Name] = k
-	}
-	err = queryRows(ctx, s.r, `SELECT sink, state, count(*) FROM deliveries WHERE state IN ('pending', 'dead') GROUP BY sink, state`,
+	return out, nil
+}
+
+// WaitingDeliveries counts the pending and dead deliveries by sink.
+func (s *Store) WaitingDeliveries(ctx context.Context) ([]kycd.SinkCount, error) {
+	var out []kycd.SinkCount
+	err := queryRows(ctx, s.r, `SELECT sink, state, count(*) FROM deliveries WHERE state IN ('pending', 'dead') GROUP BY sink, state`,
 		nil, func(rows *sql.Rows) error {
-			var name, state string
-			var n int
-			if err := rows.Scan(&name, &state, &n); err != nil {
-				return err
-			}
-			k, ok := byName[name]
-			if !ok {
-				k = &kycd.SinkInfo{Name: name}
-				byName[name] = k
-			}
-			if state == kycd.DeliveryPending {
-				k.Pending = n
-			} else {
-				k.Dead = n
-			}
-			return nil
+			var c kycd.SinkCount
+			err := rows.Scan(&c.Sink, &c.State, &c.N)
+			out = append(out, c)
+			return err
 		})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: sinks: %w", translate(s, err))
+		return nil, fmt.Errorf("sqlite: waiting deliveries: %w", translate(s, err))
 	}
-	out := make([]*kycd.SinkInfo, 0, len(byName))
-	for _, k := range byName {
-		out = append(out, k)
-	}
-	slices.SortFunc(out, func(a, b *kycd.SinkInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

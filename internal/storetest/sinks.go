@@ -103,10 +103,15 @@ func testDeliveryPages(t *testing.T, s kycd.Store) {
 
 func sinkNamed(t *testing.T, s kycd.Store, name string) *kycd.SinkInfo {
 	t.Helper()
-	sinks, err := s.Sinks(context.Background())
+	registered, err := s.RegisteredSinks(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	waiting, err := s.WaitingDeliveries(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinks := kycd.ListSinks(registered, waiting)
 	for _, k := range sinks {
 		if k.Name == name {
 			return k

@@ -109,7 +109,7 @@ func (c outboxDepth) Collect(ch chan<- prometheus.Metric) {
 // that no longer has the sink and whether a 410 paused it, read from the
 // store at scrape time as the outbox depth is.
 type sinkStates struct {
-	store SinkLister
+	store    SinkLister
 	orphaned *prometheus.Desc
 	paused   *prometheus.Desc
 }

@@ -1,43 +1,12 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"time"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/ingest"
 )
-
-// handleRead answers GET requests: read returns the JSON answer, or an
-// error that becomes a problem (EINVALID 400, ENOTFOUND 404, …).
-func handleRead(o Options, read func(r *http.Request) (any, error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := read(r)
-		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
-	})
-}
-
-// handleAuditedRead answers a read of personal data as handleRead does,
-// once the read is in the audit trail (under action, with its outcome); a
-// read that cannot be recorded is not answered.
-func handleAuditedRead(o Options, action string, read func(r *http.Request) (any, error)) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := read(r)
-		if aerr := o.recordResult(r, action, auditTarget(action, r), err, ""); aerr != nil && err == nil {
-			err = kycd.Errorf(kycd.EUNAVAILABLE, "the read could not be recorded in the audit trail; try again")
-		}
-		if err != nil {
-			writeError(w, r, o.Logger, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, v)
-	})
-}
 
 func bodyText(b []byte) *string {
 	if b == nil {
@@ -112,30 +81,51 @@ func handleQuarantineReplay(o Options) http.Handler {
 	})
 }
 
-func handleHealthz() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+// QuarantineView is a quarantined body as the API shows it, with whether
+// a replay can succeed now and, if not, why. Body is the refused body as
+// text (it may not be JSON at all); lists leave the bodies out.
+type QuarantineView struct {
+	*kycd.Quarantined
+	Replayable    bool    `json:"replayable"`
+	ReplayBlocked string  `json:"replayBlocked,omitempty"`
+	Body          *string `json:"body,omitempty"`
+	OriginalBody  *string `json:"originalBody,omitempty"`
 }
 
-func handleReadyz(o Options) http.Handler {
+// quarantineViews shows items with their replay checks, and their bodies
+// when bodies is set.
+func quarantineViews(r *http.Request, o Options, items []*kycd.Quarantined, bodies bool) ([]QuarantineView, error) {
+	checks, err := o.Ingester.ReplayChecks(r.Context(), items)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]QuarantineView, len(items))
+	for i, it := range items {
+		out[i] = QuarantineView{Quarantined: it, Replayable: checks[i].Replayable, ReplayBlocked: checks[i].Why}
+		if bodies {
+			out[i].Body, out[i].OriginalBody = bodyText(it.Body), bodyText(it.OriginalBody)
+		}
+	}
+	return out, nil
+}
+
+// Discarded is the answer to a discard.
+type Discarded struct {
+	ID          string    `json:"id"`
+	DiscardedAt time.Time `json:"discardedAt"`
+	DiscardedBy string    `json:"discardedBy"`
+}
+
+// handleQuarantineDiscard gives a quarantined body up: kept, marked with
+// who and when, out of the pending list; never deleted here.
+func handleQuarantineDiscard(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o.Draining.Load() {
-			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "shutting down"})
+		id, actor := pathID(r), actorOf(r)
+		at, err := o.App.DiscardQuarantine(r.Context(), actor, id)
+		if err != nil {
+			writeError(w, r, o.Logger, err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := o.Store.Ping(ctx); err != nil {
-			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "store not reachable"})
-			return
-		}
-		// A store that answers reads but cannot commit (a full disk, a
-		// read-only database) answers every webhook 503: not ready either.
-		if err := o.Ingester.Writable(ctx); err != nil {
-			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the event log cannot take commits"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		writeJSON(w, http.StatusOK, Discarded{ID: id, DiscardedAt: at, DiscardedBy: actor.Name})
 	})
 }

@@ -1,11 +1,9 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
-	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/app"
 )
 
@@ -57,12 +55,4 @@ func caughtUp(o Options, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// withoutInvitation is a notification payload without its personal data
-// (kycd.RedactPayload: the invitation, the failures' messages, an
-// expiration warning's action text), for a token that may not read it,
-// and whether it held any.
-func withoutInvitation(payload json.RawMessage) (json.RawMessage, bool) {
-	return kycd.RedactPayload(payload)
 }

@@ -5,15 +5,10 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ralio"
@@ -63,25 +58,6 @@ const (
 	DefaultGather       = 500 * time.Microsecond
 	maxAppendBatch      = 1024
 )
-
-// Metrics observe the write path; nil funcs are skipped.
-type Metrics struct {
-	AppendBatch    func(n int)                     // entries per log commit
-	ProjectBatch   func(n int, took time.Duration) // entries per projection transaction
-	EventProjected func(eventType, outcome string) // each projected event with its outcome
-}
-
-func (m Metrics) observeBatch(n int, took time.Duration) {
-	if m.ProjectBatch != nil {
-		m.ProjectBatch(n, took)
-	}
-}
-
-func (m Metrics) count(typ, outcome string) {
-	if m.EventProjected != nil {
-		m.EventProjected(typ, outcome)
-	}
-}
 
 // Ingester is kycd's write path: an appender that acknowledges each
 // event once it is durable in the event log, and a projector that derives
@@ -321,109 +297,4 @@ func (in *Ingester) Replay(ctx context.Context, id string) (Result, error) {
 		return res, err
 	}
 	return res, nil
-}
-
-// quarantine keeps a refused body with the problem it is answered with, and
-// returns its id.
-func (in *Ingester) quarantine(ctx context.Context, now time.Time, reason, eventID string, body, original []byte, refusal error) (string, error) {
-	q, err := quarantineItem(uuid.NewString(), now, reason, eventID, body, original, refusal)
-	if err != nil {
-		return "", err
-	}
-	if err := in.store.AddQuarantine(ctx, q); err != nil {
-		return "", &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "could not keep the refused body", Err: err}
-	}
-	return q.ID, nil
-}
-
-// Problem is the RFC 9457 problem that answers a refusal of Receive: 400
-// naming each bad field for EINVALID, 409 for ECONFLICT. The quarantine
-// keeps the same document.
-func Problem(err error) kycd.Problem {
-	p := kycd.Problem{Type: "about:blank", Detail: kycd.ErrorMessage(err)}
-	switch kycd.ErrorCode(err) {
-	case kycd.EINVALID:
-		p.Status, p.Title = http.StatusBadRequest, "Invalid Ralio event"
-		var ve *ralio.ValidationError
-		if errors.As(err, &ve) {
-			for _, f := range ve.Fields {
-				p.Errors = append(p.Errors, kycd.FieldProblem{Field: f.Field, Detail: f.Reason})
-			}
-		}
-	case kycd.ECONFLICT:
-		p.Status, p.Title = http.StatusConflict, "Event id reused"
-	default:
-		p.Status, p.Title = http.StatusServiceUnavailable, "Service Unavailable"
-	}
-	return p
-}
-
-// toEvent translates Ralio's event into what kycd records: it is where a
-// decoded event becomes a kycd.Event, so its times (Ralio's and the time
-// of receipt) are cut to kycd.EventTimePrecision here. Every string taken
-// from the body goes through kycd.CleanText, so that both stores keep the
-// same text (ids and timestamps are validated by ralio.Parse already).
-func toEvent(re *ralio.Event, body []byte, now time.Time) *kycd.Event {
-	clean := kycd.CleanText
-	ev := &kycd.Event{
-		ID:         re.ID,
-		Type:       clean(re.Type),
-		Timestamp:  kycd.EventTime(re.Timestamp),
-		ReceivedAt: kycd.EventTime(now),
-		Body:       body,
-		BodyHash:   kycd.BodyHash(body),
-		Source:     sourceOf(body),
-	}
-	if !re.Known {
-		return ev
-	}
-	ev.SessionID = re.SessionID
-	ev.Subject = kycd.SubjectRef{Type: re.Subject.Type, ID: re.Subject.ID}
-	switch re.Type {
-	case ralio.TypeKYCStateUpdated, ralio.TypeKYBStateUpdated:
-		ev.Level = clean(re.Level)
-		return ev
-	case ralio.TypeKYCExpirationWarning:
-		if x := re.Expiration; x != nil {
-			ev.Expiration = &kycd.Expiration{Date: clean(x.Date), DaysRemaining: x.DaysRemaining, Action: clean(x.Action)}
-		}
-		return ev
-	}
-	ev.Status = kycd.StatusFor(re.Type)
-	ev.Checks = make([]kycd.Check, 0, len(re.Checks))
-	for _, c := range re.Checks {
-		kc := kycd.Check{Type: clean(c.Type), State: clean(c.State), Reasons: make([]kycd.Reason, 0, len(c.Reasons))}
-		for _, r := range c.Reasons {
-			kc.Reasons = append(kc.Reasons, kycd.Reason{Type: clean(r.Type), Code: clean(r.Code), Message: clean(r.Message), Category: clean(r.Category)})
-		}
-		ev.Checks = append(ev.Checks, kc)
-	}
-	if inv := re.Invitation; inv != nil {
-		ev.Invitation = &kycd.Invitation{
-			BusinessUserID:  inv.BusinessUserID,
-			RoleType:        clean(inv.RoleType),
-			FirstName:       clean(inv.FirstName),
-			LastName:        clean(inv.LastName),
-			Email:           clean(inv.Email),
-			PhoneNumber:     clean(inv.PhoneNumber),
-			VerificationURL: clean(inv.VerificationURL),
-			ExpiresAt:       kycd.EventTime(inv.ExpiresAt),
-		}
-	}
-	return ev
-}
-
-// sourceOf reads the mark kycd puts on the bodies it makes itself
-// (reconciliation); "" for Ralio's own webhooks.
-func sourceOf(body []byte) string {
-	if !bytes.Contains(body, []byte(`"kycdSource"`)) {
-		return ""
-	}
-	var m struct {
-		Source string `json:"kycdSource"`
-	}
-	if json.Unmarshal(body, &m) == nil && m.Source == kycd.SourceReconciliation {
-		return m.Source
-	}
-	return ""
 }

@@ -2,11 +2,9 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -342,24 +340,6 @@ func (p *projector) event(e *kycd.LogEntry) (*kycd.Event, error) {
 }
 
 var quarantineNamespace = uuid.MustParse("9b7f3c1e-2d4a-4e8b-a6c5-0f1e2d3c4b5a")
-
-// quarantineID is the id of the quarantine item the projector makes of a
-// log entry: derived from its seq, so a projection redone keeps one item.
-func quarantineID(seq int64) string {
-	return uuid.NewSHA1(quarantineNamespace, strconv.AppendInt(nil, seq, 10)).String()
-}
-
-// quarantineItem builds the quarantine item of a refused body with the
-// problem its refusal answers.
-func quarantineItem(id string, at time.Time, reason, eventID string, body, original []byte, refusal error) (*kycd.Quarantined, error) {
-	doc, err := json.Marshal(Problem(refusal))
-	if err != nil {
-		return nil, fmt.Errorf("ingest: quarantine: %w", err)
-	}
-	return &kycd.Quarantined{
-		ID: id, ReceivedAt: at, Reason: reason, Problem: doc, EventID: eventID, Body: body, OriginalBody: original,
-	}, nil
-}
 
 // signal wakes everyone waiting for the next broadcast.
 type signal struct {

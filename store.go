@@ -21,7 +21,7 @@ type Store interface {
 	// an id kycd does not know.
 	SubjectTypes(ctx context.Context, id string) ([]string, error)
 	// Subject returns the subject ref names with its level and sessions,
-	// newest status first, or ENOTFOUND when it has neither.
+	// newest status first, and whether a row records it (Recorded).
 	Subject(ctx context.Context, ref SubjectRef) (*Subject, error)
 	// Sessions reads the sessions q selects, as q says.
 	Sessions(ctx context.Context, q SessionQuery) ([]SessionListItem, error)

@@ -25,6 +25,10 @@ type Subject struct {
 	Level    string           `json:"level,omitempty"`
 	LevelAt  time.Time        `json:"levelAt,omitzero"`
 	Sessions []SessionSummary `json:"sessions"`
+	// Recorded says that kycd keeps a row for the subject (for a level or
+	// an expiration warning); a subject with neither that row nor a
+	// session is not known.
+	Recorded bool `json:"-"`
 }
 
 // SessionSummary is a session as listed under its subject.

@@ -45,6 +45,9 @@ func (s *Service) Subject(ctx context.Context, id, typ string) (*kycd.Subject, e
 	if err != nil {
 		return nil, err
 	}
+	if !sub.Recorded && len(sub.Sessions) == 0 {
+		return nil, kycd.Errorf(kycd.ENOTFOUND, "subject %s not found", ref.ID)
+	}
 	sub.Sessions = nonNil(sub.Sessions)
 	return sub, nil
 }

@@ -40,10 +40,10 @@ func (s *Store) Subject(ctx context.Context, ref kycd.SubjectRef) (*kycd.Subject
 	sub := &kycd.Subject{Type: ref.Type, ID: ref.ID}
 	var level *string
 	var levelAt *time.Time
-	known := true
 	err := s.pool.QueryRow(ctx, `SELECT level, level_at FROM subjects WHERE id = $1 AND type = $2`, ref.ID, ref.Type).Scan(&level, &levelAt)
+	sub.Recorded = err == nil
 	if errors.Is(err, pgx.ErrNoRows) {
-		known, err = false, nil
+		err = nil // a subject known only by its sessions
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: subject: %w", translate(s, err))
@@ -65,9 +65,6 @@ func (s *Store) Subject(ctx context.Context, ref kycd.SubjectRef) (*kycd.Subject
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: subject sessions: %w", translate(s, err))
-	}
-	if !known && len(sub.Sessions) == 0 {
-		return nil, kycd.Errorf(kycd.ENOTFOUND, "subject %s not found", ref.ID)
 	}
 	return sub, nil
 }

@@ -38,12 +38,12 @@ func (s *Store) SubjectTypes(ctx context.Context, id string) ([]string, error) {
 
 // Subject returns a subject with its level and sessions, newest first.
 func (s *Store) Subject(ctx context.Context, ref kycd.SubjectRef) (*kycd.Subject, error) {
-	sub := &kycd.Subject{Type: ref.Type, ID: ref.ID, Sessions: []kycd.SessionSummary{}}
+	sub := &kycd.Subject{Type: ref.Type, ID: ref.ID}
 	var level, levelAt sql.NullString
-	known := true
 	err := s.r.QueryRowContext(ctx, `SELECT level, level_at FROM subjects WHERE id = ? AND type = ?`, ref.ID, ref.Type).Scan(&level, &levelAt)
+	sub.Recorded = err == nil
 	if errors.Is(err, sql.ErrNoRows) {
-		known, err = false, nil
+		err = nil // a subject known only by its sessions
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: subject: %w", translate(s, err))
@@ -68,9 +68,6 @@ func (s *Store) Subject(ctx context.Context, ref kycd.SubjectRef) (*kycd.Subject
 		})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: subject sessions: %w", translate(s, err))
-	}
-	if !known && len(sub.Sessions) == 0 {
-		return nil, kycd.Errorf(kycd.ENOTFOUND, "subject %s not found", ref.ID)
 	}
 	return sub, nil
 }

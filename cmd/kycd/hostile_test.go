@@ -248,17 +248,26 @@ func vmHWM(t *testing.T, pid int) int64 {
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	n := parseVmHWM(b)
+	if n == 0 {
+		t.Fatal("no VmHWM in /proc/PID/status")
+	}
+	return n
+}
+
+// parseVmHWM reads VmHWM, in bytes, from the text of /proc/PID/status; 0
+// when it has none.
+func parseVmHWM(status []byte) int64 {
+	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			if err != nil {
-				t.Fatal(err)
+				return 0
 			}
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmHWM in /proc/PID/status")
 	return 0
 }
 

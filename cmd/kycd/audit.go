@@ -1,34 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/app"
 )
-
-// audit records what a command did, or read, in the audit trail, as
-// cli:USER: outcome ok, or failed with the error's code and message. A
-// read of personal data must not be printed unless it is recorded, so the
-// error of the record is returned; a change is done already, and a failure
-// to record it is also said on stderr.
-func (e *env) audit(ctx context.Context, store kycd.Store, action, target string, err error, detail string) error {
-	entry := &kycd.AuditEntry{At: time.Now().UTC(), Actor: e.actor(), Action: action, Target: target, Outcome: kycd.AuditOK, Detail: detail}
-	if err != nil {
-		entry.Outcome, entry.Detail = kycd.AuditFailed, kycd.ErrorCode(err)+": "+kycd.ErrorMessage(err)
-	}
-	if aerr := store.AddAudit(context.WithoutCancel(ctx), entry); aerr != nil {
-		fmt.Fprintf(e.stderr, "note: could not record %s of %s in the audit trail: %v\n", action, target, aerr)
-		return fmt.Errorf("record in the audit trail: %w", aerr)
-	}
-	return nil
-}
 
 func auditCmd(e *env) *cobra.Command {
 	cmd := group("audit", "Read the audit trail: who changed what, who read personal data")

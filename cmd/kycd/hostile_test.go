@@ -248,16 +248,16 @@ func vmHWM(t *testing.T, pid int) int64 {
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
-	n := parseVmHWM(b)
+	n := parseHWM(b)
 	if n == 0 {
 		t.Fatal("no VmHWM in /proc/PID/status")
 	}
 	return n
 }
 
-// parseVmHWM reads VmHWM, in bytes, from the text of /proc/PID/status; 0
+// parseHWM reads VmHWM, in bytes, from the text of /proc/PID/status; 0
 // when it has none.
-func parseVmHWM(status []byte) int64 {
+func parseHWM(status []byte) int64 {
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {

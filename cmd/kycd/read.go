@@ -435,17 +435,14 @@ func quarantineCmd(e *env) *cobra.Command {
 		Use:   "list",
 		Short: "List refused bodies waiting for a replay, newest first",
 		Args:  cobra.NoArgs,
-		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
 			if limit < 1 || limit > 500 {
 				return fmt.Errorf("--limit %d: want 1 to 500", limit)
 			}
-			// One more than asked says whether there are more.
-			items, err := store.Quarantine(cmd.Context(), all, limit+1)
+			items, more, err := a.ListQuarantine(cmd.Context(), all, limit)
 			if err != nil {
 				return err
 			}
-			more := len(items) > limit
-			items = items[:min(len(items), limit)]
 			if e.cfg.JSON {
 				return printJSON(e.stdout, items)
 			}
@@ -474,12 +471,9 @@ func quarantineCmd(e *env) *cobra.Command {
 		Use:   "show ID",
 		Short: "Show a refused body and why it was refused",
 		Args:  cobra.ExactArgs(1),
-		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
-			q, err := store.QuarantineItem(cmd.Context(), args[0])
+		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.Service) error {
 			// The bodies are personal data: not printed unless recorded.
-			if aerr := e.audit(cmd.Context(), store, kycd.AuditQuarantineRead, kycd.AuditTarget("quarantine", args[0]), err, ""); aerr != nil && err == nil {
-				return fmt.Errorf("the body is not printed: %w", aerr)
-			}
+			q, err := a.QuarantineItem(cmd.Context(), e.cliActor(), args[0])
 			if err != nil {
 				return err
 			}

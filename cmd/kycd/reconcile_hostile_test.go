@@ -135,7 +135,7 @@ poll:
 			break poll
 		case <-time.After(5 * time.Millisecond):
 			if b, rerr := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)); rerr == nil {
-				rss = max(rss, parseVmHWM(b))
+				rss = max(rss, parseHWM(b))
 			}
 		}
 	}

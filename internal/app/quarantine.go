@@ -48,3 +48,27 @@ func (s *Service) ReplayQuarantine(ctx context.Context, a Actor, in Replayer, id
 	}
 	return res, err
 }
+
+// ListQuarantine lists quarantined bodies, newest first, pending ones only
+// unless all: at most limit (kycd.PageLimit), and whether there are more.
+func (s *Service) ListQuarantine(ctx context.Context, all bool, limit int) (items []*kycd.Quarantined, more bool, err error) {
+	limit = kycd.PageLimit(limit)
+	rows, err := s.Store.Quarantine(ctx, all, limit+1)
+	if err != nil {
+		return nil, false, err
+	}
+	// The list has no cursor: the page only says whether it was cut.
+	p := kycd.NewPage(rows, limit, func(*kycd.Quarantined) string { return "more" })
+	return p.Items, p.NextCursor != "", nil
+}
+
+// QuarantineItem returns one quarantined body with the bytes it holds
+// (personal data), once a has its read in the audit trail
+// (kycd.AuditQuarantineRead on quarantine:<id>, ok or failed): a read that
+// cannot be recorded is not answered. ENOTFOUND for an unknown id.
+func (s *Service) QuarantineItem(ctx context.Context, a Actor, id string) (*kycd.Quarantined, error) {
+	id = canonicalID(id)
+	return AuditedRead(ctx, s, a, kycd.AuditQuarantineRead, kycd.AuditTarget("quarantine", id), func(ctx context.Context) (*kycd.Quarantined, error) {
+		return s.Store.QuarantineItem(ctx, id)
+	})
+}

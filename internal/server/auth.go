@@ -116,15 +116,6 @@ func (o Options) record(r *http.Request, action, target, outcome, detail string)
 	return nil
 }
 
-// recordResult records the end of an audited action: ok, or failed with
-// the error's code and client-safe message.
-func (o Options) recordResult(r *http.Request, action, target string, err error, detail string) error {
-	if err != nil {
-		return o.record(r, action, target, kycd.AuditFailed, kycd.ErrorCode(err)+": "+kycd.ErrorMessage(err))
-	}
-	return o.record(r, action, target, kycd.AuditOK, detail)
-}
-
 // remoteHost is the address a request came from, without its port.
 func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

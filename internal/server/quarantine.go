@@ -27,7 +27,7 @@ func handleQuarantineList(o Options) http.Handler {
 			return nil, err
 		}
 		all := r.URL.Query().Get("all") == "1" || r.URL.Query().Get("all") == "true"
-		items, err := o.Store.Quarantine(r.Context(), all, kycd.PageLimit(limit))
+		items, _, err := o.App.ListQuarantine(r.Context(), all, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -40,8 +40,8 @@ func handleQuarantineList(o Options) http.Handler {
 }
 
 func handleQuarantineItem(o Options) http.Handler {
-	return handleAuditedRead(o, kycd.AuditQuarantineRead, func(r *http.Request) (any, error) {
-		it, err := o.Store.QuarantineItem(r.Context(), pathID(r))
+	return handleRead(o, func(r *http.Request) (any, error) {
+		it, err := o.App.QuarantineItem(r.Context(), actorOf(r), pathID(r))
 		if err != nil {
 			return nil, err
 		}

@@ -1,8 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"hash"
+	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sort"
@@ -10,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/kycd/kycd/ralio"
 )
@@ -47,8 +59,13 @@ func (e *env) load(ctx context.Context, o sendOptions, body []byte, secret, url 
 	if o.duration < 0 {
 		return fmt.Errorf("--duration %s: must be 0 (send --count events) or more", o.duration)
 	}
-	if _, err := freshen(body, true); err != nil {
+	events, err := newLoadEvents(body)
+	if err != nil {
 		return err
+	}
+	tmpl, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	if err != nil {
+		return fmt.Errorf("--url %q: %w", url, err)
 	}
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency}}
 	defer client.CloseIdleConnections()
@@ -61,14 +78,14 @@ func (e *env) load(ctx context.Context, o sendOptions, body []byte, secret, url 
 	latencies := make([]time.Duration, 0, max(o.count, 1<<16))
 	var wg sync.WaitGroup
 	for range o.concurrency {
+		s := newLoadSender(events, secret, tmpl)
 		wg.Go(func() {
 			for due := range jobs {
-				ev, _ := freshen(body, true)
 				start := due
 				if start.IsZero() {
 					start = time.Now()
 				}
-				status, _, _, err := post(ctx, client, url, ev, ralio.Sign(ev, secret))
+				status, err := s.send(client, start)
 				d := time.Since(start)
 				key := strconv.Itoa(status)
 				if err != nil {
@@ -166,4 +183,260 @@ send:
 		return fmt.Errorf("%d of %d events were not answered 200", r.Events+unsent-ok, r.Events+unsent)
 	}
 	return ctx.Err()
+}
+
+// loadEvents makes the events of a load run from one body without decoding
+// or encoding JSON per event: each sender keeps its own copy of the body and
+// overwrites, in place, the bytes that make an event new (its event id,
+// which ingest deduplicates on, and its session id, so that every event
+// sets a session of its own rather than being stale) and its timestamp, then
+// signs the bytes. The rest of the body is sent as it is, white space
+// included, as Ralio sends it.
+type loadEvents struct {
+	body []byte
+	// The offsets in body of the values overwritten: every occurrence of
+	// the event id and of the session id (36 bytes each, a UUID), and the
+	// timestamp (24 bytes, in stampLayout). An event without a session has
+	// no sessions.
+	ids, sessions []int
+	stamp         int
+}
+
+// stampLayout is the form of the timestamps the load sends, the one Ralio's
+// samples use.
+const stampLayout = "2006-01-02T15:04:05.000Z"
+
+// newLoadEvents finds, once, where the values of body that differ between
+// events lie. A body whose values cannot be overwritten in place (an id that
+// is not 36 bytes, a timestamp of another length, escapes) is re-encoded
+// once by freshen, which gives them those lengths.
+func newLoadEvents(body []byte) (*loadEvents, error) {
+	fresh, err := freshen(body, true)
+	if err != nil {
+		return nil, err
+	}
+	if l, ok := findSlots(body); ok {
+		return l, nil
+	}
+	if l, ok := findSlots(fresh); ok {
+		return l, nil
+	}
+	return nil, errors.New("the event has no id and timestamp that a load can replace") // freshen sets both
+}
+
+// findSlots finds in body the event id and session id as ingest reads them
+// (ralio.Parse), or, for a body ingest would refuse, where freshen would
+// set them (eventId, else id, and data.sessionId), and the timestamp. It
+// fails when one of them is not a plain string of the length written over
+// it.
+func findSlots(body []byte) (*loadEvents, bool) {
+	var id, stamp, session []byte
+	stampAt := -1
+	hasSession := false
+	d := jsontext.NewDecoder(bytes.NewReader(body))
+	// value reads the next value, a copy: the decoder reuses its buffer.
+	value := func() ([]byte, error) {
+		v, err := d.ReadValue()
+		return bytes.Clone(v), err
+	}
+	if t, err := d.ReadToken(); err != nil || t.Kind() != '{' {
+		return nil, false
+	}
+	for d.PeekKind() != '}' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return nil, false
+		}
+		var v []byte
+		switch name.String() {
+		case "id":
+			if v, err = value(); id == nil {
+				id = v
+			}
+		case "eventId":
+			id, err = value()
+		case "timestamp":
+			stamp, err = value()
+			stampAt = int(d.InputOffset()) - len(stamp) + 1
+		case "data":
+			if d.PeekKind() != '{' {
+				err = d.SkipValue()
+				break
+			}
+			if _, err = d.ReadToken(); err != nil {
+				return nil, false
+			}
+			for d.PeekKind() != '}' {
+				name, err := d.ReadToken()
+				if err != nil {
+					return nil, false
+				}
+				if name.String() == "sessionId" {
+					hasSession = true
+					session, err = value()
+				} else {
+					err = d.SkipValue()
+				}
+				if err != nil {
+					return nil, false
+				}
+			}
+			_, err = d.ReadToken()
+		default:
+			err = d.SkipValue()
+		}
+		if err != nil {
+			return nil, false
+		}
+	}
+	if ev, err := ralio.Parse(body); err == nil {
+		id, session = []byte(`"`+ev.ID+`"`), []byte(`"`+ev.SessionID+`"`)
+		hasSession = ev.SessionID != ""
+	}
+	l := &loadEvents{body: body, stamp: -1}
+	if plainString(stamp, len(stampLayout)) {
+		l.stamp = stampAt
+	}
+	if plainString(id, 36) {
+		l.ids = occurrences(body, id)
+	}
+	if hasSession && plainString(session, 36) {
+		for _, at := range occurrences(body, session) {
+			if !slices.Contains(l.ids, at) {
+				l.sessions = append(l.sessions, at)
+			}
+		}
+	}
+	return l, len(l.ids) > 0 && l.stamp > 0 && (len(l.sessions) > 0 || !hasSession)
+}
+
+// plainString says whether v is a JSON string of n bytes without escapes.
+func plainString(v []byte, n int) bool {
+	return len(v) == n+2 && v[0] == '"' && v[n+1] == '"' && bytes.IndexByte(v, '\\') < 0
+}
+
+// occurrences returns the offsets in body of the text of every JSON string
+// equal to quoted, a quoted string, ignoring case (the case of a UUID's hex
+// digits does not matter to ingest).
+func occurrences(body, quoted []byte) []int {
+	var at []int
+	for i := 0; i+len(quoted) <= len(body); i++ {
+		if bytes.EqualFold(body[i:i+len(quoted)], quoted) {
+			at = append(at, i+1)
+			i += len(quoted) - 1
+		}
+	}
+	return at
+}
+
+// eventWriter makes one sender's events: its copy of the body, overwritten
+// for each event, and the HMAC it signs them with (made once, reset per
+// event). It allocates nothing per event.
+type eventWriter struct {
+	l     *loadEvents
+	body  []byte
+	mac   hash.Hash
+	rng   *rand.ChaCha8
+	sum   [sha256.Size]byte
+	sig   [2 * sha256.Size]byte
+	stamp [64]byte // room for time.AppendFormat, which grows a smaller buffer
+}
+
+func newEventWriter(l *loadEvents, secret string) *eventWriter {
+	var seed [32]byte
+	_, _ = crand.Read(seed[:]) // never fails (crypto/rand)
+	return &eventWriter{l: l, body: bytes.Clone(l.body), mac: hmac.New(sha256.New, []byte(secret)), rng: rand.NewChaCha8(seed)}
+}
+
+// next makes a new event stamped now: fresh random (version 4) event and
+// session ids. It returns the body and its X-Signature (the hex HMAC-SHA256),
+// both valid until the next call.
+func (w *eventWriter) next(now time.Time) (body, sig []byte) {
+	w.putUUID(w.body[w.l.ids[0]:])
+	for _, at := range w.l.ids[1:] {
+		copy(w.body[at:at+36], w.body[w.l.ids[0]:])
+	}
+	if len(w.l.sessions) > 0 {
+		w.putUUID(w.body[w.l.sessions[0]:])
+		for _, at := range w.l.sessions[1:] {
+			copy(w.body[at:at+36], w.body[w.l.sessions[0]:])
+		}
+	}
+	copy(w.body[w.l.stamp:], now.UTC().AppendFormat(w.stamp[:0], stampLayout))
+	w.mac.Reset()
+	w.mac.Write(w.body)
+	hex.Encode(w.sig[:], w.mac.Sum(w.sum[:0]))
+	return w.body, w.sig[:]
+}
+
+// putUUID writes a random version 4 UUID over the first 36 bytes of dst.
+func (w *eventWriter) putUUID(dst []byte) {
+	var u [16]byte
+	binary.LittleEndian.PutUint64(u[:8], w.rng.Uint64())
+	binary.LittleEndian.PutUint64(u[8:], w.rng.Uint64())
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	hex.Encode(dst[0:8], u[0:4])
+	dst[8] = '-'
+	hex.Encode(dst[9:13], u[4:6])
+	dst[13] = '-'
+	hex.Encode(dst[14:18], u[6:8])
+	dst[18] = '-'
+	hex.Encode(dst[19:23], u[8:10])
+	dst[23] = '-'
+	hex.Encode(dst[24:36], u[10:16])
+}
+
+// loadSender posts one sender's events, one at a time, reusing what a
+// request of its own does not need: the parsed URL (tmpl's), the header and
+// the body reader. The transport has read a request's header and body by the
+// time its answer arrives (they leave in one buffered write), so the next
+// event may overwrite them once Do has returned.
+type loadSender struct {
+	w      *eventWriter
+	tmpl   *http.Request
+	header http.Header
+	sig    []string // header's X-Signature value
+	body   requestBody
+	last   []byte                        // the body of the latest event
+	rewind func() (io.ReadCloser, error) // a request's GetBody, made once
+}
+
+// requestBody is a request body that needs no closing.
+type requestBody struct{ bytes.Reader }
+
+func (*requestBody) Close() error { return nil }
+
+func newLoadSender(l *loadEvents, secret string, tmpl *http.Request) *loadSender {
+	s := &loadSender{w: newEventWriter(l, secret), tmpl: tmpl, sig: []string{""}}
+	s.header = http.Header{"Content-Type": {"application/json"}, ralio.SignatureHeader: s.sig}
+	// As http.NewRequest sets GetBody: the transport may resend a request
+	// that a reused connection lost before any of it was written.
+	s.rewind = func() (io.ReadCloser, error) {
+		r := new(requestBody)
+		r.Reset(s.last)
+		return r, nil
+	}
+	return s
+}
+
+// send posts a new event stamped now, once, and returns the answer's status.
+func (s *loadSender) send(client *http.Client, now time.Time) (int, error) {
+	body, sig := s.w.next(now)
+	s.last = body
+	s.sig[0] = string(sig)
+	s.body.Reset(body)
+	req := new(http.Request)
+	*req = *s.tmpl
+	req.Header = s.header
+	req.Body = &s.body
+	req.ContentLength = int64(len(body))
+	req.GetBody = s.rewind
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

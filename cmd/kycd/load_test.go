@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/kycd/kycd/ralio"
 )
 
 func TestSendLoadMode(t *testing.T) {
@@ -97,4 +103,159 @@ func TestSendLoadOpenLoop(t *testing.T) {
 	if r.Events+r.Statuses["unsent"] != 20 || r.Statuses["200"] != r.Events || r.Statuses["unsent"] < 5 || r.LatencyMax < 70 || r.Seconds > 0.5 {
 		t.Fatalf("report = %+v, want 20 events due, about half unsent at the deadline, the rest answered 200 with latencies up to ≥ 70 ms from their due times", r)
 	}
+}
+
+// received is what a Ralio receiver makes of the bodies a load sent it.
+type received struct {
+	mu       sync.Mutex
+	events   map[string]bool // by event id
+	sessions map[string]bool // by data.sessionId
+	lengths  map[int]int     // body lengths, counted
+	problems []string
+}
+
+// ralioReceiver answers 200 to every event that Ralio could have sent: its
+// signature verifies with secret and ralio.Parse takes its body. It answers
+// 400 to anything else and keeps what it saw.
+func ralioReceiver(t *testing.T, secret string) (*httptest.Server, *received) {
+	t.Helper()
+	v, err := ralio.NewVerifier(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &received{events: map[string]bool{}, sessions: map[string]bool{}, lengths: map[int]int{}}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		got.mu.Lock()
+		defer got.mu.Unlock()
+		got.lengths[len(body)]++
+		if err := v.Verify(body, r.Header.Get(ralio.SignatureHeader)); err != nil {
+			got.problems = append(got.problems, "signature: "+err.Error())
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		ev, err := ralio.Parse(body)
+		if err != nil {
+			got.problems = append(got.problems, "parse: "+err.Error())
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if got.events[ev.ID] {
+			got.problems = append(got.problems, "event id sent twice: "+ev.ID)
+		}
+		got.events[ev.ID] = true
+		if ev.SessionID != "" {
+			if got.sessions[ev.SessionID] {
+				got.problems = append(got.problems, "session id sent twice: "+ev.SessionID)
+			}
+			got.sessions[ev.SessionID] = true
+		}
+		w.Write([]byte(`{"received":true}`))
+	}))
+	t.Cleanup(s.Close)
+	return s, got
+}
+
+// The load sends Ralio's sample as it is, white space and all, each event
+// with its own event and session id, signed so that Ralio's verifier takes
+// it. (TestSendLoadMode shows kycd applying every one of them.)
+func TestSendLoadEvents(t *testing.T) {
+	t.Parallel()
+	sample, err := ralio.Sample(ralio.TypeSessionFailed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, got := ralioReceiver(t, "load-secret")
+	mustCLI(t, "send", "--url", s.URL, "--ralio-secret", "load-secret", "--count", "300", "--concurrency", "6")
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	if len(got.problems) > 0 {
+		t.Fatalf("the receiver refused events: %v", got.problems[:min(5, len(got.problems))])
+	}
+	if len(got.events) != 300 || len(got.sessions) != 300 {
+		t.Fatalf("%d distinct event ids and %d session ids in 300 events, want 300 each", len(got.events), len(got.sessions))
+	}
+	if got.lengths[len(sample)] != 300 {
+		t.Fatalf("body lengths %v, want all 300 of the sample's %d bytes", got.lengths, len(sample))
+	}
+
+	// A file whose ids and timestamp cannot be overwritten in place (not
+	// UUID-sized, no timestamp at all) is sent as new events all the same.
+	odd := filepath.Join(t.TempDir(), "odd.json")
+	if err := os.WriteFile(odd, []byte(`{"eventId":"e1","event":"kyc_session_verified","data":{"sessionId":"s1","userId":"550e8400-e29b-41d4-a716-446655440001","checks":[]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, got = ralioReceiver(t, "load-secret")
+	mustCLI(t, "send", "--url", s.URL, "--ralio-secret", "load-secret", "--file", odd, "--count", "20", "--concurrency", "3")
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	if len(got.problems) > 0 || len(got.events) != 20 || len(got.sessions) != 20 {
+		t.Fatalf("from %s: %d distinct event ids, %d session ids, problems %v; want 20 valid new events", odd, len(got.events), len(got.sessions), got.problems)
+	}
+}
+
+// The bodies a load makes for every sample type: the sample's bytes but for
+// a fresh event id, session id (when it has one) and timestamp.
+func TestLoadEventsKeepTheSample(t *testing.T) {
+	t.Parallel()
+	v, _ := ralio.NewVerifier("k")
+	for _, typ := range ralio.SampleTypes() {
+		sample, _ := ralio.Sample(typ)
+		want, err := ralio.Parse(sample)
+		if err != nil {
+			t.Fatalf("%s: the sample does not parse: %v", typ, err)
+		}
+		l, err := newLoadEvents(sample)
+		if err != nil {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		w := newEventWriter(l, "k")
+		now := time.Date(2026, 12, 8, 1, 2, 3, 456e6, time.UTC)
+		var first []byte
+		for i := range 3 {
+			body, sig := w.next(now)
+			if err := v.Verify(body, string(sig)); err != nil {
+				t.Fatalf("%s: %v", typ, err)
+			}
+			ev, err := ralio.Parse(body)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", typ, err, body)
+			}
+			if len(body) != len(sample) || ev.ID == want.ID || (want.SessionID != "") != (ev.SessionID != "") ||
+				(want.SessionID != "" && ev.SessionID == want.SessionID) || !ev.Timestamp.Equal(now) ||
+				ev.Type != want.Type || ev.Subject != want.Subject {
+				t.Fatalf("%s: event %+v from the sample's %+v, want its bytes with new ids, stamped %s", typ, ev, want, now)
+			}
+			if i == 0 {
+				first = bytes.Clone(body)
+			} else if bytes.Equal(first, body) {
+				t.Fatalf("%s: two events alike", typ)
+			}
+		}
+	}
+}
+
+// BenchmarkLoadEvent compares making a load's event by re-encoding the
+// sample (freshen, what the load did before, and what --new-id still does)
+// with overwriting it in place.
+func BenchmarkLoadEvent(b *testing.B) {
+	sample, _ := ralio.Sample(ralio.TypeSessionFailed)
+	b.Run("freshen", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ev, _ := freshen(sample, true)
+			_ = ralio.Sign(ev, "secret")
+		}
+	})
+	b.Run("in-place", func(b *testing.B) {
+		l, err := newLoadEvents(sample)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := newEventWriter(l, "secret")
+		b.ReportAllocs()
+		for b.Loop() {
+			w.next(time.Now())
+		}
+	})
 }

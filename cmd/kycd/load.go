@@ -67,18 +67,22 @@ func (e *env) load(ctx context.Context, o sendOptions, body []byte, secret, url 
 	if err != nil {
 		return fmt.Errorf("--url %q: %w", url, err)
 	}
-	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.concurrency}}
+	// The timeout Ralio gives an answer, as a transport's (a client's
+	// Timeout costs a context and a timer per request).
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: o.concurrency, ResponseHeaderTimeout: 60 * time.Second, DisableCompression: true,
+	}}
 	defer client.CloseIdleConnections()
 
 	// A job is the time its event is due: zero in a closed loop, where the
-	// sender starts the clock itself.
+	// sender starts the clock itself. Each sender keeps its own counts,
+	// added up at the end.
 	jobs := make(chan time.Time)
-	var mu sync.Mutex
-	statuses := map[string]int{}
-	latencies := make([]time.Duration, 0, max(o.count, 1<<16))
+	senders := make([]*loadSender, o.concurrency)
 	var wg sync.WaitGroup
-	for range o.concurrency {
-		s := newLoadSender(events, secret, tmpl)
+	for i := range senders {
+		s := newLoadSender(events, secret, tmpl, max(o.count/o.concurrency+1, 1<<12))
+		senders[i] = s
 		wg.Go(func() {
 			for due := range jobs {
 				start := due
@@ -86,15 +90,11 @@ func (e *env) load(ctx context.Context, o sendOptions, body []byte, secret, url 
 					start = time.Now()
 				}
 				status, err := s.send(client, start)
-				d := time.Since(start)
-				key := strconv.Itoa(status)
 				if err != nil {
-					key = "error"
+					status = 0
 				}
-				mu.Lock()
-				statuses[key]++
-				latencies = append(latencies, d)
-				mu.Unlock()
+				s.statuses[status]++
+				s.latencies = append(s.latencies, time.Since(start))
 			}
 		})
 	}
@@ -146,6 +146,18 @@ send:
 	close(jobs)
 	wg.Wait()
 	elapsed := time.Since(start)
+	statuses := map[string]int{}
+	var latencies []time.Duration
+	for _, s := range senders {
+		for status, n := range s.statuses {
+			key := strconv.Itoa(status)
+			if status == 0 {
+				key = "error"
+			}
+			statuses[key] += n
+		}
+		latencies = append(latencies, s.latencies...)
+	}
 	if unsent > 0 {
 		statuses["unsent"] = unsent
 	}
@@ -393,6 +405,10 @@ func (w *eventWriter) putUUID(dst []byte) {
 // time its answer arrives (they leave in one buffered write), so the next
 // event may overwrite them once Do has returned.
 type loadSender struct {
+	// What it measured: answers by status (0: none), latencies.
+	statuses  map[int]int
+	latencies []time.Duration
+
 	w      *eventWriter
 	tmpl   *http.Request
 	header http.Header
@@ -407,8 +423,11 @@ type requestBody struct{ bytes.Reader }
 
 func (*requestBody) Close() error { return nil }
 
-func newLoadSender(l *loadEvents, secret string, tmpl *http.Request) *loadSender {
-	s := &loadSender{w: newEventWriter(l, secret), tmpl: tmpl, sig: []string{""}}
+func newLoadSender(l *loadEvents, secret string, tmpl *http.Request, events int) *loadSender {
+	s := &loadSender{
+		statuses: map[int]int{}, latencies: make([]time.Duration, 0, events),
+		w: newEventWriter(l, secret), tmpl: tmpl, sig: []string{""},
+	}
 	s.header = http.Header{"Content-Type": {"application/json"}, ralio.SignatureHeader: s.sig}
 	// As http.NewRequest sets GetBody: the transport may resend a request
 	// that a reused connection lost before any of it was written.

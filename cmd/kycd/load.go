@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/hmac"
 	crand "crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -13,7 +16,10 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -40,8 +46,8 @@ type loadReport struct {
 
 // load sends o.count new events made from body (each with fresh event and
 // session ids), or as many as o.duration allows, o.concurrency at a time,
-// once each without retries, and reports throughput and latency
-// percentiles.
+// once each (sent again only when a kept-alive connection turns out closed
+// before any answer), and reports throughput and latency percentiles.
 //
 // Without a rate the load is a closed loop: each sender posts its next event
 // as soon as its last one was answered, and latency counts from the post.
@@ -63,16 +69,10 @@ func (e *env) load(ctx context.Context, o sendOptions, body []byte, secret, url 
 	if err != nil {
 		return err
 	}
-	tmpl, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	target, err := newLoadTarget(url)
 	if err != nil {
-		return fmt.Errorf("--url %q: %w", url, err)
+		return err
 	}
-	// The timeout Ralio gives an answer, as a transport's (a client's
-	// Timeout costs a context and a timer per request).
-	client := &http.Client{Transport: &http.Transport{
-		MaxIdleConnsPerHost: o.concurrency, ResponseHeaderTimeout: 60 * time.Second, DisableCompression: true,
-	}}
-	defer client.CloseIdleConnections()
 
 	// A job is the time its event is due: zero in a closed loop, where the
 	// sender starts the clock itself. Each sender keeps its own counts,
@@ -81,15 +81,16 @@ func (e *env) load(ctx context.Context, o sendOptions, body []byte, secret, url 
 	senders := make([]*loadSender, o.concurrency)
 	var wg sync.WaitGroup
 	for i := range senders {
-		s := newLoadSender(events, secret, tmpl, max(o.count/o.concurrency+1, 1<<12))
+		s := newLoadSender(ctx, target, events, secret, max(o.count/o.concurrency+1, 1<<12))
 		senders[i] = s
 		wg.Go(func() {
+			defer s.close()
 			for due := range jobs {
 				start := due
 				if start.IsZero() {
 					start = time.Now()
 				}
-				status, err := s.send(client, start)
+				status, err := s.send(start)
 				if err != nil {
 					status = 0
 				}
@@ -354,10 +355,12 @@ type eventWriter struct {
 	stamp [64]byte // room for time.AppendFormat, which grows a smaller buffer
 }
 
-func newEventWriter(l *loadEvents, secret string) *eventWriter {
+// newEventWriter returns a writer of l's events into body, a copy of l.body
+// the writer may overwrite (the tail of a sender's request).
+func newEventWriter(l *loadEvents, secret string, body []byte) *eventWriter {
 	var seed [32]byte
 	_, _ = crand.Read(seed[:]) // never fails (crypto/rand)
-	return &eventWriter{l: l, body: bytes.Clone(l.body), mac: hmac.New(sha256.New, []byte(secret)), rng: rand.NewChaCha8(seed)}
+	return &eventWriter{l: l, body: body, mac: hmac.New(sha256.New, []byte(secret)), rng: rand.NewChaCha8(seed)}
 }
 
 // next makes a new event stamped now: fresh random (version 4) event and
@@ -399,63 +402,164 @@ func (w *eventWriter) putUUID(dst []byte) {
 	hex.Encode(dst[24:36], u[10:16])
 }
 
-// loadSender posts one sender's events, one at a time, reusing what a
-// request of its own does not need: the parsed URL (tmpl's), the header and
-// the body reader. The transport has read a request's header and body by the
-// time its answer arrives (they leave in one buffered write), so the next
-// event may overwrite them once Do has returned.
+// loadTarget is where a load sends, and the head of its requests up to the
+// signature's value.
+type loadTarget struct {
+	addr string
+	tls  *tls.Config // nil for http
+	head string
+}
+
+func newLoadTarget(rawURL string) (*loadTarget, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("--url %q: %w", rawURL, err)
+	}
+	t := &loadTarget{addr: u.Host}
+	switch u.Scheme {
+	case "http":
+		if u.Port() == "" {
+			t.addr = net.JoinHostPort(u.Hostname(), "80")
+		}
+	case "https":
+		if u.Port() == "" {
+			t.addr = net.JoinHostPort(u.Hostname(), "443")
+		}
+		t.tls = &tls.Config{ServerName: u.Hostname()}
+	default:
+		return nil, fmt.Errorf("--url %q: want an http:// or https:// URL", rawURL)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("--url %q: no host", rawURL)
+	}
+	// What net/http would send for the same request.
+	h := "POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: Go-http-client/1.1\r\n"
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		h += "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)) + "\r\n"
+	}
+	t.head = h + "Content-Type: application/json\r\n" + ralio.SignatureHeader + ": "
+	return t, nil
+}
+
+// loadSender posts one sender's events, one at a time, on one keep-alive
+// HTTP/1.1 connection (a new one when the server closes it). It writes the
+// requests itself: the request is one buffer, its head written once, whose
+// signature and body the eventWriter overwrites for each event, sent with one
+// write. Answers are read with http.ReadResponse. net/http's client would
+// cost the load tool twice the floor's CPU per event (two goroutines per
+// connection and hand-offs between them and the caller), so that the load
+// tool, not the floor, would run out of CPU first.
 type loadSender struct {
 	// What it measured: answers by status (0: none), latencies.
 	statuses  map[int]int
 	latencies []time.Duration
 
+	ctx    context.Context
+	target *loadTarget
 	w      *eventWriter
-	tmpl   *http.Request
-	header http.Header
-	sig    []string // header's X-Signature value
-	body   requestBody
-	last   []byte                        // the body of the latest event
-	rewind func() (io.ReadCloser, error) // a request's GetBody, made once
+	req    []byte // head, then body
+	sigAt  int    // offset in req of the signature's value
+	conn   net.Conn
+	br     *bufio.Reader
+	stop   func() bool // of the context.AfterFunc that unblocks conn
+	reused bool        // conn has carried a request before
 }
 
-// requestBody is a request body that needs no closing.
-type requestBody struct{ bytes.Reader }
-
-func (*requestBody) Close() error { return nil }
-
-func newLoadSender(l *loadEvents, secret string, tmpl *http.Request, events int) *loadSender {
-	s := &loadSender{
+func newLoadSender(ctx context.Context, t *loadTarget, l *loadEvents, secret string, events int) *loadSender {
+	head := t.head
+	sigAt := len(head)
+	head += strings.Repeat("0", 2*sha256.Size) + "\r\nContent-Length: " + strconv.Itoa(len(l.body)) + "\r\n\r\n"
+	req := append([]byte(head), l.body...)
+	return &loadSender{
 		statuses: map[int]int{}, latencies: make([]time.Duration, 0, events),
-		w: newEventWriter(l, secret), tmpl: tmpl, sig: []string{""},
+		ctx: ctx, target: t, w: newEventWriter(l, secret, req[len(head):]), req: req, sigAt: sigAt,
 	}
-	s.header = http.Header{"Content-Type": {"application/json"}, ralio.SignatureHeader: s.sig}
-	// As http.NewRequest sets GetBody: the transport may resend a request
-	// that a reused connection lost before any of it was written.
-	s.rewind = func() (io.ReadCloser, error) {
-		r := new(requestBody)
-		r.Reset(s.last)
-		return r, nil
-	}
-	return s
 }
 
-// send posts a new event stamped now, once, and returns the answer's status.
-func (s *loadSender) send(client *http.Client, now time.Time) (int, error) {
-	body, sig := s.w.next(now)
-	s.last = body
-	s.sig[0] = string(sig)
-	s.body.Reset(body)
-	req := new(http.Request)
-	*req = *s.tmpl
-	req.Header = s.header
-	req.Body = &s.body
-	req.ContentLength = int64(len(body))
-	req.GetBody = s.rewind
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
+// send posts a new event stamped now, once, and returns the answer's
+// status. A connection that the server closed while it was idle fails
+// before any answer; then the event goes once more on a new one (a retry
+// is harmless: kycd takes a repeated event as a duplicate).
+func (s *loadSender) send(now time.Time) (int, error) {
+	_, sig := s.w.next(now)
+	copy(s.req[s.sigAt:], sig)
+	status, retry, err := s.post(now)
+	if retry {
+		status, _, err = s.post(now)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	return status, err
+}
+
+// post sends the request once; on failure, retry says whether the
+// connection was one already used that failed before any answer.
+func (s *loadSender) post(now time.Time) (status int, retry bool, err error) {
+	if s.conn == nil {
+		if err := s.dial(); err != nil {
+			return 0, false, err
+		}
+	}
+	reused := s.reused
+	s.reused = true
+	answered := false
+	defer func() {
+		if err != nil {
+			s.close()
+			retry = reused && !answered && !errors.Is(err, os.ErrDeadlineExceeded) && s.ctx.Err() == nil
+		}
+	}()
+	// Ralio waits 60 s for an answer.
+	if err := s.conn.SetDeadline(now.Add(60 * time.Second)); err != nil {
+		return 0, false, err
+	}
+	if err := s.ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	if _, err := s.conn.Write(s.req); err != nil {
+		return 0, false, err
+	}
+	if _, err := s.br.Peek(1); err != nil {
+		return 0, false, err
+	}
+	answered = true
+	resp, err := http.ReadResponse(s.br, nil)
+	if err != nil {
+		return 0, false, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	if err != nil {
+		return 0, false, err
+	}
+	if resp.Close {
+		s.close()
+	}
+	return resp.StatusCode, false, nil
+}
+
+func (s *loadSender) dial() error {
+	d := net.Dialer{Timeout: 60 * time.Second}
+	var c net.Conn
+	var err error
+	if s.target.tls != nil {
+		td := tls.Dialer{NetDialer: &d, Config: s.target.tls}
+		c, err = td.DialContext(s.ctx, "tcp", s.target.addr)
+	} else {
+		c, err = d.DialContext(s.ctx, "tcp", s.target.addr)
+	}
+	if err != nil {
+		return err
+	}
+	s.conn, s.br, s.reused = c, bufio.NewReader(c), false
+	// An interrupted load does not wait for the answers in flight.
+	s.stop = context.AfterFunc(s.ctx, func() { _ = c.SetDeadline(time.Now()) })
+	return nil
+}
+
+func (s *loadSender) close() {
+	if s.conn != nil {
+		s.stop()
+		_ = s.conn.Close()
+		s.conn = nil
+	}
 }

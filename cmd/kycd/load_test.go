@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -209,7 +210,7 @@ func TestLoadEventsKeepTheSample(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", typ, err)
 		}
-		w := newEventWriter(l, "k")
+		w := newEventWriter(l, "k", bytes.Clone(l.body))
 		now := time.Date(2026, 12, 8, 1, 2, 3, 456e6, time.UTC)
 		var first []byte
 		for i := range 3 {
@@ -252,10 +253,79 @@ func BenchmarkLoadEvent(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		w := newEventWriter(l, "secret")
+		w := newEventWriter(l, "secret", bytes.Clone(l.body))
 		b.ReportAllocs()
 		for b.Loop() {
 			w.next(time.Now())
 		}
 	})
+}
+
+// A server that closes each connection after its answer, saying so or not,
+// gets every event all the same, each once: the load opens a new connection,
+// and sends again on one only an event that no answer had begun for.
+func TestSendLoadClosedConnections(t *testing.T) {
+	t.Parallel()
+	for _, say := range []bool{true, false} {
+		v, _ := ralio.NewVerifier("s")
+		var mu sync.Mutex
+		ids := map[string]int{}
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			ev, err := ralio.Parse(body)
+			if err != nil || v.Verify(body, r.Header.Get(ralio.SignatureHeader)) != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			mu.Lock()
+			ids[ev.ID]++
+			mu.Unlock()
+			if say {
+				w.Header().Set("Connection", "close")
+				w.Write([]byte(`{"received":true}`))
+				return
+			}
+			// Answer, then close without a word, as a server does with a
+			// connection it finds idle too long.
+			c, buf, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"received\":true}")
+			buf.Flush()
+			c.Close()
+		}))
+		t.Cleanup(s.Close)
+		out := mustCLI(t, "send", "--url", s.URL, "--ralio-secret", "s", "--count", "30", "--concurrency", "3", "--json")
+		var r loadReport
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("--json output is not a report: %v\n%s", err, out)
+		}
+		mu.Lock()
+		if r.Statuses["200"] != 30 || len(ids) != 30 {
+			t.Fatalf("Connection: close said %v: report %+v, %d distinct events received, want 30 answered 200", say, r, len(ids))
+		}
+		for id, n := range ids {
+			if n != 1 {
+				t.Fatalf("Connection: close said %v: event %s received %d times", say, id, n)
+			}
+		}
+		mu.Unlock()
+	}
+}
+
+// An interrupted load (Ctrl-C) does not wait for the answers in flight.
+func TestSendLoadInterrupted(t *testing.T) {
+	t.Parallel()
+	s := slowReceiver(t, 4*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	began := time.Now()
+	err := run(ctx, []string{"send", "--url", s.URL, "--ralio-secret", "s", "--duration", "30s", "--concurrency", "2"},
+		noEnv, strings.NewReader(""), &stdout, &stderr)
+	if took := time.Since(began); err == nil || took > 2*time.Second {
+		t.Fatalf("interrupted after 300 ms: returned %v after %s, want an error within 2 s (answers take 4 s)", err, took)
+	}
 }

@@ -446,10 +446,11 @@ func newLoadTarget(rawURL string) (*loadTarget, error) {
 // HTTP/1.1 connection (a new one when the server closes it). It writes the
 // requests itself: the request is one buffer, its head written once, whose
 // signature and body the eventWriter overwrites for each event, sent with one
-// write. Answers are read with http.ReadResponse. net/http's client would
-// cost the load tool twice the floor's CPU per event (two goroutines per
-// connection and hand-offs between them and the caller), so that the load
-// tool, not the floor, would run out of CPU first.
+// write. Answers are read with http.ReadResponse. With net/http's client
+// the load tool spent 1.4 times the floor's CPU per event (two goroutines
+// per connection, and hand-offs between them and the caller), so that on
+// shared cores it, not the floor, ran out of CPU first; this way it spends
+// about two thirds of the floor's (docs/benchmarks.md).
 type loadSender struct {
 	// What it measured: answers by status (0: none), latencies.
 	statuses  map[int]int

@@ -292,8 +292,13 @@ func TestSendLoadClosedConnections(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"received\":true}")
-			buf.Flush()
+			_, err = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"received\":true}")
+			if err == nil {
+				err = buf.Flush()
+			}
+			if err != nil {
+				t.Error(err)
+			}
 			c.Close()
 		}))
 		t.Cleanup(s.Close)

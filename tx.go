@@ -129,8 +129,11 @@ type SubjectTx interface {
 	// ids that are stored, by id.
 	NotificationPayloads(ctx context.Context, ids []string) (map[string]json.RawMessage, error)
 	// QuarantineNaming returns, by id, the ids of the quarantine items
-	// whose event id is one of eventIDs or whose body or original body
-	// contains one of needles.
+	// whose event id is one of eventIDs, whose body or original body
+	// contains one of needles, or that an erasure of a subject whose id is
+	// one of needles emptied. It is one statement whatever the number of
+	// ids and needles, a scan of the quarantine (which the retention
+	// bounds).
 	QuarantineNaming(ctx context.Context, eventIDs []string, needles [][]byte) ([]string, error)
 	// LogBodiesBefore returns up to limit log entries received before
 	// before that still hold their body and come after seq after, by seq.
@@ -148,8 +151,9 @@ type SubjectTx interface {
 	SetNotificationPayload(ctx context.Context, id string, payload json.RawMessage) error
 	// ClearQuarantineBodies empties the bodies of the items among ids that
 	// still have one, marks those not replayed yet as replayed at at with
-	// result, and reports how many it emptied.
-	ClearQuarantineBodies(ctx context.Context, ids []string, at time.Time, result string) (int, error)
+	// result, records subjectID as whom they were emptied for (so that
+	// QuarantineNaming still finds them), and reports how many it emptied.
+	ClearQuarantineBodies(ctx context.Context, ids []string, at time.Time, result, subjectID string) (int, error)
 	// DeleteQuarantineBefore deletes the quarantine items received before
 	// before and reports how many.
 	DeleteQuarantineBefore(ctx context.Context, before time.Time) (int, error)

@@ -20,18 +20,34 @@ import (
 // the rows they are pointed to (kycd.SubjectTx).
 
 // subjectScope is what a subject's records are found by: its sessions
-// (and through their history, their notifications) and its events.
+// (and through their history, their notifications), its events, and the
+// quarantine items that name it.
 type subjectScope struct {
-	subject  kycd.SubjectRef
-	level    string
-	levelAt  time.Time
-	sessions []*kycd.Session // newest status first
-	events   []kycd.EventKey // by seq
+	subject     kycd.SubjectRef
+	level       string
+	levelAt     time.Time
+	sessions    []*kycd.Session // newest status first
+	events      []kycd.EventKey // by seq
+	quarantined []string        // item ids
 }
 
-// readScope reads the subject's row, sessions and events; ENOTFOUND when
-// the subject has neither a row nor a session.
-func readScope(ctx context.Context, tx kycd.SubjectTx, sub kycd.SubjectRef) (*subjectScope, error) {
+// privacySubject resolves the subject of an export or erasure
+// (ResolveSubject). An id that kycd knows under no type may still be named
+// by quarantined bodies, whose refused events made no session, level or
+// event: then unknown is true and readScope decides in the transaction.
+func (s *Service) privacySubject(ctx context.Context, id, typ string) (sub kycd.SubjectRef, unknown bool, err error) {
+	sub, known, err := s.resolveSubject(ctx, id, typ)
+	if err != nil && !known && kycd.ErrorCode(err) == kycd.ENOTFOUND {
+		return sub, true, nil
+	}
+	return sub, false, err
+}
+
+// readScope reads the subject's row, sessions, events and the quarantine
+// items that name it; ENOTFOUND when the subject has neither a row nor a
+// session. A subject that privacySubject found unknown is taken from the
+// quarantine alone (readQuarantineOnly).
+func readScope(ctx context.Context, tx kycd.SubjectTx, sub kycd.SubjectRef, unknown bool) (*subjectScope, error) {
 	sc := &subjectScope{subject: sub}
 	level, at, err := tx.SubjectLevel(ctx, sub)
 	known := err == nil
@@ -43,10 +59,36 @@ func readScope(ctx context.Context, tx kycd.SubjectTx, sub kycd.SubjectRef) (*su
 		return nil, err
 	}
 	if !known && len(sc.sessions) == 0 {
+		if unknown {
+			return readQuarantineOnly(ctx, tx, sc)
+		}
 		return nil, kycd.Errorf(kycd.ENOTFOUND, "subject %s %s not found", sub.Type, sub.ID)
 	}
 	if sc.events, err = tx.SubjectEvents(ctx, sub, sc.sessionIDs()); err != nil {
 		return nil, err
+	}
+	if sc.quarantined, err = tx.QuarantineNaming(ctx, sc.eventIDs(), sc.needles()); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// readQuarantineOnly finds a subject kycd knows under no type through the
+// quarantined bodies that name its id (kycd.Needles; a refused body names
+// no session kycd keeps, and no event of the subject is stored) or that an
+// erasure of it emptied. A body does not say which of kycd's types its id
+// is, so the type must be given: EINVALID without one, ENOTFOUND when no
+// item names the id (whatever the type).
+func readQuarantineOnly(ctx context.Context, tx kycd.SubjectTx, sc *subjectScope) (*subjectScope, error) {
+	var err error
+	if sc.quarantined, err = tx.QuarantineNaming(ctx, nil, sc.needles()); err != nil {
+		return nil, err
+	}
+	if len(sc.quarantined) == 0 {
+		return nil, kycd.Errorf(kycd.ENOTFOUND, "subject %s not found", sc.subject.ID)
+	}
+	if sc.subject.Type == "" {
+		return nil, kycd.Errorf(kycd.EINVALID, "subject %s is known only through quarantined bodies, which do not say its type: give it (user, related-party or business)", sc.subject.ID)
 	}
 	return sc, nil
 }
@@ -99,9 +141,12 @@ func seqs(keys []kycd.EventKey) []int64 {
 // their deliveries, and the quarantined bodies that name it or its
 // sessions or share an event id with its events. Bodies are shown with
 // U+FFFD for bytes that are not UTF-8 (kycd.ValidUTF8), so the document is
-// JSON that any parser reads. EINVALID for an unknown type, ENOTFOUND for a
-// subject kycd does not know; EUNAVAILABLE when the read could not be
-// recorded (nothing is shown then).
+// JSON that any parser reads. A subject known only through quarantined
+// bodies (readQuarantineOnly) is exported with those, under the type
+// given. EINVALID for an unknown type, or no type for such a subject;
+// ENOTFOUND for a subject kycd does not know and no quarantined body
+// names; EUNAVAILABLE when the read could not be recorded (nothing is
+// shown then).
 func (s *Service) ExportSubject(ctx context.Context, a Actor, id, typ string) (*kycd.SubjectExport, error) {
 	x, err := s.exportSubject(ctx, id, typ)
 	target, detail := kycd.SubjectTarget(kycd.SubjectRef{Type: typ, ID: canonicalID(id)}), ""
@@ -119,7 +164,7 @@ func (s *Service) ExportSubject(ctx context.Context, a Actor, id, typ string) (*
 }
 
 func (s *Service) exportSubject(ctx context.Context, id, typ string) (*kycd.SubjectExport, error) {
-	sub, err := s.ResolveSubject(ctx, id, typ)
+	sub, unknown, err := s.privacySubject(ctx, id, typ)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +175,7 @@ func (s *Service) exportSubject(ctx context.Context, id, typ string) (*kycd.Subj
 		return nil, err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	sc, err := readScope(ctx, tx, sub)
-	if err != nil {
-		return nil, err
-	}
-	quarantined, err := tx.QuarantineNaming(ctx, sc.eventIDs(), sc.needles())
+	sc, err := readScope(ctx, tx, sub, unknown)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +212,7 @@ func (s *Service) exportSubject(ctx context.Context, id, typ string) (*kycd.Subj
 		x.Notifications = append(x.Notifications, &kycd.NotificationRecord{ID: n.ID, Type: n.Type, CreatedAt: n.CreatedAt,
 			Notification: n.Payload, Deliveries: n.Deliveries})
 	}
-	for _, id := range quarantined {
+	for _, id := range sc.quarantined {
 		q, err := s.Store.QuarantineItem(ctx, id)
 		if err != nil {
 			return nil, err
@@ -203,11 +244,14 @@ func (s *Service) exportSubject(ctx context.Context, id, typ string) (*kycd.Subj
 //
 // When the store may keep copies of what it overwrote and cannot drop them
 // now (kycd.CopyDropper), the erasure stands: the receipt's Warning says so
-// and the failure is logged. EINVALID for an unknown type, ENOTFOUND for a
-// subject kycd does not know. When the erasure is done but its
-// notification could not be written, the receipt comes with the error.
+// and the failure is logged. A subject known only through quarantined
+// bodies (readQuarantineOnly) is erased and notified the same way, under
+// the type given. EINVALID for an unknown type, or no type for such a
+// subject; ENOTFOUND for a subject kycd does not know and no quarantined
+// body names. When the erasure is done but its notification could not be
+// written, the receipt comes with the error.
 func (s *Service) EraseSubject(ctx context.Context, a Actor, id, typ string) (*kycd.ErasureReceipt, error) {
-	sub, err := s.ResolveSubject(ctx, id, typ)
+	sub, unknown, err := s.privacySubject(ctx, id, typ)
 	if err != nil {
 		s.recordFailure(ctx, a, kycd.AuditSubjectErase, kycd.SubjectTarget(kycd.SubjectRef{Type: typ, ID: canonicalID(id)}), err)
 		return nil, err
@@ -215,7 +259,7 @@ func (s *Service) EraseSubject(ctx context.Context, a Actor, id, typ string) (*k
 	target := kycd.SubjectTarget(sub)
 	r := &kycd.ErasureReceipt{Subject: sub, ErasedAt: s.now()}
 	err = s.Audited(ctx, a, kycd.AuditSubjectErase, target, func(tx kycd.Tx) (string, error) {
-		if err := erase(ctx, tx, sub, r); err != nil {
+		if err := erase(ctx, tx, sub, unknown, r); err != nil {
 			return "", err
 		}
 		c := r.Erased
@@ -242,11 +286,11 @@ func (s *Service) EraseSubject(ctx context.Context, a Actor, id, typ string) (*k
 }
 
 // erase erases the subject's personal data in tx and counts it in r.
-func erase(ctx context.Context, tx kycd.Tx, sub kycd.SubjectRef, r *kycd.ErasureReceipt) error {
+func erase(ctx context.Context, tx kycd.Tx, sub kycd.SubjectRef, unknown bool, r *kycd.ErasureReceipt) error {
 	if err := tx.ExcludeProjections(ctx); err != nil {
 		return err
 	}
-	sc, err := readScope(ctx, tx, sub)
+	sc, err := readScope(ctx, tx, sub, unknown)
 	if err != nil {
 		return err
 	}
@@ -258,11 +302,7 @@ func erase(ctx context.Context, tx kycd.Tx, sub kycd.SubjectRef, r *kycd.Erasure
 	if r.Erased.Notifications, err = eraseNotifications(ctx, tx, sc.notificationIDs()); err != nil {
 		return err
 	}
-	quarantined, err := tx.QuarantineNaming(ctx, sc.eventIDs(), sc.needles())
-	if err != nil {
-		return err
-	}
-	if r.Erased.Quarantine, err = tx.ClearQuarantineBodies(ctx, quarantined, r.ErasedAt, kycd.ErasedReplayResult); err != nil {
+	if r.Erased.Quarantine, err = tx.ClearQuarantineBodies(ctx, sc.quarantined, r.ErasedAt, kycd.ErasedReplayResult, sub.ID); err != nil {
 		return err
 	}
 	r.Erased.EventBodies, err = tx.ClearLogBodies(ctx, seqs(sc.events))

@@ -14,24 +14,33 @@ import (
 // type name is taken. Every read and change of a subject (get, export,
 // erase) resolves it here.
 func (s *Service) ResolveSubject(ctx context.Context, id, typ string) (kycd.SubjectRef, error) {
+	sub, _, err := s.resolveSubject(ctx, id, typ)
+	return sub, err
+}
+
+// resolveSubject is ResolveSubject, which also says whether id is known
+// under any type; on ENOTFOUND, sub is the asked one (typ and the
+// canonical id).
+func (s *Service) resolveSubject(ctx context.Context, id, typ string) (sub kycd.SubjectRef, known bool, err error) {
 	switch typ {
 	case "", kycd.SubjectUser, kycd.SubjectRelatedParty, kycd.SubjectBusiness:
 	default:
-		return kycd.SubjectRef{}, kycd.Errorf(kycd.EINVALID, "type %q: want user, related-party or business", typ)
+		return kycd.SubjectRef{}, false, kycd.Errorf(kycd.EINVALID, "type %q: want user, related-party or business", typ)
 	}
 	id = canonicalID(id)
 	types, err := s.Store.SubjectTypes(ctx, id)
 	if err != nil {
-		return kycd.SubjectRef{}, err
+		return kycd.SubjectRef{}, false, err
 	}
+	known = len(types) > 0
 	slices.Sort(types)
 	if typ != "" {
 		types = slices.DeleteFunc(types, func(t string) bool { return t != typ })
 	}
 	if len(types) == 0 {
-		return kycd.SubjectRef{}, kycd.Errorf(kycd.ENOTFOUND, "subject %s not found", id)
+		return kycd.SubjectRef{Type: typ, ID: id}, known, kycd.Errorf(kycd.ENOTFOUND, "subject %s not found", id)
 	}
-	return kycd.SubjectRef{Type: types[0], ID: id}, nil
+	return kycd.SubjectRef{Type: types[0], ID: id}, true, nil
 }
 
 // Subject returns a subject (ResolveSubject) with its level and sessions,

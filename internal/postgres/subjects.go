@@ -112,11 +112,12 @@ func (t *tx) NotificationPayloads(ctx context.Context, ids []string) (map[string
 	return out, nil
 }
 
-// QuarantineNaming searches the bodies byte for byte.
+// QuarantineNaming searches the bodies byte for byte, and the erased items
+// by the id they were erased for.
 func (t *tx) QuarantineNaming(ctx context.Context, eventIDs []string, needles [][]byte) ([]string, error) {
 	rows, err := t.tx.Query(ctx, `
 		SELECT id FROM quarantine
-		WHERE event_id = ANY($1) OR EXISTS (
+		WHERE event_id = ANY($1) OR convert_to(erased_subject, 'UTF8') = ANY($2::bytea[]) OR EXISTS (
 			SELECT 1 FROM unnest($2::bytea[]) AS n(needle)
 			WHERE position(n.needle IN body) > 0 OR position(n.needle IN coalesce(original_body, ''::bytea)) > 0)
 		ORDER BY id`, eventIDs, needles)
@@ -151,11 +152,11 @@ func (t *tx) SetNotificationPayload(ctx context.Context, id string, payload json
 }
 
 // ClearQuarantineBodies empties quarantined bodies.
-func (t *tx) ClearQuarantineBodies(ctx context.Context, ids []string, at time.Time, result string) (int, error) {
+func (t *tx) ClearQuarantineBodies(ctx context.Context, ids []string, at time.Time, result, subjectID string) (int, error) {
 	tag, err := t.tx.Exec(ctx, `
 		UPDATE quarantine SET body = ''::bytea, original_body = NULL,
-			replayed_at = coalesce(replayed_at, $2), replay_result = coalesce(replay_result, $3)
-		WHERE id = ANY($1) AND (length(body) > 0 OR original_body IS NOT NULL)`, ids, at, result)
+			replayed_at = coalesce(replayed_at, $2), replay_result = coalesce(replay_result, $3), erased_subject = coalesce(erased_subject, $4)
+		WHERE id = ANY($1) AND (length(body) > 0 OR original_body IS NOT NULL)`, ids, at, result, subjectID)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: clear quarantine bodies: %w", translate(t.s, err))
 	}

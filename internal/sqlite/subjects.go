@@ -146,7 +146,8 @@ func (t *tx) NotificationPayloads(ctx context.Context, ids []string) (map[string
 	return out, nil
 }
 
-// QuarantineNaming searches the bodies byte for byte (instr on blobs).
+// QuarantineNaming searches the bodies byte for byte (instr on blobs), and
+// the erased items by the id they were erased for.
 func (t *tx) QuarantineNaming(ctx context.Context, eventIDs []string, needles [][]byte) ([]string, error) {
 	events, err := jsonArray(eventIDs)
 	if err != nil {
@@ -162,8 +163,8 @@ func (t *tx) QuarantineNaming(ctx context.Context, eventIDs []string, needles []
 	}
 	var out []string
 	err = queryRows(ctx, t.tx, `SELECT id FROM quarantine q
-		WHERE event_id IN (SELECT value FROM json_each(?)) OR EXISTS (
-			SELECT 1 FROM json_each(?) n
+		WHERE event_id IN (SELECT value FROM json_each(?1)) OR erased_subject IN (SELECT value FROM json_each(?2)) OR EXISTS (
+			SELECT 1 FROM json_each(?2) n
 			WHERE instr(q.body, CAST(n.value AS BLOB)) > 0 OR instr(coalesce(q.original_body, x''), CAST(n.value AS BLOB)) > 0)
 		ORDER BY id`, []any{events, ns}, func(rows *sql.Rows) error {
 		var id string
@@ -198,14 +199,14 @@ func (t *tx) SetNotificationPayload(ctx context.Context, id string, payload json
 }
 
 // ClearQuarantineBodies empties quarantined bodies.
-func (t *tx) ClearQuarantineBodies(ctx context.Context, ids []string, at time.Time, result string) (int, error) {
+func (t *tx) ClearQuarantineBodies(ctx context.Context, ids []string, at time.Time, result, subjectID string) (int, error) {
 	arr, err := jsonArray(ids)
 	if err != nil {
 		return 0, err
 	}
 	r, err := t.tx.ExecContext(ctx, `UPDATE quarantine SET body = x'', original_body = NULL,
-			replayed_at = coalesce(replayed_at, ?), replay_result = coalesce(replay_result, ?)
-		WHERE id IN (SELECT value FROM json_each(?)) AND (length(body) > 0 OR original_body IS NOT NULL)`, formatTime(at), result, arr)
+			replayed_at = coalesce(replayed_at, ?), replay_result = coalesce(replay_result, ?), erased_subject = coalesce(erased_subject, ?)
+		WHERE id IN (SELECT value FROM json_each(?)) AND (length(body) > 0 OR original_body IS NOT NULL)`, formatTime(at), result, subjectID, arr)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: clear quarantine bodies: %w", translate(t.s, err))
 	}

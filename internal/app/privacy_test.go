@@ -150,3 +150,84 @@ func TestErasureSaysWhenCopiesRemain(t *testing.T) {
 		t.Errorf("erasure on SQLite = %+v, %v; want no warning", r, err)
 	}
 }
+
+// A person known only through a refused body (no session, level or event
+// names them) is exported with that body and erased: the body goes, the
+// item stays, resolved as erased, and a later export still shows it. The
+// body does not say the subject's type, so it must be given; an id that no
+// body names is not found, with a type or without.
+func TestQuarantineOnlySubject(t *testing.T) {
+	t.Parallel()
+	onBothStores(t, func(t *testing.T, s kycd.Store) {
+		ctx := context.Background()
+		svc, _ := service(s)
+		svc.Sinks = kycd.Routes("crm")
+		user, other := uuid.NewString(), uuid.NewString()
+		body := `{"id":"` + uuid.NewString() + `","type":"user.kyc_session_created","data":{"userId":"` + strings.ToUpper(user) +
+			`","email":"zoe@example.com","phone":"+34600000000"`
+		named := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: time.Now().UTC().Truncate(time.Millisecond), Reason: kycd.QuarantineInvalid,
+			Problem: []byte(`{"detail":"unexpected end of JSON input"}`), Body: []byte(body)}
+		unrelated := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: named.ReceivedAt, Reason: kycd.QuarantineInvalid,
+			Problem: []byte(`{"detail":"x"}`), Body: []byte(`{"data":{"userId":"` + other + `"}`)}
+		for _, q := range []*kycd.Quarantined{named, unrelated} {
+			if err := s.AddQuarantine(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		if _, err := svc.ExportSubject(ctx, admin, user, ""); kycd.ErrorCode(err) != kycd.EINVALID || !strings.Contains(err.Error(), "give it") {
+			t.Errorf("export without a type = %v, want EINVALID asking for it", err)
+		}
+		if _, err := svc.EraseSubject(ctx, admin, user, ""); kycd.ErrorCode(err) != kycd.EINVALID {
+			t.Errorf("erasure without a type = %v, want EINVALID", err)
+		}
+		nowhere := uuid.NewString()
+		for _, typ := range []string{"", kycd.SubjectUser} {
+			if _, err := svc.ExportSubject(ctx, admin, nowhere, typ); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+				t.Errorf("export of an id named nowhere (type %q) = %v, want ENOTFOUND", typ, err)
+			}
+			if _, err := svc.EraseSubject(ctx, admin, nowhere, typ); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+				t.Errorf("erasure of an id named nowhere (type %q) = %v, want ENOTFOUND", typ, err)
+			}
+		}
+
+		x, err := svc.ExportSubject(ctx, admin, strings.ToUpper(user), kycd.SubjectUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := kycd.SubjectRef{Type: kycd.SubjectUser, ID: user}
+		if x.Subject != sub || len(x.Sessions) != 0 || len(x.Events) != 0 || len(x.Notifications) != 0 || len(x.Quarantine) != 1 ||
+			x.Quarantine[0].ID != named.ID || x.Quarantine[0].Body == nil || !strings.Contains(*x.Quarantine[0].Body, "zoe@example.com") {
+			t.Fatalf("export = %+v, want the subject with the one body that names it", x)
+		}
+		if e := lastAudit(t, s, kycd.AuditSubjectExport, kycd.SubjectTarget(sub)); e.Outcome != "ok" || e.Detail != "sessions=0 events=0 notifications=0 quarantine=1" {
+			t.Errorf("export audit = %+v", e)
+		}
+
+		r, err := svc.EraseSubject(ctx, admin, user, kycd.SubjectUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Subject != sub || r.Erased != (kycd.ErasureCounts{Quarantine: 1}) || r.NotificationID != kycd.ErasedNotificationID(sub, r.ErasedAt) {
+			t.Errorf("receipt = %+v, want the one body erased and kyc.subject.erased sent", r)
+		}
+		if e := lastAudit(t, s, kycd.AuditSubjectErase, kycd.SubjectTarget(sub)); e.Outcome != "ok" || e.Detail != "eventBodies=0 sessions=0 notifications=0 quarantine=1" {
+			t.Errorf("erasure audit = %+v", e)
+		}
+		q, err := s.QuarantineItem(ctx, named.ID)
+		if err != nil || len(q.Body) != 0 || q.ReplayResult != kycd.ErasedReplayResult {
+			t.Errorf("erased item = %+v, %v; want no body, resolved as erased", q, err)
+		}
+		if q, err := s.QuarantineItem(ctx, unrelated.ID); err != nil || len(q.Body) == 0 || q.ReplayResult != "" {
+			t.Errorf("the other item = %+v, %v; want it untouched", q, err)
+		}
+
+		again, err := svc.ExportSubject(ctx, admin, user, kycd.SubjectUser)
+		if err != nil || len(again.Quarantine) != 1 || again.Quarantine[0].ID != named.ID || (again.Quarantine[0].Body != nil && *again.Quarantine[0].Body != "") || again.Quarantine[0].ReplayResult != kycd.ErasedReplayResult {
+			t.Fatalf("export after the erasure = %+v, %v; want the item, erased", again, err)
+		}
+		if r, err := svc.EraseSubject(ctx, admin, user, kycd.SubjectUser); err != nil || r.Erased != (kycd.ErasureCounts{}) {
+			t.Errorf("erasing again = %+v, %v; want nothing more erased", r, err)
+		}
+	})
+}

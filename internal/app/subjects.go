@@ -15,7 +15,10 @@ import (
 // erase) resolves it here.
 func (s *Service) ResolveSubject(ctx context.Context, id, typ string) (kycd.SubjectRef, error) {
 	sub, _, err := s.resolveSubject(ctx, id, typ)
-	return sub, err
+	if err != nil {
+		return kycd.SubjectRef{}, err
+	}
+	return sub, nil
 }
 
 // resolveSubject is ResolveSubject, which also says whether id is known

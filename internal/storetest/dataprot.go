@@ -336,10 +336,16 @@ func testExportAndErase(t *testing.T, s kycd.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The quarantined body named the party; erased, it names no one.
-		if len(x.Notifications) != 3 || len(x.Events) != 2 || len(x.Quarantine) != 0 {
-			t.Errorf("%s: export = %d notifications, %d events, %d quarantined; want 3 (with the stalled one), 2, 0",
+		// The quarantined body named the party; erased, it names no one,
+		// but the item is still the party's, shown erased.
+		if len(x.Notifications) != 3 || len(x.Events) != 2 || len(x.Quarantine) != 1 {
+			t.Errorf("%s: export = %d notifications, %d events, %d quarantined; want 3 (with the stalled one), 2, 1",
 				when, len(x.Notifications), len(x.Events), len(x.Quarantine))
+		}
+		for _, q := range x.Quarantine {
+			if q.ID != naming.ID || (q.Body != nil && *q.Body != "") || q.OriginalBody != nil || q.ReplayResult != kycd.ErasedReplayResult {
+				t.Errorf("%s: exported quarantine item = %+v, want the erased one, without bodies", when, q)
+			}
 		}
 		for _, e := range x.Events {
 			if e.Body != nil {

@@ -27,7 +27,9 @@ func subjectExportCmd(e *env) *cobra.Command {
 		Long: `Print everything kycd holds about a subject as one JSON document: the
 subject and its level, every session with checks, reasons and history, every
 event with its raw body (while retained), the notifications with their
-deliveries and attempts, and the quarantined bodies that name it. It holds
+deliveries and attempts, and the quarantined bodies that name it. A subject
+known only through quarantined bodies (no session or event names it) is
+exported with those; --type is needed then, a body does not say it. It holds
 personal data: the export is recorded in the audit trail first.`,
 		Args: cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
@@ -42,7 +44,7 @@ personal data: the export is recorded in the audit trail first.`,
 			return printJSON(e.stdout, x)
 		}),
 	}
-	cmd.Flags().StringVar(&typ, "type", "", "subject type when one id has several: user, related-party or business")
+	cmd.Flags().StringVar(&typ, "type", "", "subject type when one id has several, or when only quarantined bodies name it: user, related-party or business")
 	e.use(cmd, storeFlags...)
 	return cmd
 }
@@ -55,7 +57,8 @@ func subjectEraseCmd(e *env) *cobra.Command {
 		Long: `Erase a subject's personal data everywhere kycd keeps it: the raw bodies of
 its events, the reason messages of its sessions, the contact details,
 verification URLs and messages of its notifications (which deliveries send),
-its quarantined bodies. Ids, body hashes, statuses, timestamps and reason
+its quarantined bodies (also for a subject known only through them, with
+--type). Ids, body hashes, statuses, timestamps and reason
 codes stay, so a late copy of an erased event is still a duplicate. Every
 sink whose events take it is sent kyc.subject.erased (a running kycd serve
 sends it). It cannot be undone; export first if the person asked for their
@@ -96,7 +99,7 @@ data too. Recorded in the audit trail.`,
 			return nil
 		}),
 	}
-	cmd.Flags().StringVar(&typ, "type", "", "subject type when one id has several: user, related-party or business")
+	cmd.Flags().StringVar(&typ, "type", "", "subject type when one id has several, or when only quarantined bodies name it: user, related-party or business")
 	e.use(cmd, storeFlags...)
 	return cmd
 }

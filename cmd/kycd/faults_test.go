@@ -141,6 +141,7 @@ func faultScenarios() []faultScenario {
 		{name: "disk full", section: sectionCrashes, long: true, run: diskFullScenario},
 		{name: "SIGTERM", section: sectionCrashes, run: sigtermScenario},
 		{name: "bad input", section: sectionInput, run: badInputScenario},
+		{name: "a quarantine-only subject", section: sectionInput, run: quarantineOnlyScenario},
 		// Alone: a fuzz worker starved of CPU for 10 s is reported as hung.
 		{name: "fuzzing", section: sectionFuzz, sequential: true, run: fuzzScenario},
 	}

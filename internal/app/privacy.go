@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/kycd/kycd"
 )
 
@@ -35,10 +37,14 @@ type subjectScope struct {
 // (ResolveSubject). An id that kycd knows under no type may still be named
 // by quarantined bodies, whose refused events made no session, level or
 // event: then unknown is true and readScope decides in the transaction.
+// Only a UUID is searched for so (Ralio's subject ids are UUIDs): a short
+// id would be found in bodies that do not name it.
 func (s *Service) privacySubject(ctx context.Context, id, typ string) (sub kycd.SubjectRef, unknown bool, err error) {
 	sub, known, err := s.resolveSubject(ctx, id, typ)
 	if err != nil && !known && kycd.ErrorCode(err) == kycd.ENOTFOUND {
-		return sub, true, nil
+		if _, perr := uuid.Parse(sub.ID); perr == nil {
+			return sub, true, nil
+		}
 	}
 	return sub, false, err
 }

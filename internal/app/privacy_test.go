@@ -181,6 +181,11 @@ func TestQuarantineOnlySubject(t *testing.T) {
 		if _, err := svc.EraseSubject(ctx, admin, user, ""); kycd.ErrorCode(err) != kycd.EINVALID {
 			t.Errorf("erasure without a type = %v, want EINVALID", err)
 		}
+		// Only a UUID is searched for: "example" is in the body, but names
+		// no one.
+		if _, err := svc.ExportSubject(ctx, admin, "example", kycd.SubjectUser); kycd.ErrorCode(err) != kycd.ENOTFOUND {
+			t.Errorf("export of an id that is no UUID = %v, want ENOTFOUND", err)
+		}
 		nowhere := uuid.NewString()
 		for _, typ := range []string{"", kycd.SubjectUser} {
 			if _, err := svc.ExportSubject(ctx, admin, nowhere, typ); kycd.ErrorCode(err) != kycd.ENOTFOUND {

@@ -58,6 +58,32 @@ type PlanOptions struct {
 	Guide func(code string) string
 	// Silent plans no notification (a rebuild re-derives state only).
 	Silent bool
+	// MaxClockSkew is how far after its receipt an event may be stamped
+	// and still be ordered at its timestamp (DefaultMaxClockSkew when 0);
+	// see OrderingTime.
+	MaxClockSkew time.Duration
+}
+
+// DefaultMaxClockSkew is PlanOptions.MaxClockSkew when none is given.
+const DefaultMaxClockSkew = 5 * time.Minute
+
+// OrderingTime is the time an event received at receivedAt and stamped
+// timestamp is ordered at: its timestamp, unless that is more than maxSkew
+// after its receipt; then receivedAt + maxSkew, and skewed is true. A
+// clock ahead (or a forged date) cannot make one event outrank every later
+// one: a real event wins once it is stamped after that bound. Both times
+// are in the log entry, so a rebuild with the same setting orders alike.
+func OrderingTime(timestamp, receivedAt time.Time, maxSkew time.Duration) (at time.Time, skewed bool) {
+	if maxSkew <= 0 {
+		maxSkew = DefaultMaxClockSkew
+	}
+	if receivedAt.IsZero() {
+		return timestamp, false
+	}
+	if bound := EventTime(receivedAt.Add(maxSkew)); timestamp.After(bound) {
+		return bound, true
+	}
+	return timestamp, false
 }
 
 // PlanBatch decides what a batch of decoded log entries changes, given the
@@ -67,8 +93,9 @@ type PlanOptions struct {
 //   - An event id projected before (or earlier in the batch) with the same
 //     body hash is a duplicate: no effect. With another hash it is a
 //     conflict, for the quarantine.
-//   - A session follows its newest event by (timestamp, id), within the
-//     batch too; an older event is kept in the history, marked not applied,
+//   - A session follows its newest event by (ordering time, id), within
+//     the batch too (OrderingTime: the timestamp, bounded by the receipt
+//     plus MaxClockSkew); an older event is kept in the history, marked not applied,
 //     and has no other effect. So is the transition that set the session's
 //     status learnt again from the other source (webhook, reconciliation).
 //   - A session keeps the expiry of the invitation its status event
@@ -89,6 +116,7 @@ func PlanBatch(entries []*LogEntry, cur *Projection, opt PlanOptions) *Plan {
 		sessions: map[string]*SessionState{},
 		levels:   map[SubjectRef]*LevelState{},
 		plan:     &Plan{},
+		maxSkew:  opt.MaxClockSkew,
 	}
 	for _, e := range entries {
 		b.plan.Projected = append(b.plan.Projected, e.Seq)
@@ -101,9 +129,10 @@ func PlanBatch(entries []*LogEntry, cur *Projection, opt PlanOptions) *Plan {
 		b.known[e.EventID] = KnownEvent{Seq: e.Seq, BodyHash: e.BodyHash}
 		ev := e.Event
 		outcome := b.apply(e)
+		_, skewed := OrderingTime(ev.Timestamp, e.ReceivedAt, b.maxSkew)
 		b.plan.Events = append(b.plan.Events, &EventRow{
 			Seq: e.Seq, ID: ev.ID, Type: ev.Type, Timestamp: ev.Timestamp, ReceivedAt: e.ReceivedAt,
-			BodyHash: e.BodyHash, Outcome: outcome, SessionID: ev.SessionID, Subject: ev.Subject,
+			BodyHash: e.BodyHash, Outcome: outcome, SessionID: ev.SessionID, Subject: ev.Subject, ClockSkew: skewed,
 		})
 		if outcome != OutcomeApplied || opt.Silent {
 			continue
@@ -139,6 +168,7 @@ type batch struct {
 	sessions map[string]*SessionState // changed in this batch
 	levels   map[SubjectRef]*LevelState
 	plan     *Plan
+	maxSkew  time.Duration
 }
 
 func (b *batch) knownEvent(id string) (KnownEvent, bool) {
@@ -156,7 +186,7 @@ func (b *batch) apply(e *LogEntry) string {
 	case ev.Status != "":
 		return b.applySession(ev, e.ReceivedAt)
 	case ev.Level != "":
-		return b.applyLevel(ev)
+		return b.applyLevel(ev, e.ReceivedAt)
 	case ev.Expiration != nil:
 		if !ev.Subject.IsZero() && !slices.Contains(b.plan.Subjects, ev.Subject) {
 			b.plan.Subjects = append(b.plan.Subjects, ev.Subject)
@@ -168,14 +198,15 @@ func (b *batch) apply(e *LogEntry) string {
 
 func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 	s := b.session(ev.SessionID)
-	applied := s.StatusEventID == "" || Supersedes(ev.Timestamp, ev.ID, s.StatusAt, s.StatusEventID) && !equivalent(ev, s)
+	at, skewed := OrderingTime(ev.Timestamp, receivedAt, b.maxSkew)
+	applied := s.StatusEventID == "" || Supersedes(at, ev.ID, s.StatusAt, s.StatusEventID) && !equivalent(ev, s)
 	h := HistoryEntry{EventID: ev.ID, Event: ev.Type, Timestamp: ev.Timestamp, ReceivedAt: receivedAt, Status: ev.Status, Applied: applied, Source: ev.Source}
+	if skewed {
+		h.ClockSkew, h.OrderedAt = true, at
+	}
 	i, _ := slices.BinarySearchFunc(s.History, h, func(a, b HistoryEntry) int {
-		if !a.Timestamp.Equal(b.Timestamp) {
-			if a.Timestamp.Before(b.Timestamp) {
-				return -1
-			}
-			return 1
+		if c := a.orderedAt().Compare(b.orderedAt()); c != 0 {
+			return c
 		}
 		return strings.Compare(a.EventID, b.EventID)
 	})
@@ -183,7 +214,7 @@ func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 	if !applied {
 		return OutcomeStale
 	}
-	s.Subject, s.Status, s.StatusAt, s.StatusEventID = ev.Subject, ev.Status, ev.Timestamp, ev.ID
+	s.Subject, s.Status, s.StatusAt, s.StatusEventID = ev.Subject, ev.Status, at, ev.ID
 	s.Checks = ev.Checks
 	if s.Checks == nil {
 		s.Checks = []Check{}
@@ -201,12 +232,15 @@ func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 // notifies nothing, whichever id is larger. (Between two webhooks, the
 // larger id still wins a tie.)
 func equivalent(ev *Event, s *SessionState) bool {
-	if ev.Status != s.Status || !ev.Timestamp.Equal(s.StatusAt) {
+	if ev.Status != s.Status {
 		return false
 	}
+	// By Ralio's timestamp, not the ordering time: the two sources receive
+	// one transition at different times, so a skewed one is bounded
+	// differently by each.
 	for _, h := range s.History {
 		if h.EventID == s.StatusEventID {
-			return h.Source != ev.Source
+			return h.Timestamp.Equal(ev.Timestamp) && h.Source != ev.Source
 		}
 	}
 	return false
@@ -228,7 +262,7 @@ func (b *batch) session(id string) *SessionState {
 	return s
 }
 
-func (b *batch) applyLevel(ev *Event) string {
+func (b *batch) applyLevel(ev *Event, receivedAt time.Time) string {
 	l, ok := b.levels[ev.Subject]
 	if !ok {
 		l = &LevelState{Subject: ev.Subject}
@@ -236,13 +270,14 @@ func (b *batch) applyLevel(ev *Event) string {
 			*l = *c
 		}
 	}
-	if l.EventID != "" && !Supersedes(ev.Timestamp, ev.ID, l.At, l.EventID) {
+	at, _ := OrderingTime(ev.Timestamp, receivedAt, b.maxSkew)
+	if l.EventID != "" && !Supersedes(at, ev.ID, l.At, l.EventID) {
 		return OutcomeStale
 	}
 	if !ok {
 		b.levels[ev.Subject] = l
 		b.plan.Levels = append(b.plan.Levels, l)
 	}
-	l.Level, l.At, l.EventID = ev.Level, ev.Timestamp, ev.ID
+	l.Level, l.At, l.EventID = ev.Level, at, ev.ID
 	return OutcomeApplied
 }

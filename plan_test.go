@@ -194,3 +194,116 @@ func TestPlanBatch(t *testing.T) {
 		}
 	})
 }
+
+func TestOrderingTime(t *testing.T) {
+	received := t0
+	for _, c := range []struct {
+		name       string
+		timestamp  time.Time
+		skew       time.Duration
+		want       time.Time
+		wantSkewed bool
+	}{
+		{"in the past", t0.Add(-time.Hour), time.Minute, t0.Add(-time.Hour), false},
+		{"at receipt", t0, time.Minute, t0, false},
+		{"ahead, within the skew", t0.Add(time.Minute), time.Minute, t0.Add(time.Minute), false},
+		{"a microsecond beyond the skew", t0.Add(time.Minute + time.Microsecond), time.Minute, t0.Add(time.Minute), true},
+		{"in 2099", time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), 2 * time.Second, t0.Add(2 * time.Second), true},
+		{"no skew given: the default", t0.Add(time.Hour), 0, t0.Add(kycd.DefaultMaxClockSkew), true},
+	} {
+		at, skewed := kycd.OrderingTime(c.timestamp, received, c.skew)
+		if !at.Equal(c.want) || skewed != c.wantSkewed {
+			t.Errorf("%s: OrderingTime = %s, %v; want %s, %v", c.name, at, skewed, c.want, c.wantSkewed)
+		}
+	}
+}
+
+func TestPlanBatchClockSkew(t *testing.T) {
+	opt := kycd.PlanOptions{Sinks: kycd.Routes("log"), MaxClockSkew: 2 * time.Second}
+	y2099 := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	future := func(e *kycd.LogEntry) *kycd.LogEntry { e.Event.Timestamp = y2099; return e }
+	at := func(e *kycd.LogEntry, ts time.Time) *kycd.LogEntry { e.Event.Timestamp = ts; return e }
+
+	// entry n is received at t0 + n s; the 2099 REJECTED is ordered at t0+3s.
+	for _, c := range []struct {
+		name   string
+		later  *kycd.LogEntry
+		status kycd.Status
+	}{
+		{"a real event stamped after the bound wins", at(entry(4, "v", "hv", sessionEv("s", kycd.StatusVerified, 0)), t0.Add(4*time.Second)), kycd.StatusVerified},
+		{"a real event stamped before the bound is stale", at(entry(4, "v", "hv", sessionEv("s", kycd.StatusVerified, 0)), t0.Add(2*time.Second)), kycd.StatusRejected},
+		{"a second skewed event received later wins", future(entry(9, "v", "hv", sessionEv("s", kycd.StatusVerified, 0))), kycd.StatusVerified},
+	} {
+		for _, batched := range []bool{true, false} {
+			rejected := future(entry(1, "r", "hr", sessionEv("s", kycd.StatusRejected, 0)))
+			var p *kycd.Plan
+			if batched {
+				p = kycd.PlanBatch([]*kycd.LogEntry{c.later, rejected}, empty(), opt)
+			} else {
+				first := kycd.PlanBatch([]*kycd.LogEntry{rejected}, empty(), opt)
+				cur := empty()
+				cur.Events["r"] = kycd.KnownEvent{Seq: 1, BodyHash: "hr"}
+				cur.Sessions["s"] = first.Sessions[0]
+				p = kycd.PlanBatch([]*kycd.LogEntry{c.later}, cur, opt)
+			}
+			s := p.Sessions[0]
+			if s.Status != c.status {
+				t.Errorf("%s (batched %v): status %s, want %s", c.name, batched, s.Status, c.status)
+			}
+			var r kycd.HistoryEntry
+			for _, h := range s.History {
+				if h.EventID == "r" {
+					r = h
+				}
+			}
+			if !r.ClockSkew || !r.OrderedAt.Equal(t0.Add(3*time.Second)) || !r.Timestamp.Equal(y2099) {
+				t.Errorf("%s (batched %v): the 2099 REJECTED's history entry = %+v, want it flagged, ordered at t0+3s, its timestamp kept", c.name, batched, r)
+			}
+			if len(s.History) != 2 {
+				t.Fatalf("%s: history = %+v", c.name, s.History)
+			}
+			if last := s.History[1]; last.EventID != s.StatusEventID {
+				t.Errorf("%s (batched %v): history %+v not by ordering time: the last is not the status event %s", c.name, batched, s.History, s.StatusEventID)
+			}
+		}
+	}
+
+	t.Run("the skewed event's row is flagged, the others not; its retry is a duplicate", func(t *testing.T) {
+		p := kycd.PlanBatch([]*kycd.LogEntry{
+			future(entry(1, "r", "hr", sessionEv("s", kycd.StatusRejected, 0))),
+			at(entry(5, "v", "hv", sessionEv("s", kycd.StatusVerified, 0)), t0.Add(5*time.Second)),
+			future(entry(6, "r", "hr", sessionEv("s", kycd.StatusRejected, 0))),
+		}, empty(), opt)
+		if len(p.Events) != 2 || !p.Events[0].ClockSkew || p.Events[1].ClockSkew || len(p.Conflicts) != 0 {
+			t.Fatalf("events = %+v, conflicts %+v; want r flagged, v not, the retry of r a duplicate", p.Events, p.Conflicts)
+		}
+		if s := p.Sessions[0]; s.Status != kycd.StatusVerified || !s.StatusAt.Equal(t0.Add(5*time.Second)) {
+			t.Fatalf("session = %+v", s)
+		}
+	})
+	t.Run("a skewed status event's statusAt is its ordering time", func(t *testing.T) {
+		p := kycd.PlanBatch([]*kycd.LogEntry{future(entry(1, "r", "hr", sessionEv("s", kycd.StatusRejected, 0)))}, empty(), opt)
+		if s := p.Sessions[0]; !s.StatusAt.Equal(t0.Add(3*time.Second)) {
+			t.Fatalf("statusAt = %s, want t0+3s", s.StatusAt)
+		}
+	})
+	t.Run("the same transition from reconciliation, received later, changes nothing", func(t *testing.T) {
+		rejected := future(entry(1, "r", "hr", sessionEv("s", kycd.StatusRejected, 0)))
+		again := future(entry(60, "r2", "hr2", sessionEv("s", kycd.StatusRejected, 0)))
+		again.Event.Source = kycd.SourceReconciliation
+		p := kycd.PlanBatch([]*kycd.LogEntry{rejected, again}, empty(), opt)
+		if got := outcomes(p); got["r"] != kycd.OutcomeApplied || got["r2"] != kycd.OutcomeStale || len(p.Notifications) != 1 {
+			t.Fatalf("outcomes = %v, %d notifications; want the reconciled copy stale, one notification", got, len(p.Notifications))
+		}
+	})
+	t.Run("a skewed level cannot hold a subject's level", func(t *testing.T) {
+		user := kycd.SubjectRef{Type: kycd.SubjectUser, ID: "u"}
+		p := kycd.PlanBatch([]*kycd.LogEntry{
+			entry(1, "l1", "h", &kycd.Event{Type: "kyc_state_updated", Timestamp: y2099, Subject: user, Level: "LIGHT"}),
+			entry(5, "l2", "h", &kycd.Event{Type: "kyc_state_updated", Timestamp: t0.Add(5 * time.Second), Subject: user, Level: "REGULAR"}),
+		}, empty(), opt)
+		if len(p.Levels) != 1 || p.Levels[0].Level != "REGULAR" || !p.Events[0].ClockSkew {
+			t.Fatalf("levels = %+v, events %+v", p.Levels, p.Events)
+		}
+	})
+}

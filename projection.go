@@ -99,11 +99,11 @@ type SessionState struct {
 	ID            string
 	Subject       SubjectRef
 	Status        Status
-	StatusAt      time.Time
+	StatusAt      time.Time // the status event's ordering time (OrderingTime)
 	StatusEventID string
 	ExpiresAt     time.Time // of the invitation the status event carried (zero: none); the watchdog finds invitations past it
 	Checks        []Check
-	History       []HistoryEntry // by (timestamp, event id)
+	History       []HistoryEntry // by (ordering time, event id)
 	// Version is the row's version as read (0: no row yet). Apply writes
 	// Version+1 only where the row still has Version.
 	Version int64
@@ -130,6 +130,10 @@ type EventRow struct {
 	Outcome    string
 	SessionID  string
 	Subject    SubjectRef
+	// ClockSkew is set when the event is stamped more than the maximum
+	// clock skew after its receipt (kycd.OrderingTime). It is not stored:
+	// the projector counts and logs it.
+	ClockSkew bool
 }
 
 // Outgoing is a notification with the sinks it goes to, one pending

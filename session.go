@@ -23,7 +23,7 @@ type Session struct {
 	ID            string         `json:"sessionId"`
 	Subject       SubjectRef     `json:"subject"`
 	Status        Status         `json:"status"`
-	StatusAt      time.Time      `json:"statusAt"`
+	StatusAt      time.Time      `json:"statusAt"` // the status event's ordering time (kycd.OrderingTime)
 	StatusEventID string         `json:"statusEventId"`
 	ExpiresAt     time.Time      `json:"expiresAt,omitzero"` // the invitation's, as the status event gave it; zero for other sessions
 	Checks        []Check        `json:"checks"`
@@ -59,6 +59,19 @@ type HistoryEntry struct {
 	Status     Status    `json:"status"`
 	Applied    bool      `json:"applied"`
 	Source     string    `json:"source,omitempty"` // "reconciliation"; absent for a webhook
+	// ClockSkew marks an event stamped more than the maximum clock skew
+	// after its receipt; it is ordered at OrderedAt (kycd.OrderingTime),
+	// not at its timestamp. Both are absent for every other event.
+	ClockSkew bool      `json:"clockSkew,omitempty"`
+	OrderedAt time.Time `json:"orderedAt,omitzero"`
+}
+
+// orderedAt is the time the entry is ordered at in a session's history.
+func (h HistoryEntry) orderedAt() time.Time {
+	if h.ClockSkew {
+		return h.OrderedAt
+	}
+	return h.Timestamp
 }
 
 // SessionFilter selects sessions to list. Zero fields select all.

@@ -45,6 +45,7 @@ type config struct {
 	ReconcileTimeout time.Duration
 	ReconcileRequest time.Duration // --reconcile-request-timeout
 	ReviewAlertAfter time.Duration
+	MaxClockSkew     time.Duration
 	Users            []string // kycd reconcile --user
 	JSON             bool
 
@@ -79,6 +80,7 @@ var envTwins = map[string]string{ //nolint:gosec // G101: names of environment v
 	"reconcile-every":        "KYCD_RECONCILE_EVERY",
 	"reconcile-rate":         "KYCD_RECONCILE_RATE",
 	"review-alert-after":     "KYCD_REVIEW_ALERT_AFTER",
+	"max-clock-skew":         "KYCD_MAX_CLOCK_SKEW",
 
 	// Reconciliation's deadlines.
 	"reconcile-timeout":         "KYCD_RECONCILE_TIMEOUT",
@@ -114,6 +116,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReconcileTimeout, "reconcile-timeout", 30*time.Minute, "deadline of a reconciliation run, its waits for Retry-After included; a run still going then stops and the next resumes")
 	fs.DurationVar(&c.ReconcileRequest, "reconcile-request-timeout", 30*time.Second, "deadline of one request to Ralio's REST API, its answer read whole (retried like a 5xx)")
 	fs.DurationVar(&c.ReviewAlertAfter, "review-alert-after", kycd.DefaultReviewAlertAfter, "serve: how long a session may stay in REVIEW before it is stalled (listed, counted, notified once as kyc.session.stalled)")
+	fs.DurationVar(&c.MaxClockSkew, "max-clock-skew", kycd.DefaultMaxClockSkew, "how far after its receipt an event may be stamped and still be ordered at its timestamp; one stamped later is ordered at its receipt plus this, flagged, logged and counted")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
 }
 
@@ -239,6 +242,9 @@ func (c *config) validate() error {
 	}
 	if c.ReviewAlertAfter < time.Minute {
 		return fmt.Errorf("--review-alert-after %s: want at least 1m, e.g. 48h", c.ReviewAlertAfter)
+	}
+	if c.MaxClockSkew < time.Second || c.MaxClockSkew > 24*time.Hour {
+		return fmt.Errorf("--max-clock-skew %s: want between 1s and 24h, e.g. 5m", c.MaxClockSkew)
 	}
 	if c.RetryMaxAge <= 0 {
 		return fmt.Errorf("--retry-max-age %s: must be positive", c.RetryMaxAge)

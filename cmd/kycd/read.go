@@ -512,7 +512,7 @@ sentences (give the same file as serve's).`,
 			if err != nil {
 				return err
 			}
-			in, err := ingest.New(cmd.Context(), store, ingest.Options{Sinks: routes, Guide: guide.For})
+			in, err := ingest.New(cmd.Context(), store, ingest.Options{Sinks: routes, Guide: guide.For, MaxClockSkew: e.cfg.MaxClockSkew})
 			if err != nil {
 				return err
 			}

@@ -48,7 +48,7 @@ exits 1, and the next run resumes after the last user it finished.`,
 			if err != nil {
 				return err
 			}
-			in, err := ingest.New(cmd.Context(), store, ingest.Options{Sinks: routes, Guide: guide.For})
+			in, err := ingest.New(cmd.Context(), store, ingest.Options{Sinks: routes, Guide: guide.For, MaxClockSkew: e.cfg.MaxClockSkew})
 			if err != nil {
 				return err
 			}

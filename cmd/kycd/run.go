@@ -396,7 +396,7 @@ first: the projection is rebuilt in place.`,
 				return err
 			}
 			defer closeStore(store, &err)
-			in, err := ingest.New(cmd.Context(), store, ingest.Options{})
+			in, err := ingest.New(cmd.Context(), store, ingest.Options{MaxClockSkew: e.cfg.MaxClockSkew})
 			if err != nil {
 				return err
 			}

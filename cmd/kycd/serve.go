@@ -119,6 +119,9 @@ func (e *env) serve(ctx context.Context) (err error) {
 		Notified:   dispatcher.Wake,
 		Metrics:    metrics.IngestMetrics(),
 		MaxBacklog: cfg.MaxBacklog,
+		// The ordering rule: every process projecting one store must use
+		// the same, or they would order a skewed event differently.
+		MaxClockSkew: cfg.MaxClockSkew,
 	})
 	if err != nil {
 		return err

@@ -49,6 +49,11 @@ type Options struct {
 	// Gather is how long a commit batch waits for requests being decoded
 	// (DefaultGather when 0; negative: never waits).
 	Gather time.Duration
+	// MaxClockSkew is how far after its receipt an event may be stamped
+	// and still be ordered at its timestamp (kycd.OrderingTime;
+	// kycd.DefaultMaxClockSkew when 0). An event beyond it is logged
+	// (WARN) and counted (Metrics.EventClockSkewed) when projected.
+	MaxClockSkew time.Duration
 }
 
 // Defaults of Options.
@@ -90,7 +95,7 @@ func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
 		o.Gather = DefaultGather
 	}
 	in := &Ingester{store: store, now: o.Now}
-	in.proj = newProjector(store, kycd.PlanOptions{Sinks: o.Sinks, Guide: o.Guide}, o.ProjectBatch, o.Logger, o.Metrics,
+	in.proj = newProjector(store, kycd.PlanOptions{Sinks: o.Sinks, Guide: o.Guide, MaxClockSkew: o.MaxClockSkew}, o.ProjectBatch, o.Logger, o.Metrics,
 		func(entries []*kycd.LogEntry, p *kycd.Plan) {
 			in.app.projected(entries)
 			if len(p.Notifications) > 0 && o.Notified != nil {

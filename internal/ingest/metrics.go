@@ -9,6 +9,9 @@ type Metrics struct {
 	AppendBatch    func(n int)                     // entries per log commit
 	ProjectBatch   func(n int, took time.Duration) // entries per projection transaction
 	EventProjected func(eventType, outcome string) // each projected event with its outcome
+	// EventClockSkewed counts each projected event stamped more than the
+	// maximum clock skew after its receipt.
+	EventClockSkewed func()
 }
 
 func (m Metrics) observeBatch(n int, took time.Duration) {
@@ -20,5 +23,11 @@ func (m Metrics) observeBatch(n int, took time.Duration) {
 func (m Metrics) count(typ, outcome string) {
 	if m.EventProjected != nil {
 		m.EventProjected(typ, outcome)
+	}
+}
+
+func (m Metrics) clockSkewed() {
+	if m.EventClockSkewed != nil {
+		m.EventClockSkewed()
 	}
 }

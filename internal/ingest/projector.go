@@ -306,12 +306,26 @@ func (p *projector) tryBatch(ctx context.Context, limit int) (int, error) {
 	p.metrics.observeBatch(len(entries), time.Since(start))
 	for _, ev := range plan.Events {
 		p.metrics.count(ev.Type, ev.Outcome)
+		if ev.ClockSkew {
+			p.clockSkewed(ev)
+		}
 	}
 	if p.projected != nil {
 		p.projected(entries, plan)
 	}
 	p.progress.broadcast()
 	return len(entries), nil
+}
+
+// clockSkewed reports an event stamped too far after its receipt: ids and
+// times only, no personal data.
+func (p *projector) clockSkewed(ev *kycd.EventRow) {
+	p.metrics.clockSkewed()
+	at, _ := kycd.OrderingTime(ev.Timestamp, ev.ReceivedAt, p.opt.MaxClockSkew)
+	p.logger.Warn("event stamped after its receipt by more than --max-clock-skew; ordered at receipt plus the skew, not at its timestamp",
+		"event_id", ev.ID, "type", ev.Type, "outcome", ev.Outcome,
+		"timestamp", ev.Timestamp.Format(time.RFC3339Nano), "received_at", ev.ReceivedAt.Format(time.RFC3339Nano),
+		"ordered_at", at.Format(time.RFC3339Nano))
 }
 
 // event returns the decoded event of an entry: the one the appender

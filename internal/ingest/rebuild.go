@@ -16,7 +16,7 @@ func (in *Ingester) Rebuild(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("ingest: rebuild: %w", err)
 	}
-	silent := newProjector(in.store, kycd.PlanOptions{Silent: true}, in.proj.batchSize, in.proj.logger, in.proj.metrics, nil)
+	silent := newProjector(in.store, kycd.PlanOptions{Silent: true, MaxClockSkew: in.proj.opt.MaxClockSkew}, in.proj.batchSize, in.proj.logger, in.proj.metrics, nil)
 	if _, err := silent.drain(ctx); err != nil {
 		return n, fmt.Errorf("ingest: rebuild: %w", err)
 	}

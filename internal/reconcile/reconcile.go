@@ -275,7 +275,7 @@ func (r *Reconciler) session(ctx context.Context, run *kycd.Reconciliation, uid 
 		return false, err
 	}
 	updated, _ := time.Parse(time.RFC3339Nano, rs.UpdatedAt)
-	if cur != nil && cur.Status == status && cur.StatusAt.Equal(updated) {
+	if cur != nil && cur.Status == status && statusTimestamp(cur).Equal(updated) {
 		return false, nil
 	}
 	if cur == nil || cur.Status != status {
@@ -331,6 +331,19 @@ func (r *Reconciler) session(ctx context.Context, run *kycd.Reconciliation, uid 
 		appended = appended || !res.Duplicate
 	}
 	return appended, nil
+}
+
+// statusTimestamp is Ralio's timestamp of the event that set a session's
+// status: its statusAt, unless the event was stamped too far after its
+// receipt and is ordered earlier (kycd.OrderingTime); Ralio's updatedAt is
+// the former.
+func statusTimestamp(s *kycd.Session) time.Time {
+	for _, h := range s.History {
+		if h.EventID == s.StatusEventID {
+			return h.Timestamp
+		}
+	}
+	return s.StatusAt
 }
 
 // statusOf maps a Ralio state, by name or by its numeric code, to the

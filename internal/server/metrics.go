@@ -36,6 +36,9 @@ type Metrics struct {
 	// connections (ConnLimiter); closed by reason.
 	ConnectionsOpen   prometheus.Gauge
 	ConnectionsClosed *prometheus.CounterVec
+	// EventsClockSkewed counts events stamped more than --max-clock-skew
+	// after their receipt (kycd.OrderingTime), once each, as projected.
+	EventsClockSkewed prometheus.Counter
 }
 
 // NewMetrics registers kycd's metrics and the Go runtime's on a new registry.
@@ -86,6 +89,10 @@ func NewMetrics() *Metrics {
 			Name: "kycd_http_connections_closed_total",
 			Help: "HTTP connections closed, by reason: evicted (the oldest idle, to make room under --max-connections), refused (a new one answered 503 at the cap, none being idle), untrusted_idle (idle past --untrusted-idle-timeout without a valid signature or token), other (by the client, a timeout of the server, or shutdown).",
 		}, []string{"reason"}),
+		EventsClockSkewed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kycd_events_clock_skewed_total",
+			Help: "Events stamped more than --max-clock-skew after their receipt, as projected; each is ordered at its receipt plus the skew, not at its timestamp.",
+		}),
 	}
 	for _, r := range []string{"total", "peer"} {
 		m.BodyBudgetRefused.WithLabelValues(r)
@@ -94,7 +101,7 @@ func NewMetrics() *Metrics {
 		m.ConnectionsClosed.WithLabelValues(r)
 	}
 	m.Registry.MustRegister(m.EventsReceived, m.IngestDuration, m.SignatureFailures, m.CommitBatchSize, m.ProjectBatchSize,
-		m.HTTPRequests, m.HTTPDuration, m.BodyBudgetRefused, m.ConnectionsOpen, m.ConnectionsClosed,
+		m.HTTPRequests, m.HTTPDuration, m.BodyBudgetRefused, m.ConnectionsOpen, m.ConnectionsClosed, m.EventsClockSkewed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -204,6 +211,7 @@ func (m *Metrics) IngestMetrics() ingest.Metrics {
 			}
 			m.EventsReceived.WithLabelValues(typ, outcome).Inc()
 		},
+		EventClockSkewed: m.EventsClockSkewed.Inc,
 	}
 }
 

@@ -653,7 +653,10 @@ async function showSession(id, params, turn) {
   for (const h of s.history) {
     const effect = h.applied ? "applied" : span(badge("stale", { "data-stale": h.eventId }), " older than the status it would change: kept, no effect");
     const source = h.source === "reconciliation" ? badge("reconciliation", { title: "found in Ralio's REST API by kycd reconcile, not received as a webhook" }) : "webhook";
-    const tr = row(history, [when(h.timestamp), when(h.receivedAt), link(h.event, "#/events/" + enc(h.eventId)), h.status, effect, source]);
+    const stamped = h.clockSkew
+      ? span(when(h.timestamp), " ", badge("clock skew", { "data-clock-skew": h.eventId, title: "stamped more than --max-clock-skew after its receipt" }), " ordered at ", when(h.orderedAt))
+      : when(h.timestamp);
+    const tr = row(history, [stamped, when(h.receivedAt), link(h.event, "#/events/" + enc(h.eventId)), h.status, effect, source]);
     if (!h.applied) tr.classList.add("stale");
     if (highlight && h.eventId === highlight.toLowerCase()) tr.classList.add("highlight");
   }

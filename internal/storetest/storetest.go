@@ -134,6 +134,7 @@ var cases = []testCase{
 	{"Privacy", "PurgeRemovesWhatErasureRemoves", testPurgeRemovesWhatErasureRemoves},
 	{"Purge", "PurgeInChunks", testPurgeInChunks},
 	{"Reads", "EventsCursorAfterRebuild", testEventsCursorAfterRebuild},
+	{"Projection", "ClockSkewBoundedByReceipt", testClockSkew},
 }
 
 // reads is the application layer over s: the lists, their pages and

@@ -142,6 +142,7 @@ func faultScenarios() []faultScenario {
 		{name: "SIGTERM", section: sectionCrashes, run: sigtermScenario},
 		{name: "bad input", section: sectionInput, run: badInputScenario},
 		{name: "a quarantine-only subject", section: sectionInput, run: quarantineOnlyScenario},
+		{name: "future-dated event", section: sectionInput, run: clockSkewScenario},
 		// Alone: a fuzz worker starved of CPU for 10 s is reported as hung.
 		{name: "fuzzing", section: sectionFuzz, sequential: true, run: fuzzScenario},
 	}

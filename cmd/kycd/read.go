@@ -536,7 +536,7 @@ sentences (give the same file as serve's).`,
 			return nil
 		}),
 	}
-	e.use(replay, append(storeFlags, "guidance")...)
+	e.use(replay, append(storeFlags, "guidance", "max-clock-skew")...)
 	discard := &cobra.Command{
 		Use:   "discard ID",
 		Short: "Give a refused body up: kept, marked with who and when, out of the pending list",

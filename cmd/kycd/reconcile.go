@@ -83,7 +83,7 @@ exits 1, and the next run resumes after the last user it finished.`,
 	}
 	cmd.Flags().StringSliceVar(&e.cfg.Users, "user", nil, "also reconcile these Ralio user ids (repeat or comma-separate)")
 	e.use(cmd, append(storeFlags, "guidance", "ralio-api-url", "ralio-api-key", "reconcile-rate",
-		"reconcile-timeout", "reconcile-request-timeout")...)
+		"reconcile-timeout", "reconcile-request-timeout", "max-clock-skew")...)
 	return cmd
 }
 

@@ -45,7 +45,7 @@ var (
 		"body-budget", "peer-body-budget", "max-connections", "untrusted-idle-timeout", "log-format", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
 		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate",
 		"reconcile-timeout", "reconcile-request-timeout", "review-alert-after",
-		"audit-retention"}
+		"audit-retention", "max-clock-skew"}
 )
 
 // run is kycd's whole program; main and the tests call it.
@@ -412,6 +412,6 @@ first: the projection is rebuilt in place.`,
 			return nil
 		},
 	}
-	e.use(cmd, storeFlags...)
+	e.use(cmd, append(storeFlags, "max-clock-skew")...)
 	return cmd
 }

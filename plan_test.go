@@ -283,7 +283,7 @@ func TestPlanBatchClockSkew(t *testing.T) {
 	})
 	t.Run("a skewed status event's statusAt is its ordering time", func(t *testing.T) {
 		p := kycd.PlanBatch([]*kycd.LogEntry{future(entry(1, "r", "hr", sessionEv("s", kycd.StatusRejected, 0)))}, empty(), opt)
-		if s := p.Sessions[0]; !s.StatusAt.Equal(t0.Add(3*time.Second)) {
+		if s := p.Sessions[0]; !s.StatusAt.Equal(t0.Add(3 * time.Second)) {
 			t.Fatalf("statusAt = %s, want t0+3s", s.StatusAt)
 		}
 	})

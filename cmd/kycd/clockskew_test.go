@@ -115,7 +115,7 @@ func futureDatedEvent(t *testing.T, baseURL string, stderr func() string) skewRe
 				}
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("session %s: %d history entries after 10 s, want %d (last error %v)", sid, len(sess.History), n, err)
+				return fmt.Errorf("session %s: %d history entries after 10 s, want %d (last error %w)", sid, len(sess.History), n, err)
 			}
 		}
 	}

@@ -357,6 +357,14 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 	// 415 is for unsigned requests only: a signed body is read as JSON
 	// whatever its type.
 	v.do(t, h, 415, "POST", "/webhooks/ralio", first, "Content-Type", "text/plain")
+	// An event stamped far after its receipt: its history entry is flagged.
+	skewedSession := uuid.NewString()
+	skewed := fmt.Appendf(nil, `{"id":%q,"event":"kyc_session_failed","timestamp":"2099-01-01T00:00:00.000Z","data":{"sessionId":%q,"userId":%q,"checks":[]}}`,
+		uuid.NewString(), skewedSession, subjectID)
+	v.do(t, h, 200, "POST", "/webhooks/ralio", skewed, signed(skewed)...)
+	if s := decode[kycd.Session](t, v.do(t, h, 200, "GET", "/api/v1/sessions/"+skewedSession, nil, auth...)); len(s.History) != 1 || !s.History[0].ClockSkew || s.History[0].OrderedAt.IsZero() {
+		t.Errorf("the 2099 session's history = %+v, want its entry flagged clockSkew with orderedAt", s.History)
+	}
 
 	// Sessions, subjects, events, stats.
 	sess := decode[kycd.Session](t, v.do(t, h, 200, "GET", "/api/v1/sessions/"+sessionID, nil, auth...))

@@ -26,6 +26,10 @@ func TestFutureDatedEventCannotHoldSession(t *testing.T) {
 	if got.err != "" {
 		t.Fatal(got.err)
 	}
+	out := mustCLI(t, "sessions", "get", got.sessionID, "--database", "sqlite:"+s.DB)
+	if !regexp.MustCompile(`2099-01-01\S*\s+kyc_session_failed\s+\S+\s+applied; clock skew: ordered at \S+`).MatchString(out) {
+		t.Errorf("kycd sessions get:\n%s\nwant the 2099 REJECTED marked clock skew with the time it is ordered at", out)
+	}
 }
 
 // clockSkewScenario is the same through the built binary, for the fault
@@ -49,6 +53,7 @@ func clockSkewScenario(t *testing.T, bin string, rows *scenarioRows) {
 
 type skewResult struct {
 	observed     string
+	sessionID    string
 	acked, found int
 	err          string // what went wrong, "" when nothing
 }
@@ -69,6 +74,7 @@ func futureDatedEvent(t *testing.T, baseURL string, stderr func() string) skewRe
 	}
 	const secretWords = "Jane Doe's passport"
 	sid, user := uuid.NewString(), uuid.NewString()
+	res.sessionID = sid
 	rejected, verified := uuid.NewString(), uuid.NewString()
 	body := func(id, typ, ts, message string) []byte {
 		return fmt.Appendf(nil, `{"id":%q,"event":%q,"timestamp":%q,"data":{"sessionId":%q,"userId":%q,"checks":[{"type":"document-verification","state":"Refused","reasons":[{"type":"document","code":"EXPIRED_DOCUMENT","message":%q}]}]}}`,

@@ -220,6 +220,9 @@ func printSession(out io.Writer, s *kycd.Session) error {
 		if !h.Applied {
 			applied = "stale (not applied)"
 		}
+		if h.ClockSkew {
+			applied += "; clock skew: ordered at " + ts(h.OrderedAt)
+		}
 		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", ts(h.Timestamp), h.Event, h.EventID, applied)
 	}
 	return w.Flush()

@@ -124,9 +124,10 @@ type SessionListItem struct {
 }
 
 // Supersedes reports whether an event at (ts, id) is newer than the one at
-// (curTS, curID) that set the current state. Events are ordered by Ralio's
-// timestamp, then by event id, so every replica and every arrival order
-// agrees on the winner.
+// (curTS, curID) that set the current state. Events are ordered by their
+// ordering time (OrderingTime: Ralio's timestamp, bounded by the receipt
+// plus the maximum clock skew), then by event id, so every replica and
+// every arrival order agrees on the winner.
 func Supersedes(ts time.Time, id string, curTS time.Time, curID string) bool {
 	if !ts.Equal(curTS) {
 		return ts.After(curTS)

@@ -114,14 +114,19 @@ func futureDatedEvent(t *testing.T, baseURL string, stderr func() string) skewRe
 			if err == nil {
 				if resp.StatusCode == http.StatusOK {
 					err = json.NewDecoder(resp.Body).Decode(&sess)
+				} else {
+					err = fmt.Errorf("GET the session: %d", resp.StatusCode)
 				}
 				resp.Body.Close()
 				if err == nil && len(sess.History) == n {
 					return nil
 				}
+				if err == nil {
+					err = fmt.Errorf("%d history entries", len(sess.History))
+				}
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("session %s: %d history entries after 10 s, want %d (last error %w)", sid, len(sess.History), n, err)
+				return fmt.Errorf("session %s after 10 s: want %d history entries: %w", sid, n, err)
 			}
 		}
 	}

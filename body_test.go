@@ -1,6 +1,7 @@
 package kycd_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/kycd/kycd"
@@ -51,5 +52,19 @@ func TestCleanText(t *testing.T) {
 		if got := kycd.CleanText(in); got != want {
 			t.Errorf("CleanText(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// BenchmarkBodyHash hashes the 871-byte event of docs/benchmarks.md, as the
+// webhook does for every delivery.
+func BenchmarkBodyHash(b *testing.B) {
+	body, err := os.ReadFile("ralio/testdata/bench/kyc_session_failed-two-checks.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		kycd.BodyHash(body)
 	}
 }

@@ -429,6 +429,66 @@ func badInputKinds(t *testing.T) []badKind {
 	dup("the same event again, a string escaped otherwise (\\u0041 for A)", func(_ ralioBody, m map[string]any) []byte {
 		return bytes.Replace(marshal(m), []byte(`"s":"A"`), []byte(`"s":"\u0041"`), 1)
 	})
+	// Issue 15, item 8: duplicates as the decoder reads the body.
+	pair := func(name, want string, second func(b ralioBody, m map[string]any) (first, retry []byte)) {
+		k := badKind{name: name + " — Ralio's bodies"}
+		for _, b := range bodies {
+			m := b.doc()
+			m[b.idKey] = uuid.NewString()
+			m["n"], m["s"] = json.Number("1"), "A"
+			first, retry := second(b, m)
+			k.cases = append(k.cases, badCase{before: [][]byte{first}, body: retry, want: want})
+		}
+		kinds = append(kinds, k)
+	}
+	indented := func(body []byte) []byte {
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, body, "", "  "); err != nil {
+			panic(err)
+		}
+		return buf.Bytes()
+	}
+	withS := func(m map[string]any, raw string) []byte { return inject(marshal(m), "A", raw) }
+	pair("the same event again, indented, the body with a duplicate key", want200Dup, func(_ ralioBody, m map[string]any) ([]byte, []byte) {
+		first := append([]byte(`{"s":"B",`), marshal(m)[1:]...)
+		return first, indented(first)
+	})
+	pair("the same event again, indented, the body with a lone surrogate (\\ud800)", want200Dup, func(_ ralioBody, m map[string]any) ([]byte, []byte) {
+		first := withS(m, `"lone \ud800 here"`)
+		return first, indented(first)
+	})
+	pair("the same event again, indented, the body with invalid UTF-8 (0xff)", want200Dup, func(_ ralioBody, m map[string]any) ([]byte, []byte) {
+		first := withS(m, "\"bad \xff byte\"")
+		return first, indented(first)
+	})
+	pair("the event id twice (the last stored), then the event with the last id only", want200Dup, func(b ralioBody, m map[string]any) ([]byte, []byte) {
+		return append([]byte(fmt.Sprintf(`{%q:%q,`, b.idKey, uuid.NewString())), marshal(m)[1:]...), marshal(m)
+	})
+	pair("the same event again, its id in upper case", want200Dup, func(b ralioBody, m map[string]any) ([]byte, []byte) {
+		first := marshal(m)
+		m[b.idKey] = strings.ToUpper(m[b.idKey].(string))
+		return first, marshal(m)
+	})
+	pair("the same event again in the other envelope generation (A's id and event, C's eventId and eventType)", want200Dup, func(b ralioBody, m map[string]any) ([]byte, []byte) {
+		first := marshal(m)
+		other := map[string]string{"id": "eventId", "event": "eventType", "eventId": "id", "eventType": "event"}
+		for _, k := range []string{b.idKey, b.typeKey} {
+			m[other[k]] = m[k]
+			delete(m, k)
+		}
+		return first, marshal(m)
+	})
+	pair("the same event id again, an integer above 2^53 one more (kycId 9007199254740993 for …992)", want409Kept, func(_ ralioBody, m map[string]any) ([]byte, []byte) {
+		data := m["data"].(map[string]any)
+		key := "kycId"
+		if _, ok := data["kyc_id"]; ok {
+			key = "kyc_id" // both spellings with different values would be a 400
+		}
+		data[key] = json.Number("9007199254740992")
+		first := marshal(m)
+		data[key] = json.Number("9007199254740993")
+		return first, marshal(m)
+	})
 	conflicts := badKind{name: "the same event id again with another body — Ralio's bodies"}
 	for _, b := range bodies {
 		m := b.doc()

@@ -3,12 +3,17 @@ package ingest_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/app"
@@ -262,5 +267,50 @@ func TestUnstorableEventIsQuarantinedNotBlocking(t *testing.T) {
 	q, err := base.Quarantine(context.Background(), false, 10)
 	if err != nil || len(q) != 1 || q[0].EventID != poison || q[0].Reason != kycd.QuarantineUnstorable || len(q[0].Body) == 0 {
 		t.Fatalf("quarantine = %+v, %v; want the unstorable event with its body", q, err)
+	}
+}
+
+// TestRetryOfAnEventStoredUnderAJCSHash: events stored before BodyHash read
+// bodies as the decoder does keep their "jcs:" hash (RFC 8785 of the bytes);
+// a re-serialised retry of one is still a duplicate, and another body still
+// a conflict, whether the event is projected or only in the log.
+func TestRetryOfAnEventStoredUnderAJCSHash(t *testing.T) {
+	for _, projected := range []bool{true, false} {
+		t.Run(fmt.Sprintf("projected %v", projected), func(t *testing.T) {
+			in := newIngester(t)
+			ctx := context.Background()
+			body := readExample(t, "a-kyc_session_failed.json")
+			canonical := jsontext.Value(bytes.Clone(body))
+			if err := canonical.Canonicalize(); err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(canonical)
+			jcs := "jcs:" + hex.EncodeToString(sum[:])
+			ev := &kycd.Event{ID: "550e8400-e29b-41d4-a716-446655440000", Type: "kyc_session_failed",
+				Timestamp: time.Date(2025, 6, 19, 17, 14, 13, 123e6, time.UTC), ReceivedAt: time.Now().UTC(), Body: body, BodyHash: jcs}
+			res, err := in.Append(ctx, ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if projected {
+				if err := in.Project(ctx, &res); err != nil {
+					t.Fatal(err)
+				}
+				if rec, err := in.Store.Event(ctx, ev.ID); err != nil || rec.BodyHash != jcs {
+					t.Fatalf("stored event = %+v, %v; want its jcs: hash kept", rec, err)
+				}
+			}
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, body); err != nil {
+				t.Fatal(err)
+			}
+			if res, err := in.Receive(ctx, compact.Bytes()); err != nil || !res.Duplicate {
+				t.Fatalf("compacted retry = %+v, %v; want a duplicate", res, err)
+			}
+			changed := bytes.Replace(body, []byte("EXPIRED_DOCUMENT"), []byte("BLURRY_IMAGE"), 1)
+			if _, err := in.Receive(ctx, changed); kycd.ErrorCode(err) != kycd.ECONFLICT {
+				t.Fatalf("same id, other content: err = %v, want ECONFLICT", err)
+			}
+		})
 	}
 }

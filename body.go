@@ -31,12 +31,12 @@ const (
 // hashed as it is.
 func BodyHash(body []byte) string {
 	c := canonPool.Get().(*canonicaliser)
-	defer canonPool.Put(c)
 	data, ok := c.canonical(body)
 	if !ok {
 		data = body
 	}
 	sum := sha256.Sum256(data)
+	c.release()
 	var hexSum [2 * sha256.Size]byte
 	hex.Encode(hexSum[:], sum[:])
 	var b strings.Builder
@@ -168,13 +168,19 @@ func (c *canonicaliser) canonical(body []byte) ([]byte, bool) {
 			err = errors.New("a second value after the top-level value")
 		}
 	}
-	// Keep no reference to the body in the pool.
+	return c.out, err == nil
+}
+
+// release puts c back in the pool, without a reference to the body, and
+// without the buffers a large body grew.
+func (c *canonicaliser) release() {
 	c.in = bytes.Buffer{}
 	c.dec.Reset(&c.in)
-	if cap(c.out) > 64<<10 {
-		defer func() { c.out, c.moved = nil, nil }()
+	const large = 64 << 10
+	if cap(c.out) > large || cap(c.moved) > large || cap(c.str) > large || cap(c.members) > large/16 {
+		c.out, c.moved, c.str, c.members = nil, nil, nil, nil
 	}
-	return c.out, err == nil
+	canonPool.Put(c)
 }
 
 func (c *canonicaliser) value(top bool) error {

@@ -1,6 +1,8 @@
 package kycd_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"testing"
 
@@ -145,4 +147,28 @@ func BenchmarkBodyHash(b *testing.B) {
 	for b.Loop() {
 		kycd.BodyHash(body)
 	}
+}
+
+// FuzzBodyHash: BodyHash takes any bytes, and white space never matters in
+// JSON.
+func FuzzBodyHash(f *testing.F) {
+	for _, name := range []string{"a-kyc_session_failed.json", "b-kyc_session_failed-related-party.json", "c-related_party.kyc_session_created.json"} {
+		body, err := os.ReadFile("ralio/testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(body)
+	}
+	f.Add([]byte(`{"id":"A","id":null,"eventId":"a","n":[-0.0,1e-7,10E+2,123456789012345678901234567890],"s":"\ud800\u00e9\u0000"}`))
+	f.Add([]byte("{\"\xff\":1,\"\\ufffd\":2}"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		h := kycd.BodyHash(body)
+		var compact bytes.Buffer
+		if json.Compact(&compact, body) != nil {
+			return
+		}
+		if h2 := kycd.BodyHash(compact.Bytes()); h2 != h {
+			t.Errorf("BodyHash(%q) = %s, but of its compacted form %q %s", body, h, compact.Bytes(), h2)
+		}
+	})
 }

@@ -357,7 +357,7 @@ func (c *canonicaliser) appendString(quoted []byte) {
 // for -2.50). Zero is "0", whatever its sign. An exponent too large for an
 // int32 is left as written.
 func appendNumber(dst, num []byte) []byte {
-	if n := len(num); num[0] != '-' && num[n-1] != '0' && bytes.IndexAny(num, ".eE") < 0 || string(num) == "0" {
+	if n := len(num); num[0] != '-' && num[n-1] != '0' && !bytes.ContainsAny(num, ".eE") || string(num) == "0" {
 		return append(dst, num...) // an integer without trailing zeros: the common case
 	}
 	mark := len(dst)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -160,9 +161,21 @@ func TestDashboardInABrowser(t *testing.T) {
 	// The session has a page of its own; dead deliveries and the
 	// quarantine are on the overview.
 	do(chromedp.Click(`#nav-overview`), chromedp.WaitVisible(`#dead [data-retry]`))
+	// A click answers at once on its button, then reloads the page's lists:
+	// wait for the reload (the list no longer offering the action and its
+	// empty text in place) before reading what it shows.
+	settled := func(list, empty string) {
+		t.Helper()
+		js := fmt.Sprintf(`document.querySelector(%q).innerText.includes(%q)`, list, empty)
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](js)); err != nil {
+			t.Fatalf("%s never read %q: %v", list, empty, err)
+		}
+	}
 	do(chromedp.Click(`[data-retry]`), chromedp.WaitNotPresent(`[data-retry]`))
+	settled("#dead", "No dead deliveries")
 	dead := text("#dead")
 	do(chromedp.Click(`[data-replay]`), chromedp.WaitNotPresent(`[data-replay]`))
+	settled("#quarantine", "Nothing in quarantine")
 	quarantine := text("#quarantine")
 	do(chromedp.WaitVisible(`[data-session="` + replayed + `"]`))
 	sessions := text("#sessions")

@@ -58,13 +58,13 @@ func printAudit(out io.Writer, page *kycd.AuditPage) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tAT\tACTOR\tACTION\tTARGET\tREMOTE\tOUTCOME\tDETAIL")
 	for _, a := range page.Items {
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, ts(a.At), a.Actor, a.Action, a.Target, orDash(a.Remote), a.Outcome, orDash(a.Detail))
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, ts(a.At), shown(a.Actor), shown(a.Action), shown(a.Target), shown(orDash(a.Remote)), shown(a.Outcome), shown(orDash(a.Detail)))
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	if page.NextCursor != "" {
-		fmt.Fprintf(out, "\nThere are more: add --cursor %s\n", page.NextCursor)
+		fmt.Fprintf(out, "\nThere are more: add --cursor %s\n", shown(page.NextCursor))
 	}
 	return nil
 }

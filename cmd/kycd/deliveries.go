@@ -109,7 +109,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 			if e.cfg.JSON {
 				return printJSON(e.stdout, map[string]string{"id": args[0], "state": kycd.DeliveryPending})
 			}
-			fmt.Fprintf(e.stdout, "delivery %s is due again; a running kycd serve sends it\n", args[0])
+			fmt.Fprintf(e.stdout, "delivery %s is due again; a running kycd serve sends it\n", shown(args[0]))
 			return nil
 		}),
 	}
@@ -135,7 +135,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 			if e.cfg.JSON {
 				return printJSON(e.stdout, map[string]string{"id": args[0], "sink": to, "state": kycd.DeliveryPending})
 			}
-			fmt.Fprintf(e.stdout, "delivery %s now belongs to %s and is due; a running kycd serve sends it\n", args[0], to)
+			fmt.Fprintf(e.stdout, "delivery %s now belongs to %s and is due; a running kycd serve sends it\n", shown(args[0]), shown(to))
 			return nil
 		}),
 	}
@@ -157,7 +157,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 			if e.cfg.JSON {
 				return printJSON(e.stdout, map[string]string{"id": args[0], "state": kycd.DeliveryDropped})
 			}
-			fmt.Fprintf(e.stdout, "delivery %s is dropped; it will not be sent\n", args[0])
+			fmt.Fprintf(e.stdout, "delivery %s is dropped; it will not be sent\n", shown(args[0]))
 			return nil
 		}),
 	}
@@ -176,7 +176,7 @@ func printDeliveries(out io.Writer, page *kycd.DeliveryPage) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tTYPE\tSINK\tSTATE\tATTEMPTS\tNEXT\tLAST ERROR")
 	for _, d := range page.Items {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.ID, d.NotificationType, d.Sink, deliveryState(d), d.AttemptCount, ts(d.NextAttemptAt), orDash(d.LastError))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", shown(d.ID), shown(d.NotificationType), shown(d.Sink), shown(deliveryState(d)), d.AttemptCount, ts(d.NextAttemptAt), shown(orDash(d.LastError)))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -189,17 +189,17 @@ func printDeliveries(out io.Writer, page *kycd.DeliveryPage) error {
 // operators made and its notification.
 func printDelivery(out io.Writer, d *kycd.Delivery) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "Delivery\t%s\n", d.ID)
-	fmt.Fprintf(w, "Notification\t%s (%s)\n", d.NotificationID, d.NotificationType)
-	fmt.Fprintf(w, "Sink\t%s\n", d.Sink)
-	fmt.Fprintf(w, "State\t%s\n", deliveryState(d))
+	fmt.Fprintf(w, "Delivery\t%s\n", shown(d.ID))
+	fmt.Fprintf(w, "Notification\t%s (%s)\n", shown(d.NotificationID), shown(d.NotificationType))
+	fmt.Fprintf(w, "Sink\t%s\n", shown(d.Sink))
+	fmt.Fprintf(w, "State\t%s\n", shown(deliveryState(d)))
 	if d.State == kycd.DeliveryPending {
 		fmt.Fprintf(w, "Next attempt\t%s\n", ts(d.NextAttemptAt))
 	}
 	fmt.Fprintf(w, "Created\t%s\n", ts(d.CreatedAt))
 	fmt.Fprintf(w, "Updated\t%s\n", ts(d.UpdatedAt))
 	if d.LastError != "" {
-		fmt.Fprintf(w, "Last error\t%s\n", d.LastError)
+		fmt.Fprintf(w, "Last error\t%s\n", shown(d.LastError))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -213,7 +213,7 @@ func printDelivery(out io.Writer, d *kycd.Delivery) error {
 			if a.StatusCode != 0 {
 				status = fmt.Sprint(a.StatusCode)
 			}
-			fmt.Fprintf(w, "  %d\t%s\t%dms\t%s\t%s\t%s\n", a.N, ts(a.At), a.DurationMS, a.Outcome, status, orDash(a.Error))
+			fmt.Fprintf(w, "  %d\t%s\t%dms\t%s\t%s\t%s\n", a.N, ts(a.At), a.DurationMS, shown(a.Outcome), status, shown(orDash(a.Error)))
 		}
 		if err := w.Flush(); err != nil {
 			return err
@@ -227,7 +227,7 @@ func printDelivery(out io.Writer, d *kycd.Delivery) error {
 			if a.To != "" {
 				what += " to " + a.To
 			}
-			fmt.Fprintf(w, "  %s\t%s\t%s\n", ts(a.At), a.Actor, what)
+			fmt.Fprintf(w, "  %s\t%s\t%s\n", ts(a.At), shown(a.Actor), shown(what))
 		}
 		if err := w.Flush(); err != nil {
 			return err
@@ -239,7 +239,7 @@ func printDelivery(out io.Writer, d *kycd.Delivery) error {
 			pretty.Reset()
 			pretty.Write(d.Payload)
 		}
-		fmt.Fprintf(out, "\nNotification\n%s\n", pretty.String())
+		fmt.Fprintf(out, "\nNotification\n%s\n", shownBlock(pretty.String()))
 	}
 	return nil
 }
@@ -291,7 +291,7 @@ func sinksCmd(e *env) *cobra.Command {
 				if len(s.Events) > 0 {
 					events = fmt.Sprint(s.Events)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", s.Name, orDash(s.Type), orDash(s.Target), events, sinkState(s), s.Pending, s.Dead)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", shown(s.Name), shown(orDash(s.Type)), shown(orDash(s.Target)), shown(events), shown(sinkState(s)), s.Pending, s.Dead)
 			}
 			return w.Flush()
 		}),
@@ -312,7 +312,7 @@ func sinksCmd(e *env) *cobra.Command {
 			if e.cfg.JSON {
 				return printJSON(e.stdout, map[string]any{"sink": args[0], "pending": n})
 			}
-			fmt.Fprintf(e.stdout, "sink %s is not paused; %d of its pending deliveries are due again; a running kycd serve sends them\n", args[0], n)
+			fmt.Fprintf(e.stdout, "sink %s is not paused; %d of its pending deliveries are due again; a running kycd serve sends them\n", shown(args[0]), n)
 			return nil
 		}),
 	}

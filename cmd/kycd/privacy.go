@@ -85,16 +85,16 @@ data too. Recorded in the audit trail.`,
 				return printJSON(e.stdout, r)
 			}
 			c := r.Erased
-			fmt.Fprintf(e.stdout, "Erased the personal data of %s %s at %s:\n", r.Subject.Type, r.Subject.ID, ts(r.ErasedAt))
+			fmt.Fprintf(e.stdout, "Erased the personal data of %s %s at %s:\n", shown(r.Subject.Type), shown(r.Subject.ID), ts(r.ErasedAt))
 			fmt.Fprintf(e.stdout, "  %d event bodies, %d sessions' reason messages, %d notifications, %d quarantined bodies\n",
 				c.EventBodies, c.Sessions, c.Notifications, c.Quarantine)
 			if r.NotificationID != "" {
-				fmt.Fprintf(e.stdout, "kyc.subject.erased %s is due to the sinks; a running kycd serve sends it\n", r.NotificationID)
+				fmt.Fprintf(e.stdout, "kyc.subject.erased %s is due to the sinks; a running kycd serve sends it\n", shown(r.NotificationID))
 			} else {
 				fmt.Fprintln(e.stdout, "no sink takes kyc.subject.erased: nothing was sent")
 			}
 			if r.Warning != "" {
-				fmt.Fprintf(e.stderr, "warning: %s\n", r.Warning)
+				fmt.Fprintf(e.stderr, "warning: %s\n", shown(r.Warning))
 			}
 			return nil
 		}),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,10 +17,16 @@ import (
 )
 
 // printJSON writes v indented, for scripts.
+// Characters a terminal acts on are escaped (jsonSafe).
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(jsonSafe(b.Bytes()))
+	return err
 }
 
 func ts(t time.Time) string {
@@ -96,7 +103,7 @@ func collect[T any](p *pageFlags, fetch func(limit int, cursor string) ([]T, str
 // printMore says how to see the rest of a list.
 func printMore(out io.Writer, next string) {
 	if next != "" {
-		fmt.Fprintf(out, "\nThere are more: add --cursor %s (or --all for every page)\n", next)
+		fmt.Fprintf(out, "\nThere are more: add --cursor %s (or --all for every page)\n", shown(next))
 	}
 }
 
@@ -149,7 +156,7 @@ func sessionsCmd(e *env) *cobra.Command {
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "SESSION\tSTATUS\tSINCE\tSUBJECT")
 			for _, s := range items {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s %s\n", s.ID, s.Status, ts(s.StatusAt), s.Subject.Type, s.Subject.ID)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s %s\n", shown(s.ID), s.Status, ts(s.StatusAt), shown(s.Subject.Type), shown(s.Subject.ID))
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -184,9 +191,9 @@ func nonNil[T any](items []T) []T {
 
 func printSession(out io.Writer, s *kycd.Session) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "Session\t%s\n", s.ID)
-	fmt.Fprintf(w, "Subject\t%s %s\n", s.Subject.Type, s.Subject.ID)
-	fmt.Fprintf(w, "Status\t%s\tsince %s (event %s)\n", s.Status, ts(s.StatusAt), s.StatusEventID)
+	fmt.Fprintf(w, "Session\t%s\n", shown(s.ID))
+	fmt.Fprintf(w, "Subject\t%s %s\n", shown(s.Subject.Type), shown(s.Subject.ID))
+	fmt.Fprintf(w, "Status\t%s\tsince %s (event %s)\n", s.Status, ts(s.StatusAt), shown(s.StatusEventID))
 	if err := w.Flush(); err != nil {
 		return err
 	}
@@ -194,9 +201,9 @@ func printSession(out io.Writer, s *kycd.Session) error {
 		fmt.Fprintln(out, "\nChecks")
 		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, c := range s.Checks {
-			fmt.Fprintf(w, "  %s\t%s\n", c.Type, c.State)
+			fmt.Fprintf(w, "  %s\t%s\n", shown(c.Type), shown(c.State))
 			for _, r := range c.Reasons {
-				fmt.Fprintf(w, "    %s\t%s\n", r.Code, strings.TrimSpace(r.Message+" "+bracket(r.Category)))
+				fmt.Fprintf(w, "    %s\t%s\n", shown(r.Code), shown(strings.TrimSpace(r.Message+" "+bracket(r.Category))))
 			}
 		}
 		if err := w.Flush(); err != nil {
@@ -207,7 +214,7 @@ func printSession(out io.Writer, s *kycd.Session) error {
 		fmt.Fprintln(out, "\nFailures")
 		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, f := range s.Failures {
-			fmt.Fprintf(w, "  %s\t%s\t%s\n", f.CheckType, f.Code, f.Message)
+			fmt.Fprintf(w, "  %s\t%s\t%s\n", shown(f.CheckType), shown(f.Code), shown(f.Message))
 		}
 		if err := w.Flush(); err != nil {
 			return err
@@ -223,7 +230,7 @@ func printSession(out io.Writer, s *kycd.Session) error {
 		if h.ClockSkew {
 			applied += "; clock skew: ordered at " + ts(h.OrderedAt)
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", ts(h.Timestamp), h.Event, h.EventID, applied)
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", ts(h.Timestamp), shown(h.Event), shown(h.EventID), applied)
 	}
 	return w.Flush()
 }
@@ -244,15 +251,15 @@ func subjectsCmd(e *env) *cobra.Command {
 				return printJSON(e.stdout, s)
 			}
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "Subject\t%s %s\n", s.Type, s.ID)
+			fmt.Fprintf(w, "Subject\t%s %s\n", shown(s.Type), shown(s.ID))
 			level := s.Level
 			if level == "" {
 				level = "-"
 			}
-			fmt.Fprintf(w, "Level\t%s\t%s\n", level, ts(s.LevelAt))
+			fmt.Fprintf(w, "Level\t%s\t%s\n", shown(level), ts(s.LevelAt))
 			fmt.Fprintln(w, "\nSessions")
 			for _, ss := range s.Sessions {
-				fmt.Fprintf(w, "  %s\t%s\t%s\n", ss.ID, ss.Status, ts(ss.StatusAt))
+				fmt.Fprintf(w, "  %s\t%s\t%s\n", shown(ss.ID), ss.Status, ts(ss.StatusAt))
 			}
 			return w.Flush()
 		}),
@@ -292,7 +299,7 @@ func eventsCmd(e *env) *cobra.Command {
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "EVENT\tTYPE\tTIMESTAMP\tRECEIVED\tOUTCOME\tSESSION")
 			for _, ev := range items {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", ev.ID, ev.Type, ts(ev.Timestamp), ts(ev.ReceivedAt), ev.Outcome, orDash(ev.SessionID))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", shown(ev.ID), shown(ev.Type), ts(ev.Timestamp), ts(ev.ReceivedAt), shown(ev.Outcome), shown(orDash(ev.SessionID)))
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -333,13 +340,13 @@ func eventsCmd(e *env) *cobra.Command {
 				return printJSON(e.stdout, ev)
 			}
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "Event\t%s\n", ev.ID)
-			fmt.Fprintf(w, "Type\t%s\n", ev.Type)
+			fmt.Fprintf(w, "Event\t%s\n", shown(ev.ID))
+			fmt.Fprintf(w, "Type\t%s\n", shown(ev.Type))
 			fmt.Fprintf(w, "Timestamp\t%s\n", ts(ev.Timestamp))
 			fmt.Fprintf(w, "Received\t%s\n", ts(ev.ReceivedAt))
-			fmt.Fprintf(w, "Outcome\t%s\n", outcomeText(ev.Outcome))
-			fmt.Fprintf(w, "Session\t%s\n", orDash(ev.SessionID))
-			fmt.Fprintf(w, "Body hash\t%s\n", ev.BodyHash)
+			fmt.Fprintf(w, "Outcome\t%s\n", shown(outcomeText(ev.Outcome)))
+			fmt.Fprintf(w, "Session\t%s\n", shown(orDash(ev.SessionID)))
+			fmt.Fprintf(w, "Body hash\t%s\n", shown(ev.BodyHash))
 			switch {
 			case !kept:
 				fmt.Fprintf(w, "Body\tpurged (older than serve's --retention)\n")
@@ -350,7 +357,7 @@ func eventsCmd(e *env) *cobra.Command {
 				return err
 			}
 			if body && kept {
-				fmt.Fprintf(e.stdout, "\nBody\n%s\n", strings.TrimSpace(string(ev.Body)))
+				fmt.Fprintf(e.stdout, "\nBody\n%s\n", shownBlock(strings.TrimSpace(string(ev.Body))))
 			}
 			return nil
 		}),
@@ -425,7 +432,7 @@ func printStats(out io.Writer, st *kycd.Stats, window time.Duration) error {
 	}
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	for _, c := range st.TopFailureCodes {
-		fmt.Fprintf(w, "  %s\t%d\n", c.Code, c.Count)
+		fmt.Fprintf(w, "  %s\t%d\n", shown(c.Code), c.Count)
 	}
 	return w.Flush()
 }
@@ -456,7 +463,7 @@ func quarantineCmd(e *env) *cobra.Command {
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tRECEIVED\tREASON\tEVENT\tREPLAYED")
 			for _, q := range items {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", q.ID, ts(q.ReceivedAt), q.Reason, orDash(q.EventID), orDash(q.ReplayResult))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", shown(q.ID), ts(q.ReceivedAt), shown(q.Reason), shown(orDash(q.EventID)), shown(orDash(q.ReplayResult)))
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -487,13 +494,13 @@ func quarantineCmd(e *env) *cobra.Command {
 					OriginalBody string `json:"originalBody,omitempty"`
 				}{q, string(q.Body), string(q.OriginalBody)})
 			}
-			fmt.Fprintf(e.stdout, "ID        %s\nReceived  %s\nReason    %s\nEvent     %s\nProblem   %s\n", q.ID, ts(q.ReceivedAt), q.Reason, orDash(q.EventID), q.Problem)
+			fmt.Fprintf(e.stdout, "ID        %s\nReceived  %s\nReason    %s\nEvent     %s\nProblem   %s\n", shown(q.ID), ts(q.ReceivedAt), shown(q.Reason), shown(orDash(q.EventID)), shown(string(q.Problem)))
 			if q.ReplayResult != "" {
-				fmt.Fprintf(e.stdout, "Replayed  %s (%s)\n", ts(q.ReplayedAt), q.ReplayResult)
+				fmt.Fprintf(e.stdout, "Replayed  %s (%s)\n", ts(q.ReplayedAt), shown(q.ReplayResult))
 			}
-			fmt.Fprintf(e.stdout, "\nBody\n%s\n", strings.TrimSpace(string(q.Body)))
+			fmt.Fprintf(e.stdout, "\nBody\n%s\n", shownBlock(strings.TrimSpace(string(q.Body))))
 			if q.OriginalBody != nil {
-				fmt.Fprintf(e.stdout, "\nBody stored first under this event id\n%s\n", strings.TrimSpace(string(q.OriginalBody)))
+				fmt.Fprintf(e.stdout, "\nBody stored first under this event id\n%s\n", shownBlock(strings.TrimSpace(string(q.OriginalBody))))
 			}
 			return nil
 		}),
@@ -532,10 +539,10 @@ sentences (give the same file as serve's).`,
 				return printJSON(e.stdout, map[string]any{"quarantineId": args[0], "eventId": res.EventID, "outcome": res.Outcome, "duplicate": res.Duplicate})
 			}
 			if res.Duplicate {
-				fmt.Fprintf(e.stdout, "replayed %s: event %s was already recorded\n", args[0], res.EventID)
+				fmt.Fprintf(e.stdout, "replayed %s: event %s was already recorded\n", shown(args[0]), shown(res.EventID))
 				return nil
 			}
-			fmt.Fprintf(e.stdout, "replayed %s: event %s %s\n", args[0], res.EventID, res.Outcome)
+			fmt.Fprintf(e.stdout, "replayed %s: event %s %s\n", shown(args[0]), shown(res.EventID), shown(res.Outcome))
 			return nil
 		}),
 	}
@@ -557,7 +564,7 @@ sentences (give the same file as serve's).`,
 			if e.cfg.JSON {
 				return printJSON(e.stdout, map[string]any{"id": args[0], "discardedAt": at, "discardedBy": actor.Name})
 			}
-			fmt.Fprintf(e.stdout, "discarded %s: it is kept, and no longer waits for a replay\n", args[0])
+			fmt.Fprintf(e.stdout, "discarded %s: it is kept, and no longer waits for a replay\n", shown(args[0]))
 			return nil
 		}),
 	}

@@ -120,17 +120,17 @@ func errorsSummary(run *kycd.Reconciliation) string {
 }
 
 func printReconciliation(e *env, run *kycd.Reconciliation) {
-	fmt.Fprintf(e.stdout, "reconciliation %s: %s\n", run.ID, run.State)
+	fmt.Fprintf(e.stdout, "reconciliation %s: %s\n", shown(run.ID), shown(run.State))
 	fmt.Fprintf(e.stdout, "  users checked     %d\n", run.Users)
 	fmt.Fprintf(e.stdout, "  sessions checked  %d\n", run.Checked)
 	fmt.Fprintf(e.stdout, "  drift found       %d\n", run.Drift)
 	fmt.Fprintf(e.stdout, "  sessions repaired %d\n", len(run.Repaired))
 	for _, id := range run.Repaired {
-		fmt.Fprintf(e.stdout, "    %s\n", id)
+		fmt.Fprintf(e.stdout, "    %s\n", shown(id))
 	}
 	fmt.Fprintf(e.stdout, "  errors            %d\n", len(run.Errors))
 	for _, msg := range run.Errors {
-		fmt.Fprintf(e.stdout, "    %s\n", msg)
+		fmt.Fprintf(e.stdout, "    %s\n", shown(msg))
 	}
 }
 

@@ -59,7 +59,7 @@ watchdog, have no event of their own).`,
 				if r.Created {
 					how = "a new delivery is due"
 				}
-				fmt.Fprintf(e.stdout, "notification %s to %s: %s (delivery %s)\n", id, r.Sink, how, r.DeliveryID)
+				fmt.Fprintf(e.stdout, "notification %s to %s: %s (delivery %s)\n", shown(id), shown(r.Sink), how, shown(r.DeliveryID))
 			}
 			fmt.Fprintln(e.stdout, "a running kycd serve sends it")
 			return nil

@@ -115,11 +115,11 @@ func (e *env) send(ctx context.Context, o sendOptions) (err error) {
 			}
 			return fmt.Errorf("%s: connection refused: nothing listens there; check %s, and that kycd serve runs", url, where)
 		case err != nil:
-			fmt.Fprintf(progress, "attempt %d: %v\n", attempt, err)
+			fmt.Fprintf(progress, "attempt %d: %s\n", attempt, shown(err.Error()))
 		case status >= 500:
 			fmt.Fprintf(progress, "attempt %d: %d %s\n", attempt, status, http.StatusText(status))
 		default:
-			fmt.Fprintf(progress, "attempt %d: %d %s %s\n", attempt, status, http.StatusText(status), bytes.TrimSpace(answer))
+			fmt.Fprintf(progress, "attempt %d: %d %s %s\n", attempt, status, http.StatusText(status), shown(string(bytes.TrimSpace(answer))))
 			if status/100 != 2 {
 				return refusal(status)
 			}
@@ -186,7 +186,7 @@ func (e *env) sent(ctx context.Context, store kycd.Store, body []byte, r sendRes
 		return printJSON(e.stdout, r)
 	}
 	if r.Outcome != "" {
-		fmt.Fprintf(e.stdout, "outcome: %s: %s\n", r.Outcome, r.Detail)
+		fmt.Fprintf(e.stdout, "outcome: %s: %s\n", shown(r.Outcome), shown(r.Detail))
 	}
 	return nil
 }
@@ -194,12 +194,12 @@ func (e *env) sent(ctx context.Context, store kycd.Store, body []byte, r sendRes
 // outcome reads what an event did, waiting a little for its projection.
 func (e *env) outcome(ctx context.Context, store kycd.Store, id string) (outcome, detail string) {
 	if caught, err := ingest.CaughtUp(ctx, store, cliReadWait, nil); err != nil || !caught {
-		fmt.Fprintln(e.stderr, "note: the event is not projected yet (kycd serve projects it), so its outcome is not known; kycd events get "+id+" shows it later")
+		fmt.Fprintln(e.stderr, "note: the event is not projected yet (kycd serve projects it), so its outcome is not known; kycd events get "+shown(id)+" shows it later")
 		return "", ""
 	}
 	ev, err := store.Event(ctx, id)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "note: cannot tell the event's outcome: %v (is --database %s the database of the kycd it went to?)\n", describe(err), kycd.RedactURL(e.cfg.Database))
+		fmt.Fprintf(e.stderr, "note: cannot tell the event's outcome: %v (is --database %s the database of the kycd it went to?)\n", shown(describe(err)), shown(kycd.RedactURL(e.cfg.Database)))
 		return "", ""
 	}
 	switch ev.Outcome {

@@ -52,7 +52,7 @@ actor of the token's actions in the audit trail.`,
 					Secret string `json:"token"`
 				}{t, secret})
 			}
-			fmt.Fprintf(e.stderr, "Created token %s (role %s); it is shown only this once, kycd keeps its hash:\n", t.Name, t.Role)
+			fmt.Fprintf(e.stderr, "Created token %s (role %s); it is shown only this once, kycd keeps its hash:\n", shown(t.Name), t.Role)
 			fmt.Fprintln(e.stdout, secret)
 			return nil
 		},
@@ -81,7 +81,7 @@ actor of the token's actions in the audit trail.`,
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tROLE\tCREATED\tLAST USED")
 			for _, t := range tokens {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.Name, t.Role, ts(t.CreatedAt), ts(t.LastUsedAt))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", shown(t.Name), t.Role, ts(t.CreatedAt), ts(t.LastUsedAt))
 			}
 			return w.Flush()
 		}),
@@ -98,7 +98,7 @@ actor of the token's actions in the audit trail.`,
 			if e.cfg.JSON {
 				return printJSON(e.stdout, map[string]any{"name": args[0], "revoked": true})
 			}
-			fmt.Fprintf(e.stdout, "token %s is revoked\n", args[0])
+			fmt.Fprintf(e.stdout, "token %s is revoked\n", shown(args[0]))
 			return nil
 		}),
 	}

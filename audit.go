@@ -49,15 +49,17 @@ const (
 )
 
 // AuditTarget names the target of an action: kind:id, e.g. delivery:<id>.
-func AuditTarget(kind, id string) string { return kind + ":" + id }
+// The id is Escaped: whatever a request named, the trail holds no control
+// character.
+func AuditTarget(kind, id string) string { return kind + ":" + Escaped(id) }
 
 // SubjectTarget names a subject as an audit target: subject:<type>:<id>,
 // or subject:<id> when its type is not known.
 func SubjectTarget(s SubjectRef) string {
 	if s.Type == "" {
-		return "subject:" + s.ID
+		return "subject:" + Escaped(s.ID)
 	}
-	return "subject:" + s.Type + ":" + s.ID
+	return "subject:" + Escaped(s.Type) + ":" + Escaped(s.ID)
 }
 
 // AuditFilter selects audit entries. Zero fields select all; Target

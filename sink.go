@@ -8,6 +8,26 @@ import (
 	"time"
 )
 
+// CheckSinkName is nil for a name a sink may have: lower-case letters,
+// digits, '.', '_' and '-', beginning with a letter or a digit, up to 63
+// characters. A sink's name shows in metrics, URLs and the audit trail.
+// EINVALID otherwise.
+func CheckSinkName(name string) error {
+	ok := name != "" && len(name) <= 63
+	for i, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '.' || c == '_' || c == '-') && i > 0:
+		default:
+			ok = false
+		}
+	}
+	if !ok {
+		return Errorf(EINVALID, "sink name %q: a name is lower-case letters, digits, '.', '_' and '-', up to 63 characters", name)
+	}
+	return nil
+}
+
 // Sink delivers notifications to one of the merchant's systems. Send returns
 // nil once the system has accepted the message, a *SinkError to say how a
 // failure should be treated, and any other error for a retryable failure.

@@ -9,6 +9,16 @@ const (
 	SubjectBusiness     = "business"
 )
 
+// CheckSubjectType is nil for a subject type kycd knows, and for "" (any
+// type); EINVALID otherwise.
+func CheckSubjectType(typ string) error {
+	switch typ {
+	case "", SubjectUser, SubjectRelatedParty, SubjectBusiness:
+		return nil
+	}
+	return Errorf(EINVALID, "type %q: want user, related-party or business", typ)
+}
+
 // SubjectRef identifies whom a session or level belongs to.
 type SubjectRef struct {
 	Type string `json:"type"`

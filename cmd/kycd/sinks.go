@@ -44,10 +44,6 @@ type sinkConfig struct {
 	Secrets []string // http: whsec_ keys, each signing; none: --sink-secret's
 }
 
-// sinkName is what a sink may be called: it shows in metrics, URLs and the
-// CLI.
-var sinkName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-
 // eventPattern is what an events= pattern may contain.
 var eventPattern = regexp.MustCompile(`^[a-z0-9.*_-]+$`)
 
@@ -139,7 +135,7 @@ func (s sinkConfig) check() error {
 	if name == "" {
 		return fmt.Errorf("--sink: name= is missing; %s", sinkForms)
 	}
-	if !sinkName.MatchString(name) {
+	if kycd.CheckSinkName(name) != nil {
 		return fmt.Errorf("--sink %q: a name is lower-case letters, digits, '.', '_' and '-', up to 63 characters", name)
 	}
 	switch s.Type {

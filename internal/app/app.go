@@ -62,10 +62,12 @@ func (s *Service) wake(sinks ...string) {
 // entry is the audit entry of action on target by a, ended by err: ok
 // with detail, or failed with err's code and client-safe message.
 func (s *Service) entry(a Actor, action, target string, err error, detail string) *kycd.AuditEntry {
-	e := &kycd.AuditEntry{At: s.now(), Actor: a.Name, Action: action, Target: target,
+	e := &kycd.AuditEntry{At: s.now(), Actor: kycd.Escaped(a.Name), Action: action, Target: target,
 		Remote: a.Remote, Outcome: kycd.AuditOK, Detail: detail}
 	if err != nil {
-		e.Outcome, e.Detail = kycd.AuditFailed, kycd.ErrorCode(err)+": "+kycd.ErrorMessage(err)
+		// The message may quote what the request named: Escaped, like
+		// the target (kycd.AuditTarget).
+		e.Outcome, e.Detail = kycd.AuditFailed, kycd.Escaped(kycd.ErrorCode(err)+": "+kycd.ErrorMessage(err))
 	}
 	return e
 }

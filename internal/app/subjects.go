@@ -25,10 +25,8 @@ func (s *Service) ResolveSubject(ctx context.Context, id, typ string) (kycd.Subj
 // under any type; on ENOTFOUND, sub is the asked one (typ and the
 // canonical id).
 func (s *Service) resolveSubject(ctx context.Context, id, typ string) (sub kycd.SubjectRef, known bool, err error) {
-	switch typ {
-	case "", kycd.SubjectUser, kycd.SubjectRelatedParty, kycd.SubjectBusiness:
-	default:
-		return kycd.SubjectRef{}, false, kycd.Errorf(kycd.EINVALID, "type %q: want user, related-party or business", typ)
+	if err := kycd.CheckSubjectType(typ); err != nil {
+		return kycd.SubjectRef{}, false, err
 	}
 	id = canonicalID(id)
 	types, err := s.Store.SubjectTypes(ctx, id)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,8 +42,10 @@ func (t *touches) due(name string, now time.Time) bool {
 }
 
 // gate lets a request through with a token whose role allows role. Without
-// a token, or with one kycd does not know, the answer is 401; with a token
-// whose role is too small, 403, and the refusal is audited under action.
+// a token, or with one kycd does not know, the answer is 401; with a path
+// that names nothing kycd could hold (checkPath), 400, and nothing is
+// audited; with a token whose role is too small, 403, and the refusal is
+// audited under action.
 // The token the request came with goes into its context (callerOf).
 func gate(o Options, role kycd.Role, action string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +58,10 @@ func gate(o Options, role kycd.Role, action string, next http.Handler) http.Hand
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), callerKey{}, tok))
+		if err := checkPath(action, r); err != nil {
+			writeError(w, r, o.Logger, err)
+			return
+		}
 		if !tok.Role.Allows(role) {
 			if action != "" {
 				// A refusal reads and changes nothing, so it is answered
@@ -125,17 +132,44 @@ func remoteHost(r *http.Request) string {
 	return host
 }
 
-// auditTarget names what an action of the request is about, from the
-// action's kind (the part before its dot) and the request's path: e.g.
-// delivery:<id>, sink:<name>, subject:<type>:<id>.
-func auditTarget(action string, r *http.Request) string {
-	kind := action
-	for i := range len(action) {
-		if action[i] == '.' {
-			kind = action[:i]
-			break
+// checkPath is EINVALID when the request's path names what kycd cannot
+// hold, by the rules of the domain: an {id} that is not a UUID
+// (kycd.ParseID), a sink's or a token's {name} that no sink or token may
+// have, a subject's ?type= that is none of kycd's. Such a request acts on
+// nothing, so it is refused before its role is looked at and leaves no
+// line in the audit trail (a request path is where a viewer could put
+// control characters into it).
+func checkPath(action string, r *http.Request) error {
+	if id := r.PathValue("id"); id != "" {
+		if _, err := kycd.ParseID(id); err != nil {
+			return err
 		}
 	}
+	switch name := r.PathValue("name"); {
+	case name == "":
+	case actionKind(action) == "sink":
+		return kycd.CheckSinkName(name)
+	case actionKind(action) == "token":
+		return kycd.CheckTokenName(name)
+	}
+	if actionKind(action) == "subject" {
+		return kycd.CheckSubjectType(r.URL.Query().Get("type"))
+	}
+	return nil
+}
+
+// actionKind is the part of an action before its dot: delivery of
+// delivery.retry.
+func actionKind(action string) string {
+	kind, _, _ := strings.Cut(action, ".")
+	return kind
+}
+
+// auditTarget names what an action of the request is about, from the
+// action's kind (actionKind) and the request's path: e.g. delivery:<id>,
+// sink:<name>, subject:<type>:<id>.
+func auditTarget(action string, r *http.Request) string {
+	kind := actionKind(action)
 	switch {
 	case kind == "subject":
 		return kycd.SubjectTarget(kycd.SubjectRef{Type: r.URL.Query().Get("type"), ID: pathID(r)})

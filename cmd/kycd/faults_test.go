@@ -143,6 +143,7 @@ func faultScenarios() []faultScenario {
 		{name: "bad input", section: sectionInput, run: badInputScenario},
 		{name: "a quarantine-only subject", section: sectionInput, run: quarantineOnlyScenario},
 		{name: "future-dated event", section: sectionInput, run: clockSkewScenario},
+		{name: "hostile text", section: sectionInput, run: hostileTextScenario},
 		// Alone: a fuzz worker starved of CPU for 10 s is reported as hung.
 		{name: "fuzzing", section: sectionFuzz, sequential: true, run: fuzzScenario},
 	}

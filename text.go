@@ -64,7 +64,7 @@ func escape(s string, block bool) string {
 func clean(s string, block bool) bool {
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if IsControl(rune(c)) && !(block && (c == '\n' || c == '\t')) {
+			if IsControl(rune(c)) && (!block || (c != '\n' && c != '\t')) {
 				return false
 			}
 			i++

@@ -13,7 +13,19 @@ const (
 	// then refused for good while projecting it: kept so that it neither
 	// blocks every later event nor is lost.
 	QuarantineUnstorable = "unstorable"
+	// QuarantineSignature is a body whose signature failed (answered 401),
+	// kept in the bounded signature hold with the signature it came with.
+	// Nothing acts on it unless a replay finds that it verifies under a
+	// secret configured then.
+	QuarantineSignature = "signature"
 )
+
+// SignatureHold bounds the signature hold: at most MaxCount bodies and
+// MaxBytes of body bytes; beyond either, the oldest held bodies go first.
+type SignatureHold struct {
+	MaxCount int
+	MaxBytes int64
+}
 
 // Quarantined is a signed body that kycd refused, kept so an operator can
 // replay it after a fix. Ralio never retries a 4xx, so this is the only copy.
@@ -25,8 +37,11 @@ type Quarantined struct {
 	EventID      string          `json:"eventId,omitempty"`
 	Body         []byte          `json:"-"`
 	OriginalBody []byte          `json:"-"` // for conflicts: the body stored first under EventID
-	ReplayedAt   time.Time       `json:"replayedAt,omitzero"`
-	ReplayResult string          `json:"replayResult,omitempty"`
+	// Signature is the X-Signature a held body (QuarantineSignature) came
+	// with, so that its replay checks it again.
+	Signature    string    `json:"-"`
+	ReplayedAt   time.Time `json:"replayedAt,omitzero"`
+	ReplayResult string    `json:"replayResult,omitempty"`
 	// DiscardedAt and DiscardedBy say that an operator gave the body up:
 	// it is kept (until the retention purges it) but no longer pending.
 	DiscardedAt time.Time `json:"discardedAt,omitzero"`

@@ -55,6 +55,10 @@ type Store interface {
 	// AddQuarantine keeps a refused body. It must succeed before the refusal
 	// is answered, since Ralio never sends a refused event again.
 	AddQuarantine(ctx context.Context, q *Quarantined) error
+	// HoldQuarantine keeps q (a QuarantineSignature body) in the signature
+	// hold and, in the same transaction, deletes the oldest held bodies
+	// beyond the caps of hold; it reports how many it deleted.
+	HoldQuarantine(ctx context.Context, q *Quarantined, hold SignatureHold) (int, error)
 	// QuarantineItem returns one quarantined body, or ENOTFOUND.
 	QuarantineItem(ctx context.Context, id string) (*Quarantined, error)
 	// Quarantine lists quarantined bodies, newest first; pending ones only

@@ -157,6 +157,9 @@ type SubjectTx interface {
 	// DeleteQuarantineBefore deletes the quarantine items received before
 	// before and reports how many.
 	DeleteQuarantineBefore(ctx context.Context, before time.Time) (int, error)
+	// DeleteHeldBefore deletes the bodies of the signature hold
+	// (QuarantineSignature) received before before and reports how many.
+	DeleteHeldBefore(ctx context.Context, before time.Time) (int, error)
 	// ClearLogBodies removes the raw bodies of the log entries of seqs that
 	// still have one and reports how many. On SQLite the log is a file of
 	// its own: the bodies go at once, whatever becomes of the transaction.

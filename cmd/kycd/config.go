@@ -38,6 +38,9 @@ type config struct {
 	GuidanceFile     string
 	Drain            time.Duration
 	MaxBacklog       int
+	HoldRetention    time.Duration // --signature-hold-retention
+	HoldMaxCount     int           // --signature-hold-max-count
+	HoldMaxBytes     int64         // --signature-hold-max-bytes
 	RalioAPIURL      string
 	RalioAPIKey      string
 	ReconcileEvery   time.Duration
@@ -54,33 +57,36 @@ type config struct {
 
 // envTwins maps each flag to its environment variable.
 var envTwins = map[string]string{ //nolint:gosec // G101: names of environment variables, not their values
-	"addr":                   "KYCD_ADDR",
-	"database":               "KYCD_DATABASE",
-	"ralio-secret":           "KYCD_RALIO_SECRETS",
-	"admin-token":            "KYCD_ADMIN_TOKEN",
-	"sink":                   "KYCD_SINKS",
-	"sink-secret":            "KYCD_SINK_SECRET",
-	"retention":              "KYCD_RETENTION",
-	"audit-retention":        "KYCD_AUDIT_RETENTION",
-	"max-body":               "KYCD_MAX_BODY",
-	"body-budget":            "KYCD_BODY_BUDGET",
-	"peer-body-budget":       "KYCD_PEER_BODY_BUDGET",
-	"max-connections":        "KYCD_MAX_CONNECTIONS",
-	"untrusted-idle-timeout": "KYCD_UNTRUSTED_IDLE_TIMEOUT",
-	"log-format":             "KYCD_LOG_FORMAT",
-	"retry-base":             "KYCD_RETRY_BASE",
-	"retry-cap":              "KYCD_RETRY_CAP",
-	"retry-max-attempts":     "KYCD_RETRY_MAX_ATTEMPTS",
-	"retry-max-age":          "KYCD_RETRY_MAX_AGE",
-	"guidance":               "KYCD_GUIDANCE",
-	"shutdown-drain":         "KYCD_SHUTDOWN_DRAIN",
-	"max-backlog":            "KYCD_MAX_BACKLOG",
-	"ralio-api-url":          "KYCD_RALIO_API_URL",
-	"ralio-api-key":          "KYCD_RALIO_API_KEY",
-	"reconcile-every":        "KYCD_RECONCILE_EVERY",
-	"reconcile-rate":         "KYCD_RECONCILE_RATE",
-	"review-alert-after":     "KYCD_REVIEW_ALERT_AFTER",
-	"max-clock-skew":         "KYCD_MAX_CLOCK_SKEW",
+	"addr":                     "KYCD_ADDR",
+	"database":                 "KYCD_DATABASE",
+	"ralio-secret":             "KYCD_RALIO_SECRETS",
+	"admin-token":              "KYCD_ADMIN_TOKEN",
+	"sink":                     "KYCD_SINKS",
+	"sink-secret":              "KYCD_SINK_SECRET",
+	"retention":                "KYCD_RETENTION",
+	"audit-retention":          "KYCD_AUDIT_RETENTION",
+	"max-body":                 "KYCD_MAX_BODY",
+	"body-budget":              "KYCD_BODY_BUDGET",
+	"peer-body-budget":         "KYCD_PEER_BODY_BUDGET",
+	"max-connections":          "KYCD_MAX_CONNECTIONS",
+	"untrusted-idle-timeout":   "KYCD_UNTRUSTED_IDLE_TIMEOUT",
+	"log-format":               "KYCD_LOG_FORMAT",
+	"retry-base":               "KYCD_RETRY_BASE",
+	"retry-cap":                "KYCD_RETRY_CAP",
+	"retry-max-attempts":       "KYCD_RETRY_MAX_ATTEMPTS",
+	"retry-max-age":            "KYCD_RETRY_MAX_AGE",
+	"guidance":                 "KYCD_GUIDANCE",
+	"shutdown-drain":           "KYCD_SHUTDOWN_DRAIN",
+	"max-backlog":              "KYCD_MAX_BACKLOG",
+	"signature-hold-retention": "KYCD_SIGNATURE_HOLD_RETENTION",
+	"signature-hold-max-count": "KYCD_SIGNATURE_HOLD_MAX_COUNT",
+	"signature-hold-max-bytes": "KYCD_SIGNATURE_HOLD_MAX_BYTES",
+	"ralio-api-url":            "KYCD_RALIO_API_URL",
+	"ralio-api-key":            "KYCD_RALIO_API_KEY",
+	"reconcile-every":          "KYCD_RECONCILE_EVERY",
+	"reconcile-rate":           "KYCD_RECONCILE_RATE",
+	"review-alert-after":       "KYCD_REVIEW_ALERT_AFTER",
+	"max-clock-skew":           "KYCD_MAX_CLOCK_SKEW",
 
 	// Reconciliation's deadlines.
 	"reconcile-timeout":         "KYCD_RECONCILE_TIMEOUT",
@@ -108,6 +114,9 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.RetryMaxAge, "retry-max-age", 24*time.Hour, "age after which a failing delivery is dead")
 	fs.StringVar(&c.GuidanceFile, "guidance", "", "JSON file of reason code → guidance sentence, over the built-in ones")
 	fs.DurationVar(&c.Drain, "shutdown-drain", time.Second, "on shutdown, how long to answer requests on open connections 503 (so Ralio retries) with Connection: close before closing idle ones; new connections are refused from the start")
+	fs.DurationVar(&c.HoldRetention, "signature-hold-retention", 72*time.Hour, "how long bodies refused for their signature are kept in the signature hold (for a replay after a wrong secret)")
+	fs.IntVar(&c.HoldMaxCount, "signature-hold-max-count", 10000, "most bodies in the signature hold; beyond it the oldest go first")
+	fs.Int64Var(&c.HoldMaxBytes, "signature-hold-max-bytes", 64<<20, "most body bytes in the signature hold; beyond it the oldest go first")
 	fs.IntVar(&c.MaxBacklog, "max-backlog", 20000, "events acknowledged but not yet projected beyond which webhooks get 503 (Ralio retries), bounding projection lag")
 	fs.StringVar(&c.RalioAPIURL, "ralio-api-url", "", "base URL of Ralio's REST API, for reconciliation (e.g. https://api.ralio.example)")
 	fs.StringVar(&c.RalioAPIKey, "ralio-api-key", "", "API key of Ralio's REST API, for reconciliation")
@@ -219,6 +228,15 @@ func (c *config) validate() error {
 	}
 	if c.Drain < 0 || c.Drain > time.Minute {
 		return fmt.Errorf("--shutdown-drain %s: want between 0s and 1m", c.Drain)
+	}
+	if c.HoldRetention <= 0 {
+		return fmt.Errorf("--signature-hold-retention %s: must be positive, e.g. 72h", c.HoldRetention)
+	}
+	if c.HoldMaxCount < 1 {
+		return fmt.Errorf("--signature-hold-max-count %d: must be at least 1, e.g. 10000", c.HoldMaxCount)
+	}
+	if c.HoldMaxBytes < c.MaxBody {
+		return fmt.Errorf("--signature-hold-max-bytes %d: must be at least --max-body (%d), e.g. 67108864", c.HoldMaxBytes, c.MaxBody)
 	}
 	if c.MaxBacklog < 1 {
 		return fmt.Errorf("--max-backlog %d: must be at least 1, e.g. 20000", c.MaxBacklog)

@@ -511,7 +511,9 @@ func quarantineCmd(e *env) *cobra.Command {
 		Short: "Run a refused body through ingest again (after a fix)",
 		Long: `Run a refused body through ingest again (after a fix). What it notifies goes
 to the sinks the last kycd serve to start registered, with --guidance's
-sentences (give the same file as serve's).`,
+sentences (give the same file as serve's). A body of the signature hold
+(reason signature) is replayed only if it verifies under --ralio-secret's
+secrets (as serve takes them), or without them the one kept in the database.`,
 		Args: cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			guide, err := e.guidance()
@@ -522,7 +524,15 @@ sentences (give the same file as serve's).`,
 			if err != nil {
 				return err
 			}
-			in, err := ingest.New(cmd.Context(), store, ingest.Options{Sinks: routes, Guide: guide.For, MaxClockSkew: e.cfg.MaxClockSkew})
+			verifier, err := e.replayVerifier(cmd.Context(), store)
+			if err != nil {
+				return err
+			}
+			opts := ingest.Options{Sinks: routes, Guide: guide.For, MaxClockSkew: e.cfg.MaxClockSkew}
+			if verifier != nil { // a nil *ralio.Verifier is not a nil interface
+				opts.Verifier = verifier
+			}
+			in, err := ingest.New(cmd.Context(), store, opts)
 			if err != nil {
 				return err
 			}
@@ -546,7 +556,7 @@ sentences (give the same file as serve's).`,
 			return nil
 		}),
 	}
-	e.use(replay, append(storeFlags, "guidance", "max-clock-skew")...)
+	e.use(replay, append(storeFlags, "guidance", "max-clock-skew", "ralio-secret")...)
 	discard := &cobra.Command{
 		Use:   "discard ID",
 		Short: "Give a refused body up: kept, marked with who and when, out of the pending list",

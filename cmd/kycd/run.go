@@ -45,7 +45,7 @@ var (
 		"body-budget", "peer-body-budget", "max-connections", "untrusted-idle-timeout", "log-format", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
 		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate",
 		"reconcile-timeout", "reconcile-request-timeout", "review-alert-after",
-		"audit-retention", "max-clock-skew"}
+		"audit-retention", "max-clock-skew", "signature-hold-retention", "signature-hold-max-count", "signature-hold-max-bytes"}
 )
 
 // run is kycd's whole program; main and the tests call it.
@@ -96,6 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		eventsCmd(e),
 		statsCmd(e),
 		quarantineCmd(e),
+		secretsCmd(e),
 		deliveriesCmd(e),
 		resendCmd(e),
 		sinksCmd(e),

@@ -102,3 +102,16 @@ func (s *Service) purged(ctx context.Context, p *Purged) *Purged {
 func (s *Service) PurgeAudit(ctx context.Context, retention time.Duration) (int64, error) {
 	return s.Store.PurgeAudit(ctx, s.now().Add(-retention))
 }
+
+// PurgeHold deletes the bodies of the signature hold received longer than
+// retention ago, a retention shorter than the quarantine's, and reports how
+// many.
+func (s *Service) PurgeHold(ctx context.Context, retention time.Duration) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx kycd.Tx) error {
+		var err error
+		n, err = tx.DeleteHeldBefore(ctx, s.now().Add(-retention))
+		return err
+	})
+	return n, err
+}

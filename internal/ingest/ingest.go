@@ -18,6 +18,7 @@ import (
 type Store interface {
 	kycd.EventLog
 	AddQuarantine(ctx context.Context, q *kycd.Quarantined) error
+	HoldQuarantine(ctx context.Context, q *kycd.Quarantined, hold kycd.SignatureHold) (int, error)
 	QuarantineItem(ctx context.Context, id string) (*kycd.Quarantined, error)
 	ResolveQuarantine(ctx context.Context, id, result string, at time.Time) error
 	Event(ctx context.Context, id string) (*kycd.EventRecord, error)
@@ -54,6 +55,14 @@ type Options struct {
 	// kycd.DefaultMaxClockSkew when 0). An event beyond it is logged
 	// (WARN) and counted (Metrics.EventClockSkewed) when projected.
 	MaxClockSkew time.Duration
+	// Verifier checks the signature of a held body (the signature hold)
+	// when it is replayed: with the secrets configured now. Without one,
+	// no held body is replayed.
+	Verifier interface {
+		Verify(body []byte, signature string) error
+	}
+	// Hold bounds the signature hold (DefaultHold when zero).
+	Hold kycd.SignatureHold
 }
 
 // Defaults of Options.
@@ -74,6 +83,10 @@ type Ingester struct {
 	app    *appender
 	proj   *projector
 	health writeHealth
+	verify interface {
+		Verify(body []byte, signature string) error
+	}
+	hold *holder
 }
 
 // New starts an Ingester on store: the appender runs at once (stop it with
@@ -94,7 +107,14 @@ func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
 	if o.Gather == 0 {
 		o.Gather = DefaultGather
 	}
-	in := &Ingester{store: store, now: o.Now}
+	if o.Hold.MaxCount <= 0 {
+		o.Hold.MaxCount = DefaultHold.MaxCount
+	}
+	if o.Hold.MaxBytes <= 0 {
+		o.Hold.MaxBytes = DefaultHold.MaxBytes
+	}
+	in := &Ingester{store: store, now: o.Now, verify: o.Verifier}
+	in.hold = newHolder(store, o.Hold, o.Now, o.Logger)
 	in.proj = newProjector(store, kycd.PlanOptions{Sinks: o.Sinks, Guide: o.Guide, MaxClockSkew: o.MaxClockSkew}, o.ProjectBatch, o.Logger, o.Metrics,
 		func(entries []*kycd.LogEntry, p *kycd.Plan) {
 			in.app.projected(entries)
@@ -118,7 +138,10 @@ func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
 // Close stops the appender after the batch it is committing, so every
 // request answered stays answered truthfully. Later calls of Receive fail
 // with EUNAVAILABLE.
-func (in *Ingester) Close() { in.app.close() }
+func (in *Ingester) Close() {
+	in.app.close()
+	in.hold.close()
+}
 
 // Run projects the log until ctx ends, whenever events are appended and
 // every second in case another process appended some.
@@ -290,6 +313,12 @@ func (in *Ingester) Replay(ctx context.Context, id string) (Result, error) {
 	// A body an operator gave up stays given up.
 	if !q.DiscardedAt.IsZero() {
 		return Result{}, kycd.QuarantineSettled(q)
+	}
+	// A held body is Ralio's only if it verifies under a secret configured
+	// now; until then nothing acts on it.
+	if q.Reason == kycd.QuarantineSignature && (in.verify == nil || in.verify.Verify(q.Body, q.Signature) != nil) {
+		return Result{}, kycd.Errorf(kycd.ECONFLICT, "quarantined body %s failed its signature check and does not verify under any Ralio secret configured now: "+
+			"configure the secret it was signed with beside the current one (--ralio-secret NEW --ralio-secret OLD) and replay it again", q.ID)
 	}
 	res, err := in.receive(ctx, q.Body, false)
 	if err != nil {

@@ -35,3 +35,12 @@ func (t *tx) DeleteQuarantineBefore(ctx context.Context, before time.Time) (int,
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// DeleteHeldBefore deletes old bodies of the signature hold.
+func (t *tx) DeleteHeldBefore(ctx context.Context, before time.Time) (int, error) {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM quarantine WHERE reason = $1 AND received_at < $2`, kycd.QuarantineSignature, before)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete held: %w", translate(t.s, err))
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -13,22 +13,53 @@ import (
 // AddQuarantine keeps a refused body.
 func (s *Store) AddQuarantine(ctx context.Context, q *kycd.Quarantined) error {
 	_, err := s.pool.Exec(ctx,
-		`INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		q.ID, q.ReceivedAt, q.Reason, string(q.Problem), nullString(q.EventID), q.Body, q.OriginalBody)
+		insertQuarantine, q.ID, q.ReceivedAt, q.Reason, string(q.Problem), nullString(q.EventID), q.Body, q.OriginalBody, nullString(q.Signature))
 	if err != nil {
 		return fmt.Errorf("postgres: add quarantine: %w", unavailable(s, err))
 	}
 	return nil
 }
 
-const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result, discarded_at, discarded_by`
+const insertQuarantine = `INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body, signature) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// trimHold deletes the held bodies beyond the caps, newest kept first.
+const trimHold = `DELETE FROM quarantine WHERE id IN (
+	SELECT id FROM (
+		SELECT id,
+			row_number() OVER (ORDER BY received_at DESC, id DESC) AS n,
+			sum(coalesce(octet_length(body), 0)) OVER (ORDER BY received_at DESC, id DESC ROWS UNBOUNDED PRECEDING) AS total
+		FROM quarantine WHERE reason = '` + kycd.QuarantineSignature + `'
+	) h WHERE n > $1 OR total > $2)`
+
+// HoldQuarantine keeps a body of the signature hold and deletes the oldest
+// held ones beyond the caps, in one transaction.
+func (s *Store) HoldQuarantine(ctx context.Context, q *kycd.Quarantined, hold kycd.SignatureHold) (int, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: hold quarantine: %w", unavailable(s, err))
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, insertQuarantine, q.ID, q.ReceivedAt, q.Reason, string(q.Problem), nullString(q.EventID), q.Body, q.OriginalBody, nullString(q.Signature)); err != nil {
+		return 0, fmt.Errorf("postgres: hold quarantine: %w", unavailable(s, err))
+	}
+	tag, err := tx.Exec(ctx, trimHold, hold.MaxCount, hold.MaxBytes)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: hold quarantine: %w", unavailable(s, err))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: hold quarantine: %w", unavailable(s, err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result, discarded_at, discarded_by, signature`
 
 func scanQuarantined(row pgx.Row) (*kycd.Quarantined, error) {
 	var q kycd.Quarantined
 	var problem string
-	var eventID, result, discardedBy *string
+	var eventID, result, discardedBy, signature *string
 	var replayedAt, discardedAt *time.Time
-	if err := row.Scan(&q.ID, &q.ReceivedAt, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result, &discardedAt, &discardedBy); err != nil {
+	if err := row.Scan(&q.ID, &q.ReceivedAt, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result, &discardedAt, &discardedBy, &signature); err != nil {
 		return nil, err
 	}
 	q.ReceivedAt = q.ReceivedAt.UTC()
@@ -39,7 +70,7 @@ func scanQuarantined(row pgx.Row) (*kycd.Quarantined, error) {
 		q.DiscardedAt = discardedAt.UTC()
 	}
 	q.Problem = []byte(problem)
-	q.EventID, q.ReplayResult, q.DiscardedBy = deref(eventID), deref(result), deref(discardedBy)
+	q.EventID, q.ReplayResult, q.DiscardedBy, q.Signature = deref(eventID), deref(result), deref(discardedBy), deref(signature)
 	return &q, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/kycd/kycd"
@@ -33,6 +34,7 @@ func handleWebhook(o Options) http.Handler {
 	log := o.Logger
 	slots := make(chan struct{}, o.MaxInFlight)
 	budget := newBodyBudget(o.BodyBudget, o.PeerBodyBudget)
+	badSignatures := &sampler{every: time.Second}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := o.Now()
 		// Accepted events are counted by the projector, with the outcome
@@ -140,10 +142,19 @@ func handleWebhook(o Options) http.Handler {
 			if err := o.Verifier.Verify(body, signature); err != nil {
 				outcome = "unauthorized"
 				m.SignatureFailures.Inc()
-				// Loud on purpose: a wrong secret would otherwise drop real
-				// events silently. The body is never logged.
-				log.WarnContext(r.Context(), "webhook signature refused", "reason", err.Error(),
-					"remote", r.RemoteAddr, "bytes", len(body))
+				// A body that came with a signature is kept in the bounded
+				// signature hold, in case the signature is Ralio's under a
+				// secret kycd was not given: a replay checks it again. An
+				// unsigned one is not: anyone can send those.
+				held := signature != "" && o.Ingester.Hold(body, signature)
+				// Loud on purpose, since a wrong secret would otherwise
+				// drop real events silently, but sampled: at most a line a
+				// second, counting the refusals it stands for. The body is
+				// never logged.
+				if n := badSignatures.sample(o.Now()); n > 0 {
+					log.WarnContext(r.Context(), "webhook signature refused", "reason", err.Error(),
+						"remote", r.RemoteAddr, "bytes", len(body), "held", held, "count", n)
+				}
 				writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "missing or wrong " + ralio.SignatureHeader})
 				return
 			}
@@ -214,4 +225,27 @@ func present(kv ...string) []any {
 func discard(body io.Reader, limit int64) bool {
 	n, err := io.CopyN(io.Discard, body, limit+1)
 	return errors.Is(err, io.EOF) && n <= limit
+}
+
+// sampler lets one log line a period through, standing for every event
+// since the last one.
+type sampler struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+	n     int
+}
+
+// sample counts an event at now and returns how many events the line to
+// log now stands for, or 0 when none is to be logged.
+func (s *sampler) sample(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	if !s.last.IsZero() && now.Sub(s.last) < s.every {
+		return 0
+	}
+	n := s.n
+	s.last, s.n = now, 0
+	return n
 }

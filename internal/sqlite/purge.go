@@ -67,3 +67,13 @@ func (s *Store) DropCopies(ctx context.Context) error {
 }
 
 var _ kycd.CopyDropper = (*Store)(nil)
+
+// DeleteHeldBefore deletes old bodies of the signature hold.
+func (t *tx) DeleteHeldBefore(ctx context.Context, before time.Time) (int, error) {
+	r, err := t.tx.ExecContext(ctx, `DELETE FROM quarantine WHERE reason = ? AND received_at < ?`, kycd.QuarantineSignature, formatTime(before))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete held: %w", translate(t.s, err))
+	}
+	n, _ := r.RowsAffected()
+	return int(n), nil
+}

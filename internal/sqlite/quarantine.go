@@ -12,21 +12,53 @@ import (
 // AddQuarantine keeps a refused body.
 func (s *Store) AddQuarantine(ctx context.Context, q *kycd.Quarantined) error {
 	_, err := s.w.ExecContext(ctx,
-		`INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		q.ID, formatTime(q.ReceivedAt), q.Reason, string(q.Problem), nullString(q.EventID), q.Body, q.OriginalBody)
+		insertQuarantine, q.ID, formatTime(q.ReceivedAt), q.Reason, string(q.Problem), nullString(q.EventID), q.Body, q.OriginalBody, nullString(q.Signature))
 	if err != nil {
 		return fmt.Errorf("sqlite: add quarantine: %w", unavailable(s, err))
 	}
 	return nil
 }
 
-const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result, discarded_at, discarded_by`
+const insertQuarantine = `INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+// trimHold deletes the held bodies beyond the caps, newest kept first.
+const trimHold = `DELETE FROM quarantine WHERE id IN (
+	SELECT id FROM (
+		SELECT id,
+			row_number() OVER (ORDER BY received_at DESC, id DESC) AS n,
+			sum(coalesce(length(body), 0)) OVER (ORDER BY received_at DESC, id DESC ROWS UNBOUNDED PRECEDING) AS total
+		FROM quarantine WHERE reason = '` + kycd.QuarantineSignature + `'
+	) WHERE n > ? OR total > ?)`
+
+// HoldQuarantine keeps a body of the signature hold and deletes the oldest
+// held ones beyond the caps, in one transaction.
+func (s *Store) HoldQuarantine(ctx context.Context, q *kycd.Quarantined, hold kycd.SignatureHold) (int, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: hold quarantine: %w", unavailable(s, err))
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, insertQuarantine, q.ID, formatTime(q.ReceivedAt), q.Reason, string(q.Problem), nullString(q.EventID), q.Body, q.OriginalBody, nullString(q.Signature)); err != nil {
+		return 0, fmt.Errorf("sqlite: hold quarantine: %w", unavailable(s, err))
+	}
+	r, err := tx.ExecContext(ctx, trimHold, hold.MaxCount, hold.MaxBytes)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: hold quarantine: %w", unavailable(s, err))
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("sqlite: hold quarantine: %w", unavailable(s, err))
+	}
+	n, _ := r.RowsAffected()
+	return int(n), nil
+}
+
+const quarantineColumns = `id, received_at, reason, problem, event_id, body, original_body, replayed_at, replay_result, discarded_at, discarded_by, signature`
 
 func scanQuarantined(row interface{ Scan(...any) error }) (*kycd.Quarantined, error) {
 	var q kycd.Quarantined
 	var received, problem string
-	var eventID, replayedAt, result, discardedAt, discardedBy sql.NullString
-	if err := row.Scan(&q.ID, &received, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result, &discardedAt, &discardedBy); err != nil {
+	var eventID, replayedAt, result, discardedAt, discardedBy, signature sql.NullString
+	if err := row.Scan(&q.ID, &received, &q.Reason, &problem, &eventID, &q.Body, &q.OriginalBody, &replayedAt, &result, &discardedAt, &discardedBy, &signature); err != nil {
 		return nil, err
 	}
 	var err error
@@ -45,6 +77,7 @@ func scanQuarantined(row interface{ Scan(...any) error }) (*kycd.Quarantined, er
 	q.EventID = eventID.String
 	q.ReplayResult = result.String
 	q.DiscardedBy = discardedBy.String
+	q.Signature = signature.String
 	return &q, nil
 }
 

@@ -105,6 +105,7 @@ var cases = []testCase{
 	{"Outbox", "DeliveryPages", testDeliveryPages},
 	{"Sinks", "SinkTx", testSinkTx},
 	{"Quarantine", "QuarantineTx", testQuarantineTx},
+	{"Quarantine", "SignatureHold", testSignatureHold},
 	{"Outbox", "DeliveryTx", testDeliveryTx},
 	{"Outbox", "RecordAttemptsLostLease", testLostLease},
 	{"Settings", "SwapSetting", testSwapSetting},

@@ -316,9 +316,8 @@ func (in *Ingester) Replay(ctx context.Context, id string) (Result, error) {
 	}
 	// A held body is Ralio's only if it verifies under a secret configured
 	// now; until then nothing acts on it.
-	if q.Reason == kycd.QuarantineSignature && (in.verify == nil || in.verify.Verify(q.Body, q.Signature) != nil) {
-		return Result{}, kycd.Errorf(kycd.ECONFLICT, "quarantined body %s failed its signature check and does not verify under any Ralio secret configured now: "+
-			"configure the secret it was signed with beside the current one (--ralio-secret NEW --ralio-secret OLD) and replay it again", q.ID)
+	if err := in.checkHeld(q); err != nil {
+		return Result{}, kycd.Errorf(kycd.ECONFLICT, "quarantined body %s was refused for its signature, and %s", q.ID, kycd.ErrorMessage(err))
 	}
 	res, err := in.receive(ctx, q.Body, false)
 	if err != nil {

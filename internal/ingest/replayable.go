@@ -18,7 +18,8 @@ type ReplayCheck struct {
 }
 
 // ReplayChecks tells, for each of items, whether Replay would accept its
-// body now: the item is still pending, the body is a valid Ralio event
+// body now: the item is still pending, a body of the signature hold
+// verifies under a secret configured now, the body is a valid Ralio event
 // (a fix of kycd may have made it one), and its event id is not stored
 // with another body. A conflict whose original is still stored can never
 // succeed: event ids are kept for good, so its replay conflicts again.
@@ -30,6 +31,10 @@ func (in *Ingester) ReplayChecks(ctx context.Context, items []*kycd.Quarantined)
 	for i, q := range items {
 		if err := kycd.QuarantineSettled(q); err != nil {
 			out[i].Why = "not pending: " + kycd.ErrorMessage(err)
+			continue
+		}
+		if err := in.checkHeld(q); err != nil {
+			out[i].Why = kycd.ErrorMessage(err)
 			continue
 		}
 		re, err := ralio.Parse(q.Body)
@@ -71,4 +76,14 @@ func fieldList(ve *ralio.ValidationError) string {
 		parts[i] = f.String()
 	}
 	return strings.Join(parts, "; ")
+}
+
+// checkHeld refuses, with ECONFLICT, a body of the signature hold that
+// does not verify under a secret configured now; others pass.
+func (in *Ingester) checkHeld(q *kycd.Quarantined) error {
+	if q.Reason != kycd.QuarantineSignature || (in.verify != nil && in.verify.Verify(q.Body, q.Signature) == nil) {
+		return nil
+	}
+	return kycd.Errorf(kycd.ECONFLICT, "its signature does not verify under any Ralio secret configured now: "+
+		"configure the secret it was signed with beside the current one (--ralio-secret NEW --ralio-secret OLD) and replay it again")
 }

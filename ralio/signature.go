@@ -65,21 +65,9 @@ func NewVerifier(secrets ...string) (*Verifier, error) {
 // either case and base64 (standard or URL-safe, padded or not), with an
 // optional "sha256=" prefix and surrounding white space.
 func (v *Verifier) Verify(body []byte, signature string) error {
-	sig := strings.TrimSpace(signature)
-	if sig == "" {
-		return ErrNoSignature
-	}
-	if len(sig) >= 7 && strings.EqualFold(sig[:7], "sha256=") {
-		sig = strings.TrimSpace(sig[7:])
-	}
-	// Base64 decoders skip line breaks; refusing them keeps one digest to
-	// one accepted spelling per encoding.
-	if strings.ContainsAny(sig, "\r\n") {
-		return ErrBadSignature
-	}
-	got, ok := decodeDigest(sig)
-	if !ok {
-		return ErrBadSignature
+	got, err := digest(signature)
+	if err != nil {
+		return err
 	}
 	// Every secret is tried, so the time taken does not tell which one
 	// matched.
@@ -91,6 +79,34 @@ func (v *Verifier) Verify(body []byte, signature string) error {
 		return ErrBadSignature
 	}
 	return nil
+}
+
+// WellFormed reports whether signature is spelled as Verify accepts a
+// digest: one that some secret could have made, right or wrong.
+func WellFormed(signature string) bool {
+	_, err := digest(signature)
+	return err == nil
+}
+
+// digest decodes the SHA-256 digest a signature header spells.
+func digest(signature string) ([]byte, error) {
+	sig := strings.TrimSpace(signature)
+	if sig == "" {
+		return nil, ErrNoSignature
+	}
+	if len(sig) >= 7 && strings.EqualFold(sig[:7], "sha256=") {
+		sig = strings.TrimSpace(sig[7:])
+	}
+	// Base64 decoders skip line breaks; refusing them keeps one digest to
+	// one accepted spelling per encoding.
+	if strings.ContainsAny(sig, "\r\n") {
+		return nil, ErrBadSignature
+	}
+	got, ok := decodeDigest(sig)
+	if !ok {
+		return nil, ErrBadSignature
+	}
+	return got, nil
 }
 
 // decodeDigest decodes a SHA-256 digest from hex or base64. The encodings

@@ -140,6 +140,7 @@ func faultScenarios() []faultScenario {
 		{name: "PostgreSQL outage", section: sectionCrashes, long: true, run: postgresOutageScenario},
 		{name: "disk full", section: sectionCrashes, long: true, run: diskFullScenario},
 		{name: "SIGTERM", section: sectionCrashes, run: sigtermScenario},
+		{name: "wrong Ralio secret", section: sectionCrashes, run: wrongSecretScenario},
 		{name: "bad input", section: sectionInput, run: badInputScenario},
 		{name: "a quarantine-only subject", section: sectionInput, run: quarantineOnlyScenario},
 		{name: "future-dated event", section: sectionInput, run: clockSkewScenario},

@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
-	"github.com/kycd/kycd/ralio"
 )
 
 // otherSecret is the secret Ralio signs with in these tests when kycd was
@@ -184,5 +183,4 @@ func TestStoredSecretWarningAndSecretsShow(t *testing.T) {
 	// Delivered signed with the stored one: taken.
 	_, body := newFailedEvent(300)
 	wantJSON(t, s.mustDo(t, webhookRequest(s.URL, stored, body)), http.StatusOK, `{"received":true}`)
-	_ = ralio.SignatureHeader
 }

@@ -145,8 +145,9 @@ func handleWebhook(o Options) http.Handler {
 				// A body that came with a signature is kept in the bounded
 				// signature hold, in case the signature is Ralio's under a
 				// secret kycd was not given: a replay checks it again. An
-				// unsigned one is not: anyone can send those.
-				held := signature != "" && o.Ingester.Hold(body, signature)
+				// unsigned one is not, nor one whose signature no secret
+				// could have made (not a digest as Verify reads them).
+				held := ralio.WellFormed(signature) && o.Ingester.Hold(body, signature)
 				// Loud on purpose, since a wrong secret would otherwise
 				// drop real events silently, but sampled: at most a line a
 				// second, counting the refusals it stands for. The body is

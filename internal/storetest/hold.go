@@ -23,10 +23,11 @@ func testSignatureHold(t *testing.T, s kycd.Store) {
 	if err := s.AddQuarantine(ctx, other); err != nil {
 		t.Fatal(err)
 	}
+	const letters = "abcdefgh"
 	held := func(i int, size int, caps kycd.SignatureHold) (string, int) {
 		t.Helper()
 		q := &kycd.Quarantined{ID: uuid.NewString(), ReceivedAt: base.Add(time.Duration(i) * time.Second), Reason: kycd.QuarantineSignature,
-			Problem: []byte(`{"status":401}`), Body: bytes.Repeat([]byte{'a' + byte(i)}, size), Signature: "sig-" + string(rune('a'+i))}
+			Problem: []byte(`{"status":401}`), Body: bytes.Repeat([]byte(letters[i:i+1]), size), Signature: "sig-" + letters[i:i+1]}
 		dropped, err := s.HoldQuarantine(ctx, q, caps)
 		if err != nil {
 			t.Fatal(err)

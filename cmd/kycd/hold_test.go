@@ -186,3 +186,27 @@ func TestStoredSecretWarningAndSecretsShow(t *testing.T) {
 	_, body := newFailedEvent(300)
 	wantJSON(t, s.mustDo(t, webhookRequest(s.URL, stored, body)), http.StatusOK, `{"received":true}`)
 }
+
+// A held body is personal data like every other copy: the export of the
+// subject it names lists it, and the erasure empties it.
+func TestHeldBodyExportedAndErased(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	user := uuid.NewString()
+	body := levelEvent(uuid.NewString(), time.Now().UTC().Format(time.RFC3339), user, "REGULAR")
+	wantProblem(t, s.mustDo(t, webhookRequest(s.URL, otherSecret, body)), http.StatusUnauthorized)
+	eventually(t, "the body to be held", func() bool { return len(s.held(t)) == 1 })
+	q := s.held(t)[0].ID
+	db := "sqlite:" + s.DB
+	if out := mustCLI(t, "subjects", "export", user, "--type", "user", "--database", db); !strings.Contains(out, q) || !strings.Contains(out, user) {
+		t.Errorf("export of the subject a held body names lacks it:\n%s", out)
+	}
+	mustCLI(t, "subjects", "erase", user, "--type", "user", "--database", db)
+	var item struct {
+		Body *string `json:"body"`
+	}
+	s.getJSON(t, "/api/v1/quarantine/"+q, &item)
+	if item.Body != nil && strings.Contains(*item.Body, user) {
+		t.Errorf("the held body still names the erased subject: %s", *item.Body)
+	}
+}

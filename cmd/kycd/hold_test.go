@@ -159,6 +159,11 @@ func TestStoredSecretWarningAndSecretsShow(t *testing.T) {
 	if err := s.stop(t); err != nil {
 		t.Fatal(err)
 	}
+	empty := "sqlite:" + filepath.Join(t.TempDir(), "empty.db")
+	mustCLI(t, "migrate", "--database", empty)
+	if out, err := cli(t, "secrets", "show", "--database", empty); err == nil || out != "" || kycd.ErrorCode(err) != kycd.ENOTFOUND {
+		t.Errorf("kycd secrets show on a database without a secret = %q, %v; want ENOTFOUND and nothing on stdout", out, err)
+	}
 	if got := strings.TrimSpace(mustCLI(t, "secrets", "show", "--database", db)); got != stored {
 		t.Errorf("kycd secrets show = %q, want %q", got, stored)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -30,7 +29,7 @@ It is a credential: it goes to stdout only, and is never logged.`,
 		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
 			secret, err := store.Setting(cmd.Context(), settingRalioSecret)
 			if kycd.ErrorCode(err) == kycd.ENOTFOUND {
-				return errors.New("the database keeps no Ralio secret: kycd serve generates one only when started without --ralio-secret")
+				return kycd.Errorf(kycd.ENOTFOUND, "the database keeps no Ralio secret: kycd serve generates one only when started without --ralio-secret")
 			}
 			if err != nil {
 				return fmt.Errorf("the Ralio secret: %w", err)

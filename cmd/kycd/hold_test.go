@@ -111,6 +111,7 @@ func TestSignatureFailuresSampledAndHoldCapped(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	s.wantMetric(t, "kycd_signature_failures_total "+strconv.Itoa(n))
+	s.wantMetric(t, "kycd_signature_hold_full_total 0") // one at a time: the queue never fills
 	lines := refusedLine.FindAllStringSubmatch(s.Stderr.String(), -1)
 	counted := 0
 	for _, l := range lines {

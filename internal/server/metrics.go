@@ -21,6 +21,9 @@ type Metrics struct {
 	EventsReceived    *prometheus.CounterVec
 	IngestDuration    prometheus.Histogram
 	SignatureFailures prometheus.Counter
+	// HoldFull counts the bodies refused for their signature that the
+	// signature hold's queue had no room for.
+	HoldFull prometheus.Counter
 	CommitBatchSize   prometheus.Histogram
 	ProjectBatchSize  prometheus.Histogram
 	// HTTPRequests and HTTPDuration count every request by the route
@@ -57,6 +60,10 @@ func NewMetrics() *Metrics {
 		SignatureFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kycd_signature_failures_total",
 			Help: "Webhook deliveries refused for a missing or wrong X-Signature.",
+		}),
+		HoldFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kycd_signature_hold_full_total",
+			Help: "Bodies refused for their signature, with a well-formed one, that the signature hold's queue had no room for (not held).",
 		}),
 		CommitBatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kycd_commit_batch_size",
@@ -100,7 +107,7 @@ func NewMetrics() *Metrics {
 	for _, r := range closeReasons {
 		m.ConnectionsClosed.WithLabelValues(r)
 	}
-	m.Registry.MustRegister(m.EventsReceived, m.IngestDuration, m.SignatureFailures, m.CommitBatchSize, m.ProjectBatchSize,
+	m.Registry.MustRegister(m.EventsReceived, m.IngestDuration, m.SignatureFailures, m.HoldFull, m.CommitBatchSize, m.ProjectBatchSize,
 		m.HTTPRequests, m.HTTPDuration, m.BodyBudgetRefused, m.ConnectionsOpen, m.ConnectionsClosed, m.EventsClockSkewed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -149,7 +149,11 @@ func handleWebhook(o Options) http.Handler {
 				// could have made (not a digest as Verify reads them).
 				// The hold writes with a context of its own: the request's
 				// ends with the 401.
-				held := ralio.WellFormed(signature) && o.Ingester.Hold(body, signature) //nolint:contextcheck // see above
+				wellFormed := ralio.WellFormed(signature)
+				held := wellFormed && o.Ingester.Hold(body, signature) //nolint:contextcheck // see above
+				if wellFormed && !held {
+					m.HoldFull.Inc()
+				}
 				// Loud on purpose, since a wrong secret would otherwise
 				// drop real events silently, but sampled: at most a line a
 				// second, counting the refusals it stands for. The body is

@@ -23,9 +23,9 @@ type Metrics struct {
 	SignatureFailures prometheus.Counter
 	// HoldFull counts the bodies refused for their signature that the
 	// signature hold's queue had no room for.
-	HoldFull prometheus.Counter
-	CommitBatchSize   prometheus.Histogram
-	ProjectBatchSize  prometheus.Histogram
+	HoldFull         prometheus.Counter
+	CommitBatchSize  prometheus.Histogram
+	ProjectBatchSize prometheus.Histogram
 	// HTTPRequests and HTTPDuration count every request by the route
 	// pattern that took it (routes.go's, e.g. "GET /api/v1/sessions/{id}";
 	// "unmatched" for none), so their labels stay few whatever the paths.

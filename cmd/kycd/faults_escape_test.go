@@ -191,6 +191,7 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		"send":               {{withDB("send", "--addr", s.Addr, "--ralio-secret", testSecret, "--file", hostileFile), false}},
 		"reconcile":          {{withDB("reconcile", "--ralio-api-url", ralioAPI.URL, "--ralio-api-key", "k"), false}},
 		"migrate":            {{withDB("migrate"), false}},
+		"secrets show":       {{withDB("secrets", "show"), false}},
 		"version":            {{[]string{"version"}, false}},
 		"subjects erase":     {{withDB("subjects", "erase", user), false}},
 		"tokens create":      {{withDB("tokens", "create", hostile, "--role", "viewer"), false}},

@@ -780,3 +780,32 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIAnswersAreNotStored sends every operation of the document, with
+// the admin token and without one, and wants every answer, data or
+// problem, marked Cache-Control: no-store: an answer may hold personal
+// data, which no cache may keep.
+func TestAPIAnswersAreNotStored(t *testing.T) {
+	doc := loadSpec(t)
+	h, _ := newServer(t, func(s *sqlite.Store) kycd.Store { return s })
+	for path, item := range doc.Paths.Map() {
+		if !strings.HasPrefix(path, "/api/") {
+			continue
+		}
+		url := wildcardRE.ReplaceAllString(path, "x")
+		for method := range item.Operations() {
+			for _, hdr := range [][]string{{"Authorization", bearer, "Content-Type", "application/json"}, nil} {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, newRequest(method, url, []byte("{}"), hdr))
+				if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+					t.Errorf("%s %s (token %v) = %d with Cache-Control %q, want no-store", method, url, hdr != nil, rec.Code, got)
+				}
+			}
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, newRequest(http.MethodGet, "/api/v1/no-such-thing", nil, []string{"Authorization", bearer}))
+	if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("an unknown API path answered %d with Cache-Control %q, want no-store", rec.Code, got)
+	}
+}

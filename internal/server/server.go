@@ -163,6 +163,12 @@ func New(o Options) http.Handler {
 		if o.Draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
+		// An API answer may hold personal data (sessions, subjects,
+		// events, deliveries, exports, the audit log), and so may its
+		// problem: no cache, shared or the browser's, keeps one.
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			w.Header().Set("Cache-Control", "no-store")
+		}
 		routed.ServeHTTP(w, r)
 	})
 }

@@ -270,6 +270,31 @@ func (c *config) validate() error {
 	return nil
 }
 
+// The shortest secrets serve accepts on an address other machines reach. A
+// generated secret (randomToken) is 43 characters; openssl rand -hex 16
+// gives 32.
+const (
+	minAdminToken  = 32
+	minRalioSecret = 16
+)
+
+// weakSecrets names the secrets serve is given that are too short to
+// guess-proof an address other machines reach: the admin token and each
+// Ralio webhook secret, each named with its flag and the fix. On a
+// loopback address only this machine can try them, so serve warns instead.
+func (c *config) weakSecrets() []string {
+	var weak []string
+	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
+		weak = append(weak, fmt.Sprintf("--admin-token / KYCD_ADMIN_TOKEN is %d characters, want at least %d (e.g. KYCD_ADMIN_TOKEN=$(openssl rand -hex 32))", len(c.AdminToken), minAdminToken))
+	}
+	for i, s := range c.RalioSecrets {
+		if len(s) < minRalioSecret {
+			weak = append(weak, fmt.Sprintf("--ralio-secret / KYCD_RALIO_SECRETS: secret %d of %d is %d characters, want at least %d (use the secret Ralio generated, or leave it unset to have one generated)", i+1, len(c.RalioSecrets), len(s), minRalioSecret))
+		}
+	}
+	return weak
+}
+
 // parseDatabase splits --database into its driver and address.
 func parseDatabase(v string) (driver, addr string, err error) {
 	switch {

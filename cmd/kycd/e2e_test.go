@@ -1297,10 +1297,10 @@ func TestNonLoopbackNeedsAdminToken(t *testing.T) {
 		getenv func(string) string
 		flags  []string
 	}{
-		{"starts with --admin-token", nil, []string{"--admin-token", "chosen"}},
+		{"starts with --admin-token", nil, []string{"--admin-token", chosenToken}},
 		{"starts with KYCD_ADMIN_TOKEN", func(k string) string {
 			if k == "KYCD_ADMIN_TOKEN" {
-				return "chosen"
+				return chosenToken
 			}
 			return ""
 		}, nil},
@@ -1309,10 +1309,63 @@ func TestNonLoopbackNeedsAdminToken(t *testing.T) {
 			t.Parallel()
 			db := filepath.Join(t.TempDir(), "kycd.db")
 			s := serve(t, tc.getenv, append([]string{"--addr", "0.0.0.0:0", "--database", "sqlite:" + db}, tc.flags...)...)
-			s.Token = "chosen"
+			s.Token = chosenToken
 			wantProblem(t, s.api(t, http.MethodGet, "/api/v1/sessions/"+failedSession), http.StatusNotFound)
 		})
 	}
+}
+
+// chosenToken is an admin token long enough for an address other machines
+// reach.
+const chosenToken = "chosen-admin-token-of-32-letters"
+
+func TestNonLoopbackRefusesWeakSecrets(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  []string
+	}{
+		{"a one-letter admin token", []string{"--admin-token", "a", "--ralio-secret", testSecret},
+			[]string{"--admin-token", "1 characters", "at least 32", "openssl rand"}},
+		{"a 31-letter admin token", []string{"--admin-token", chosenToken[1:], "--ralio-secret", testSecret},
+			[]string{"--admin-token", "31 characters"}},
+		{"a one-letter Ralio secret", []string{"--admin-token", chosenToken, "--ralio-secret", "a"},
+			[]string{"--ralio-secret", "secret 1 of 1 is 1 characters", "at least 16"}},
+		{"a short second Ralio secret", []string{"--admin-token", chosenToken, "--ralio-secret", testSecret + ",short"},
+			[]string{"--ralio-secret", "secret 2 of 2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := filepath.Join(t.TempDir(), "kycd.db")
+			_, err := cli(t, append([]string{"serve", "--addr", "0.0.0.0:0", "--database", "sqlite:" + db}, tc.flags...)...)
+			if err == nil {
+				t.Fatalf("serve on 0.0.0.0 with %s started", tc.name)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("serve on 0.0.0.0 with %s = %q, want it to say %q", tc.name, err, w)
+				}
+			}
+			if strings.Contains(err.Error(), tc.flags[1]) && len(tc.flags[1]) > 1 {
+				t.Errorf("the error %q shows the secret", err)
+			}
+		})
+	}
+
+	t.Run("a loopback address starts, with a warning", func(t *testing.T) {
+		t.Parallel()
+		db := filepath.Join(t.TempDir(), "kycd.db")
+		s := serve(t, nil, "--addr", "127.0.0.1:0", "--database", "sqlite:"+db, "--admin-token", "a", "--ralio-secret", "a")
+		s.Token = "a"
+		wantProblem(t, s.api(t, http.MethodGet, "/api/v1/sessions/"+failedSession), http.StatusNotFound)
+		if err := s.stop(t); err != nil {
+			t.Fatal(err)
+		}
+		if out := s.Stderr.String(); strings.Count(out, "weak secret") != 2 {
+			t.Errorf("serve on loopback with weak secrets logged %q, want two weak-secret warnings", out)
+		}
+	})
 }
 
 // ---- 9. kycd send retries like Ralio ----

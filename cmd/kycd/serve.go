@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,12 +57,19 @@ func (e *env) serve(ctx context.Context) (err error) {
 	if !isLoopback(cfg.Addr) && cfg.AdminToken == "" {
 		return fmt.Errorf("--addr %s is reachable from other machines, so the API needs an admin token you chose: set --admin-token or KYCD_ADMIN_TOKEN (e.g. KYCD_ADMIN_TOKEN=$(openssl rand -hex 32))", cfg.Addr)
 	}
+	weak := cfg.weakSecrets()
+	if len(weak) > 0 && !isLoopback(cfg.Addr) {
+		return fmt.Errorf("--addr %s is reachable from other machines, so its secrets must not be guessable: %s", cfg.Addr, strings.Join(weak, "; "))
+	}
 	if cfg.ReconcileEvery > 0 {
 		if err := cfg.requireRalioAPI("--reconcile-every"); err != nil {
 			return err
 		}
 	}
 	log := e.logger()
+	for _, w := range weak {
+		log.Warn("weak secret: accepted only because --addr is a loopback address", "problem", w)
+	}
 	metrics := server.NewMetrics()
 	store, err := e.openStore(ctx, migrating)
 	if err != nil {

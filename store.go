@@ -173,3 +173,17 @@ type Schema struct {
 
 // Current reports whether every migration of this build is applied.
 func (s Schema) Current() bool { return s.Pending == 0 }
+
+// Serving is implemented by the stores: it tells a command that rewrites
+// the database in place (kycd rebuild) from the serve processes using it.
+// Both locks last until release is called or the process ends, however it
+// ends; neither waits.
+type Serving interface {
+	// HoldServing marks the database as served. Several serve processes
+	// may hold it at once (replicas); ECONFLICT while ExcludeServing is
+	// held.
+	HoldServing(ctx context.Context) (release func() error, err error)
+	// ExcludeServing keeps serve from holding the database; ECONFLICT
+	// while a serve, or another ExcludeServing, holds it.
+	ExcludeServing(ctx context.Context) (release func() error, err error)
+}

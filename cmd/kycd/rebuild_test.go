@@ -1,9 +1,15 @@
 package main
 
 import (
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/postgres"
+	"github.com/kycd/kycd/internal/postgres/postgrestest"
+	"github.com/kycd/kycd/internal/sqlite"
 )
 
 // kycd rebuild re-derives every session from the event log, the same as
@@ -50,5 +56,62 @@ func TestRebuildReproducesTheProjection(t *testing.T) {
 	eventually(t, "the marker's notification", func() bool { return len(sources()) >= 4 })
 	if got := sources(); len(got) != 4 || got[3] != marker {
 		t.Fatalf("notifications from events %v, want the three first ones once, then the marker", got)
+	}
+}
+
+// kycd rebuild refuses to run while a kycd serve uses the same database,
+// on either store, and a serve refuses to start while a rebuild runs.
+func TestRebuildRefusedWhileServing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		database func(t *testing.T) string
+		open     func(t *testing.T, database string) (kycd.Store, error)
+	}{
+		{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "kycd.db") },
+			func(t *testing.T, database string) (kycd.Store, error) {
+				return sqlite.OpenExisting(t.Context(), strings.TrimPrefix(database, "sqlite:"))
+			}},
+		{"postgres", func(t *testing.T) string { return postgrestest.URL(t) },
+			func(t *testing.T, database string) (kycd.Store, error) { return postgres.Open(t.Context(), database) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			database := tc.database(t)
+			s := serve(t, nil, "--addr", "127.0.0.1:0", "--database", database, "--ralio-secret", testSecret, "--admin-token", testToken)
+			s.Secret, s.Token = testSecret, testToken
+			s.deliver(t, example(t, "a-kyc_session_failed.json"))
+			before := s.session(t, failedSession)
+
+			msg := wantCLIError(t, "rebuild", "--database", database)
+			if !strings.Contains(msg, "stop every kycd serve") {
+				t.Errorf("kycd rebuild while serve runs: %s, want it to say serve must be stopped", msg)
+			}
+			if after := s.session(t, failedSession); !reflect.DeepEqual(before, after) {
+				t.Errorf("the refused rebuild changed the session: %+v, was %+v", after, before)
+			}
+			if err := s.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			if out := mustCLI(t, "rebuild", "--database", database); !strings.Contains(out, "from 1 events") {
+				t.Errorf("kycd rebuild once serve stopped printed %q", out)
+			}
+
+			// A rebuild in progress, as the lock it holds, keeps serve from starting.
+			st, err := tc.open(t, database)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			release, err := st.(kycd.Serving).ExcludeServing(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = release() }()
+			_, err = cli(t, "serve", "--addr", "127.0.0.1:0", "--database", database, "--ralio-secret", testSecret, "--admin-token", testToken)
+			if err == nil || !strings.Contains(err.Error(), "kycd rebuild is rewriting") {
+				t.Errorf("kycd serve during a rebuild = %v, want a refusal naming the rebuild", err)
+			}
+		})
 	}
 }

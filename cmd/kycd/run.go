@@ -397,6 +397,14 @@ first: the projection is rebuilt in place.`,
 				return err
 			}
 			defer closeStore(store, &err)
+			release, err := store.(kycd.Serving).ExcludeServing(cmd.Context())
+			if kycd.ErrorCode(err) == kycd.ECONFLICT {
+				return fmt.Errorf("kycd serve (or another rebuild) is using the database of --database %s: stop every kycd serve on it first, since rebuild rewrites the projection in place", kycd.RedactURL(e.cfg.Database))
+			}
+			if err != nil {
+				return err
+			}
+			defer func() { _ = release() }() // the lock ends with the process anyway
 			in, err := ingest.New(cmd.Context(), store, ingest.Options{MaxClockSkew: e.cfg.MaxClockSkew})
 			if err != nil {
 				return err

@@ -76,6 +76,14 @@ func (e *env) serve(ctx context.Context) (err error) {
 		return err
 	}
 	defer closeStore(store, &err)
+	release, err := store.(kycd.Serving).HoldServing(ctx)
+	if kycd.ErrorCode(err) == kycd.ECONFLICT {
+		return fmt.Errorf("kycd rebuild is rewriting the database of --database %s: start serve when it has finished", kycd.RedactURL(cfg.Database))
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = release() }() // the lock ends with the process anyway
 
 	secrets := cfg.RalioSecrets
 	if len(secrets) == 0 {

@@ -89,6 +89,8 @@ type Store struct {
 
 	appendMu   sync.Mutex
 	appendStmt *sql.Stmt // AppendLog's insert, prepared once on lw
+
+	path string // the main file, beside which serving.lock lives
 }
 
 var _ kycd.Store = (*Store)(nil)
@@ -124,7 +126,7 @@ func open(ctx context.Context, path, extra string) (*Store, error) {
 			return nil, kycd.Errorf(kycd.EINVALID, "sqlite: directory of database %q does not exist", path)
 		}
 	}
-	s := &Store{}
+	s := &Store{path: path}
 	var err error
 	// synchronous(FULL) on both files: a 200 promises the event survives a
 	// power cut, not only a crash of the process, and the projection's

@@ -76,6 +76,7 @@ type twiceCase struct {
 // twiceCases is every contract between processes, one line each.
 var twiceCases = []twiceCase{
 	{"EventLog", "ProjectionsTakeTurns", testProjectionsTakeTurns},
+	{"Serving", "RebuildExcludesServe", testServingExcludes},
 }
 
 // cases is every contract, one line each, by area.

@@ -1604,3 +1604,31 @@ func TestVersion(t *testing.T) {
 		t.Errorf("kycd version printed %q, want it to start with \"kycd \"", out)
 	}
 }
+
+// kycd serve on a port already taken fails at once, naming the address,
+// with no database created and no secret generated or printed.
+func TestServeOnTakenPortCreatesNothing(t *testing.T) {
+	t.Parallel()
+	taken, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	addr := taken.Addr().String()
+	db := filepath.Join(t.TempDir(), "kycd.db")
+	var stdout, stderr syncBuffer
+	err = run(t.Context(), []string{"serve", "--addr", addr, "--database", "sqlite:" + db}, noEnv, strings.NewReader(""), &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "--addr "+addr) {
+		t.Fatalf("serve on the taken %s = %v, want an error naming --addr %s", addr, err, addr)
+	}
+	if out := stdout.String() + stderr.String(); strings.Contains(out, "Generated") {
+		t.Errorf("serve on a taken port printed a secret:\n%s", out)
+	}
+	entries, err := os.ReadDir(filepath.Dir(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("serve on a taken port left %s behind", e.Name())
+	}
+}

@@ -66,6 +66,13 @@ func (e *env) serve(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	// Listen first: a taken port fails before a database is created or a
+	// secret generated and printed.
+	l, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
+	}
+	defer func() { _ = l.Close() }() // on the way out of a failed start; serving closes it itself
 	log := e.logger()
 	for _, w := range weak {
 		log.Warn("weak secret: accepted only because --addr is a loopback address", "problem", w)
@@ -178,10 +185,6 @@ func (e *env) serve(ctx context.Context) (err error) {
 		Guide:            guide.For,
 	})
 
-	l, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("--addr %s: %w", cfg.Addr, err)
-	}
 	limiter := server.NewConnLimiter(l, maxConnections(cfg.MaxConnections), cfg.UntrustedIdle, metrics)
 	ln := &closeOnce{Listener: limiter}
 	// A client without the secret may hold a connection, never kycd's

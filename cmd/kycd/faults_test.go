@@ -145,6 +145,7 @@ func faultScenarios() []faultScenario {
 		{name: "a quarantine-only subject", section: sectionInput, run: quarantineOnlyScenario},
 		{name: "future-dated event", section: sectionInput, run: clockSkewScenario},
 		{name: "hostile text", section: sectionInput, run: hostileTextScenario},
+		{name: "operator mistakes", section: sectionInput, run: operatorMistakesScenario},
 		// Alone: a fuzz worker starved of CPU for 10 s is reported as hung.
 		{name: "fuzzing", section: sectionFuzz, sequential: true, run: fuzzScenario},
 	}

@@ -4,16 +4,19 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/kycd/kycd"
 )
 
 var _ kycd.Serving = (*Store)(nil)
 
-// The serving lock is a session advisory lock, on a connection of its own
-// taken out of the pool for as long as it is held: serve holds it shared,
-// kycd rebuild exclusive. PostgreSQL drops it when the connection ends, so
-// a serve that dies without closing lets go of it too. Its second key is
-// the OID of the settings table, one lock per schema (see lockProjection).
+// The serving lock is a session advisory lock on a connection of its own,
+// open for as long as the lock is held: serve holds it shared, kycd
+// rebuild exclusive. Closing the connection releases it, and PostgreSQL
+// drops it when the connection ends, so a serve that dies lets go of it
+// too. Its second key is the OID of the settings table, one lock per
+// schema (see lockProjection).
 const (
 	trySharedServing    = `SELECT pg_try_advisory_lock_shared($1, 'settings'::regclass::oid::int)`
 	tryExclusiveServing = `SELECT pg_try_advisory_lock($1, 'settings'::regclass::oid::int)`
@@ -33,11 +36,12 @@ func (s *Store) ExcludeServing(ctx context.Context) (func() error, error) {
 }
 
 func (s *Store) lockServing(ctx context.Context, query string) (func() error, error) {
-	pc, err := s.pool.Acquire(ctx)
+	// A connection of its own, not the pool's: serve keeps it for its
+	// lifetime, and the pool keeps all of its connections for the work.
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return nil, fmt.Errorf("postgres: serving lock: %w", err)
 	}
-	conn := pc.Hijack() // closing it is what releases the lock
 	release := func() error { return conn.Close(context.WithoutCancel(ctx)) }
 	var got bool
 	if err := conn.QueryRow(ctx, query, servingLockClass).Scan(&got); err != nil {

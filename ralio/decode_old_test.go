@@ -506,15 +506,17 @@ func (p *oldParser) timestamp(f oldField, req bool) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	// The one RFC 3339 rule (issue 15 widened it: lower-case t and z, leap
+	// seconds, offsets to ±23:59) is shared: this file checks the decoding.
+	t, reason := parseRFC3339(s)
 	switch {
-	case err != nil:
-		p.fail(f.path(), "must be an RFC 3339 timestamp")
+	case reason != "":
+		p.fail(f.path(), reason)
 	case t.IsZero():
 
 		p.fail(f.path(), "must not be the zero time")
 	}
-	return t.UTC()
+	return t
 }
 
 // date decodes a calendar date written YYYY-MM-DD.

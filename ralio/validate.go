@@ -368,15 +368,52 @@ func (p *parser) timestamp(f field, req bool) time.Time {
 	if !ok {
 		return time.Time{}
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, reason := parseRFC3339(s)
 	switch {
-	case err != nil:
-		p.fail(p.path(f.loc()), "must be an RFC 3339 timestamp")
+	case reason != "":
+		p.fail(p.path(f.loc()), reason)
 	case t.IsZero():
 		// The zero time is what a sender's unset field looks like, not a time.
 		p.fail(p.path(f.loc()), "must not be the zero time")
 	}
-	return t.UTC()
+	return t
+}
+
+// parseRFC3339 parses an RFC 3339 date-time (§5.6) or says why s is not one.
+// Beyond what time.Parse takes it accepts a lower-case t and z, and a leap
+// second (time-second 60, §5.7) in the last minute of a UTC day, read as the
+// first instant of the next second — time.Time cannot hold second 60. It
+// refuses an offset outside -23:59..+23:59, which time.Parse lets through.
+func parseRFC3339(s string) (time.Time, string) {
+	const bad = "must be an RFC 3339 timestamp"
+	b := []byte(s)
+	if len(b) > 10 && b[10] == 't' {
+		b[10] = 'T'
+	}
+	if n := len(b); n > 0 && b[n-1] == 'z' {
+		b[n-1] = 'Z'
+	}
+	if n := len(b); n >= 6 && (b[n-6] == '+' || b[n-6] == '-') && b[n-3] == ':' {
+		if hh, mm := string(b[n-5:n-3]), string(b[n-2:]); hh > "23" || mm > "59" {
+			return time.Time{}, "must be an RFC 3339 timestamp: its offset must be between -23:59 and +23:59"
+		}
+	}
+	leap := len(b) > 18 && b[10] == 'T' && string(b[17:19]) == "60"
+	if leap {
+		b[17], b[18] = '5', '9'
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	if err != nil {
+		return time.Time{}, bad
+	}
+	t = t.UTC()
+	if leap {
+		if t.Hour() != 23 || t.Minute() != 59 {
+			return time.Time{}, "must be an RFC 3339 timestamp: second 60 is a leap second, only in the last minute of a UTC day"
+		}
+		t = t.Add(time.Second)
+	}
+	return t, ""
 }
 
 // date decodes a calendar date written YYYY-MM-DD.

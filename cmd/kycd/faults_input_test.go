@@ -271,6 +271,12 @@ func badInputKinds(t *testing.T) []badKind {
 	every("timestamp with a +02:00 offset", always(want200), "", set("timestamp", "2025-06-19T19:14:13.123+02:00"))
 	every("timestamp in the year 9999", always(want200), "", set("timestamp", "9999-12-31T23:59:59.999Z"))
 	every("timestamp with nanoseconds", always(want200), "", set("timestamp", "2025-06-19T17:14:13.123456789Z"))
+	every("timestamp with a lower-case t and z (RFC 3339 §5.6)", always(want200), "", set("timestamp", "2025-06-19t17:14:13.123z"))
+	every("timestamp a leap second (2016-12-31T23:59:60Z)", always(want200), "",
+		set("timestamp", "2016-12-31T23:59:60Z"))
+	every("timestamp with second 60 that is no leap second (17:14:60Z)", always(want400Kept), "", set("timestamp", "2025-06-19T17:14:60Z"))
+	every("timestamp with a +24:00 offset", always(want400Kept), "", set("timestamp", "2025-06-19T17:14:13.123+24:00"))
+	every("timestamp with a +23:60 offset", always(want400Kept), "", set("timestamp", "2025-06-19T17:14:13.123+23:60"))
 	knownNeedsData := func(b ralioBody) string {
 		if b.kind == "unknown" {
 			return want200

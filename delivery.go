@@ -2,6 +2,7 @@ package kycd
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -169,6 +170,21 @@ type Message struct {
 	ID      string
 	Type    string
 	Payload []byte
+	// Round names the delivery's round of attempts: "" for the first, and
+	// for each later one (a resend, a manual retry, a resume) a value of its
+	// own, the same on every attempt of the round. A sink that deduplicates
+	// by id (NATS) keys on ID and Round, so that a resend is sent again
+	// while a retry after a lost ack is not.
+	Round string
+}
+
+// Round is the Round of the delivery's Message: "" while it is in the round
+// it was created with, else the start of its round in Unix nanoseconds.
+func (d *Delivery) Round() string {
+	if d.RoundStartedAt.IsZero() || d.RoundStartedAt.Equal(d.CreatedAt) {
+		return ""
+	}
+	return strconv.FormatInt(d.RoundStartedAt.UnixNano(), 10)
 }
 
 // DeliveryRow is what an operator's change reads of a delivery and what a

@@ -287,7 +287,7 @@ func (d *Dispatcher) send(ctx context.Context, claimed []*kycd.Delivery) (slowes
 func (d *Dispatcher) attempt(ctx context.Context, del *kycd.Delivery) (kycd.AttemptRecord, error) {
 	start := d.o.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
-	err := d.o.Sinks[del.Sink].Send(ctx, kycd.Message{ID: del.NotificationID, Type: del.NotificationType, Payload: del.Payload})
+	err := d.o.Sinks[del.Sink].Send(ctx, kycd.Message{ID: del.NotificationID, Type: del.NotificationType, Payload: del.Payload, Round: del.Round()})
 	cancel()
 	end := d.o.Now()
 	if d.o.Metrics != nil {

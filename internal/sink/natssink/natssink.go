@@ -1,6 +1,7 @@
 // Package natssink publishes notifications to NATS JetStream, one subject
 // per notification type, with the notification id as Nats-Msg-Id so the
-// stream drops a repeat publish.
+// stream drops a repeat publish (a later round of attempts, a resend, adds
+// the round to it, so that the stream stores the resend).
 package natssink
 
 import (
@@ -79,11 +80,23 @@ func Open(ctx context.Context, spec string, opts ...Option) (*Sink, error) {
 func (s *Sink) Send(ctx context.Context, m kycd.Message) error {
 	msg := nats.NewMsg(s.prefix + "." + m.Type)
 	msg.Data = m.Payload
-	msg.Header.Set(jetstream.MsgIDHeader, m.ID)
+	msg.Header.Set(jetstream.MsgIDHeader, MsgID(m))
+	// A duplicate ack is a publish of this id that the stream stored before:
+	// an attempt of the same round whose ack was lost. The id of every later
+	// round is new, so a resend is stored again, never dropped as a repeat.
 	if _, err := s.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("nats publish %s: %w", msg.Subject, err)
 	}
 	return nil
+}
+
+// MsgID is m's Nats-Msg-Id: the notification id in the delivery's first
+// round, the notification id, "~" and the round in a later one.
+func MsgID(m kycd.Message) string {
+	if m.Round == "" {
+		return m.ID
+	}
+	return m.ID + "~" + m.Round
 }
 
 // Close drains the connection.

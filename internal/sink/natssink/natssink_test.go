@@ -356,3 +356,33 @@ func TestCreatedStreamKeepsMessagesForTheRetention(t *testing.T) {
 		}
 	}
 }
+
+// A resend starts a new round of attempts: the stream must store it again
+// (consumers get it), while a retry within a round — after a lost ack — is
+// still dropped as the duplicate it is.
+func TestSendNewRoundReachesConsumers(t *testing.T) {
+	t.Parallel()
+	url, js := natsServer(t)
+	prefix, stream := uniquePrefix(t, js)
+	s := open(t, url+"?subject="+prefix+"&create=1")
+
+	first := rejection()
+	resent := first
+	resent.Round = "1765151234567890123"
+	send(t, s, first)
+	send(t, s, resent)
+	send(t, s, resent)
+
+	msgs := fetchAll(t, js, stream)
+	if len(msgs) != 2 {
+		t.Fatalf("stream %s holds %d messages, want 2: the first send and the resend", stream, len(msgs))
+	}
+	for i, want := range []string{first.ID, first.ID + "~" + resent.Round} {
+		if id := msgs[i].Headers().Get(jetstream.MsgIDHeader); id != want {
+			t.Errorf("message %d: Nats-Msg-Id = %q, want %q", i, id, want)
+		}
+		if string(msgs[i].Data()) != string(first.Payload) {
+			t.Errorf("message %d: payload = %s, want %s", i, msgs[i].Data(), first.Payload)
+		}
+	}
+}

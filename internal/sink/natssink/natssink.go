@@ -108,21 +108,23 @@ func (s *Sink) Close() error { return s.nc.Drain() }
 const dedupWindow = 24 * time.Hour
 
 // ensureStream creates the stream for PREFIX.> unless it exists, keeping
-// messages maxAge (0: for good). An existing stream is left as its
-// operator configured it, but it must take the prefix's subjects: two
+// messages maxAge (0: for good). An existing stream that kycd created gets
+// maxAge (and its dedup window) if they changed; one an operator made is
+// left as its operator configured it, but it must take the prefix's subjects: two
 // prefixes may map to one stream name, and one must not take the other's
 // stream over.
 func ensureStream(ctx context.Context, js jetstream.JetStream, prefix string, maxAge time.Duration) error {
 	name := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(prefix))
 	subject := prefix + ".>"
+	// The dedup window cannot be longer than the stream keeps messages.
+	dup := dedupWindow
+	if maxAge > 0 {
+		dup = min(dup, maxAge)
+	}
 	stream, err := js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		// The dedup window cannot be longer than the stream keeps messages.
-		dup := dedupWindow
-		if maxAge > 0 {
-			dup = min(dup, maxAge)
-		}
-		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Duplicates: dup, MaxAge: maxAge})
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Duplicates: dup, MaxAge: maxAge,
+			Description: createdBy})
 		if err != nil {
 			return fmt.Errorf("natssink: create stream %s: %w", name, err)
 		}
@@ -131,8 +133,23 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, prefix string, ma
 	if err != nil {
 		return fmt.Errorf("natssink: look up stream %s: %w", name, err)
 	}
-	if !slices.Contains(stream.CachedInfo().Config.Subjects, subject) {
+	cfg := stream.CachedInfo().Config
+	if !slices.Contains(cfg.Subjects, subject) {
 		return fmt.Errorf("natssink: stream %s exists without subject %s; choose another ?subject= prefix or add the subject to the stream", name, subject)
+	}
+	// kycd's own stream follows --retention, lowered or raised; an operator's
+	// is theirs to tune.
+	if cfg.Description == createdBy && (cfg.MaxAge != maxAge || cfg.Duplicates != dup) {
+		cfg.MaxAge, cfg.Duplicates = maxAge, dup
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("natssink: set stream %s's max age to the retention (%s): %w", name, maxAge, err)
+		}
 	}
 	return nil
 }
+
+// createdBy is the description of the stream create=1 makes, which marks it
+// as kycd's: its MaxAge is kept in step with --retention. (Not stream
+// metadata: NATS servers before 2.10 drop it.) An operator who changes the
+// description takes the stream over.
+const createdBy = "created by kycd (create=1); its max age follows kycd's --retention"

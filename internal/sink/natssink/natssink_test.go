@@ -386,3 +386,53 @@ func TestSendNewRoundReachesConsumers(t *testing.T) {
 		}
 	}
 }
+
+// Lowering --retention lowers the MaxAge (and the dedup window within it) of
+// the stream kycd created, at the next start; raising it raises them. A
+// stream an operator made keeps its own, whatever --retention says.
+func TestCreatedStreamFollowsTheRetention(t *testing.T) {
+	t.Parallel()
+	url, js := natsServer(t)
+	prefix, stream := uniquePrefix(t, js)
+	spec := url + "?subject=" + prefix + "&create=1"
+	for _, tc := range []struct{ maxAge, dup time.Duration }{
+		{90 * 24 * time.Hour, 24 * time.Hour},
+		{time.Hour, time.Hour},
+		{30 * 24 * time.Hour, 24 * time.Hour},
+		{0, 24 * time.Hour},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		s, err := natssink.Open(ctx, spec, natssink.MaxAge(tc.maxAge))
+		cancel()
+		if err != nil {
+			t.Fatalf("Open with MaxAge %s: %v", tc.maxAge, err)
+		}
+		s.Close()
+		info, err := js.Stream(t.Context(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := info.CachedInfo().Config; cfg.MaxAge != tc.maxAge || cfg.Duplicates != tc.dup {
+			t.Errorf("after Open with MaxAge %s: stream MaxAge %s, Duplicates %s; want %s and %s", tc.maxAge, cfg.MaxAge, cfg.Duplicates, tc.maxAge, tc.dup)
+		}
+	}
+
+	ops, opsStream := uniquePrefix(t, js)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: opsStream, Subjects: []string{ops + ".>"}, MaxAge: 48 * time.Hour, Duplicates: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := natssink.Open(ctx, url+"?subject="+ops+"&create=1", natssink.MaxAge(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	info, err := js.Stream(ctx, opsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := info.CachedInfo().Config; cfg.MaxAge != 48*time.Hour || cfg.Duplicates != time.Hour {
+		t.Errorf("operator's stream after Open with MaxAge 1h: MaxAge %s, Duplicates %s; want it untouched (48h, 1h)", cfg.MaxAge, cfg.Duplicates)
+	}
+}

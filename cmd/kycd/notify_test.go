@@ -189,3 +189,15 @@ func TestBadSinkFlagNamesItself(t *testing.T) {
 		}
 	}
 }
+
+// An empty or short --sink-secret would sign with a key anyone could guess:
+// serve refuses to start, naming the flag and the length wanted.
+func TestShortSinkSecretRefused(t *testing.T) {
+	t.Parallel()
+	for _, bad := range []string{"whsec_", "whsec_dG9vIHNob3J0"} {
+		_, err := cli(t, "serve", "--addr", "127.0.0.1:0", "--database", "sqlite:"+t.TempDir()+"/k.db", "--sink-secret", bad)
+		if err == nil || !strings.Contains(err.Error(), "--sink-secret") || !strings.Contains(err.Error(), "want at least 24") {
+			t.Errorf("--sink-secret %s: err = %v, want one naming --sink-secret and the 24 bytes wanted", bad, err)
+		}
+	}
+}

@@ -178,11 +178,23 @@ func checkSinkSecret(k string) error {
 	if !strings.HasPrefix(k, "whsec_") {
 		return errors.New("want the Standard Webhooks form whsec_<base64>")
 	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(k, "whsec_"))
+	if err != nil {
+		return errors.New("want the Standard Webhooks form whsec_<base64>; the part after whsec_ is not base64")
+	}
+	if len(key) < minSinkKey {
+		return fmt.Errorf("the key after whsec_ is %d bytes, want at least %d (e.g. whsec_ and the base64 of 32 random bytes)", len(key), minSinkKey)
+	}
 	if _, err := standardwebhooks.NewWebhook(k); err != nil {
 		return errors.New("want the Standard Webhooks form whsec_<base64>; the part after whsec_ is not base64")
 	}
 	return nil
 }
+
+// minSinkKey is the shortest signing key taken, in bytes: the lower bound
+// of the Standard Webhooks specification (24 to 64 bytes). An empty key
+// (whsec_ alone) would sign with nothing anyone could not forge.
+const minSinkKey = 24
 
 // parseSinks reads every --sink; their names must differ.
 func parseSinks(specs []string) ([]sinkConfig, error) {

@@ -57,6 +57,8 @@ func TestParseSinkRefusals(t *testing.T) {
 		{"name=crm,type=http,url=" + url + ",secret=" + pw, "want the Standard Webhooks form"},
 		{"name=crm,type=http,url=" + url + ",secret=whsec_" + token + "!!", "not base64"},
 		{"name=crm,type=log,secret=" + oldKey, "only an http sink takes a secret"},
+		{"name=crm,type=http,url=" + url + ",secret=whsec_", "the key after whsec_ is 0 bytes, want at least 24"},
+		{"name=crm,type=http,url=" + url + ",secret=whsec_dG9vIHNob3J0", "the key after whsec_ is 9 bytes, want at least 24"},
 		{"name=crm,type=http,url=" + url + ",tokn=" + token, `unknown key "tokn"`},
 		{"name=crm,name=other,type=log", "name= given twice"},
 		{"name=crm,type=http,url=" + url + "," + pw, `field 4 has no '='`},

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/testenv"
 )
 
 // A resend to a NATS sink reaches its consumers: the stream stores the
@@ -22,13 +22,7 @@ import (
 // of the first (which kycd used to record delivered while nobody got it).
 func TestResendReachesNATSConsumers(t *testing.T) {
 	t.Parallel()
-	url := os.Getenv("KYCD_TEST_NATS")
-	if url == "" {
-		if os.Getenv("KYCD_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatal("KYCD_TEST_NATS not set but KYCD_TEST_REQUIRE_SERVICES=1")
-		}
-		t.Skip("KYCD_TEST_NATS not set")
-	}
+	url := testenv.NATSURL(t)
 	nc, err := nats.Connect(url, nats.Timeout(3*time.Second))
 	if err != nil {
 		t.Fatal(err)

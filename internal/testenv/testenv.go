@@ -43,6 +43,21 @@ func Long(t testing.TB) {
 	}
 }
 
+// NATSURL is the NATS server (with JetStream) that KYCD_TEST_NATS names.
+// Without it t skips, unless KYCD_TEST_REQUIRE_SERVICES=1 (CI): then it fails.
+func NATSURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("KYCD_TEST_NATS")
+	if u == "" {
+		const how = "run a nats-server with JetStream (nats-server -js) and set KYCD_TEST_NATS=nats://127.0.0.1:4222"
+		if os.Getenv("KYCD_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("KYCD_TEST_NATS not set but KYCD_TEST_REQUIRE_SERVICES=1: " + how)
+		}
+		t.Skip("KYCD_TEST_NATS not set: " + how)
+	}
+	return u
+}
+
 // ChromiumPath finds the browser of the dashboard's tests: KYCD_TEST_CHROMIUM,
 // else chromium, chromium-browser or google-chrome on the PATH.
 func ChromiumPath() (string, bool) {

@@ -90,19 +90,12 @@ type DeliveryChange struct {
 
 func handleDeliveryMove(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req MoveRequest
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
-		if err != nil {
-			writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "the body must be JSON of at most 4 KiB, e.g. {\"sink\":\"crm\"}"))
-			return
-		}
 		// An empty body names no sink: the move says whether the delivery
 		// exists before it says that.
-		if strings.TrimSpace(string(body)) != "" {
-			if err := json.Unmarshal(body, &req); err != nil {
-				writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "the body must be JSON naming the sink, e.g. {\"sink\":\"crm\"}"))
-				return
-			}
+		var req MoveRequest
+		if err := readSinkRequest(w, r, &req, "the body must be JSON naming the sink, e.g. {\"sink\":\"crm\"}"); err != nil {
+			writeError(w, r, o.Logger, err)
+			return
 		}
 		id := pathID(r)
 		if err := o.App.MoveDelivery(r.Context(), actorOf(r), id, req.Sink); err != nil {
@@ -140,16 +133,9 @@ type Resent struct {
 func handleNotificationResend(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req ResendRequest
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
-		if err != nil {
-			writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "the body must be JSON of at most 4 KiB, e.g. {\"sink\":\"crm\"}"))
+		if err := readSinkRequest(w, r, &req, "the body must be JSON, e.g. {\"sink\":\"crm\"}, or empty for every sink"); err != nil {
+			writeError(w, r, o.Logger, err)
 			return
-		}
-		if strings.TrimSpace(string(body)) != "" {
-			if err := json.Unmarshal(body, &req); err != nil {
-				writeError(w, r, o.Logger, kycd.Errorf(kycd.EINVALID, "the body must be JSON, e.g. {\"sink\":\"crm\"}, or empty for every sink"))
-				return
-			}
 		}
 		id := pathID(r)
 		resent, err := o.App.ResendNotification(r.Context(), actorOf(r), id, req.Sink)
@@ -194,4 +180,21 @@ func handleSinkResume(o Options) http.Handler {
 // entries name it: the token's name, from the request's remote address.
 func actorOf(r *http.Request) app.Actor {
 	return app.Actor{Name: callerOf(r).Name, Remote: remoteHost(r)}
+}
+
+// readSinkRequest decodes the small JSON body of a request naming a sink
+// into v; an empty body leaves v as it is. EINVALID, with notJSON as the
+// message, for a body that is not JSON; EINVALID for one over 4 KiB.
+func readSinkRequest(w http.ResponseWriter, r *http.Request, v any, notJSON string) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
+	if err != nil {
+		return kycd.Errorf(kycd.EINVALID, "the body must be JSON of at most 4 KiB, e.g. {\"sink\":\"crm\"}")
+	}
+	if strings.TrimSpace(string(body)) == "" {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return kycd.Errorf(kycd.EINVALID, "%s", notJSON)
+	}
+	return nil
 }

@@ -31,6 +31,9 @@ type config struct {
 	MaxConnections   int
 	UntrustedIdle    time.Duration
 	LogFormat        string
+	LogLevel         string
+	ConfigFile       string // --config: a YAML file of serve's settings
+	SecretsFile      string // --generated-secrets-file
 	RetryBase        time.Duration
 	RetryCap         time.Duration
 	RetryMaxAttempts int
@@ -71,6 +74,9 @@ var envTwins = map[string]string{ //nolint:gosec // G101: names of environment v
 	"max-connections":          "KYCD_MAX_CONNECTIONS",
 	"untrusted-idle-timeout":   "KYCD_UNTRUSTED_IDLE_TIMEOUT",
 	"log-format":               "KYCD_LOG_FORMAT",
+	"log-level":                "KYCD_LOG_LEVEL",
+	"config":                   "KYCD_CONFIG",
+	"generated-secrets-file":   "KYCD_GENERATED_SECRETS_FILE",
 	"retry-base":               "KYCD_RETRY_BASE",
 	"retry-cap":                "KYCD_RETRY_CAP",
 	"retry-max-attempts":       "KYCD_RETRY_MAX_ATTEMPTS",
@@ -107,7 +113,10 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.PeerBodyBudget, "peer-body-budget", 0, "bytes of webhook bodies the requests of one peer address (IPv4, IPv6 /64) hold at once; beyond it 503 (0: a quarter of --body-budget; behind a proxy that is every client's address, so set it to --body-budget)")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most HTTP connections open at once; at the cap the one idle the longest is closed for a new one (0: three quarters of the open-file limit, at most 16384)")
 	fs.DurationVar(&c.UntrustedIdle, "untrusted-idle-timeout", server.DefaultUntrustedIdleTimeout, "how long a connection that never sent a valid signature or API token may stay idle (Ralio's and API clients' keep 120s)")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (then every line on stderr is JSON)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "least severe log lines written: debug, info, warn or error")
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML file of serve's settings, each under its flag's name (sinks: a list of maps); a flag or an environment variable overrides it")
+	fs.StringVar(&c.SecretsFile, "generated-secrets-file", "", "where serve writes the secrets it generates when stderr is not a terminal, readable only by its owner (default: kycd-generated-secrets beside the SQLite database, or in $STATE_DIRECTORY or the working directory)")
 	fs.DurationVar(&c.RetryBase, "retry-base", time.Second, "first retry delay of a notification delivery")
 	fs.DurationVar(&c.RetryCap, "retry-cap", time.Hour, "longest retry delay of a notification delivery")
 	fs.IntVar(&c.RetryMaxAttempts, "retry-max-attempts", 15, "attempts before a delivery is dead")
@@ -217,8 +226,8 @@ func (c *config) validate() error {
 	if c.UntrustedIdle < 0 {
 		return fmt.Errorf("--untrusted-idle-timeout %s: want 0 (the server's 120s) or positive, e.g. 5s", c.UntrustedIdle)
 	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	if err := c.checkLogging(); err != nil {
+		return err
 	}
 	if c.RetryBase <= 0 || c.RetryCap < c.RetryBase {
 		return fmt.Errorf("--retry-base %s / --retry-cap %s: base must be positive and no more than cap", c.RetryBase, c.RetryCap)
@@ -266,6 +275,23 @@ func (c *config) validate() error {
 	}
 	if c.RetryMaxAge <= 0 {
 		return fmt.Errorf("--retry-max-age %s: must be positive", c.RetryMaxAge)
+	}
+	return nil
+}
+
+// checkServe checks what serve needs of the configuration beyond what
+// validate checks for every command: an admin token and secrets that
+// cannot be guessed on an address other machines reach, and Ralio's REST
+// API when reconciliation is asked for.
+func (c *config) checkServe() error {
+	if !isLoopback(c.Addr) && c.AdminToken == "" {
+		return fmt.Errorf("--addr %s is reachable from other machines, so the API needs an admin token you chose: set --admin-token or KYCD_ADMIN_TOKEN (e.g. KYCD_ADMIN_TOKEN=$(openssl rand -hex 32))", c.Addr)
+	}
+	if weak := c.weakSecrets(); len(weak) > 0 && !isLoopback(c.Addr) {
+		return fmt.Errorf("--addr %s is reachable from other machines, so its secrets must not be guessable: %s", c.Addr, strings.Join(weak, "; "))
+	}
+	if c.ReconcileEvery > 0 {
+		return c.requireRalioAPI("--reconcile-every")
 	}
 	return nil
 }

@@ -120,12 +120,14 @@ Faults on demand: --duplicates, --reorder, --generation mixed.`,
 			if err := applyEnvTwins(cmd.Flags(), emulatorEnvTwins, e.getenv); err != nil {
 				return err
 			}
-			// --log-format is serve's too, with the same variable.
-			if err := applyEnvTwins(cmd.Flags(), map[string]string{"log-format": envTwins["log-format"]}, e.getenv); err != nil {
+			// --log-format and --log-level are serve's too, with the same
+			// variables.
+			logTwins := map[string]string{"log-format": envTwins["log-format"], "log-level": envTwins["log-level"]}
+			if err := applyEnvTwins(cmd.Flags(), logTwins, e.getenv); err != nil {
 				return err
 			}
-			if e.cfg.LogFormat != "text" && e.cfg.LogFormat != "json" {
-				return fmt.Errorf("--log-format %q: want text or json", e.cfg.LogFormat)
+			if err := e.cfg.checkLogging(); err != nil {
+				return err
 			}
 			return c.validate()
 		},
@@ -137,13 +139,14 @@ Faults on demand: --duplicates, --reorder, --generation mixed.`,
 		},
 	}
 	c.flags(cmd.Flags())
-	e.use(cmd, "log-format")
+	e.use(cmd, "log-format", "log-level")
 	return cmd
 }
 
 // emulate serves the emulator until ctx is cancelled.
 func (e *env) emulate(ctx context.Context, c emulatorConfig) error {
 	log := e.logger()
+	e.logging = true
 	gen, _ := emulator.ParseGeneration(c.Generation)
 	em, err := emulator.New(emulator.Options{
 		WebhookURL:  c.WebhookURL,

@@ -17,7 +17,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "kycd:", shown(describe(err)))
+		if _, logged := errors.AsType[*loggedError](err); !logged {
+			fmt.Fprintln(os.Stderr, "kycd:", shown(describe(err)))
+		}
 		stop()
 		os.Exit(1)
 	}

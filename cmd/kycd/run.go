@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,16 +34,21 @@ type env struct {
 	// (use), so that a command's help lists only what it reads.
 	flags *pflag.FlagSet
 	// fromEnv names the environment variable that set each flag this run,
-	// so that an error about the flag names the variable too.
-	fromEnv map[string]string
+	// and fromFile the configuration file's line, so that an error about
+	// the flag names where its value came from too.
+	fromEnv  map[string]string
+	fromFile map[string]string
+	// logging is set once a long-running command logs to stderr: with
+	// --log-format json, its error is then a log line too.
+	logging bool
 }
 
 // Flags that most commands take.
 var (
-	storeFlags = []string{"database", "json"} // commands that open the database
+	storeFlags = []string{"config", "database", "json"} // commands that open the database
 	// serveFlags are serve's: what only a running server reads.
-	serveFlags = []string{"addr", "database", "ralio-secret", "admin-token", "sink", "sink-secret", "retention", "max-body",
-		"body-budget", "peer-body-budget", "max-connections", "untrusted-idle-timeout", "log-format", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
+	serveFlags = []string{"config", "addr", "database", "ralio-secret", "admin-token", "sink", "sink-secret", "retention", "max-body",
+		"body-budget", "peer-body-budget", "max-connections", "untrusted-idle-timeout", "log-format", "log-level", "generated-secrets-file", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
 		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate",
 		"reconcile-timeout", "reconcile-request-timeout", "review-alert-after",
 		"audit-retention", "max-clock-skew", "signature-hold-retention", "signature-hold-max-count", "signature-hold-max-bytes"}
@@ -51,7 +57,7 @@ var (
 // run is kycd's whole program; main and the tests call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr,
-		flags: pflag.NewFlagSet("kycd", pflag.ContinueOnError), fromEnv: map[string]string{}}
+		flags: pflag.NewFlagSet("kycd", pflag.ContinueOnError), fromEnv: map[string]string{}, fromFile: map[string]string{}}
 	e.cfg.flags(e.flags)
 	var showVersion bool
 	root := &cobra.Command{
@@ -61,15 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		SilenceErrors: true,
 		Args:          unknownSubcommand,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.Flags().VisitAll(func(f *pflag.Flag) {
-				if name, ok := envTwins[f.Name]; ok && !f.Changed && getenv(name) != "" {
-					e.fromEnv[f.Name] = name
-				}
-			})
-			if err := applyEnv(cmd.Flags(), getenv); err != nil {
-				return err
-			}
-			return e.cfg.validate()
+			return e.configure(cmd.Flags())
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if showVersion {
@@ -106,10 +104,53 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		versionCmd(e),
 		tokensCmd(e),
 		auditCmd(e),
+		configCmd(e),
 	)
 	addSubjectDataCmds(e, root)
 	hintOnArgs(root)
-	return e.nameEnv(root.ExecuteContext(ctx))
+	err := e.nameEnv(root.ExecuteContext(ctx))
+	if err != nil && e.logging && e.jsonLogs() {
+		// The log stream holds JSON only: the error that stops serve is
+		// its last line, and main prints nothing more.
+		e.logger().Error("kycd stopped: "+describe(err), "err", describe(err))
+		return &loggedError{err}
+	}
+	return err
+}
+
+// loggedError is an error already written to the log stream, which main
+// does not print again.
+type loggedError struct{ error }
+
+func (e *loggedError) Unwrap() error { return e.error }
+
+// configure fills the flags of fs that the command line did not set: from
+// their environment variables (a secret's also from the file its *_FILE
+// variable names), else from the configuration file (--config,
+// KYCD_CONFIG) when the command takes one; then checks the whole.
+func (e *env) configure(fs *pflag.FlagSet) error {
+	getenv, fromVars, err := withSecretFiles(fs, e.getenv)
+	if err != nil {
+		return err
+	}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if name, ok := envTwins[f.Name]; ok && !f.Changed && getenv(name) != "" {
+			e.fromEnv[f.Name] = cmp.Or(fromVars[name], name)
+		}
+	})
+	if err := applyEnv(fs, getenv); err != nil {
+		return err
+	}
+	if fs.Lookup("config") != nil && e.cfg.ConfigFile != "" {
+		c, err := readConfigFile(e.cfg.ConfigFile)
+		if err != nil {
+			return err
+		}
+		if err := e.applyConfigFile(fs, c); err != nil {
+			return err
+		}
+	}
+	return e.cfg.validate()
 }
 
 // use gives cmd the named flags of config.
@@ -170,18 +211,21 @@ func hintOnArgs(cmd *cobra.Command) {
 	}
 }
 
-// nameEnv adds to err which environment variables set the flags it names:
-// a value from the environment is otherwise hard to find.
+// nameEnv adds to err which environment variables or lines of the
+// configuration file set the flags it names: a value from either is
+// otherwise hard to find.
 func (e *env) nameEnv(err error) error {
-	if err == nil || len(e.fromEnv) == 0 {
+	if err == nil || len(e.fromEnv)+len(e.fromFile) == 0 {
 		return err
 	}
 	msg := err.Error()
 	var notes []string
-	for _, flag := range slices.Sorted(maps.Keys(e.fromEnv)) {
-		name := e.fromEnv[flag]
-		if mentionsFlag(msg, flag) && !strings.Contains(msg, name) {
-			notes = append(notes, fmt.Sprintf("--%s was set by %s", flag, name))
+	for _, from := range []map[string]string{e.fromEnv, e.fromFile} {
+		for _, flag := range slices.Sorted(maps.Keys(from)) {
+			name := from[flag]
+			if mentionsFlag(msg, flag) && !strings.Contains(msg, name) {
+				notes = append(notes, fmt.Sprintf("--%s was set by %s", flag, name))
+			}
 		}
 	}
 	if len(notes) == 0 {

@@ -3,8 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/ralio"
@@ -67,4 +74,81 @@ func (e *env) replayVerifier(ctx context.Context, store kycd.Store) (*ralio.Veri
 		return nil, fmt.Errorf("--ralio-secret: %w", err)
 	}
 	return v, nil
+}
+
+// generatedSecretsFile is the default name of the file of the secrets
+// serve generated, when stderr is not a terminal.
+const generatedSecretsFile = "kycd-generated-secrets"
+
+// showGenerated shows text, which holds a secret serve generated (what):
+// on the terminal when stderr is one. Otherwise stderr is a log stream
+// that a journal or a pipeline keeps and forwards, where no secret may
+// go: the text is appended to a file that only its owner may read
+// (secretsPath), and the log says where. recovery says how to get the
+// secret back should the file not be written.
+func (e *env) showGenerated(log *slog.Logger, what, text, recovery string) error {
+	if isTerminal(e.stderr) {
+		fmt.Fprint(e.stderr, text)
+		return nil
+	}
+	path, err := e.secretsPath()
+	if err == nil {
+		err = appendPrivate(path, fmt.Sprintf("# kycd serve, %s\n%s", time.Now().UTC().Format(time.RFC3339), text))
+	}
+	if err != nil {
+		return fmt.Errorf("generated %s, kept in the database, but could not write it out for you (--generated-secrets-file / KYCD_GENERATED_SECRETS_FILE): %w; it will not be shown again: %s", what, err, recovery)
+	}
+	log.Warn("generated "+what+": it is in a file only its owner can read, not in this log; read it there, then delete the file", "file", path)
+	return nil
+}
+
+// secretsPath is where showGenerated writes: --generated-secrets-file, or
+// kycd-generated-secrets beside the SQLite database, or else in systemd's
+// $STATE_DIRECTORY, or else in the working directory; absolute, for the
+// log to name.
+func (e *env) secretsPath() (string, error) {
+	path := e.cfg.SecretsFile
+	if path == "" {
+		dir := "."
+		if driver, addr, err := parseDatabase(e.cfg.Database); err == nil && driver == "sqlite" {
+			dir = filepath.Dir(addr)
+		} else if state, _, _ := strings.Cut(e.getenv("STATE_DIRECTORY"), ":"); state != "" {
+			dir = state
+		}
+		path = filepath.Join(dir, generatedSecretsFile)
+	}
+	return filepath.Abs(path)
+}
+
+// appendPrivate appends text to the file at path, creating it readable
+// and writable by its owner only, and making it so if it was not.
+func appendPrivate(path, text string) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file", path)
+	case fi.Mode().Perm() != 0o600:
+		if err := f.Chmod(0o600); err != nil {
+			return err
+		}
+	}
+	_, err = f.WriteString(text)
+	return err
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd())) //nolint:gosec // G115: a file descriptor fits an int
 }

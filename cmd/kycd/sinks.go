@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -315,9 +316,8 @@ func (e *env) cliActor() app.Actor { return app.Actor{Name: e.actor()} }
 
 // openSinks connects every configured sink, by name. The returned closer
 // releases them; a sink that fails to close (a NATS connection that could
-// not drain what it still held) is noted on stderr, as kycd is stopping
-// by then.
-func (e *env) openSinks(ctx context.Context, store kycd.Store) (map[string]kycd.Sink, func(), error) {
+// not drain what it still held) is logged, as kycd is stopping by then.
+func (e *env) openSinks(ctx context.Context, log *slog.Logger, store kycd.Store) (map[string]kycd.Sink, func(), error) {
 	sinks := map[string]kycd.Sink{}
 	type closer struct {
 		name string
@@ -327,7 +327,7 @@ func (e *env) openSinks(ctx context.Context, store kycd.Store) (map[string]kycd.
 	closeAll := func() {
 		for _, c := range closers {
 			if err := c.Close(); err != nil {
-				fmt.Fprintf(e.stderr, "note: closing sink %s: %s\n", c.name, kycd.RedactText(err.Error()))
+				log.Warn("closing a sink", "sink", c.name, "err", kycd.RedactText(err.Error()))
 			}
 		}
 	}
@@ -339,7 +339,7 @@ func (e *env) openSinks(ctx context.Context, store kycd.Store) (map[string]kycd.
 			secrets := s.Secrets
 			if len(secrets) == 0 {
 				var err error
-				if secrets, err = e.sinkSecrets(ctx, store); err != nil {
+				if secrets, err = e.sinkSecrets(ctx, log, store); err != nil {
 					closeAll()
 					return nil, nil, err
 				}
@@ -366,14 +366,14 @@ func (e *env) openSinks(ctx context.Context, store kycd.Store) (map[string]kycd.
 // sinkSecrets are the configured Standard Webhooks secrets of the http
 // sinks without their own (several during a rotation), or the one kycd
 // generated and kept on first need.
-func (e *env) sinkSecrets(ctx context.Context, store kycd.Store) ([]string, error) {
+func (e *env) sinkSecrets(ctx context.Context, log *slog.Logger, store kycd.Store) ([]string, error) {
 	if len(e.cfg.SinkSecrets) > 0 {
 		return e.cfg.SinkSecrets, nil
 	}
 	b := make([]byte, 32)
 	rand.Read(b)
-	secret, err := e.generated(ctx, store, settingSinkSecret, "a notification signing secret", "--sink-secret / KYCD_SINK_SECRET",
-		"whsec_"+base64.StdEncoding.EncodeToString(b))
+	secret, err := e.generated(ctx, log, store, settingSinkSecret, "a notification signing secret", "--sink-secret / KYCD_SINK_SECRET",
+		"whsec_"+base64.StdEncoding.EncodeToString(b), "set --sink-secret / KYCD_SINK_SECRET of your own and give it to the receivers")
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
+	"github.com/kycd/kycd/internal/requestid"
 	"github.com/kycd/kycd/ralio"
 )
 
@@ -156,6 +157,7 @@ func New(o Options) http.Handler {
 	addRoutes(mux, o)
 	routed := o.Metrics.instrument(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = withRequestID(w, r)
 		// While draining, every answer closes its connection, so that no
 		// keep-alive client sends its next request on a connection that
 		// the shutdown is about to close. (Closing idle connections at once
@@ -171,6 +173,20 @@ func New(o Options) http.Handler {
 		}
 		routed.ServeHTTP(w, r)
 	})
+}
+
+// withRequestID gives the request an id, named by every log line written
+// while serving it and echoed in the answer's X-Request-Id: the client's
+// own X-Request-Id (a proxy's, a caller's) when it is sane
+// (requestid.Sane), so that the lines of its logs and kycd's meet; a new
+// one otherwise.
+func withRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
+	id := r.Header.Get(requestid.Header)
+	if !requestid.Sane(id) {
+		id = uuid.NewString()
+	}
+	w.Header().Set(requestid.Header, id)
+	return r.WithContext(requestid.With(r.Context(), id))
 }
 
 // bearer returns the credentials of an Authorization header of the Bearer

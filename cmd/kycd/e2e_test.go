@@ -171,6 +171,22 @@ func startServer(t *testing.T, extra ...string) *kycdServer {
 	return s
 }
 
+// generatedSecrets is what kycd serve on the SQLite database db wrote to
+// its generated-secrets file, beside the database: where the secrets it
+// generates go when stderr is not a terminal, as in these tests. "" when
+// there is no such file.
+func generatedSecrets(t *testing.T, db string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(db), generatedSecretsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 // stop cancels run's context and returns what run returned.
 func (s *kycdServer) stop(t *testing.T) error {
 	t.Helper()
@@ -1213,9 +1229,10 @@ func TestZeroConfigFirstRun(t *testing.T) {
 	flags := []string{"--addr", "127.0.0.1:0", "--database", "sqlite:" + db}
 	first := serve(t, nil, flags...)
 
-	// The value printed on the line after "Generated <what>", on stderr:
-	// stdout is the log sink's.
-	out := first.Stderr.String()
+	// The value printed on the line after "Generated <what>", in the
+	// generated-secrets file (stderr is no terminal here; stdout is the
+	// log sink's).
+	out := generatedSecrets(t, db)
 	if n := strings.Count(out, "Generated"); n != 2 {
 		t.Fatalf("first start printed %d Generated lines, want 2 (secret and token):\n%s", n, out)
 	}
@@ -1256,8 +1273,11 @@ func TestZeroConfigFirstRun(t *testing.T) {
 		t.Fatalf("first kycd serve returned %v", err)
 	}
 	second := serve(t, nil, flags...)
-	if out := second.Stderr.String(); strings.Contains(out, "Generated") {
-		t.Errorf("second start printed a Generated line again:\n%s", out)
+	if again := generatedSecrets(t, db); again != out {
+		t.Errorf("second start wrote to the generated-secrets file again:\n%s", again)
+	}
+	if strings.Contains(second.Stderr.String(), "Generated") {
+		t.Errorf("second start printed a Generated line:\n%s", second.Stderr)
 	}
 	// The printed secret and token are the ones kept.
 	second.Secret, second.Token = secret, token

@@ -182,6 +182,8 @@ func TestEmulatorFlags(t *testing.T) {
 		{required, env("KYCD_EMULATOR_GENERATION", "Z"), []string{"--generation"}},
 		{[]string{"--ralio-secret", "s", "--api-key", "k"}, env("KYCD_EMULATOR_WEBHOOK_URL", "nope"), []string{"--webhook-url \"nope\""}},
 		{required, env("KYCD_LOG_FORMAT", "xml"), []string{"--log-format"}},
+		{required, env("KYCD_LOG_LEVEL", "loud"), []string{"--log-level \"loud\"", "debug, info, warn or error"}},
+		{append(slices.Clone(required), "--log-level", "trace"), nil, []string{"--log-level \"trace\""}},
 	} {
 		getenv := c.getenv
 		if getenv == nil {

@@ -112,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil && e.logging && e.jsonLogs() {
 		// The log stream holds JSON only: the error that stops serve is
 		// its last line, and main prints nothing more.
-		e.logger().Error("kycd stopped: "+describe(err), "err", describe(err))
+		e.logger().Error("kycd stopped", "err", describe(err))
 		return &loggedError{err}
 	}
 	return err

@@ -156,6 +156,13 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		t.Fatal(err)
 	}
 
+	hostileConfig := filepath.Join(t.TempDir(), "kycd.yaml")
+	// YAML's escapes, as a file can hold them: the file itself may hold
+	// no control character.
+	if err := os.WriteFile(hostileConfig, []byte(`generated-secrets-file: "\x1b]0;pwned\x07\x1b[2J\r\n2026-01-01T00:00:00.000Z  forged\tline\u009b31m\x7f\u202eevil"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	// Every command kycd has, with the arguments that make it print what
 	// it keeps; escaped says its output must show the hostile text,
 	// escaped (by kycd, or in a JSON body as the JSON escapes it), so the
@@ -193,6 +200,7 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		"migrate":            {{withDB("migrate"), false}},
 		"secrets show":       {{withDB("secrets", "show"), false}},
 		"version":            {{[]string{"version"}, false}},
+		"config check":       {{[]string{"config", "check", "--config", hostileConfig}, true}, {[]string{"config", "check", "--addr", hostile}, false}},
 		"subjects erase":     {{withDB("subjects", "erase", user), false}},
 		"tokens create":      {{withDB("tokens", "create", hostile, "--role", "viewer"), false}},
 	}

@@ -108,7 +108,9 @@ sinks:
 	if crm.badSig+billing.badSig != 0 {
 		t.Errorf("%d deliveries signed with the wrong secret", crm.badSig+billing.badSig)
 	}
-	var sinks struct{ Items []struct{ Name, Type, Target string } }
+	var sinks struct {
+		Items []struct{ Name, Type, Target string }
+	}
 	s.getJSON(t, "/api/v1/sinks", &sinks)
 	var names []string
 	for _, k := range sinks.Items {

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -225,6 +226,27 @@ func TestConfigPrecedence(t *testing.T) {
 			t.Errorf("%s = %q from %q, want %q from %q", want.Key, got.Value, got.Source, want.Value, want.Source)
 		}
 	}
+	// A list is taken whole from the first place that gives it.
+	sinks := writeFile(t, dir, "sinks.yaml", "sinks:\n  - {name: crm, type: http, url: https://crm.example/kyc}\n  - log\n", 0o600)
+	for _, tt := range []struct {
+		vars map[string]string
+		args []string
+		want string
+	}{
+		{nil, nil, "crm log"},
+		{map[string]string{"KYCD_SINKS": "name=ops,type=log"}, nil, "ops"},
+		{map[string]string{"KYCD_SINKS": "name=ops,type=log"}, []string{"--sink", "http=https://x.example/k"}, "http"},
+	} {
+		rep := must(effective(t, tt.vars, append([]string{"--config", sinks}, tt.args...)...))
+		var names []string
+		for _, k := range rep.Sinks {
+			names = append(names, k.Name)
+		}
+		if got := strings.Join(names, " "); got != tt.want {
+			t.Errorf("sinks from the file, %v and %v: %s, want %s", tt.vars, tt.args, got, tt.want)
+		}
+	}
+
 	// KYCD_CONFIG names the file as --config does, and --config wins.
 	other := writeFile(t, dir, "other.yaml", "retention: 400h\n", 0o600)
 	if got := must(effective(t, map[string]string{"KYCD_CONFIG": config})).setting(t, "retention"); got.Value != "100h0m0s" {
@@ -370,7 +392,7 @@ func TestJSONLogsOnFirstStart(t *testing.T) {
 	}
 	defer taken.Close()
 	_, errOut, err := cliEnv(t, nil, "serve", "--addr", taken.Addr().String(), "--database", "sqlite:"+db, "--log-format", "json")
-	if _, logged := err.(*loggedError); !logged {
+	if _, logged := errors.AsType[*loggedError](err); !logged {
 		t.Errorf("serve on a taken port = %v (%T), want the error logged", err, err)
 	}
 	if recs := jsonLines(t, errOut); len(recs) != 1 || recs[0]["level"] != "ERROR" || !strings.Contains(fmt.Sprint(recs[0]["err"]), "--addr") {
@@ -458,7 +480,7 @@ func TestLogLevelWarnDropsInfo(t *testing.T) {
 			t.Fatalf("serve returned %v\n%s", err, &stderr)
 		default:
 		}
-		resp, err := s.client.Get(s.URL + "/readyz")
+		resp, err := s.client.Do(newRequest(http.MethodGet, s.URL+"/readyz", nil, nil))
 		if err != nil {
 			return false
 		}

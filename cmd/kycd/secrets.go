@@ -78,7 +78,7 @@ func (e *env) replayVerifier(ctx context.Context, store kycd.Store) (*ralio.Veri
 
 // generatedSecretsFile is the default name of the file of the secrets
 // serve generated, when stderr is not a terminal.
-const generatedSecretsFile = "kycd-generated-secrets"
+const generatedSecretsFile = "kycd-generated-secrets" //nolint:gosec // G101: a file's name, not a secret
 
 // showGenerated shows text, which holds a secret serve generated (what):
 // on the terminal when stderr is one. Otherwise stderr is a log stream
@@ -123,7 +123,7 @@ func (e *env) secretsPath() (string, error) {
 // appendPrivate appends text to the file at path, creating it readable
 // and writable by its owner only, and making it so if it was not.
 func appendPrivate(path, text string) (err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600) //nolint:gosec // G304: the file the operator named, or beside the database
 	if err != nil {
 		return err
 	}
@@ -150,5 +150,5 @@ func appendPrivate(path, text string) (err error) {
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd())) //nolint:gosec // G115: a file descriptor fits an int
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -34,6 +34,11 @@ func TestConfigurationDoc(t *testing.T) {
 		t.Errorf("docs/configuration.md is not what kycd's flags say: regenerate it with\n" +
 			"  KYCD_CONFIG_DOC=1 go test -count=1 -run '^TestConfigurationDoc$' ./cmd/kycd")
 	}
+	for name := range referenceMeaning {
+		if !slices.Contains(serveFlags, name) {
+			t.Errorf("referenceMeaning describes --%s, which is not one of serve's flags", name)
+		}
+	}
 	// Every key the reference lists, a file takes.
 	dir := t.TempDir()
 	var file strings.Builder
@@ -132,7 +137,7 @@ or is empty.
 		if name == "config" {
 			key = "" // not in the file itself
 		}
-		fmt.Fprintf(&b, "| %s | `--%s` | %s | %s | %s |\n", key, name, envCell(name), defaultCell(f), cell(f.Usage))
+		fmt.Fprintf(&b, "| %s | `--%s` | %s | %s | %s |\n", key, name, envCell(name), defaultCell(f), meaning(f))
 	}
 	b.WriteString(`
 ## Flags of the other commands
@@ -205,6 +210,56 @@ func TestConfigExampleIsValid(t *testing.T) {
 	if !strings.Contains(string(readme), configExample) {
 		t.Error("README.md does not show the configuration example of docs/configuration.md (configExample)")
 	}
+}
+
+// referenceMeaning is, for the flags whose one-line usage leaves out what
+// an operator needs (limits, units, what else follows the setting), the
+// reference's fuller text; the other flags' usage is their meaning.
+// TestConfigurationDoc refuses an entry for a flag kycd does not have.
+var referenceMeaning = map[string]string{
+	"addr":                      "listen address (`serve`), target (`send`)",
+	"database":                  "`sqlite:PATH`, or `postgres://USER:PASS@HOST/DB` for several replicas",
+	"ralio-secret":              "Ralio webhook secret; a comma list accepts several during a rotation; at least 16 characters each when `--addr` is not loopback",
+	"admin-token":               "the admin token named `admin` (more tokens: `kycd tokens create`); required, and at least 32 characters, when `--addr` is not loopback",
+	"sink":                      "where notifications go: `name=NAME,type=http|nats|log,url=URL[,events=…][,secret=…]`, or `http=URL`, `nats=URL?subject=PREFIX`, `log` (see the README's \"Receiving notifications\")",
+	"sink-secret":               "Standard Webhooks secret(s) (`whsec_` + the base64 of a key of at least 24 bytes) of the http sinks without their own; a comma list signs with each, for a rotation",
+	"retention":                 "how long raw bodies, quarantined bodies and the personal data derived from them (contact details, reason messages, action text) are kept (and the `MaxAge` of a NATS stream that `create=1` makes, updated at each start); event ids are kept for good (see \"Data protection\")",
+	"audit-retention":           "how long audit entries are kept",
+	"max-body":                  "largest webhook body, bytes",
+	"body-budget":               "bytes of webhook bodies held in memory at once; a delivery beyond it gets 503 (which Ralio retries); must be more than `--max-body`",
+	"peer-body-budget":          "bytes of webhook bodies the requests of one peer address (IPv4, IPv6 /64) hold at once; beyond it 503; more than `--max-body`, at most `--body-budget` (set it to `--body-budget` behind a reverse proxy)",
+	"max-connections":           "most HTTP connections open at once; at the cap the one idle the longest is closed for a new one, untrusted first; 503 when none is idle",
+	"untrusted-idle-timeout":    "how long a connection that never sent a valid signature or API token may stay idle (before its first request or between two); `0`: the server's 120 s",
+	"retry-base":                "first notification retry delay",
+	"retry-cap":                 "longest retry delay",
+	"retry-max-attempts":        "attempts before a delivery is dead",
+	"retry-max-age":             "age after which a delivery is dead",
+	"guidance":                  "JSON file of reason code → guidance sentence",
+	"shutdown-drain":            "on shutdown, how long requests on open connections get 503 (which Ralio retries) with `Connection: close` before idle connections close; new connections are refused from the start",
+	"ralio-api-url":             "base URL of Ralio's REST API, for reconciliation",
+	"ralio-api-key":             "its API key (never printed)",
+	"reconcile-every":           "`serve`: reconcile this often, e.g. `1h`",
+	"reconcile-rate":            "most requests per second to Ralio's REST API",
+	"reconcile-timeout":         "deadline of a reconciliation run, its waits for `Retry-After` included; a run still going then stops `interrupted` and the next resumes; at least `1s`",
+	"reconcile-request-timeout": "deadline of one request to Ralio's REST API, its answer read whole (retried like a 5xx), within the run's deadline; at least `100ms`",
+	"review-alert-after":        "`serve`: how long a session may stay in REVIEW before it is stalled (listed, counted, notified once); at least `1m`",
+	"max-clock-skew":            "how far after its receipt an event may be stamped and still be ordered at its timestamp; one stamped later (a clock ahead, a forged date) is ordered at its receipt plus this, so a later real event still wins, and is flagged in the session's history (`clockSkew`, `orderedAt`), logged at warn and counted in `kycd_events_clock_skewed_total`; every process on one database must use the same value; between `1s` and `24h`",
+	"signature-hold-retention":  "how long a body refused for its signature is kept in the signature hold, for a replay after a wrong secret",
+	"signature-hold-max-count":  "most bodies in the signature hold; beyond it the oldest go first",
+	"signature-hold-max-bytes":  "most body bytes in the signature hold; beyond it the oldest go first; at least `--max-body`",
+	"max-backlog":               "events acknowledged but not yet projected beyond which webhooks get 503 (which Ralio retries), so projection lag stays bounded",
+	"log-format":                "logs on stderr as `text` or `json`; with `json` every line on stderr is one JSON object (the banner and a failed start's error too); JSON gives durations in seconds (`\"drain\":0.25`), text in Go's units (`drain=250ms`)",
+	"log-level":                 "the least severe log lines written: `debug`, `info`, `warn` or `error`",
+	"generated-secrets-file":    "where `serve` writes the secrets it generates (Ralio secret, admin token, signing secret) when stderr is not a terminal, created readable by its owner only; the log names it, never the secrets. Default: `kycd-generated-secrets` beside the SQLite database, else in `$STATE_DIRECTORY`, else in the working directory",
+	"config":                    "the YAML configuration file (above); a flag or an environment variable overrides each of its settings",
+}
+
+// meaning is the reference's text for f.
+func meaning(f *pflag.Flag) string {
+	if m, ok := referenceMeaning[f.Name]; ok {
+		return cell(m)
+	}
+	return cell(f.Usage)
 }
 
 // envCell is the environment column of flag: its variable, and for a

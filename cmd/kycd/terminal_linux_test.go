@@ -19,7 +19,7 @@ func openPTY(t *testing.T) (term, reader *os.File) {
 		t.Skipf("no pseudo-terminal here: %v", err)
 	}
 	t.Cleanup(func() { master.Close() })
-	fd := int(master.Fd()) //nolint:gosec // G115: a file descriptor fits an int
+	fd := int(master.Fd())
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
 		t.Skipf("cannot unlock the pseudo-terminal: %v", err)
 	}

@@ -46,6 +46,8 @@ type Store interface {
 	// Event returns a stored event with its body while retained, or
 	// ENOTFOUND.
 	Event(ctx context.Context, id string) (*EventRecord, error)
+	// IDFinder is the search by id.
+	IDFinder
 	// StalledSessions reads the sessions f selects (in REVIEW since before
 	// f.ReviewBefore, or NOT_STARTED with an invitation expired by
 	// f.ExpiredBy), oldest status first, after f.After, at most f.Limit,

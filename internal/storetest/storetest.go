@@ -97,6 +97,7 @@ var cases = []testCase{
 	{"Reads", "NotFound", testNotFound},
 	{"Outbox", "OutboxLeases", testOutboxLeases},
 	{"Reads", "ListsAndStats", testListsAndStats},
+	{"Reads", "SearchByID", testSearchByID},
 	{"Outbox", "OutboxScheduleAndRetry", testOutboxScheduleAndRetry},
 	{"Store", "ClosedStoreUnavailable", testClosed},
 	{"Batch", "BatchWithDuplicateConflictAndInvalid", testBatchRefusals},

@@ -25,3 +25,15 @@ func handleEvent(o Options) http.Handler {
 		return o.App.EventWithBody(r.Context(), actorOf(r), pathID(r))
 	})
 }
+
+// handleEventSummary answers an event without its body: what any token may
+// read of it, unaudited.
+func handleEventSummary(o Options) http.Handler {
+	return handleRead(o, func(r *http.Request) (any, error) {
+		ev, err := o.App.Event(r.Context(), pathID(r))
+		if err != nil {
+			return nil, err
+		}
+		return ev.EventRecord, nil
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -618,6 +619,52 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		}
 	}
 	viewer := []string{"Authorization", viewerBearer}
+
+	// The search, with the viewer's token: every kind by its whole id, in
+	// upper case, and by its first 8 digits, each hit's API path readable
+	// by the viewer; nothing audited.
+	newestAudit := func() int64 {
+		t.Helper()
+		return decode[kycd.AuditPage](t, v.do(t, h, 200, "GET", "/api/v1/audit?limit=1", nil, auth...)).Items[0].ID
+	}
+	auditedBefore := newestAudit()
+	for _, want := range []kycd.Found{
+		{Kind: kycd.FoundSession, ID: sessionID},
+		{Kind: kycd.FoundSubject, ID: subjectID},
+		{Kind: kycd.FoundEvent, ID: eventID},
+		{Kind: kycd.FoundNotification, ID: claimed[2].NotificationID},
+		{Kind: kycd.FoundDelivery, ID: claimed[2].ID},
+		{Kind: kycd.FoundQuarantined, ID: q.ID},
+	} {
+		for _, query := range []string{want.ID, strings.ToUpper(want.ID), want.ID[:8]} {
+			res := decode[app.SearchResult](t, v.do(t, h, 200, "GET", "/api/v1/search?q="+url.QueryEscape(query), nil, viewer...))
+			var hit *kycd.Found
+			for i, f := range res.Items {
+				if f.Kind == want.Kind && f.ID == want.ID {
+					hit = &res.Items[i]
+				}
+			}
+			if hit == nil {
+				t.Errorf("search %q as a viewer = %+v, lacking %s %s", query, res.Items, want.Kind, want.ID)
+				continue
+			}
+			if got := v.do(t, h, 200, "GET", hit.API, nil, viewer...).Body.String(); strings.Contains(got, `"body"`) {
+				t.Errorf("%s, the API path of a %s hit, shows a viewer a body: %s", hit.API, hit.Kind, got)
+			}
+		}
+	}
+	for _, bad := range []string{"q=550e840", "q=ana.garcia%40example.com", ""} {
+		p := decode[server.Problem](t, v.do(t, h, 400, "GET", "/api/v1/search?"+bad, nil, viewer...))
+		if !strings.Contains(p.Detail, "8") {
+			t.Errorf("search ?%s answers %q; want it to say a search takes 8 digits", bad, p.Detail)
+		}
+	}
+	if nothing := decode[app.SearchResult](t, v.do(t, h, 200, "GET", "/api/v1/search?q="+unknownID, nil, viewer...)); len(nothing.Items) != 0 {
+		t.Errorf("search of an unknown id = %+v, want nothing", nothing)
+	}
+	if after := newestAudit(); after != auditedBefore {
+		t.Errorf("the viewer's searches added audit entries (newest id %d, was %d)", after, auditedBefore)
+	}
 	operator := []string{"Authorization", operatorBearer}
 	if who := decode[server.Whoami](t, v.do(t, h, 200, "GET", "/api/v1/whoami", nil, viewer...)); who.Name != "support" || who.Role != kycd.RoleViewer {
 		t.Errorf("whoami with the viewer token = %+v", who)
@@ -764,7 +811,11 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 				if method == "POST" && path == "/api/v1/tokens" {
 					body, hdr = []byte(`{"name":"late","role":"viewer"}`), jsonBody
 				}
-				v.do(t, h, 503, method, strings.NewReplacer("{id}", unknownID, "{name}", "nobody").Replace(path), body, hdr...)
+				p := strings.NewReplacer("{id}", unknownID, "{name}", "nobody").Replace(path)
+				if path == "/api/v1/search" {
+					p += "?q=" + unknownID // without q, a 400 before any read
+				}
+				v.do(t, h, 503, method, p, body, hdr...)
 			}
 		}
 	}

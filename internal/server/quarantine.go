@@ -53,6 +53,22 @@ func handleQuarantineItem(o Options) http.Handler {
 	})
 }
 
+// handleQuarantineSummary answers a quarantined body as the list shows it,
+// without the bytes it holds: what any token may read of it, unaudited.
+func handleQuarantineSummary(o Options) http.Handler {
+	return handleRead(o, func(r *http.Request) (any, error) {
+		it, err := o.App.QuarantineSummary(r.Context(), pathID(r))
+		if err != nil {
+			return nil, err
+		}
+		out, err := quarantineViews(r, o, []*kycd.Quarantined{it}, false)
+		if err != nil {
+			return nil, err
+		}
+		return out[0], nil
+	})
+}
+
 // ReplayResult is the answer to a quarantine replay.
 type ReplayResult struct {
 	QuarantineID string `json:"quarantineId"`

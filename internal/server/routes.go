@@ -23,6 +23,7 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("/webhooks/ralio", handleWebhook(o))
 
 	mux.Handle("GET /api/v1/whoami", viewer(handleWhoami()))
+	mux.Handle("GET /api/v1/search", viewer(read(handleSearch(o))))
 	mux.Handle("GET /api/v1/sessions", viewer(read(handleSessionList(o))))
 	mux.Handle("GET /api/v1/sessions/stalled", viewer(read(handleStalledSessions(o))))
 	mux.Handle("GET /api/v1/sessions/{id}", viewer(read(handleSession(o))))
@@ -32,10 +33,12 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("DELETE /api/v1/subjects/{id}", admin(kycd.AuditSubjectErase, caughtUp(o, handleSubjectErase(o))))
 	mux.Handle("GET /api/v1/events", viewer(read(handleEventList(o))))
 	mux.Handle("GET /api/v1/events/{id}", admin(kycd.AuditEventRead, read(handleEvent(o))))
+	mux.Handle("GET /api/v1/events/{id}/summary", viewer(read(handleEventSummary(o)))) // without the body
 	mux.Handle("GET /api/v1/stats", viewer(read(handleStats(o))))
 	mux.Handle("GET /api/v1/reconciliations", viewer(handleReconciliations(o)))
 	mux.Handle("GET /api/v1/quarantine", viewer(read(handleQuarantineList(o))))
 	mux.Handle("GET /api/v1/quarantine/{id}", admin(kycd.AuditQuarantineRead, read(handleQuarantineItem(o))))
+	mux.Handle("GET /api/v1/quarantine/{id}/summary", viewer(read(handleQuarantineSummary(o)))) // without the bodies
 	mux.Handle("POST /api/v1/quarantine/{id}/replay", operator(kycd.AuditQuarantineReplay, handleQuarantineReplay(o)))
 	mux.Handle("POST /api/v1/quarantine/{id}/discard", operator(kycd.AuditQuarantineDiscard, handleQuarantineDiscard(o)))
 	mux.Handle("GET /api/v1/deliveries", viewer(read(handleDeliveries(o))))

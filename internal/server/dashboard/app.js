@@ -4,8 +4,10 @@
 // API is written with textContent, never as HTML.
 //
 // Every view has a URL (#/sessions/{id}, #/subjects/{id}, #/events/{id},
-// #/deliveries/{id}, #/quarantine/{id}, #/search?q=, and the lists with
-// their filters), so a view survives a reload and a link can be shared.
+// #/deliveries/{id}, #/quarantine/{id}, #/search?q=, #/audit, and the
+// lists with their filters), so a view survives a reload and a link can be
+// shared. A page offers only what the signed-in role may do (the API still
+// decides); what a role may not read is said, not tried.
 // Times show in the browser's zone, UTC on hover. An error shows next to
 // what caused it: the section that failed to load, or the button clicked.
 "use strict";
@@ -48,11 +50,15 @@ function link(text, href, attrs = {}) { return el("a", text, { href, ...attrs })
 
 function row(tbody, cells) {
   const tr = document.createElement("tr");
-  for (const c of cells) {
+  const heads = tbody.closest("table")?.tHead?.rows[0]?.cells;
+  cells.forEach((c, i) => {
     const td = document.createElement("td");
     if (c instanceof Node) td.append(c); else td.textContent = c ?? "";
+    // On a narrow screen each row stacks, every cell named by its column.
+    const label = heads?.[i]?.textContent;
+    if (label && cells.length > 1) td.dataset.label = label;
     tr.append(td);
-  }
+  });
   tbody.append(tr);
   return tr;
 }
@@ -72,6 +78,34 @@ function span(...parts) {
 }
 
 function badge(text, attrs = {}) { return el("em", text, { class: "badge", ...attrs }); }
+
+// --- Ids: cut in the middle, whole on hover and when copied ---
+
+// idText shows id as its beginning, an ellipsis and its last characters
+// (a UUIDv7 delivery id begins with its time, so rows made together
+// differ in their tail): the whole id stays in the text, only clipped by
+// the style, so selecting and copying it copies it whole, and it is in
+// the title.
+function idText(id, attrs = {}) {
+  const s = el("span", null, { class: "id mid", title: id, ...attrs });
+  const tail = id.length > 16 ? 8 : 0;
+  s.append(el("span", id.slice(0, id.length - tail), { class: "head" }), el("span", id.slice(id.length - tail), { class: "tail" }));
+  return s;
+}
+
+function idLink(id, href, attrs = {}) {
+  const a = el("a", null, { href, ...attrs });
+  a.append(idText(id));
+  return a;
+}
+
+// --- The signed-in role ---
+
+const me = { name: "", role: "" };
+const ranks = { viewer: 1, operator: 2, admin: 3 };
+
+// may says whether the signed-in token's role is role or above.
+function may(role) { return (ranks[me.role] || 0) >= ranks[role]; }
 
 // --- Times: the browser's zone, UTC on hover ---
 
@@ -154,6 +188,9 @@ function setView(view) {
     if (a.dataset.nav === view) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
   $("#error").textContent = "";
+  // A search's answer belongs to the search: gone on the next page.
+  if (view !== "search") $("#search-error").textContent = "";
+  $("#object-audit").hidden = true;
 }
 
 let routing = 0;
@@ -183,6 +220,8 @@ async function route() {
       return show("quarantine", () => loadQuarantine(params));
     case "search":
       return show("search", () => showSearch(params.get("q") || "", turn));
+    case "audit":
+      return show("audit", () => guard($("#audit-error"), () => loadAudit(false)));
   }
   setView("overview");
   $("#error").textContent = `There is no page ${location.hash}.`;
@@ -390,10 +429,19 @@ function describeFilters(params) {
 }
 
 function subjectLink(subject) {
-  return link(`${subject.type} ${subject.id}`, `#/subjects/${enc(subject.id)}?type=${enc(subject.type)}`, { "data-subject": subject.id });
+  const a = el("a", `${subject.type} `, { href: `#/subjects/${enc(subject.id)}?type=${enc(subject.type)}`, "data-subject": subject.id });
+  a.append(idText(subject.id));
+  return a;
 }
 
-function sessionLink(id) { return link(id, "#/sessions/" + enc(id), { "data-session": id, class: "id" }); }
+function sessionLink(id) { return idLink(id, "#/sessions/" + enc(id), { "data-session": id }); }
+
+function deliveryLink(id) { return idLink(id, "#/deliveries/" + enc(id), { "data-delivery": id }); }
+
+function eventLink(id, text) {
+  if (text) return link(text, "#/events/" + enc(id), { title: id });
+  return idLink(id, "#/events/" + enc(id));
+}
 
 function statusBadge(s) { return el("span", s, { class: "status status-" + s }); }
 
@@ -450,7 +498,7 @@ async function loadSinks() {
     const action = span();
     if (k.pausedAt) {
       state = span(`paused since `, when(k.pausedAt), `: ${k.pauseReason || "410 Gone"}`);
-      action.append(el("button", "Resume", { "data-resume": k.name }), el("span", null, { class: "error", role: "alert" }));
+      if (may("operator")) action.append(el("button", "Resume", { "data-resume": k.name }), el("span", null, { class: "error", role: "alert" }));
     }
     const tr = row(tbody, [k.name, k.type || "–", k.target || "–", (k.events || []).join(", ") || "all", state, k.pending, k.dead, action]);
     if (k.pausedAt || (!k.configured && k.pending + k.dead > 0)) tr.classList.add("attention");
@@ -472,8 +520,8 @@ function concerns(d) {
 // Its errors show in the row, beside the buttons.
 function deliveryRow(tbody, d, retry) {
   const actions = el("span", null, { class: "actions" });
-  if (retry) actions.append(el("button", "Retry", { "data-retry": d.id }));
-  if (d.orphaned) {
+  if (retry && may("operator")) actions.append(el("button", "Retry", { "data-retry": d.id }));
+  if (d.orphaned && may("operator")) {
     const pick = el("select", null, { "data-move-select": d.id, "aria-label": "Sink to move it to" });
     for (const name of configuredSinks) if (name !== d.sink) pick.append(el("option", name, { value: name }));
     if (pick.options.length) actions.append(pick, el("button", "Move", { "data-move": d.id }));
@@ -483,7 +531,7 @@ function deliveryRow(tbody, d, retry) {
   const sink = el("span", d.sink);
   if (d.orphaned) sink.append(" ", badge("(sink not configured)"));
   if (d.sinkPaused) sink.append(" ", badge("(sink paused)"));
-  row(tbody, [link(d.id, "#/deliveries/" + enc(d.id), { class: "id" }), d.notificationType, concerns(d), sink, d.attemptCount, d.lastError, actions]);
+  row(tbody, [deliveryLink(d.id), d.notificationType, concerns(d), sink, d.attemptCount, d.lastError, actions]);
 }
 
 // overviewRows is how many dead or orphaned deliveries the overview
@@ -562,14 +610,15 @@ function problemText(p) {
 // replayCell offers a replay only where it can succeed, and says why not
 // elsewhere.
 function replayCell(q) {
-  if (q.replayable) return el("button", "Replay", { "data-replay": q.id });
+  if (q.replayable && may("operator")) return el("button", "Replay", { "data-replay": q.id });
+  if (q.replayable) return el("span", "can succeed now (an operator replays it)", { class: "note" });
   if (q.replayedAt) return span("replayed ", when(q.replayedAt), ` (${q.replayResult})`);
   if (q.discardedAt) return span("discarded ", when(q.discardedAt), ` by ${q.discardedBy}`);
   return el("span", q.replayBlocked || "cannot succeed", { class: "note", "data-blocked": q.id });
 }
 
 function discardButton(q) {
-  return q.replayedAt || q.discardedAt ? "" : el("button", "Discard", { "data-discard": q.id, title: "Kept, marked discarded, out of this list" });
+  return q.replayedAt || q.discardedAt || !may("operator") ? "" : el("button", "Discard", { "data-discard": q.id, title: "Kept, marked discarded, out of this list" });
 }
 
 async function loadQuarantineList(all) {
@@ -583,7 +632,7 @@ async function loadQuarantineList(all) {
     const discard = discardButton(q);
     if (discard) actions.append(discard);
     actions.append(el("span", null, { class: "error", role: "alert" }));
-    const tr = row(tbody, [when(q.receivedAt), q.reason, q.eventId || "–", problemText(q.problem), replayCell(q), actions]);
+    const tr = row(tbody, [when(q.receivedAt), q.reason, q.eventId ? idText(q.eventId) : "–", problemText(q.problem), replayCell(q), actions]);
     tr.querySelector("[data-replay]")?.parentElement.append(el("span", null, { class: "error", role: "alert" }));
   }
 }
@@ -617,6 +666,7 @@ async function quarantineAction(e) {
 
 async function showSession(id, params, turn) {
   const sec = $("#session");
+  sessionShown = null;
   for (const sel of ["#checks tbody", "#history tbody", "#other-sessions tbody", "#notifications"]) $(sel).replaceChildren();
   for (const sel of ["#session-status", "#session-subject", "#session-error", "#notifications-error", "#other-sessions-error"]) $(sel).textContent = "";
   $("#session-id").textContent = id;
@@ -630,10 +680,10 @@ async function showSession(id, params, turn) {
     return;
   }
   if (!current(turn)) return;
+  sessionShown = s;
   $("#session-id").textContent = s.sessionId;
   const status = $("#session-status");
-  status.append(statusBadge(s.status), " since ", when(s.statusAt), ` (${ago(s.statusAt)}), set by event `,
-    link(s.statusEventId, "#/events/" + enc(s.statusEventId), { class: "id" }));
+  status.append(statusBadge(s.status), " since ", when(s.statusAt), ` (${ago(s.statusAt)}), set by event `, eventLink(s.statusEventId));
   if (s.expiresAt) status.append(" · invitation expires ", when(s.expiresAt));
   $("#session-subject").append("Subject ", subjectLink(s.subject));
 
@@ -656,15 +706,40 @@ async function showSession(id, params, turn) {
     const stamped = h.clockSkew
       ? span(when(h.timestamp), " ", badge("clock skew", { "data-clock-skew": h.eventId, title: "stamped more than --max-clock-skew after its receipt" }), " ordered at ", when(h.orderedAt))
       : when(h.timestamp);
-    const tr = row(history, [stamped, when(h.receivedAt), link(h.event, "#/events/" + enc(h.eventId)), h.status, effect, source]);
+    const tr = row(history, [stamped, when(h.receivedAt), eventLink(h.eventId, h.event), h.status, effect, source]);
     if (!h.applied) tr.classList.add("stale");
     if (highlight && h.eventId === highlight.toLowerCase()) tr.classList.add("highlight");
   }
   sec.hidden = false;
   await Promise.all([
-    guard($("#notifications-error"), () => loadNotifications(s.sessionId, turn)),
+    guard($("#notifications-error"), async () => {
+      await loadNotifications(s.sessionId, turn);
+      const marked = params.get("notification");
+      const art = marked && $(`[data-notification="${CSS.escape(marked.toLowerCase())}"]`);
+      if (art) { art.classList.add("highlight"); art.scrollIntoView({ block: "nearest" }); }
+    }),
     guard($("#other-sessions-error"), () => loadOtherSessions(s, turn)),
   ]);
+}
+
+// sessionTargets are the audit targets of what a session's page shows:
+// its subject, its notifications and their deliveries.
+function sessionTargets(s, notifications) {
+  const t = [`subject:${s.subject.type}:${s.subject.id}`, `subject:${s.subject.id}`];
+  for (const n of notifications) {
+    t.push("notification:" + n.id);
+    for (const d of n.deliveries) t.push("delivery:" + d.id);
+  }
+  return t;
+}
+
+// sendButton offers a new round of a delivery where it can be sent: not
+// to a role that may not, not for one dropped (given up for good), not
+// for one pending for a sink no longer configured (a move is what it
+// needs).
+function sendButton(d) {
+  if (!may("operator") || d.state === "dropped" || (d.state === "pending" && d.orphaned)) return null;
+  return el("button", sendLabel(d), { "data-send": d.id });
 }
 
 // sendLabel names what a retry does to a delivery in its state.
@@ -698,16 +773,21 @@ function deliveryState(d) {
   return s;
 }
 
+// sessionShown is the session on the page, with its notifications, for
+// the audit trail of what the page shows.
+let sessionShown = null;
+
 async function loadNotifications(sessionId, turn) {
   const { items } = await api("GET", `/api/v1/sessions/${enc(sessionId)}/notifications`);
   if (!current(turn)) return;
+  if (sessionShown?.sessionId === sessionId) loadObjectAudit("of this session, its subject, notifications and deliveries", sessionTargets(sessionShown, items), turn);
   const box = $("#notifications");
   box.replaceChildren();
   if (!items.length) { box.append(el("p", "No notification: nothing applied to this session notified your systems.", { class: "note" })); return; }
   for (const n of items) {
     const art = el("article", null, { class: "notification", "data-notification": n.id });
     const title = el("h4");
-    title.append(el("code", n.type), " written ", when(n.createdAt), " for event ", link(n.eventId, "#/events/" + enc(n.eventId), { class: "id" }));
+    title.append(el("code", n.type), " written ", when(n.createdAt), " for event ", eventLink(n.eventId));
     art.append(title);
     const sent = (n.notification.failures || []).filter((f) => f.guidance);
     if (sent.length) {
@@ -722,9 +802,9 @@ async function loadNotifications(sessionId, turn) {
     if (!n.deliveries.length) empty(tbody, "No delivery: no sink took this type.");
     for (const d of n.deliveries) {
       const actions = el("span", null, { class: "actions" });
-      if (d.state !== "pending" || !d.orphaned) actions.append(el("button", sendLabel(d), { "data-send": d.id }));
-      actions.append(el("span", null, { class: "error", role: "alert" }));
-      row(tbody, [link(d.id.slice(0, 8) + "…", "#/deliveries/" + enc(d.id), { class: "id", title: d.id }), d.sink, deliveryState(d), attemptsList(d), d.lastError || "", actions]);
+      const send = sendButton(d);
+      if (send) actions.append(send, el("span", null, { class: "error", role: "alert" }));
+      row(tbody, [deliveryLink(d.id), d.sink, deliveryState(d), attemptsList(d), d.lastError || "", actions]);
     }
     art.append(table);
     box.append(art);
@@ -734,20 +814,25 @@ async function loadNotifications(sessionId, turn) {
 // sendAgain starts a new round for a delivery and follows it until the
 // dispatcher has tried it (or 20 s pass), so the person who clicked sees
 // the outcome where they clicked.
+//
+// The page shows the new round at once (the delivery pending, the retry in
+// the audit trail), then again once the dispatcher has tried it. The
+// attempts are counted before the retry: the dispatcher, woken by it, may
+// try it before the first look.
 async function sendAgain(b) {
   const id = b.dataset.send;
   const turn = routing;
   const { parts } = parseHash();
   const refresh = () => parts[0] === "deliveries" ? showDelivery(id, turn) : loadNotifications(parts[1], turn);
   await act(b, async () => {
-    await api("POST", `/api/v1/deliveries/${enc(id)}/retry`);
-    const state = $(`[data-delivery-state="${CSS.escape(id)}"]`);
-    if (state) state.textContent = "pending";
     const before = (await api("GET", `/api/v1/deliveries/${enc(id)}`)).attemptCount;
-    for (let i = 0; i < 40 && current(turn); i++) {
+    await api("POST", `/api/v1/deliveries/${enc(id)}/retry`);
+    if (!current(turn)) return;
+    await refresh();
+    for (let i = 0; i < 80 && current(turn); i++) {
       const d = await api("GET", `/api/v1/deliveries/${enc(id)}`);
-      if (d.state !== "pending" || d.attemptCount > before) break;
-      await sleep(500);
+      if (d.attemptCount > before) break;
+      await sleep(250);
     }
     if (current(turn)) await refresh();
   });
@@ -790,6 +875,7 @@ async function showSubject(id, params, turn) {
   if (!sub.sessions.length) empty(tbody, "No sessions.");
   for (const s of sub.sessions) row(tbody, [sessionLink(s.sessionId), statusBadge(s.status), when(s.statusAt)]);
   sec.hidden = false;
+  loadObjectAudit("of this subject", [`subject:${sub.type}:${sub.id}`, `subject:${sub.id}`], turn);
 }
 
 // --- An event ---
@@ -815,9 +901,14 @@ async function showEvent(id, turn) {
   $("#event-error").textContent = "";
   $("#event-about").replaceChildren();
   $("#event-body").textContent = "";
+  // The body is personal data: an admin reads it, audited; any other role
+  // the event without it.
+  const bodies = may("admin");
+  $("#event-body").hidden = !bodies;
+  $("#event-no-body").hidden = bodies;
   let ev;
   try {
-    ev = await api("GET", "/api/v1/events/" + enc(id));
+    ev = await api("GET", "/api/v1/events/" + enc(id) + (bodies ? "" : "/summary"));
   } catch (err) {
     if (!current(turn)) return;
     sec.hidden = false;
@@ -827,8 +918,9 @@ async function showEvent(id, turn) {
   if (!current(turn)) return;
   about($("#event-about"), [["Type", ev.type], ["Event time", when(ev.timestamp)], ["Received", when(ev.receivedAt)],
     ["Outcome", ev.outcome], ["Session", ev.sessionId ? sessionLink(ev.sessionId) : ""], ["Body hash", ev.bodyHash]]);
-  $("#event-body").textContent = ev.body ? JSON.stringify(ev.body, null, 2) : "(purged: bodies are kept for --retention)";
+  if (bodies) $("#event-body").textContent = ev.body ? JSON.stringify(ev.body, null, 2) : "(purged: bodies are kept for --retention)";
   sec.hidden = false;
+  loadObjectAudit("of this event", ["event:" + ev.eventId], turn);
 }
 
 // --- A delivery ---
@@ -847,11 +939,12 @@ async function showDelivery(id, turn) {
     return;
   }
   if (!current(turn)) return;
-  about($("#delivery-about"), [["State", deliveryState(d)], ["Notification", `${d.notificationType} ${d.notificationId}`],
+  about($("#delivery-about"), [["State", deliveryState(d)], ["Notification", span(`${d.notificationType} `, idText(d.notificationId))],
     ["Concerns", concerns(d)], ["Sink", d.sink], ["Attempts", d.attemptCount], ["Last error", d.lastError],
     ["Created", when(d.createdAt)], ["Updated", when(d.updatedAt)]]);
   const actions = $("#delivery-actions");
-  actions.replaceChildren(el("button", sendLabel(d), { "data-send": d.id }), el("span", null, { class: "error", role: "alert" }));
+  const send = sendButton(d);
+  actions.replaceChildren(...(send ? [send, el("span", null, { class: "error", role: "alert" })] : []));
   const attempts = $("#delivery-attempts tbody");
   attempts.replaceChildren();
   if (!d.attempts?.length) empty(attempts, "No attempt yet.");
@@ -861,6 +954,7 @@ async function showDelivery(id, turn) {
   if (!d.actions?.length) empty(hist, "None.");
   for (const a of d.actions || []) row(hist, [when(a.at), a.actor, a.action, a.from, a.to || ""]);
   sec.hidden = false;
+  loadObjectAudit("of this delivery and its notification", ["delivery:" + d.id, "notification:" + d.notificationId], turn);
 }
 
 // --- A quarantined body ---
@@ -869,9 +963,15 @@ async function showQuarantined(id, turn) {
   const sec = $("#quarantined");
   $("#quarantined-id").textContent = id;
   $("#quarantined-error").textContent = "";
+  // The bodies are personal data: an admin reads them, audited; any other
+  // role what the list shows.
+  const bodies = may("admin");
+  $("#quarantined-bodies").hidden = !bodies;
+  $("#quarantined-no-body").hidden = bodies;
+  $("#quarantined-diff").hidden = true;
   let q;
   try {
-    q = await api("GET", "/api/v1/quarantine/" + enc(id));
+    q = await api("GET", "/api/v1/quarantine/" + enc(id) + (bodies ? "" : "/summary"));
   } catch (err) {
     if (!current(turn)) return;
     sec.hidden = false;
@@ -880,7 +980,7 @@ async function showQuarantined(id, turn) {
   }
   if (!current(turn)) return;
   about($("#quarantined-about"), [["Received", when(q.receivedAt)], ["Reason", q.reason], ["Answered", `${q.problem.status || ""} ${q.problem.title || ""}`],
-    ["Problem", problemText(q.problem)], ["Event", q.eventId],
+    ["Problem", problemText(q.problem)], ["Event", q.eventId ? idText(q.eventId) : ""],
     ["Replay", q.replayable ? "can succeed now" : replayCell(q)]]);
   const actions = $("#quarantined-actions");
   actions.replaceChildren();
@@ -888,64 +988,114 @@ async function showQuarantined(id, turn) {
   const discard = discardButton(q);
   if (discard) actions.append(discard);
   actions.append(el("span", null, { class: "error", role: "alert" }));
-  $("#quarantined-body").textContent = q.body === undefined ? "(empty, or purged)" : pretty(q.body);
+  const refused = $("#quarantined-body"), original = $("#quarantined-original-body");
+  refused.textContent = q.body === undefined ? (bodies ? "(empty, or purged)" : "") : pretty(q.body);
   $("#quarantined-original").hidden = q.originalBody === undefined;
-  $("#quarantined-original-body").textContent = q.originalBody === undefined ? "" : pretty(q.originalBody);
+  original.textContent = q.originalBody === undefined ? "" : pretty(q.originalBody);
+  if (q.body !== undefined && q.originalBody !== undefined) {
+    markDifferences(refused, original, pretty(q.body), pretty(q.originalBody));
+    $("#quarantined-diff").hidden = false;
+  }
   sec.hidden = false;
+  loadObjectAudit("of this quarantined body", ["quarantine:" + q.id], turn);
+}
+
+// markDifferences writes the lines of texts a and b into pre elements
+// pa and pb, marking the lines that are not common to both: those outside
+// a longest common subsequence of lines. Written here, as the page loads
+// nothing but its own three files; the bodies are a few hundred lines at
+// most, and past 2,000 lines each only the texts are shown.
+function markDifferences(pa, pb, a, b) {
+  const x = a.split("\n"), y = b.split("\n");
+  if (x.length > 2000 || y.length > 2000) return;
+  // lcs[i][j]: the length of a longest common subsequence of x[i:], y[j:].
+  const lcs = Array.from({ length: x.length + 1 }, () => new Uint16Array(y.length + 1));
+  for (let i = x.length - 1; i >= 0; i--) {
+    for (let j = y.length - 1; j >= 0; j--) {
+      lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    }
+  }
+  const keepX = new Set(), keepY = new Set();
+  for (let i = 0, j = 0; i < x.length && j < y.length;) {
+    if (x[i] === y[j]) { keepX.add(i++); keepY.add(j++); } else if (lcs[i + 1][j] >= lcs[i][j + 1]) i++; else j++;
+  }
+  const write = (pre, lines, keep) => {
+    pre.replaceChildren(...lines.map((line, i) => {
+      const l = el(keep.has(i) ? "span" : "mark", line + (i < lines.length - 1 ? "\n" : ""), { class: "line" });
+      if (!keep.has(i)) l.dataset.differs = "";
+      return l;
+    }));
+  };
+  write(pa, x, keepX);
+  write(pb, y, keepY);
 }
 
 // --- Search ---
 
-// showSearch looks an id up as a session, a subject, an event, a delivery
-// and a quarantined body at once. One match opens it; several are listed;
-// none is said beside the search box.
+// kinds names each kind of record a search finds.
+const kinds = { session: "Session", subject: "Subject", event: "Event", notification: "Notification", delivery: "Delivery", quarantine: "Quarantined body" };
+
+// showSearch finds what has the id q, or an id that begins with q, with
+// the API's one search (GET /api/v1/search: ids, types and states, no
+// personal data, any role). One match opens it; several are listed; none,
+// or a q the search does not take, is said beside the search box.
 async function showSearch(q, turn) {
   q = q.trim();
   $("#q").value = q;
   $("#results-q").textContent = q;
   $("#search-error").textContent = "";
   $("#results-error").textContent = "";
+  $("#results-truncated").textContent = "";
   const list = $("#results-list");
   list.replaceChildren();
   if (!q) return;
-  const id = enc(q);
-  const lookups = [
-    ["session", `/api/v1/sessions/${id}`, (s) => ({ href: "#/sessions/" + enc(s.sessionId), text: `Session ${s.sessionId} (${s.status}) of ${s.subject.type} ${s.subject.id}` })],
-    ["subject", `/api/v1/subjects/${id}`, (s) => ({ href: `#/subjects/${enc(s.id)}?type=${enc(s.type)}`, text: `Subject ${s.type} ${s.id}, ${s.sessions.length} session(s)` })],
-    ["event", `/api/v1/events/${id}`, (e) => e.sessionId
-      ? { href: `#/sessions/${enc(e.sessionId)}?event=${enc(e.eventId)}`, text: `Event ${e.eventId} (${e.type}) of session ${e.sessionId}` }
-      : { href: "#/events/" + enc(e.eventId), text: `Event ${e.eventId} (${e.type})` }],
-    ["delivery", `/api/v1/deliveries/${id}`, (d) => ({ href: "#/deliveries/" + enc(d.id), text: `Delivery ${d.id} (${d.state}) to ${d.sink}` })],
-    ["quarantined body", `/api/v1/quarantine/${id}`, (x) => ({ href: "#/quarantine/" + enc(x.id), text: `Quarantined body ${x.id} (${x.reason})` })],
-  ];
-  const answers = await Promise.allSettled(lookups.map(([, path]) => api("GET", path)));
+  let res;
+  try {
+    res = await api("GET", "/api/v1/search?" + new URLSearchParams({ q }));
+  } catch (err) {
+    if (!current(turn)) return;
+    $("#results").hidden = false;
+    report($("#search-error"), err);
+    $("#results-error").textContent = $("#search-error").textContent;
+    return;
+  }
   if (!current(turn)) return;
-  const hits = [], failures = [];
-  answers.forEach((a, i) => {
-    if (a.status === "fulfilled") hits.push(lookups[i][2](a.value));
-    else if (a.reason instanceof Unauthorized) failures.unshift(a.reason);
-    else if (a.reason.status !== 404) failures.push(new Error(`${lookups[i][0]}: ${a.reason.message}`));
-  });
-  if (failures[0] instanceof Unauthorized) { report(null, failures[0]); return; }
-  if (hits.length === 1 && !failures.length) { location.replace(hits[0].href); return; }
+  if (res.items.length === 1 && !res.truncated.length) { location.replace(res.items[0].href); return; }
   $("#results").hidden = false;
-  for (const h of hits) { const li = el("li"); li.append(link(h.text, h.href)); list.append(li); }
-  const problem = failures.length ? failures.map((f) => f.message).join("; ")
-    : hits.length ? "" : `Nothing has the id ${q}: no session, subject, event, delivery or quarantined body.`;
-  $("#search-error").textContent = problem;
-  $("#results-error").textContent = problem;
+  for (const f of res.items) {
+    const li = el("li", null, { "data-found": f.kind });
+    const a = el("a", `${kinds[f.kind] || f.kind} `, { href: f.href });
+    a.append(idText(f.id));
+    const about = [f.type, f.status, f.sink && "to " + f.sink].filter(Boolean).join(", ");
+    li.append(a, about ? ` (${about})` : "");
+    list.append(li);
+  }
+  if (res.truncated.length) {
+    $("#results-truncated").textContent = `More ${res.truncated.map((k) => kinds[k] || k).join(", ")} records begin with ${res.q} than are listed: type more of the id.`;
+  }
+  if (!res.items.length) {
+    const problem = `Nothing has the id ${q}, or an id that begins with it: no session, subject, event, notification, delivery or quarantined body.`;
+    $("#search-error").textContent = problem;
+    $("#results-error").textContent = problem;
+  }
 }
 
 // --- Who is signed in, and the audit trail ---
 
 const auditState = { cursor: "" };
 
-// loadWhoami shows who is signed in, and the audit trail to admins only.
+// loadWhoami learns who is signed in, and with which role: what the pages
+// offer follows from it.
 async function loadWhoami() {
-  const me = await api("GET", "/api/v1/whoami");
-  $("#whoami").textContent = `Signed in as ${me.name} (${me.role})`;
-  $("#audit").hidden = me.role !== "admin";
-  if (me.role === "admin") await guard($("#audit-error"), () => loadAudit(false));
+  const who = await api("GET", "/api/v1/whoami");
+  me.name = who.name;
+  me.role = who.role;
+  $("#whoami").textContent = `Signed in as ${who.name} (${who.role})`;
+  $("#nav-audit").hidden = !may("admin");
+}
+
+function auditRow(tbody, a) {
+  row(tbody, [when(a.at), a.actor, a.action, a.target, a.remote || "CLI", a.outcome, a.detail || ""]);
 }
 
 async function loadAudit(more) {
@@ -955,18 +1105,47 @@ async function loadAudit(more) {
   const page = await api("GET", "/api/v1/audit?" + q);
   const tbody = $("#audit-trail tbody");
   if (!more) tbody.replaceChildren();
-  if (!more && !page.items.length) row(tbody, ["Nothing recorded."]);
-  for (const a of page.items) row(tbody, [when(a.at), a.actor, a.action, a.target, a.remote || "CLI", a.outcome, a.detail || ""]);
+  if (!more && !page.items.length) empty(tbody, "Nothing recorded.");
+  for (const a of page.items) auditRow(tbody, a);
   auditState.cursor = page.nextCursor || "";
   $("#more-audit").hidden = !page.nextCursor;
+}
+
+// objectAuditRows is how many entries an object's page lists: the newest.
+const objectAuditRows = 20;
+
+// loadObjectAudit shows an admin, below the object on screen, the audit
+// entries of its targets (each matched whole), newest first; a page shown
+// to another role has none, the trail being the admin's to read.
+async function loadObjectAudit(what, targets, turn) {
+  if (!may("admin")) return;
+  const box = $("#object-audit-error");
+  try {
+    const pages = await Promise.all(targets.map((t) => api("GET", "/api/v1/audit?" + new URLSearchParams({ target: t, limit: String(objectAuditRows) }))));
+    if (!current(turn)) return;
+    const seen = new Set();
+    const items = pages.flatMap((p) => p.items).filter((a) => !seen.has(a.id) && seen.add(a.id))
+      .sort((a, b) => b.id - a.id).slice(0, objectAuditRows);
+    const tbody = $("#object-audit-trail tbody");
+    tbody.replaceChildren();
+    if (!items.length) empty(tbody, "Nothing recorded.");
+    for (const a of items) auditRow(tbody, a);
+    $("#object-audit-of").textContent = `(${what}; newest first)`;
+    box.textContent = "";
+  } catch (err) {
+    if (!current(turn)) return;
+    report(box, err);
+  }
+  $("#object-audit").hidden = false;
 }
 
 // --- Start ---
 
 function logout(message) {
   sessionStorage.removeItem(tokenKey);
+  me.name = me.role = "";
   $("#whoami").textContent = "";
-  $("#audit").hidden = true;
+  $("#nav-audit").hidden = true;
   $("#app").hidden = true;
   $("#logout").hidden = true;
   $("#nav").hidden = true;
@@ -981,8 +1160,8 @@ function start() {
   $("#logout").hidden = false;
   $("#nav").hidden = false;
   $("#search").hidden = false;
-  route().catch((err) => report(null, err));
-  loadWhoami().catch((err) => report(null, err));
+  // The role first: a page offers what the role may do.
+  loadWhoami().then(route).catch((err) => report(null, err));
 }
 
 // setParams moves the overview to the same filters with changes.
@@ -1004,7 +1183,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#search").addEventListener("submit", (e) => {
     e.preventDefault();
     const q = $("#q").value.trim();
-    $("#search-error").textContent = q ? "" : "Type a session, subject or event id.";
+    $("#search-error").textContent = q ? "" : "Type an id, or its first 8 digits.";
     if (!q) return;
     const target = "#/search?" + new URLSearchParams({ q });
     if (location.hash === target) route(); else location.hash = target;
@@ -1042,6 +1221,17 @@ document.addEventListener("DOMContentLoaded", () => {
       if (b) sendAgain(b);
     });
   }
+  $("#app").addEventListener("click", async (e) => {
+    const b = e.target.closest("[data-copy]");
+    if (!b) return;
+    try {
+      await navigator.clipboard.writeText(document.getElementById(b.dataset.copy).textContent);
+      b.textContent = "Copied";
+    } catch {
+      b.textContent = "Select the id to copy it";
+    }
+    setTimeout(() => { b.textContent = "Copy"; }, 1500);
+  });
   window.addEventListener("hashchange", () => { if (sessionStorage.getItem(tokenKey)) route().catch((err) => report(null, err)); });
   if (sessionStorage.getItem(tokenKey)) start(); else logout();
 });

@@ -91,7 +91,8 @@ func IDPrefix(q string) (prefix string, whole bool, err error) {
 			return p, false, nil
 		}
 	}
-	return "", false, Errorf(EINVALID, "q %q: give a whole id (a UUID) or its first %d or more hexadecimal digits; the search finds ids only", q, MinIDPrefix)
+	// The answer does not quote q: it may be an e-mail address or a name.
+	return "", false, Errorf(EINVALID, "q is not an id: give a whole id (a UUID) or its first %d or more hexadecimal digits; the search finds ids only, not names or e-mail addresses", MinIDPrefix)
 }
 
 // IDPrefixRange is the range of the ids that begin with prefix (an ASCII

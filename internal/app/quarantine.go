@@ -73,14 +73,10 @@ func (s *Service) QuarantineItem(ctx context.Context, a Actor, id string) (*kycd
 	})
 }
 
-// QuarantineSummary returns the quarantined body id as the list shows it:
-// its reason, problem and times, without the bytes it holds, so it is not
-// audited. ENOTFOUND for an unknown id.
+// QuarantineSummary returns the quarantined body id for a front end to
+// show as the list shows it: its reason, problem and times, and (as
+// ListQuarantine's items) the bytes it holds for the replay checks only,
+// never to be shown, so it is not audited. ENOTFOUND for an unknown id.
 func (s *Service) QuarantineSummary(ctx context.Context, id string) (*kycd.Quarantined, error) {
-	q, err := s.Store.QuarantineItem(ctx, canonicalID(id))
-	if err != nil {
-		return nil, err
-	}
-	q.Body, q.OriginalBody, q.Signature = nil, nil, ""
-	return q, nil
+	return s.Store.QuarantineItem(ctx, canonicalID(id))
 }

@@ -64,10 +64,8 @@ func TestDashboardShowsWhoIsSignedInAndTheAuditTrail(t *testing.T) {
 	b := newBrowserPage(t)
 
 	// The viewer: the dead delivery listed, no button to act on it.
-	b.do(chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible("#login"),
-		chromedp.SendKeys("#token", "viewer-token"), chromedp.Click(`#login button[type="submit"]`),
-		chromedp.WaitVisible(`#dead [data-delivery="`+claimed[0].ID+`"]`))
-	b.until("the viewer's name", `document.querySelector("#whoami").textContent.includes("support")`)
+	b.signIn(srv.URL+"/", "viewer-token")
+	b.do(chromedp.WaitVisible(`#dead [data-delivery="` + claimed[0].ID + `"]`))
 	if who := b.text("#whoami"); !strings.Contains(who, "support (viewer)") {
 		t.Errorf("signed in as a viewer, the header reads %q", who)
 	}
@@ -80,7 +78,8 @@ func TestDashboardShowsWhoIsSignedInAndTheAuditTrail(t *testing.T) {
 	b.do(chromedp.Click("#logout"), chromedp.WaitVisible("#login"))
 
 	// The admin: the trail on its own page, not below the overview.
-	b.do(chromedp.SendKeys("#token", "token"), chromedp.Click(`#login button[type="submit"]`), chromedp.WaitVisible(`#dead [data-retry]`))
+	b.signIn(srv.URL+"/", "token")
+	b.do(chromedp.WaitVisible(`#dead [data-retry]`))
 	if visible := b.eval(`String(!document.querySelector("#audit").hidden)`); visible != "false" {
 		t.Error("the overview shows the audit trail at its bottom")
 	}

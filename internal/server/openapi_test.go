@@ -648,7 +648,7 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 				t.Errorf("search %q as a viewer = %+v, lacking %s %s", query, res.Items, want.Kind, want.ID)
 				continue
 			}
-			if got := v.do(t, h, 200, "GET", hit.API, nil, viewer...).Body.String(); strings.Contains(got, `"body"`) {
+			if got := v.do(t, h, 200, "GET", hit.API, nil, viewer...).Body.String(); strings.Contains(got, `"body"`) || strings.Contains(got, `"originalBody"`) {
 				t.Errorf("%s, the API path of a %s hit, shows a viewer a body: %s", hit.API, hit.Kind, got)
 			}
 		}

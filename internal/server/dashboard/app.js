@@ -221,7 +221,10 @@ async function route() {
     case "search":
       return show("search", () => showSearch(params.get("q") || "", turn));
     case "audit":
-      return show("audit", () => guard($("#audit-error"), () => loadAudit(false)));
+      return show("audit", () => guard($("#audit-error"), async () => {
+        if (!may("admin")) throw new Error("The audit trail is read with an admin token.");
+        await loadAudit(false);
+      }));
   }
   setView("overview");
   $("#error").textContent = `There is no page ${location.hash}.`;

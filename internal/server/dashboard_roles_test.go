@@ -150,6 +150,9 @@ func TestDashboardForEveryRole(t *testing.T) {
 		if errs := b.errorsShown(); errs != "" {
 			t.Errorf("a viewer's search of %s shows errors: %q", d.other[:8], errs)
 		}
+		// A notification's id opens its session, the notification marked.
+		b.search(d.otherNo)
+		b.until("the notification's session", `location.hash.startsWith("#/sessions/`+d.other+`?notification=") && document.querySelector('[data-notification="`+d.otherNo+`"].highlight') !== null`)
 		// Eight digits several records share: listed, each a link.
 		b.search(d.session[:8])
 		b.until("the list of what begins with "+d.session[:8], `document.querySelectorAll("#results-list li").length >= 3`)

@@ -171,10 +171,22 @@ func TestDashboardInABrowser(t *testing.T) {
 			t.Fatalf("%s never read %q: %v", list, empty, err)
 		}
 	}
-	do(chromedp.Click(`[data-retry]`), chromedp.WaitNotPresent(`[data-retry]`))
+	// The overview's lists are drawn again when a refresh lands, which can
+	// replace a button between finding it and clicking it: click it by a
+	// query at the moment of the click instead of by a node found earlier.
+	click := func(sel string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const b = document.querySelector(%q); if (!b) return false; b.click(); return true })()`, sel)
+		if _, err := chromedp.Run(bctx, chromedp.Poll[bool](js)); err != nil {
+			t.Fatalf("browser: no %s to click: %v", sel, err)
+		}
+	}
+	click(`[data-retry]`)
+	do(chromedp.WaitNotPresent(`[data-retry]`))
 	settled("#dead", "No dead deliveries")
 	dead := text("#dead")
-	do(chromedp.Click(`[data-replay]`), chromedp.WaitNotPresent(`[data-replay]`))
+	click(`[data-replay]`)
+	do(chromedp.WaitNotPresent(`[data-replay]`))
 	settled("#quarantine", "Nothing in quarantine")
 	quarantine := text("#quarantine")
 	do(chromedp.WaitVisible(`[data-session="` + replayed + `"]`))

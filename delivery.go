@@ -82,7 +82,13 @@ type Attempt struct {
 	Outcome    string    `json:"outcome"`
 	StatusCode int       `json:"statusCode,omitempty"`
 	Error      string    `json:"error,omitempty"`
+	// ResponseBody is the start of what the receiver answered a failed
+	// attempt (ResponseBodyLimit bytes at most), credentials struck.
+	ResponseBody string `json:"responseBody,omitempty"`
 }
+
+// ResponseBodyLimit is how much of a receiver's answer an attempt keeps.
+const ResponseBodyLimit = 1 << 10
 
 // DeliveryUpdate is the delivery's state after an attempt.
 type DeliveryUpdate struct {
@@ -114,6 +120,63 @@ type DeliveryFilter struct {
 	Orphaned bool   // only deliveries of sinks no longer configured
 	Limit    int    // 1 to 500; 50 when 0
 	Cursor   string // from the previous page's NextCursor
+	DeliveryMatch
+}
+
+// DeliveryMatch selects deliveries by what their notification tells of,
+// when they were created and how they last failed: what a support agent
+// triaging the dead letter narrows by. Zero fields select all.
+type DeliveryMatch struct {
+	Type      string    `json:"type,omitempty"`    // the notification's type, e.g. kyc.session.rejected
+	SessionID string    `json:"session,omitempty"` // the session the notification concerns
+	SubjectID string    `json:"subject,omitempty"` // the subject (user, related party, business) it concerns
+	Since     time.Time `json:"since,omitzero"`    // created at or after
+	Until     time.Time `json:"until,omitzero"`    // created before
+	// Error is a piece of the last error, in any case.
+	Error string `json:"error,omitempty"`
+}
+
+// DeliverySelector is a filter of deliveries to act on in bulk (retry,
+// drop): the same fields as a list's, without paging.
+type DeliverySelector struct {
+	State string `json:"state,omitempty"`
+	Sink  string `json:"sink,omitempty"`
+	DeliveryMatch
+}
+
+// IsZero reports whether the selector names no criterion: it would take
+// every delivery.
+func (s DeliverySelector) IsZero() bool { return s == DeliverySelector{} }
+
+// DeliveryGroup counts the deliveries of one sink that last failed with
+// one error ("" for those that never failed).
+type DeliveryGroup struct {
+	Sink      string `json:"sink"`
+	LastError string `json:"lastError"`
+	Count     int    `json:"count"`
+}
+
+// DeliverySummary is the deliveries a filter matches, counted by sink and
+// last error, the largest group first.
+type DeliverySummary struct {
+	Total  int             `json:"total"`
+	Groups []DeliveryGroup `json:"groups"`
+}
+
+// BulkChange is what a bulk retry or drop did: how many deliveries the
+// selector matched, and how many it changed (CanChangeInBulk).
+type BulkChange struct {
+	Matched int
+	Changed int
+}
+
+// CanChangeInBulk says whether a bulk retry or drop changes a delivery in
+// state, being sent (leased) or not: only a pending or dead one that no
+// dispatcher holds. A delivered one is not sent again, nor a dropped one
+// revived, by a filter that happened to take it; RetryDelivery does that
+// for one delivery named by its id.
+func CanChangeInBulk(state string, leased bool) bool {
+	return (state == DeliveryPending || state == DeliveryDead) && !leased
 }
 
 // DeliveryQuery selects the deliveries Store.Deliveries reads, oldest
@@ -122,6 +185,7 @@ type DeliveryQuery struct {
 	States   []string // in one of these states
 	Sink     string   // of this sink
 	NotSinks []string // of none of these sinks
+	DeliveryMatch
 	// After, with AfterID, reads the rows after the one created at After
 	// with id AfterID.
 	After   time.Time

@@ -1,6 +1,9 @@
 package kycd
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Personal data is what kycd holds about a person beyond what recognising,
 // ordering and explaining their KYC needs. This file defines it once, and
@@ -113,4 +116,46 @@ func RedactPayloadMarked(payload json.RawMessage, mark string) json.RawMessage {
 		return out
 	}
 	return marked
+}
+
+// PersonalValues lists the personal data of a notification payload as
+// text (the fields WithoutPersonalData removes): its invitation's names,
+// e-mail, phone number and verification URL, its failures' messages and an
+// expiration warning's action text. A payload that is not a notification
+// has none kycd knows of.
+func PersonalValues(payload []byte) []string {
+	var n Notification
+	if json.Unmarshal(payload, &n) != nil {
+		return nil
+	}
+	var out []string
+	if v := n.Invitation; v != nil {
+		out = append(out, v.FirstName, v.LastName, v.Email, v.PhoneNumber, v.VerificationURL)
+	}
+	for _, f := range n.Failures {
+		out = append(out, f.Message)
+	}
+	if n.Expiration != nil {
+		out = append(out, n.Expiration.Action)
+	}
+	return out
+}
+
+// StripPersonal returns text with each of values (PersonalValues), as it
+// is and as JSON writes it, replaced by mark: a receiver's answer that
+// quotes the notification back keeps none of its personal data. Values
+// of fewer than two characters are left, as they would match anywhere.
+func StripPersonal(text string, values []string, mark string) string {
+	for _, v := range values {
+		if len([]rune(v)) < 2 {
+			continue
+		}
+		text = strings.ReplaceAll(text, v, mark)
+		if quoted, err := json.Marshal(v); err == nil {
+			if inner := string(quoted[1 : len(quoted)-1]); inner != v {
+				text = strings.ReplaceAll(text, inner, mark)
+			}
+		}
+	}
+	return text
 }

@@ -41,3 +41,20 @@ func TestRedactPayload(t *testing.T) {
 		t.Error("WithoutPersonalData changed its argument")
 	}
 }
+
+// A receiver's answer that quotes a notification back keeps none of its
+// personal data, as written or JSON-escaped.
+func TestStripPersonal(t *testing.T) {
+	payload := []byte(`{"id":"n","type":"kyc.session.invited","invitation":{"firstName":"Zoë","lastName":"O\"Brien","email":"zoe@example.com","verificationUrl":"https://v.example/x?a=1&b=2"},"failures":[{"checkType":"id","code":"X","message":"Name mismatch"}]}`)
+	values := kycd.PersonalValues(payload)
+	answer := `400: {"invitation":{"firstName":"Zoë","lastName":"O\"Brien","email":"zoe@example.com","verificationUrl":"https://v.example/x?a=1\u0026b=2"},"message":"Name mismatch","code":"X"}`
+	got := kycd.StripPersonal(answer, values, "[personal data]")
+	for _, v := range []string{"Zoë", "Brien", "zoe@example.com", "v.example", "Name mismatch"} {
+		if strings.Contains(got, v) {
+			t.Errorf("StripPersonal left %q in %s", v, got)
+		}
+	}
+	if !strings.Contains(got, `"code":"X"`) || !strings.HasPrefix(got, "400: ") {
+		t.Errorf("StripPersonal = %s, want the rest kept", got)
+	}
+}

@@ -46,7 +46,10 @@ type SinkError struct {
 	// Pause says the endpoint itself is gone (HTTP 410): the sink's
 	// deliveries wait, pending, until an operator resumes the sink.
 	Pause bool
-	Err   error
+	// Body is the start of the receiver's answer (ResponseBodyLimit bytes
+	// at most), for the attempt's record; the dispatcher redacts it.
+	Body string
+	Err  error
 }
 
 func (e *SinkError) Error() string {

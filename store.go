@@ -92,6 +92,10 @@ type Store interface {
 	// Delivery returns a delivery with its attempts, the actions operators
 	// took on it and its notification, or ENOTFOUND.
 	Delivery(ctx context.Context, id string) (*Delivery, error)
+	// DeliverySummary counts the deliveries q selects (its After, AfterID
+	// and Limit aside) by sink and last error, the largest group first,
+	// then by sink and error.
+	DeliverySummary(ctx context.Context, q DeliveryQuery) ([]DeliveryGroup, error)
 	// Notifications returns the notifications among ids that exist,
 	// oldest first, each with its deliveries and their attempts and
 	// actions. Unknown ids are left out.

@@ -78,3 +78,23 @@ func clean(s string, block bool) bool {
 	}
 	return true
 }
+
+// ValidPrefix is the start of s, at most n bytes cut at a character's
+// boundary, as text any store keeps: invalid UTF-8 and NUL (which
+// PostgreSQL's text refuses) become U+FFFD. A receiver's answer is
+// kept so, whatever bytes it sent.
+func ValidPrefix(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+		// Drop a character the cut split: at most utf8.UTFMax-1 bytes.
+		for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+			if utf8.RuneStart(s[i]) {
+				if !utf8.FullRuneInString(s[i:]) {
+					s = s[:i]
+				}
+				break
+			}
+		}
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}

@@ -39,3 +39,23 @@ func TestAuditTargetEscaped(t *testing.T) {
 		t.Errorf("SubjectTarget = %q, want %q", got, want)
 	}
 }
+
+func TestValidPrefix(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdef", 3, "abc"},
+		{"aé", 2, "a"},   // é is two bytes: the cut would split it
+		{"a€b", 3, "a"},  // € is three
+		{"a€b", 4, "a€"}, // a cut after it keeps it
+		{"a\x00b", 10, "a\uFFFDb"},
+		{"a\xffb", 10, "a\uFFFDb"},
+	} {
+		if got := kycd.ValidPrefix(c.in, c.n); got != c.want {
+			t.Errorf("ValidPrefix(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+}

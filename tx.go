@@ -51,6 +51,10 @@ type DeliveryTx interface {
 	// DeliveryIDs lists the ids of the deliveries in state, of sink
 	// unless sink is "", in no particular order.
 	DeliveryIDs(ctx context.Context, state, sink string) ([]string, error)
+	// MatchingDeliveries reads the deliveries q selects (its After,
+	// AfterID and Limit aside), oldest first, and holds them until the
+	// transaction ends.
+	MatchingDeliveries(ctx context.Context, q DeliveryQuery) ([]*DeliveryRow, error)
 	// StartRound makes the deliveries ids pending and due at at, in a new
 	// round of attempts that begins at at, leased by nobody. Unknown ids
 	// are skipped.

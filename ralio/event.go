@@ -18,6 +18,10 @@ const (
 	TypeKYCExpirationWarning = "kyc_expiration_warning"
 )
 
+// EventTypes are the event types above, the ones kycd knows.
+var EventTypes = []string{TypeSessionFailed, TypeSessionVerified, TypeSessionManualReview, TypeSessionExpired,
+	TypeRelatedPartyInvited, TypeKYCStateUpdated, TypeKYBStateUpdated, TypeKYCExpirationWarning}
+
 // Subject types: who a session or a level belongs to.
 const (
 	SubjectUser         = "user"

@@ -26,14 +26,14 @@ begins with it.`,
 		Args: cobra.NoArgs,
 		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
 			if f.Limit < 1 || f.Limit > 500 {
-				return fmt.Errorf("--limit %d: want 1 to 500", f.Limit)
+				return usagef("--limit %d: want 1 to 500", f.Limit)
 			}
 			page, err := a.Audit(cmd.Context(), f)
 			if err != nil {
 				return err
 			}
 			if e.cfg.JSON {
-				return printJSON(e.stdout, page)
+				return printList(e.stdout, page.Items, page.NextCursor)
 			}
 			return printAudit(e.stdout, page)
 		}),

@@ -100,7 +100,7 @@ var envTwins = map[string]string{ //nolint:gosec // G101: names of environment v
 }
 
 func (c *config) flags(fs *pflag.FlagSet) {
-	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on (serve) or to send to (send)")
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&c.Database, "database", "sqlite:kycd.db", "sqlite:PATH or postgres://…")
 	fs.StringSliceVar(&c.RalioSecrets, "ralio-secret", nil, "Ralio webhook secret; repeat or comma-separate to rotate (generated and kept in the database when unset)")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "the API's admin token, named admin (generated and kept as a hash when unset; more tokens: kycd tokens create)")

@@ -238,7 +238,7 @@ func fileSink(item *yaml.Node) (string, error) {
 func (e *env) applyConfigFile(fs *pflag.FlagSet, c *configFile) error {
 	for _, v := range c.values {
 		f := fs.Lookup(v.flag)
-		if f == nil || f.Changed || e.fromEnv[v.flag] != "" {
+		if f == nil || f.Changed || e.fromEnv[v.flag] != "" || !e.isConfigFlag(f) {
 			continue // not this command's, or set by a flag or a variable, which win
 		}
 		var err error

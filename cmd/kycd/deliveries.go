@@ -2,30 +2,32 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os/user"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/app"
 )
 
 func deliveriesCmd(e *env) *cobra.Command {
 	cmd := group("deliveries", "Inspect, retry, move or drop notification deliveries (the dead letter)")
-	var f kycd.DeliveryFilter
+	var lf deliveryFlags
+	f := &lf.f
 	var pages pageFlags
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List deliveries, oldest first, a page at a time",
 		Args:  cobra.NoArgs,
 		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
-			switch f.State {
-			case "", kycd.DeliveryPending, kycd.DeliveryDelivered, kycd.DeliveryDead, kycd.DeliveryDropped:
-			default:
-				return fmt.Errorf("--state %q: want pending, delivered, dead or dropped", f.State)
+			if err := lf.check(); err != nil {
+				return err
 			}
 			svc, err := e.app(cmd.Context(), store)
 			if err != nil {
@@ -33,7 +35,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 			}
 			items, next, err := collect(&pages, func(limit int, cursor string) ([]*kycd.Delivery, string, error) {
 				f.Limit, f.Cursor = limit, cursor
-				page, err := svc.Deliveries(cmd.Context(), f)
+				page, err := svc.Deliveries(cmd.Context(), *f)
 				if err != nil {
 					return nil, "", err
 				}
@@ -47,16 +49,45 @@ func deliveriesCmd(e *env) *cobra.Command {
 				d.LastError = kycd.RedactText(d.LastError)
 			}
 			if e.cfg.JSON {
-				return printJSON(e.stdout, page)
+				return printList(e.stdout, page.Items, page.NextCursor)
 			}
 			return printDeliveries(e.stdout, page)
 		}),
 	}
-	list.Flags().StringVar(&f.State, "state", "", "only deliveries in this state: pending, delivered, dead or dropped")
-	list.Flags().StringVar(&f.Sink, "sink", "", "only deliveries of the sink of this name")
+	lf.add(list)
 	list.Flags().BoolVar(&f.Orphaned, "orphaned", false, "only deliveries of sinks no longer configured")
 	pages.add(list)
 	e.use(list, storeFlags...)
+
+	var sf deliveryFlags
+	summary := &cobra.Command{
+		Use:   "summary",
+		Short: "Count the deliveries the filters select by sink and last error, the largest group first",
+		Long: `Count the deliveries the filters select (those of deliveries list) by sink
+and last error, the largest group first: what a dead letter after an outage
+is made of. Then retry a group with deliveries retry --all-dead --sink, or
+over the API by its filter (POST /api/v1/deliveries/retry).`,
+		Example: `  kycd deliveries summary --state dead
+  kycd deliveries summary --state dead --since 2026-11-30T00:00:00Z --json`,
+		Args: cobra.NoArgs,
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
+			if err := sf.check(); err != nil {
+				return err
+			}
+			sum, err := a.DeliverySummary(cmd.Context(), kycd.DeliverySelector{State: sf.f.State, Sink: sf.f.Sink, DeliveryMatch: sf.f.DeliveryMatch})
+			if err != nil {
+				return badValue(err)
+			}
+			if e.cfg.JSON {
+				return printJSON(e.stdout, sum)
+			}
+			return printPage(e, sum.Groups, "", "no deliveries match", "SINK\tDELIVERIES\tLAST ERROR", func(g kycd.DeliveryGroup) string {
+				return fmt.Sprintf("%s\t%d\t%s", shown(g.Sink), g.Count, shown(orDash(g.LastError)))
+			})
+		}),
+	}
+	sf.add(summary)
+	e.use(summary, storeFlags...)
 
 	show := &cobra.Command{
 		Use:   "show ID",
@@ -81,26 +112,34 @@ func deliveriesCmd(e *env) *cobra.Command {
 	e.use(show, storeFlags...)
 
 	var allDead bool
+	var deadOf string
 	retry := &cobra.Command{
-		Use:   "retry ID|--all-dead",
-		Short: "Make a delivery (or every dead one) due now, with a fresh round of attempts",
+		Use:   "retry ID|--all-dead [--sink NAME]",
+		Short: "Make a delivery (or every dead one, of one sink or all) due now, with a fresh round of attempts",
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			if allDead == (len(args) == 1) || len(args) > 1 {
-				return fmt.Errorf("give one delivery ID or --all-dead")
+				return usagef("give one delivery ID or --all-dead")
+			}
+			if deadOf != "" && !allDead {
+				return usagef("--sink takes the dead deliveries of one sink with --all-dead; a delivery named by its ID needs no --sink")
 			}
 			svc, err := e.app(cmd.Context(), store)
 			if err != nil {
 				return err
 			}
 			if allDead {
-				n, err := svc.RetryDeadDeliveries(cmd.Context(), e.cliActor())
+				n, err := e.retryDead(cmd.Context(), svc, deadOf)
 				if err != nil {
 					return err
 				}
 				if e.cfg.JSON {
 					return printJSON(e.stdout, map[string]int{"retried": n})
 				}
-				fmt.Fprintf(e.stdout, "%d dead deliveries are due again; a running kycd serve sends them\n", n)
+				of := ""
+				if deadOf != "" {
+					of = " of sink " + shown(deadOf)
+				}
+				fmt.Fprintf(e.stdout, "%d dead deliveries%s are due again; a running kycd serve sends them\n", n, of)
 				return nil
 			}
 			if err := svc.RetryDelivery(cmd.Context(), e.cliActor(), args[0]); err != nil {
@@ -114,6 +153,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 		}),
 	}
 	retry.Flags().BoolVar(&allDead, "all-dead", false, "retry every dead delivery")
+	retry.Flags().StringVar(&deadOf, "sink", "", "with --all-dead, only the dead deliveries of the sink of this name")
 	e.use(retry, storeFlags...)
 
 	var to string
@@ -123,7 +163,7 @@ func deliveriesCmd(e *env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			if to == "" {
-				return fmt.Errorf("--to: name the sink to move the delivery to (kycd sinks list shows them)")
+				return usagef("--to: name the sink to move the delivery to (kycd sinks list shows them)")
 			}
 			svc, err := e.app(cmd.Context(), store)
 			if err != nil {
@@ -162,8 +202,45 @@ func deliveriesCmd(e *env) *cobra.Command {
 		}),
 	}
 	e.use(drop, storeFlags...)
-	cmd.AddCommand(list, show, retry, move, drop)
+	cmd.AddCommand(list, summary, show, retry, move, drop)
 	return cmd
+}
+
+// deliveryFlags are the filters of deliveries list and summary.
+type deliveryFlags struct {
+	f            kycd.DeliveryFilter
+	since, until timeFlag
+}
+
+func (d *deliveryFlags) add(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&d.f.State, "state", "", "only deliveries in this state: "+strings.Join(kycd.DeliveryStates, ", "))
+	fs.StringVar(&d.f.Sink, "sink", "", "only deliveries of the sink of this name")
+	fs.StringVar(&d.f.Type, "type", "", "only deliveries of notifications of this type, e.g. kyc.session.rejected")
+	fs.StringVar(&d.f.SessionID, "session", "", "only deliveries of notifications about this session")
+	fs.StringVar(&d.f.SubjectID, "subject", "", "only deliveries of notifications about this subject (user, related party or business id)")
+	fs.Var(&d.since, "since", "only deliveries created at or after this RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
+	fs.Var(&d.until, "until", "only deliveries created before this RFC 3339 time")
+	fs.StringVar(&d.f.Error, "error", "", "only deliveries whose last error holds this text, in any case")
+}
+
+// check refuses an unknown --state and sets the times.
+func (d *deliveryFlags) check() error {
+	if app.CheckDeliveryState(d.f.State) != nil {
+		return usagef("--state %q: want %s", d.f.State, strings.Join(kycd.DeliveryStates, ", "))
+	}
+	d.f.Since, d.f.Until = d.since.t, d.until.t
+	return nil
+}
+
+// retryDead retries every dead delivery, of the sink named sink unless it
+// is "", and says how many.
+func (e *env) retryDead(ctx context.Context, svc *app.Service, sink string) (int, error) {
+	if sink == "" {
+		return svc.RetryDeadDeliveries(ctx, e.cliActor())
+	}
+	res, err := svc.RetryMatching(ctx, e.cliActor(), kycd.DeliverySelector{State: kycd.DeliveryDead, Sink: sink})
+	return res.Changed, err
 }
 
 // printDeliveries prints a page of deliveries as a table, saying when
@@ -217,6 +294,11 @@ func printDelivery(out io.Writer, d *kycd.Delivery) error {
 		}
 		if err := w.Flush(); err != nil {
 			return err
+		}
+		for _, a := range d.Attempts {
+			if a.ResponseBody != "" {
+				fmt.Fprintf(out, "\nAnswer to attempt %d (its first KiB)\n%s\n", a.N, shownBlock(strings.TrimSpace(a.ResponseBody)))
+			}
 		}
 	}
 	if len(d.Actions) > 0 {
@@ -278,7 +360,7 @@ func sinksCmd(e *env) *cobra.Command {
 				return err
 			}
 			if e.cfg.JSON {
-				return printJSON(e.stdout, map[string]any{"items": sinks})
+				return printList(e.stdout, sinks, "")
 			}
 			if len(sinks) == 0 {
 				fmt.Fprintln(e.stdout, "no sinks: kycd serve records its sinks when it starts")
@@ -305,14 +387,21 @@ func sinksCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := svc.ResumeSink(cmd.Context(), e.cliActor(), args[0])
+			r, err := svc.ResumeSinkReport(cmd.Context(), e.cliActor(), args[0])
+			if kycd.ErrorCode(err) == kycd.ENOTFOUND {
+				return kycd.Errorf(kycd.ENOTFOUND, "unknown sink %q: kycd sinks list shows the sinks", args[0])
+			}
 			if err != nil {
 				return err
 			}
 			if e.cfg.JSON {
-				return printJSON(e.stdout, map[string]any{"sink": args[0], "pending": n})
+				return printJSON(e.stdout, map[string]any{"sink": args[0], "wasPaused": r.WasPaused, "pending": r.Pending})
 			}
-			fmt.Fprintf(e.stdout, "sink %s is not paused; %d of its pending deliveries are due again; a running kycd serve sends them\n", shown(args[0]), n)
+			if !r.WasPaused {
+				fmt.Fprintf(e.stdout, "sink %s was not paused: nothing changed\n", shown(args[0]))
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "resumed sink %s: %d of its pending deliveries are due again; a running kycd serve sends them\n", shown(args[0]), r.Pending)
 			return nil
 		}),
 	}

@@ -118,18 +118,18 @@ Faults on demand: --duplicates, --reorder, --generation mixed.`,
 		// flags of the same names here; this one applies the emulator's.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvTwins(cmd.Flags(), emulatorEnvTwins, e.getenv); err != nil {
-				return err
+				return usage(err)
 			}
 			// --log-format and --log-level are serve's too, with the same
 			// variables.
 			logTwins := map[string]string{"log-format": envTwins["log-format"], "log-level": envTwins["log-level"]}
 			if err := applyEnvTwins(cmd.Flags(), logTwins, e.getenv); err != nil {
-				return err
+				return usage(err)
 			}
 			if err := e.cfg.checkLogging(); err != nil {
-				return err
+				return usage(err)
 			}
-			return c.validate()
+			return usage(c.validate())
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("seed") && e.getenv(emulatorEnvTwins["seed"]) == "" {

@@ -144,8 +144,9 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		return len(deliveries.Items) > 0 && deliveries.Items[0].AttemptCount > 0
 	})
 	delivery := deliveries.Items[0]
-	var quarantined []kycd.Quarantined
-	jsonOf(t, &quarantined, "quarantine", "list", "--database", db)
+	var list struct{ Items []kycd.Quarantined }
+	jsonOf(t, &list, "quarantine", "list", "--database", db)
+	quarantined := list.Items
 	if len(quarantined) < 2 {
 		t.Fatalf("quarantine list = %d items, want the 2 bodies refused", len(quarantined))
 	}
@@ -176,6 +177,7 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		"audit list":         {{withDB("audit", "list"), true}},
 		"deliveries list":    {{withDB("deliveries", "list"), false}},
 		"deliveries show":    {{withDB("deliveries", "show", delivery.ID), false}},
+		"deliveries summary": {{withDB("deliveries", "summary"), false}},
 		"deliveries retry":   {{withDB("deliveries", "retry", delivery.ID), false}, {withDB("deliveries", "retry", hostile), false}},
 		"deliveries move":    {{withDB("deliveries", "move", delivery.ID, "--to", hostile), false}},
 		"deliveries drop":    {{withDB("deliveries", "drop", hostile), false}},
@@ -186,6 +188,7 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		"quarantine replay":  {{withDB("quarantine", "replay", qid), false}},
 		"quarantine discard": {{withDB("quarantine", "discard", hostile), false}},
 		"sessions list":      {{withDB("sessions", "list"), false}},
+		"sessions stalled":   {{withDB("sessions", "stalled"), false}},
 		"sessions get":       {{withDB("sessions", "get", session), true}, {withDB("sessions", "get", hostile), false}},
 		"sinks list":         {{withDB("sinks", "list"), true}},
 		"sinks resume":       {{withDB("sinks", "resume", hostile), false}},
@@ -201,7 +204,7 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		"secrets show":       {{withDB("secrets", "show"), false}},
 		"version":            {{[]string{"version"}, false}},
 		"config check":       {{[]string{"config", "check", "--config", hostileConfig}, true}, {[]string{"config", "check", "--addr", hostile}, false}},
-		"subjects erase":     {{withDB("subjects", "erase", user), false}},
+		"subjects erase":     {{withDB("subjects", "erase", user, "--yes"), false}},
 		"tokens create":      {{withDB("tokens", "create", hostile, "--role", "viewer"), false}},
 	}
 	// Commands that print nothing from the store or the outside: serve

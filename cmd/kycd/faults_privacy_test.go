@@ -71,7 +71,7 @@ func quarantineOnlyRun(t *testing.T, s *kycdServer, db string) string {
 	nowhere := uuid.NewString()
 	wantProblem(t, s.api(t, http.MethodGet, "/api/v1/subjects/"+nowhere+"/export?type=user"), http.StatusNotFound)
 	wantProblem(t, s.api(t, http.MethodDelete, "/api/v1/subjects/"+nowhere), http.StatusNotFound)
-	if _, err := cli(t, "subjects", "erase", nowhere, "--type", "user", "--database", db); err == nil || !strings.Contains(err.Error(), "not found") {
+	if _, err := cli(t, "subjects", "erase", nowhere, "--type", "user", "--yes", "--database", db); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("kycd subjects erase of an id named nowhere: %v", err)
 	}
 	seen = append(seen, "an id named nowhere: 404")
@@ -101,7 +101,7 @@ func quarantineOnlyRun(t *testing.T, s *kycdServer, db string) string {
 	if erase.status != http.StatusOK || json.Unmarshal(erase.body, &receipt) != nil || receipt.Erased["quarantine"] != 1 || receipt.NotificationID == "" {
 		t.Errorf("erasure = %s", erase)
 	}
-	if out := mustCLI(t, "subjects", "erase", byCLI, "--type", "user", "--database", db); !strings.Contains(out, "1 quarantined bodies") {
+	if out := mustCLI(t, "subjects", "erase", byCLI, "--type", "user", "--yes", "--database", db); !strings.Contains(out, "1 quarantined bodies") {
 		t.Errorf("kycd subjects erase:\n%s", out)
 	}
 	seen = append(seen, "erasure: 200, 1 quarantined body, kyc.subject.erased notified")

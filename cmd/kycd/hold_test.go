@@ -207,7 +207,7 @@ func TestHeldBodyExportedAndErased(t *testing.T) {
 	if out := mustCLI(t, "subjects", "export", user, "--type", "user", "--database", db); !strings.Contains(out, q) || !strings.Contains(out, user) {
 		t.Errorf("export of the subject a held body names lacks it:\n%s", out)
 	}
-	mustCLI(t, "subjects", "erase", user, "--type", "user", "--database", db)
+	mustCLI(t, "subjects", "erase", user, "--type", "user", "--yes", "--database", db)
 	var item struct {
 		Body *string `json:"body"`
 	}

@@ -57,13 +57,13 @@ type loadReport struct {
 // than hidden when the server falls behind.
 func (e *env) load(ctx context.Context, o sendOptions, body []byte, secret, url string) error {
 	if o.concurrency < 1 {
-		return fmt.Errorf("--concurrency %d: must be at least 1", o.concurrency)
+		return usagef("--concurrency %d: must be at least 1", o.concurrency)
 	}
 	if o.rate < 0 {
-		return fmt.Errorf("--rate %v: must be 0 (as fast as possible) or more", o.rate)
+		return usagef("--rate %v: must be 0 (as fast as possible) or more", o.rate)
 	}
 	if o.duration < 0 {
-		return fmt.Errorf("--duration %s: must be 0 (send --count events) or more", o.duration)
+		return usagef("--duration %s: must be 0 (send --count events) or more", o.duration)
 	}
 	events, err := newLoadEvents(body)
 	if err != nil {

@@ -21,7 +21,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "kycd:", shown(describe(err)))
 		}
 		stop()
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 

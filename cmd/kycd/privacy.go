@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -51,6 +52,7 @@ personal data: the export is recorded in the audit trail first.`,
 
 func subjectEraseCmd(e *env) *cobra.Command {
 	var typ string
+	var yes bool
 	cmd := &cobra.Command{
 		Use:   "erase SUBJECT_ID [--type T]",
 		Short: "Erase a subject's personal data everywhere kycd keeps it, and tell the sinks",
@@ -62,8 +64,24 @@ its quarantined bodies (also for a subject known only through them, with
 codes stay, so a late copy of an erased event is still a duplicate. Every
 sink whose events take it is sent kyc.subject.erased (a running kycd serve
 sends it). It cannot be undone; export first if the person asked for their
-data too. Recorded in the audit trail.`,
+data too. Recorded in the audit trail.
+
+On a terminal it asks for confirmation; elsewhere (a script, a pipe) it
+needs --yes.`,
+		Example: `  kycd subjects erase 0190c3a2-0000-7000-8000-000000000001
+  kycd subjects erase 0190c3a2-0000-7000-8000-000000000001 --type related-party --yes --json`,
 		Args: cobra.ExactArgs(1),
+		PreRunE: func(_ *cobra.Command, args []string) error {
+			switch {
+			case yes:
+				return nil
+			case !e.interactive:
+				return usagef("subjects erase cannot be undone and no terminal is there to confirm it: add --yes to erase %s", shown(args[0]))
+			case !e.confirm(fmt.Sprintf("Erase the personal data of subject %s everywhere kycd keeps it? It cannot be undone.", shown(args[0]))):
+				return errors.New("not confirmed: nothing was erased")
+			}
+			return nil
+		},
 		RunE: e.withStore(func(cmd *cobra.Command, args []string, store kycd.Store) error {
 			// An event acknowledged but not projected yet would escape the
 			// erasure (withStore waited for it already).
@@ -100,6 +118,7 @@ data too. Recorded in the audit trail.`,
 		}),
 	}
 	cmd.Flags().StringVar(&typ, "type", "", "subject type when one id has several, or when only quarantined bodies name it: user, related-party or business")
+	cmd.Flags().BoolVar(&yes, "yes", false, "erase without asking (needed where stdin is not a terminal)")
 	e.use(cmd, storeFlags...)
 	return cmd
 }

@@ -68,10 +68,10 @@ func (p *pageFlags) add(cmd *cobra.Command) {
 
 func (p *pageFlags) check() error {
 	if p.all && p.cmd.Flags().Changed("limit") {
-		return fmt.Errorf("--all and --limit: give one (--all lists everything)")
+		return usagef("--all and --limit: give one (--all lists everything)")
 	}
 	if p.limit < 1 || p.limit > 500 {
-		return fmt.Errorf("--limit %d: want 1 to 500", p.limit)
+		return usagef("--limit %d: want 1 to 500", p.limit)
 	}
 	return nil
 }
@@ -84,13 +84,14 @@ func collect[T any](p *pageFlags, fetch func(limit int, cursor string) ([]T, str
 		return nil, "", err
 	}
 	if !p.all {
-		return fetch(p.limit, p.cursor)
+		items, next, err := fetch(p.limit, p.cursor)
+		return items, next, badValue(err)
 	}
 	var all []T
 	for cursor := p.cursor; ; {
 		items, next, err := fetch(500, cursor)
 		if err != nil {
-			return nil, "", err
+			return nil, "", badValue(err)
 		}
 		all = append(all, items...)
 		if next == "" {
@@ -109,14 +110,31 @@ func printMore(out io.Writer, next string) {
 
 func sessionsCmd(e *env) *cobra.Command {
 	cmd := group("sessions", "Read KYC sessions")
+	cmd.Example = `  kycd sessions list --status REJECTED --since 2026-11-01T00:00:00Z
+  kycd sessions get 0190c3a2-7f3e-7c4a-9a51-6b1f5c9e2d10
+  kycd sessions stalled`
 	get := &cobra.Command{
 		Use:   "get SESSION_ID",
-		Short: "Show a session's status, checks, failure reasons and history",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show a session's status, checks, failure reasons with their guidance, history, and what the sinks were told",
+		Long: `Show a session: its status, checks, failure reasons with the guidance
+sentence the user was given (the built-in sentences, with --guidance's over
+them: give serve's file), its history, and every notification it produced
+with each sink's delivery (state, attempts, last error). The notifications
+are shown without personal data (contact details, reason messages).`,
+		Example: `  kycd sessions get 0190c3a2-7f3e-7c4a-9a51-6b1f5c9e2d10
+  kycd sessions get 0190c3a2-7f3e-7c4a-9a51-6b1f5c9e2d10 --json | jq '.failures[].guidance'`,
+		Args: cobra.ExactArgs(1),
 		RunE: e.withApp(func(cmd *cobra.Command, args []string, a *app.Service) error {
-			s, err := a.Session(cmd.Context(), args[0])
+			guide, err := e.guidance()
 			if err != nil {
 				return err
+			}
+			s, err := a.SessionDetail(cmd.Context(), args[0], guide.For)
+			if err != nil {
+				return err
+			}
+			for _, n := range s.Notifications {
+				n.Payload = withoutPersonalData(n.Payload)
 			}
 			if e.cfg.JSON {
 				return printJSON(e.stdout, s)
@@ -125,19 +143,25 @@ func sessionsCmd(e *env) *cobra.Command {
 		}),
 	}
 	e.use(get, storeFlags...)
+	e.useAs(get, "guidance", "JSON file of reason code → guidance sentence over the built-in ones: give serve's, so the sentences are those users were given")
 
-	var status, subject string
+	var status, subject, code string
+	var since, until timeFlag
 	var pages pageFlags
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List sessions, newest status first, a page at a time",
-		Args:  cobra.NoArgs,
+		Example: `  kycd sessions list --status rejected
+  kycd sessions list --code EXPIRED_DOCUMENT --since 2026-11-01T00:00:00Z --until 2026-12-01T00:00:00Z
+  kycd sessions list --subject 0190c3a2-0000-7000-8000-000000000001 --json`,
+		Args: cobra.NoArgs,
 		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
 			// Any case will do; which statuses exist is the application's
 			// rule.
 			st := kycd.Status(strings.ToUpper(status))
 			items, next, err := collect(&pages, func(limit int, cursor string) ([]kycd.SessionListItem, string, error) {
-				page, err := a.Sessions(cmd.Context(), kycd.SessionFilter{Status: st, SubjectID: subject, Limit: limit, Cursor: cursor})
+				page, err := a.Sessions(cmd.Context(), kycd.SessionFilter{Status: st, SubjectID: subject, Code: code,
+					Since: since.t, Until: until.t, Limit: limit, Cursor: cursor})
 				if err != nil {
 					return nil, "", err
 				}
@@ -146,31 +170,113 @@ func sessionsCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if e.cfg.JSON {
-				return printJSON(e.stdout, kycd.SessionPage{Sessions: nonNil(items), NextCursor: next})
-			}
-			if len(items) == 0 {
-				fmt.Fprintln(e.stdout, "no sessions")
-				return nil
-			}
-			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "SESSION\tSTATUS\tSINCE\tSUBJECT")
-			for _, s := range items {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s %s\n", shown(s.ID), s.Status, ts(s.StatusAt), shown(s.Subject.Type), shown(s.Subject.ID))
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			printMore(e.stdout, next)
-			return nil
+			return printPage(e, items, next, "no sessions", "SESSION\tSTATUS\tSINCE\tSUBJECT", func(s kycd.SessionListItem) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s %s", shown(s.ID), s.Status, ts(s.StatusAt), shown(s.Subject.Type), shown(s.Subject.ID))
+			})
 		}),
 	}
 	list.Flags().StringVar(&status, "status", "", "only sessions in this status: "+joinStatuses())
 	list.Flags().StringVar(&subject, "subject", "", "only the sessions of this subject (user, related party or business id)")
+	list.Flags().StringVar(&code, "code", "", "only sessions whose current checks give a reason with this code, e.g. EXPIRED_DOCUMENT")
+	list.Flags().Var(&since, "since", "only sessions whose status was set at or after this RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
+	list.Flags().Var(&until, "until", "only sessions whose status was set before this RFC 3339 time")
 	pages.add(list)
 	e.use(list, storeFlags...)
-	cmd.AddCommand(get, list)
+
+	var stalledPages pageFlags
+	stalled := &cobra.Command{
+		Use:   "stalled",
+		Short: "List the sessions stalled now (in REVIEW too long, or invitations expired), oldest status first",
+		Long: `List the sessions stalled now, by the rule and threshold of serve's watchdog
+(which notifies each once as kyc.session.stalled): in REVIEW for longer
+than --review-alert-after (give serve's value), or invitations whose expiry
+has passed, each with its reason.`,
+		Example: `  kycd sessions stalled
+  kycd sessions stalled --review-alert-after 24h --json`,
+		Args: cobra.NoArgs,
+		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
+			items, next, err := collect(&stalledPages, func(limit int, cursor string) ([]kycd.StalledSession, string, error) {
+				page, err := a.StalledSessions(cmd.Context(), app.StalledRequest{ReviewAlertAfter: e.cfg.ReviewAlertAfter, Limit: limit, Cursor: cursor})
+				if err != nil {
+					return nil, "", err
+				}
+				return page.Sessions, page.NextCursor, nil
+			})
+			if err != nil {
+				return err
+			}
+			return printPage(e, items, next, "no stalled sessions", "SESSION\tSTATUS\tSINCE\tSUBJECT\tREASON", func(s kycd.StalledSession) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s %s\t%s", shown(s.ID), s.Status, ts(s.StatusAt), shown(s.Subject.Type), shown(s.Subject.ID), shown(s.Reason))
+			})
+		}),
+	}
+	stalledPages.add(stalled)
+	e.use(stalled, storeFlags...)
+	e.useAs(stalled, "review-alert-after", "how long a session may stay in REVIEW before it is stalled: give serve's value")
+	cmd.AddCommand(get, list, stalled)
 	return cmd
+}
+
+// timeFlag is a flag holding an RFC 3339 time; a value that is not one is
+// a usage error naming the flag.
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339Nano)
+}
+
+func (f *timeFlag) Set(v string) error {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return fmt.Errorf("want an RFC 3339 time, e.g. 2026-11-01T00:00:00Z")
+	}
+	f.t = t.UTC()
+	return nil
+}
+
+func (f *timeFlag) Type() string { return "time" }
+
+// listJSON is what every list prints with --json: its items, and the
+// cursor of the next page (null on the last page), as
+// {"items":[…],"nextCursor":…}.
+type listJSON[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"nextCursor"`
+}
+
+// printPage prints a page of a list: its --json (printList), or a table
+// of header and one line per item (none when there is no item), then how
+// to see the rest.
+func printPage[T any](e *env, items []T, next, none, header string, line func(T) string) error {
+	if e.cfg.JSON {
+		return printList(e.stdout, items, next)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(e.stdout, none)
+		return nil
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, header)
+	for _, it := range items {
+		fmt.Fprintln(w, line(it))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	printMore(e.stdout, next)
+	return nil
+}
+
+// printList prints a list's --json.
+func printList[T any](w io.Writer, items []T, next string) error {
+	l := listJSON[T]{Items: nonNil(items)}
+	if next != "" {
+		l.NextCursor = &next
+	}
+	return printJSON(w, l)
 }
 
 func joinStatuses() string {
@@ -189,7 +295,7 @@ func nonNil[T any](items []T) []T {
 	return items
 }
 
-func printSession(out io.Writer, s *kycd.Session) error {
+func printSession(out io.Writer, s *app.SessionDetail) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "Session\t%s\n", shown(s.ID))
 	fmt.Fprintf(w, "Subject\t%s %s\n", shown(s.Subject.Type), shown(s.Subject.ID))
@@ -215,6 +321,9 @@ func printSession(out io.Writer, s *kycd.Session) error {
 		w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		for _, f := range s.Failures {
 			fmt.Fprintf(w, "  %s\t%s\t%s\n", shown(f.CheckType), shown(f.Code), shown(f.Message))
+			if f.Guidance != "" {
+				fmt.Fprintf(w, "  \t\tthe user was told: %s\n", shown(f.Guidance))
+			}
 		}
 		if err := w.Flush(); err != nil {
 			return err
@@ -231,6 +340,28 @@ func printSession(out io.Writer, s *kycd.Session) error {
 			applied += "; clock skew: ordered at " + ts(h.OrderedAt)
 		}
 		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", ts(h.Timestamp), shown(h.Event), shown(h.EventID), applied)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nNotifications")
+	if len(s.Notifications) == 0 {
+		fmt.Fprintln(out, "  none")
+		return nil
+	}
+	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, n := range s.Notifications {
+		fmt.Fprintf(w, "  %s\t%s\t%s\n", ts(n.CreatedAt), shown(n.Type), shown(n.ID))
+		if len(n.Deliveries) == 0 {
+			fmt.Fprintf(w, "    \tno sink takes it\n")
+		}
+		for _, d := range n.Deliveries {
+			attempts := "1 attempt"
+			if d.AttemptCount != 1 {
+				attempts = fmt.Sprintf("%d attempts", d.AttemptCount)
+			}
+			fmt.Fprintf(w, "    %s\t%s\t%s\tdelivery %s\t%s\n", shown(d.Sink), shown(deliveryState(d)), attempts, shown(d.ID), shown(orDash(d.LastError)))
+		}
 	}
 	return w.Flush()
 }
@@ -289,23 +420,9 @@ func eventsCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if e.cfg.JSON {
-				return printJSON(e.stdout, kycd.EventPage{Events: nonNil(items), NextCursor: next})
-			}
-			if len(items) == 0 {
-				fmt.Fprintln(e.stdout, "no events")
-				return nil
-			}
-			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "EVENT\tTYPE\tTIMESTAMP\tRECEIVED\tOUTCOME\tSESSION")
-			for _, ev := range items {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", shown(ev.ID), shown(ev.Type), ts(ev.Timestamp), ts(ev.ReceivedAt), shown(ev.Outcome), shown(orDash(ev.SessionID)))
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			printMore(e.stdout, next)
-			return nil
+			return printPage(e, items, next, "no events", "EVENT\tTYPE\tTIMESTAMP\tRECEIVED\tOUTCOME\tSESSION", func(ev kycd.EventRecord) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", shown(ev.ID), shown(ev.Type), ts(ev.Timestamp), ts(ev.ReceivedAt), shown(ev.Outcome), shown(orDash(ev.SessionID)))
+			})
 		}),
 	}
 	list.Flags().StringVar(&typ, "type", "", "only events of this Ralio type, e.g. kyc_session_failed")
@@ -390,10 +507,10 @@ func statsCmd(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
 			if kycd.CheckStatsWindow(window) != nil {
-				return fmt.Errorf("--window %s: must be positive, e.g. 24h", window)
+				return usagef("--window %s: must be positive, e.g. 24h", window)
 			}
 			if limit < 1 || limit > 500 {
-				return fmt.Errorf("--limit %d: want 1 to 500", limit)
+				return usagef("--limit %d: want 1 to 500", limit)
 			}
 			st, err := a.Stats(cmd.Context(), window, limit)
 			if err != nil {
@@ -447,14 +564,15 @@ func quarantineCmd(e *env) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: e.withApp(func(cmd *cobra.Command, _ []string, a *app.Service) error {
 			if limit < 1 || limit > 500 {
-				return fmt.Errorf("--limit %d: want 1 to 500", limit)
+				return usagef("--limit %d: want 1 to 500", limit)
 			}
 			items, more, err := a.ListQuarantine(cmd.Context(), all, limit)
 			if err != nil {
 				return err
 			}
 			if e.cfg.JSON {
-				return printJSON(e.stdout, items)
+				// The list has no cursor: --limit bounds it, newest first.
+				return printList(e.stdout, items, "")
 			}
 			if len(items) == 0 {
 				fmt.Fprintln(e.stdout, "quarantine is empty")
@@ -556,7 +674,9 @@ secrets (as serve takes them), or without them the one kept in the database.`,
 			return nil
 		}),
 	}
-	e.use(replay, append(storeFlags, "guidance", "max-clock-skew", "ralio-secret")...)
+	e.use(replay, append(storeFlags, "max-clock-skew")...)
+	e.useAs(replay, "guidance", "JSON file of reason code → guidance sentence over the built-in ones, for what the replay notifies: give serve's")
+	e.useAs(replay, "ralio-secret", "secrets a body of the signature hold must verify under to be replayed, as serve takes them (default: the one kept in the database)")
 	discard := &cobra.Command{
 		Use:   "discard ID",
 		Short: "Give a refused body up: kept, marked with who and when, out of the pending list",

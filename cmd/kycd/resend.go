@@ -26,7 +26,7 @@ watchdog, have no event of their own).`,
 		Args: cobra.NoArgs,
 		RunE: e.withStore(func(cmd *cobra.Command, _ []string, store kycd.Store) error {
 			if (eventID == "") == (notificationID == "") {
-				return fmt.Errorf("give --event ID or --notification ID (see kycd resend --help)")
+				return usagef("give --event ID or --notification ID (see kycd resend --help)")
 			}
 			id := canonicalID(notificationID)
 			if eventID != "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -41,6 +42,9 @@ type env struct {
 	// logging is set once a long-running command logs to stderr: with
 	// --log-format json, its error is then a log line too.
 	logging bool
+	// interactive says that stdin is a terminal: a person can be asked
+	// to confirm.
+	interactive bool
 }
 
 // Flags that most commands take.
@@ -56,8 +60,35 @@ var (
 
 // run is kycd's whole program; main and the tests call it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr,
-		flags: pflag.NewFlagSet("kycd", pflag.ContinueOnError), fromEnv: map[string]string{}, fromFile: map[string]string{}}
+	return newEnv(getenv, stdin, stdout, stderr).execute(ctx, args)
+}
+
+// newEnv is the env of one run over these streams.
+func newEnv(getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) *env {
+	return &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr,
+		flags: pflag.NewFlagSet("kycd", pflag.ContinueOnError), fromEnv: map[string]string{}, fromFile: map[string]string{},
+		interactive: isTerminal(stdin)}
+}
+
+// execute runs the command args name.
+func (e *env) execute(ctx context.Context, args []string) error {
+	root := e.rootCmd()
+	root.SetArgs(args)
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	err := e.nameEnv(root.ExecuteContext(ctx))
+	if err != nil && e.logging && e.jsonLogs() {
+		// The log stream holds JSON only: the error that stops serve is
+		// its last line, and main prints nothing more.
+		e.logger().Error("kycd stopped", "err", describe(err))
+		return &loggedError{err}
+	}
+	return err
+}
+
+// rootCmd is kycd's tree of commands over e.
+func (e *env) rootCmd() *cobra.Command {
 	e.cfg.flags(e.flags)
 	var showVersion bool
 	root := &cobra.Command{
@@ -66,8 +97,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          unknownSubcommand,
+		Long: `kycd receives Ralio's signed KYC webhooks, records each exactly once, keeps
+every session's true state and notifies your systems (HTTP, NATS, log sinks)
+with retries, a dead letter and replay. kycd serve runs it; the other
+commands read and change the database it uses (--database, KYCD_DATABASE).
+
+Every flag bound to an environment variable names it in its help; a flag on
+the command line wins over its variable.
+
+Exit codes:
+  0  success
+  1  failure (the database, the network, a conflict, ...)
+  2  usage error: an unknown command or flag, a bad flag value, a missing
+     or extra argument, or --yes missing where no terminal can confirm
+  3  not found: the session, delivery, sink, ... named does not exist`,
+		Example: `  kycd serve --sink http=https://crm.example/hooks/kyc
+  kycd sessions list --status REJECTED --code EXPIRED_DOCUMENT --since 2026-11-01T00:00:00Z
+  kycd deliveries list --state dead --sink crm --json`,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			return e.configure(cmd.Flags())
+			return usage(e.configure(cmd))
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if showVersion {
@@ -78,12 +126,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	root.Flags().BoolVar(&showVersion, "version", false, "print kycd's version (as kycd version does)")
 	e.use(root, "json")
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath())
+		return usage(fmt.Errorf("%w (see %s --help)", err, cmd.CommandPath()))
 	})
 	root.AddCommand(
 		serveCmd(e),
@@ -108,14 +152,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	)
 	addSubjectDataCmds(e, root)
 	hintOnArgs(root)
-	err := e.nameEnv(root.ExecuteContext(ctx))
-	if err != nil && e.logging && e.jsonLogs() {
-		// The log stream holds JSON only: the error that stops serve is
-		// its last line, and main prints nothing more.
-		e.logger().Error("kycd stopped", "err", describe(err))
-		return &loggedError{err}
-	}
-	return err
+	addExamples(root)
+	e.nameEnvInHelp(root)
+	return root
 }
 
 // loggedError is an error already written to the log stream, which main
@@ -124,21 +163,25 @@ type loggedError struct{ error }
 
 func (e *loggedError) Unwrap() error { return e.error }
 
-// configure fills the flags of fs that the command line did not set: from
-// their environment variables (a secret's also from the file its *_FILE
-// variable names), else from the configuration file (--config,
-// KYCD_CONFIG) when the command takes one; then checks the whole.
-func (e *env) configure(fs *pflag.FlagSet) error {
+// configure fills the flags of cmd that the command line did not set:
+// from their environment variables (a secret's also from the file its
+// *_FILE variable names), else from the configuration file (--config,
+// KYCD_CONFIG) when the command takes one; then checks the whole. Only
+// config's flags are filled (twins): a command's own flag that shares a
+// name (deliveries list --sink) takes neither.
+func (e *env) configure(cmd *cobra.Command) error {
+	fs := cmd.Flags()
+	twins := e.twins(cmd)
 	getenv, fromVars, err := withSecretFiles(fs, e.getenv)
 	if err != nil {
 		return err
 	}
 	fs.VisitAll(func(f *pflag.Flag) {
-		if name, ok := envTwins[f.Name]; ok && !f.Changed && getenv(name) != "" {
+		if name, ok := twins[f.Name]; ok && !f.Changed && getenv(name) != "" {
 			e.fromEnv[f.Name] = cmp.Or(fromVars[name], name)
 		}
 	})
-	if err := applyEnv(fs, getenv); err != nil {
+	if err := applyEnvTwins(fs, twins, getenv); err != nil {
 		return err
 	}
 	if fs.Lookup("config") != nil && e.cfg.ConfigFile != "" {
@@ -162,6 +205,122 @@ func (e *env) use(cmd *cobra.Command, names ...string) {
 		}
 		cmd.Flags().AddFlag(f)
 	}
+}
+
+// useAs gives cmd the flag name of config with a help text of its own:
+// a flag shared by commands that read it differently (serve listens at
+// --addr, send sends to it) says what it means to this one. The flag is a
+// copy bound to the same value.
+func (e *env) useAs(cmd *cobra.Command, name, usage string) {
+	f := e.flags.Lookup(name)
+	if f == nil {
+		panic("kycd: no flag --" + name)
+	}
+	own := *f
+	own.Usage = usage
+	cmd.Flags().AddFlag(&own)
+}
+
+// twins maps each flag of cmd bound to an environment variable to that
+// variable: the flags of config (given by use or useAs) to envTwins, the
+// emulator's own to emulatorEnvTwins. A command's own flag that shares a
+// name with one of config (deliveries list --sink) has no variable, so
+// KYCD_SINKS meant for serve never filters a list.
+func (e *env) twins(cmd *cobra.Command) map[string]string {
+	out := map[string]string{}
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if name := e.envOf(cmd, f); name != "" {
+			out[f.Name] = name
+		}
+	})
+	return out
+}
+
+// isConfigFlag reports whether f is one of config's flags (given by use or
+// useAs), not a command's own of the same name.
+func (e *env) isConfigFlag(f *pflag.Flag) bool {
+	g := e.flags.Lookup(f.Name)
+	return g != nil && g.Value == f.Value
+}
+
+// envOf is the environment variable that sets the flag f of cmd, or "".
+func (e *env) envOf(cmd *cobra.Command, f *pflag.Flag) string {
+	if e.isConfigFlag(f) {
+		return envTwins[f.Name]
+	}
+	if cmd.Name() == "emulator" && cmd.Parent() != nil && !cmd.Parent().HasParent() {
+		return emulatorEnvTwins[f.Name]
+	}
+	return ""
+}
+
+// nameEnvInHelp ends the help text of every flag bound to an environment
+// variable with the variable's name, on every command of the tree.
+func (e *env) nameEnvInHelp(cmd *cobra.Command) {
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if name := e.envOf(cmd, f); name != "" && !strings.Contains(f.Usage, name) {
+			f.Usage += " [env " + name + "]"
+		}
+	})
+	for _, c := range cmd.Commands() {
+		e.nameEnvInHelp(c)
+	}
+}
+
+// confirm asks the person at the terminal question and reports whether
+// they answered yes.
+func (e *env) confirm(question string) bool {
+	fmt.Fprintf(e.stderr, "%s [type yes to go on] ", question)
+	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	return strings.EqualFold(strings.TrimSpace(line), "yes")
+}
+
+// usageError is an error in how a command was called: an unknown command
+// or flag, a bad flag value, a missing or extra argument. kycd exits 2 on
+// it (exitCode).
+type usageError struct{ err error }
+
+func (u *usageError) Error() string { return u.err.Error() }
+func (u *usageError) Unwrap() error { return u.err }
+
+// usage marks err, if any, as a usage error.
+func usage(err error) error {
+	var u *usageError
+	if err == nil || errors.As(err, &u) {
+		return err
+	}
+	return &usageError{err: err}
+}
+
+// usagef is a usage error of the message format makes.
+func usagef(format string, args ...any) error { return &usageError{err: fmt.Errorf(format, args...)} }
+
+// badValue marks an EINVALID error of the application layer as a usage
+// error: what a command passes it comes from its flags and arguments.
+func badValue(err error) error {
+	if kycd.ErrorCode(err) == kycd.EINVALID {
+		return usage(err)
+	}
+	return err
+}
+
+// Exit codes (kycd --help lists them).
+const (
+	exitFailure  = 1
+	exitUsage    = 2
+	exitNotFound = 3
+)
+
+// exitCode is the status kycd exits with after err.
+func exitCode(err error) int {
+	var u *usageError
+	switch {
+	case errors.As(err, &u):
+		return exitUsage
+	case kycd.ErrorCode(err) == kycd.ENOTFOUND:
+		return exitNotFound
+	}
+	return exitFailure
 }
 
 // group is a command that only holds subcommands: alone it prints its
@@ -201,9 +360,9 @@ func hintOnArgs(cmd *cobra.Command) {
 			case err == nil:
 				return nil
 			case strings.Contains(err.Error(), c.CommandPath()):
-				return fmt.Errorf("%w (see %s --help)", err, c.CommandPath())
+				return usage(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 			}
-			return fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())
+			return usage(fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath()))
 		}
 	}
 	for _, c := range cmd.Commands() {

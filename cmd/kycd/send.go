@@ -64,16 +64,18 @@ func sendCmd(e *env) *cobra.Command {
 	f.IntVar(&o.concurrency, "concurrency", 8, "load mode: requests in flight at once")
 	f.Float64Var(&o.rate, "rate", 0, "load mode: send this many events a second on a fixed schedule whatever the answers, latency counted from each event's due time (0: as fast as answers allow)")
 	f.DurationVar(&o.duration, "duration", 0, "load mode: send for this long instead of --count events")
-	e.use(cmd, "addr", "database", "ralio-secret", "json")
+	e.use(cmd, "database", "json")
+	e.useAs(cmd, "addr", "address of the kycd serve to send to, HOST:PORT")
+	e.useAs(cmd, "ralio-secret", "secret to sign the event with, one that kycd serve takes (default: the one serve generated and kept in --database)")
 	return cmd
 }
 
 func (e *env) send(ctx context.Context, o sendOptions) (err error) {
 	if o.attempts < 1 {
-		return fmt.Errorf("--attempts %d: must be at least 1", o.attempts)
+		return usagef("--attempts %d: must be at least 1", o.attempts)
 	}
 	if o.count < 1 {
-		return fmt.Errorf("--count %d: must be at least 1", o.count)
+		return usagef("--count %d: must be at least 1", o.count)
 	}
 	body, err := e.sendBody(o)
 	if err != nil {

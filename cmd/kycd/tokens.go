@@ -25,7 +25,7 @@ actor of the token's actions in the audit trail.`,
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			// Said before the store is opened: a typo makes no database.
 			if _, err := kycd.ParseRole(role); err != nil {
-				return fmt.Errorf("--role: %w", err)
+				return usage(fmt.Errorf("--role: %w", err))
 			}
 			if err := kycd.CheckTokenName(args[0]); err != nil {
 				return err
@@ -72,7 +72,7 @@ actor of the token's actions in the audit trail.`,
 				return err
 			}
 			if e.cfg.JSON {
-				return printJSON(e.stdout, map[string]any{"items": tokens})
+				return printList(e.stdout, tokens, "")
 			}
 			if len(tokens) == 0 {
 				fmt.Fprintln(e.stdout, "no tokens: kycd serve makes one named admin on its first start, or use kycd tokens create")

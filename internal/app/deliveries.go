@@ -147,15 +147,16 @@ func (s *Service) sinkNames() []string {
 // page at a time, without their notifications, each flagged Orphaned or
 // SinkPaused as its sink is (kycd.FlagSinks): f.Orphaned takes the pending
 // and dead deliveries of the sinks that are not configured. EINVALID for
-// a cursor that is not one of this list's.
+// a state that is none, a time range that ends before it begins, or a
+// cursor that is not one of this list's.
 func (s *Service) Deliveries(ctx context.Context, f kycd.DeliveryFilter) (*kycd.DeliveryPage, error) {
 	limit := kycd.PageLimit(f.Limit)
-	q := kycd.DeliveryQuery{Sink: f.Sink, Limit: limit + 1}
-	if f.State != "" {
-		q.States = []string{f.State}
+	q, err := deliveryQuery(kycd.DeliverySelector{State: f.State, Sink: f.Sink, DeliveryMatch: f.DeliveryMatch})
+	if err != nil {
+		return nil, err
 	}
+	q.Limit = limit + 1
 	if f.Cursor != "" {
-		var err error
 		if q.After, q.AfterID, err = kycd.DecodeCursor(f.Cursor); err != nil {
 			return nil, err
 		}
@@ -233,5 +234,6 @@ func RedactDelivery(d *kycd.Delivery) {
 	d.LastError = kycd.RedactText(d.LastError)
 	for i := range d.Attempts {
 		d.Attempts[i].Error = kycd.RedactText(d.Attempts[i].Error)
+		d.Attempts[i].ResponseBody = kycd.RedactText(d.Attempts[i].ResponseBody)
 	}
 }

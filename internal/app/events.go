@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"slices"
+	"strings"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/ralio"
 )
 
 // Event returns a stored event without its body, or ENOTFOUND. Whether
@@ -68,6 +71,12 @@ func (s *Service) Events(ctx context.Context, f kycd.EventFilter) (*kycd.EventPa
 	rows, err := s.Store.Events(ctx, kycd.EventQuery{Type: f.Type, BelowSeq: below, Limit: limit + 1})
 	if err != nil {
 		return nil, err
+	}
+	// A type kycd does not know that no event has is most likely a typo
+	// (kyc_session_faild): say so rather than "no events". Events of a
+	// type kycd does not know are kept (unhandled) and listed.
+	if f.Type != "" && len(rows) == 0 && f.Cursor == "" && !slices.Contains(ralio.EventTypes, f.Type) {
+		return nil, kycd.Errorf(kycd.EINVALID, "no event has type %q, and kycd knows no such type; known types: %s", f.Type, strings.Join(ralio.EventTypes, ", "))
 	}
 	p := kycd.NewPage(rows, limit, func(e kycd.EventRecord) string {
 		return kycd.Position{At: e.ReceivedAt, ID: e.ID}.Cursor()

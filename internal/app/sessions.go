@@ -85,3 +85,37 @@ func nonNil[T any](items []T) []T {
 	}
 	return items
 }
+
+// SessionDetail is a session with the guidance each failure's user was
+// given and every notification it produced, each with its deliveries:
+// what a support agent needs to answer "why was this user rejected, and
+// were our systems told?".
+type SessionDetail struct {
+	*kycd.Session
+	Notifications []*kycd.SentNotification `json:"notifications"`
+}
+
+// SessionDetail returns the session id (Session) with the sentence guide
+// gives each failure's code and its notifications (Notifications), their
+// deliveries' errors without credentials (RedactDelivery); ENOTFOUND for
+// an unknown id. The payloads are as sent: the front end leaves out their
+// personal data.
+func (s *Service) SessionDetail(ctx context.Context, id string, guide func(code string) string) (*SessionDetail, error) {
+	sess, err := s.Session(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for i := range sess.Failures {
+		sess.Failures[i].Guidance = guide(sess.Failures[i].Code)
+	}
+	sent, err := s.Notifications(ctx, kycd.SessionNotificationIDs(sess))
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range sent {
+		for _, d := range n.Deliveries {
+			RedactDelivery(d)
+		}
+	}
+	return &SessionDetail{Session: sess, Notifications: nonNil(sent)}, nil
+}

@@ -69,13 +69,28 @@ func (s *Service) PauseSink(ctx context.Context, name, reason string) error {
 // how many. ENOTFOUND for a sink never registered; resuming a sink that is
 // not paused changes nothing and is no error.
 func (s *Service) ResumeSink(ctx context.Context, a Actor, name string) (int, error) {
+	r, err := s.ResumeSinkReport(ctx, a, name)
+	return r.Pending, err
+}
+
+// SinkResume is what a resume found and did: whether the sink was paused,
+// and how many of its pending deliveries are due again.
+type SinkResume struct {
+	WasPaused bool
+	Pending   int
+}
+
+// ResumeSinkReport is ResumeSink, saying whether the sink was paused.
+func (s *Service) ResumeSinkReport(ctx context.Context, a Actor, name string) (SinkResume, error) {
 	var n int
+	var paused bool
 	err := s.Audited(ctx, a, kycd.AuditSinkResume, kycd.AuditTarget("sink", name), func(tx kycd.Tx) (string, error) {
 		k, err := tx.LockSink(ctx, name)
 		if err != nil {
 			return "", err
 		}
-		if !k.PausedAt.IsZero() {
+		paused = !k.PausedAt.IsZero()
+		if paused {
 			at := s.now()
 			if err := tx.SetSinkPause(ctx, name, time.Time{}, ""); err != nil {
 				return "", err
@@ -92,12 +107,17 @@ func (s *Service) ResumeSink(ctx context.Context, a Actor, name string) (int, er
 			}
 			n = len(ids)
 		}
+		if !paused {
+			return "was not paused", nil
+		}
 		return fmt.Sprintf("%d pending deliveries due", n), nil
 	})
 	if err != nil {
-		return 0, err
+		return SinkResume{}, err
 	}
-	s.logger().InfoContext(ctx, "sink resumed by an operator", "sink", name, "pending", n, "actor", a.Name)
-	s.wake(name)
-	return n, nil
+	if paused {
+		s.logger().InfoContext(ctx, "sink resumed by an operator", "sink", name, "pending", n, "actor", a.Name)
+		s.wake(name)
+	}
+	return SinkResume{WasPaused: paused, Pending: n}, nil
 }

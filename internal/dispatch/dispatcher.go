@@ -302,6 +302,11 @@ func (d *Dispatcher) attempt(ctx context.Context, del *kycd.Delivery) (kycd.Atte
 		var se *kycd.SinkError
 		if errors.As(err, &se) {
 			rec.Attempt.StatusCode = se.StatusCode
+			// The answer may quote the notification back: its personal
+			// data is struck before it is kept, so that no erasure or
+			// purge has to find it here.
+			body := kycd.StripPersonal(se.Body, kycd.PersonalValues(del.Payload), "[personal data]")
+			rec.Attempt.ResponseBody = kycd.RedactText(kycd.ValidPrefix(body, kycd.ResponseBodyLimit))
 		}
 		rec.Next = d.o.Backoff.Next(del.RoundAttempts+1, del.RoundStartedAt, end, d.o.Rand(), err)
 		if se != nil && se.Pause {

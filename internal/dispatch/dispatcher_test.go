@@ -577,3 +577,27 @@ func TestFastSinkGetsLargerClaims(t *testing.T) {
 		t.Errorf("claims asked for %v, want 8, then doubling while the sink answers fast", store.limits)
 	}
 }
+
+// An attempt keeps the receiver's status and the start of its answer,
+// credentials and the notification's personal data struck from it, and
+// text any store keeps.
+func TestAttemptKeepsTheAnswer(t *testing.T) {
+	// The fixture's reason message ("expired") is personal data.
+	answer := `{"error":"retry at https://ops:S3cr3tPW@hooks.example/retry?key=K3yVALUE","got":{"message":"expired"}}` + "\x00" + strings.Repeat("y", 2000)
+	f := newFixture(t, func(w http.ResponseWriter) {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		_, _ = io.WriteString(w, answer)
+	})
+	id := f.notify(t)
+	dispatchOnce(t, f.dispatcher(t, f.store, dispatch.DefaultBackoff, 0.5))
+	del := f.delivery(t, id)
+	if len(del.Attempts) != 1 || del.Attempts[0].StatusCode != 422 {
+		t.Fatalf("delivery = %+v, want one attempt answered 422", del)
+	}
+	body := del.Attempts[0].ResponseBody
+	if !strings.HasPrefix(body, `{"error":"retry at https://`) || strings.Contains(body, "S3cr3tPW") || strings.Contains(body, "K3yVALUE") ||
+		strings.Contains(body, "expired") || !strings.Contains(body, `"message":"[personal data]"`) ||
+		strings.Contains(body, "\x00") || len(body) > kycd.ResponseBodyLimit+16 || !strings.HasSuffix(body, "yyyy") {
+		t.Fatalf("recorded answer = %q; want its first KiB, without the credentials or NUL", body)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -217,8 +218,14 @@ func TestSchemaWithoutMigrating(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	// Versions are numbered as work began, so some numbers may be
+	// missing: every migration is every file.
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("migrations: %d files, %v", len(files), err)
+	}
 	sc, err := s.Schema(ctx)
-	if err != nil || sc.Current() || sc.Version != 0 || sc.Pending != int(sc.Latest) || sc.Latest < 5 {
+	if err != nil || sc.Current() || sc.Version != 0 || sc.Pending != len(files) || sc.Latest < 5 {
 		t.Fatalf("Schema of a new database = %+v, %v; want version 0, every migration pending", sc, err)
 	}
 	conn, err := pgx.Connect(ctx, u)
@@ -233,8 +240,8 @@ func TestSchemaWithoutMigrating(t *testing.T) {
 	if err := s.MigrateUpTo(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
-	if sc, err := s.Schema(ctx); err != nil || sc.Current() || sc.Version != 3 || sc.Pending != int(sc.Latest)-3 {
-		t.Fatalf("Schema at version 3 = %+v, %v; want %d pending", sc, err, sc.Latest-3)
+	if sc, err := s.Schema(ctx); err != nil || sc.Current() || sc.Version != 3 || sc.Pending != len(files)-3 {
+		t.Fatalf("Schema at version 3 = %+v, %v; want %d pending", sc, err, len(files)-3)
 	}
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)

@@ -106,8 +106,8 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 			status = &a.StatusCode
 		}
 		if _, err := tx.Exec(ctx,
-			`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			r.DeliveryID, n, a.At, a.DurationMS, a.Outcome, status, nullString(a.Error)); err != nil {
+			`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response_body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			r.DeliveryID, n, a.At, a.DurationMS, a.Outcome, status, nullString(a.Error), nullString(a.ResponseBody)); err != nil {
 			return nil, fmt.Errorf("postgres: record attempts: %w", translate(s, err))
 		}
 	}
@@ -119,21 +119,9 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 
 // Deliveries reads the deliveries q selects, oldest first.
 func (s *Store) Deliveries(ctx context.Context, q kycd.DeliveryQuery) ([]*kycd.Delivery, error) {
-	query := `SELECT ` + deliveryColumns + deliveryFrom + `WHERE true`
 	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
-	if len(q.States) > 0 {
-		query += ` AND d.state = ANY(` + arg(q.States) + `)`
-	}
-	if q.Sink != "" {
-		query += ` AND d.sink = ` + arg(q.Sink)
-	}
-	if len(q.NotSinks) > 0 {
-		query += ` AND NOT d.sink = ANY(` + arg(q.NotSinks) + `)`
-	}
+	arg := numbered(&args)
+	query := `SELECT ` + deliveryColumns + deliveryFrom + `WHERE ` + deliveryWhere(q, arg)
 	if q.AfterID != "" {
 		query += ` AND (d.created_at, d.id) > (` + arg(q.After) + `, ` + arg(q.AfterID) + `)`
 	}
@@ -160,7 +148,7 @@ func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error)
 		return nil, fmt.Errorf("postgres: delivery: %w", s.notFound(err, "delivery %s not found", id))
 	}
 	rows, err := s.pool.Query(ctx,
-		`SELECT attempt, started_at, duration_ms, outcome, status_code, error FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt`, id)
+		`SELECT attempt, started_at, duration_ms, outcome, status_code, error, response_body FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt`, id)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: delivery attempts: %w", translate(s, err))
 	}
@@ -168,15 +156,15 @@ func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error)
 	for rows.Next() {
 		var a kycd.Attempt
 		var code *int
-		var msg *string
-		if err := rows.Scan(&a.N, &a.At, &a.DurationMS, &a.Outcome, &code, &msg); err != nil {
+		var msg, body *string
+		if err := rows.Scan(&a.N, &a.At, &a.DurationMS, &a.Outcome, &code, &msg, &body); err != nil {
 			return nil, fmt.Errorf("postgres: delivery attempts: %w", translate(s, err))
 		}
 		a.At = a.At.UTC()
 		if code != nil {
 			a.StatusCode = *code
 		}
-		a.Error = deref(msg)
+		a.Error, a.ResponseBody = deref(msg), deref(body)
 		d.Attempts = append(d.Attempts, a)
 	}
 	if err := rows.Err(); err != nil {

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/kycd/kycd"
@@ -13,12 +15,11 @@ import (
 func handleDeliveries(o Options) http.Handler {
 	return handleRead(o, func(r *http.Request) (any, error) {
 		q := r.URL.Query()
-		f := kycd.DeliveryFilter{State: q.Get("state"), Sink: q.Get("sink"), Cursor: q.Get("cursor")}
-		switch f.State {
-		case "", kycd.DeliveryPending, kycd.DeliveryDelivered, kycd.DeliveryDead, kycd.DeliveryDropped:
-		default:
-			return nil, kycd.Errorf(kycd.EINVALID, "state must be pending, delivered, dead or dropped")
+		sel, err := deliverySelector(q)
+		if err != nil {
+			return nil, err
 		}
+		f := kycd.DeliveryFilter{State: sel.State, Sink: sel.Sink, DeliveryMatch: sel.DeliveryMatch, Cursor: q.Get("cursor")}
 		switch q.Get("orphaned") {
 		case "", "0", "false":
 		case "1", "true":
@@ -26,7 +27,6 @@ func handleDeliveries(o Options) http.Handler {
 		default:
 			return nil, kycd.Errorf(kycd.EINVALID, "orphaned must be true or false")
 		}
-		var err error
 		if f.Limit, err = queryLimit(r); err != nil {
 			return nil, err
 		}
@@ -38,6 +38,91 @@ func handleDeliveries(o Options) http.Handler {
 			app.RedactDelivery(d)
 		}
 		return page, nil
+	})
+}
+
+// deliverySelector reads ?state=, ?sink=, ?type=, ?session=, ?subject=,
+// ?since=, ?until= (RFC 3339) and ?error=.
+func deliverySelector(q url.Values) (kycd.DeliverySelector, error) {
+	sel := kycd.DeliverySelector{State: q.Get("state"), Sink: q.Get("sink"), DeliveryMatch: kycd.DeliveryMatch{
+		Type: q.Get("type"), SessionID: q.Get("session"), SubjectID: q.Get("subject"), Error: q.Get("error")}}
+	var err error
+	if sel.Since, err = queryTime(q, "since"); err != nil {
+		return sel, err
+	}
+	if sel.Until, err = queryTime(q, "until"); err != nil {
+		return sel, err
+	}
+	return sel, app.CheckDeliveryState(sel.State)
+}
+
+func handleDeliverySummary(o Options) http.Handler {
+	return handleRead(o, func(r *http.Request) (any, error) {
+		sel, err := deliverySelector(r.URL.Query())
+		if err != nil {
+			return nil, err
+		}
+		return o.App.DeliverySummary(r.Context(), sel)
+	})
+}
+
+// BulkRetried is the answer to a retry by filter.
+type BulkRetried struct {
+	Matched int `json:"matched"`
+	Retried int `json:"retried"`
+}
+
+// BulkDropped is the answer to a drop by filter.
+type BulkDropped struct {
+	Matched int `json:"matched"`
+	Dropped int `json:"dropped"`
+}
+
+// readSelector decodes a bulk change's filter: a JSON object of the list's
+// query parameters, times in RFC 3339. No body is the empty filter, which
+// the application layer refuses.
+func readSelector(w http.ResponseWriter, r *http.Request) (kycd.DeliverySelector, error) {
+	var sel kycd.DeliverySelector
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4<<10))
+	if err != nil {
+		return sel, kycd.Errorf(kycd.EINVALID, "the body must be a JSON filter of at most 4 KiB, e.g. {\"state\":\"dead\",\"sink\":\"crm\"}")
+	}
+	if strings.TrimSpace(string(body)) == "" {
+		return sel, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sel); err != nil {
+		return sel, kycd.Errorf(kycd.EINVALID, "the body must be a JSON filter with state, sink, type, session, subject, since, until or error, e.g. {\"state\":\"dead\",\"sink\":\"crm\"}: %v", err)
+	}
+	return sel, nil
+}
+
+func handleDeliveriesRetry(o Options) http.Handler {
+	return handleBulk(o, o.App.RetryMatching, http.StatusAccepted, func(res kycd.BulkChange) any {
+		return BulkRetried{Matched: res.Matched, Retried: res.Changed}
+	})
+}
+
+func handleDeliveriesDrop(o Options) http.Handler {
+	return handleBulk(o, o.App.DropMatching, http.StatusOK, func(res kycd.BulkChange) any {
+		return BulkDropped{Matched: res.Matched, Dropped: res.Changed}
+	})
+}
+
+// handleBulk answers a bulk change by the filter of the request's body:
+// status with answer's view of what change did.
+func handleBulk(o Options, change func(context.Context, app.Actor, kycd.DeliverySelector) (kycd.BulkChange, error), status int, answer func(kycd.BulkChange) any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sel, err := readSelector(w, r)
+		if err == nil {
+			var res kycd.BulkChange
+			if res, err = change(r.Context(), actorOf(r), sel); err == nil {
+				writeJSON(w, status, answer(res))
+				return
+			}
+		}
+		writeError(w, r, o.Logger, err)
 	})
 }
 
@@ -157,22 +242,23 @@ func handleSinks(o Options) http.Handler {
 	})
 }
 
-// Resumed is the answer to a resume: how many pending deliveries of the
-// sink are due again.
+// Resumed is the answer to a resume: whether the sink was paused, and how
+// many of its pending deliveries are due again.
 type Resumed struct {
-	Sink    string `json:"sink"`
-	Pending int    `json:"pending"`
+	Sink      string `json:"sink"`
+	WasPaused bool   `json:"wasPaused"`
+	Pending   int    `json:"pending"`
 }
 
 func handleSinkResume(o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
-		n, err := o.App.ResumeSink(r.Context(), actorOf(r), name)
+		res, err := o.App.ResumeSinkReport(r.Context(), actorOf(r), name)
 		if err != nil {
 			writeError(w, r, o.Logger, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, Resumed{Sink: name, Pending: n})
+		writeJSON(w, http.StatusOK, Resumed{Sink: name, WasPaused: res.WasPaused, Pending: res.Pending})
 	})
 }
 

@@ -570,6 +570,11 @@ func TestOpenAPIMatchesAnswers(t *testing.T) {
 		v.do(t, h, 400, "GET", "/api/v1/deliveries?"+q, nil, auth...)
 	}
 	jsonBody := []string{"Content-Type", "application/json", "Authorization", bearer}
+	// Triage: the summary, and retry and drop by filter (of a sink that has
+	// no delivery: triage_test.go acts on real ones).
+	v.do(t, h, 200, "GET", "/api/v1/deliveries/summary?state=dead&sink=log", nil, auth...)
+	v.do(t, h, 202, "POST", "/api/v1/deliveries/retry", []byte(`{"sink":"nowhere"}`), jsonBody...)
+	v.do(t, h, 200, "POST", "/api/v1/deliveries/drop", []byte(`{"sink":"nowhere"}`), jsonBody...)
 	moved := decode[server.DeliveryChange](t, v.do(t, h, 202, "POST", "/api/v1/deliveries/"+claimed[1].ID+"/move", []byte(`{"sink":"crm"}`), jsonBody...))
 	if moved.Sink != "crm" || moved.State != kycd.DeliveryPending {
 		t.Errorf("move = %+v", moved)

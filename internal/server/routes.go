@@ -42,6 +42,9 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	mux.Handle("POST /api/v1/quarantine/{id}/replay", operator(kycd.AuditQuarantineReplay, handleQuarantineReplay(o)))
 	mux.Handle("POST /api/v1/quarantine/{id}/discard", operator(kycd.AuditQuarantineDiscard, handleQuarantineDiscard(o)))
 	mux.Handle("GET /api/v1/deliveries", viewer(read(handleDeliveries(o))))
+	mux.Handle("GET /api/v1/deliveries/summary", viewer(read(handleDeliverySummary(o))))
+	mux.Handle("POST /api/v1/deliveries/retry", operator(kycd.AuditDeliveryRetry, handleDeliveriesRetry(o)))
+	mux.Handle("POST /api/v1/deliveries/drop", operator(kycd.AuditDeliveryDrop, handleDeliveriesDrop(o)))
 	mux.Handle("GET /api/v1/deliveries/{id}", viewer(read(handleDelivery(o)))) // invitation contact data: admin only
 	mux.Handle("POST /api/v1/deliveries/{id}/retry", operator(kycd.AuditDeliveryRetry, handleDeliveryRetry(o)))
 	mux.Handle("POST /api/v1/deliveries/{id}/move", operator(kycd.AuditDeliveryMove, handleDeliveryMove(o)))

@@ -56,21 +56,26 @@ func handleSessionList(o Options) http.Handler {
 // sessionSearch reads ?code=, ?since= and ?until= (RFC 3339) into f.
 func sessionSearch(q url.Values, f *kycd.SessionFilter) error {
 	f.Code = q.Get("code")
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		v := q.Get(p.name)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return kycd.Errorf(kycd.EINVALID, "%s must be an RFC 3339 time, e.g. 2026-11-26T00:00:00Z", p.name)
-		}
-		*p.dst = t.UTC()
+	var err error
+	if f.Since, err = queryTime(q, "since"); err != nil {
+		return err
 	}
-	return nil
+	f.Until, err = queryTime(q, "until")
+	return err
+}
+
+// queryTime reads the RFC 3339 time of the query parameter name, zero
+// when it is absent.
+func queryTime(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, kycd.Errorf(kycd.EINVALID, "%s must be an RFC 3339 time, e.g. 2026-11-26T00:00:00Z", name)
+	}
+	return t.UTC(), nil
 }
 
 // handleStalledSessions lists the sessions stalled now, by the same rule

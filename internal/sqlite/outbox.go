@@ -142,7 +142,7 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 	}
 	defer func() { _ = update.Close() }() // the statement ends with the transaction anyway
 	insert, err := tx.PrepareContext(ctx,
-		`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		`INSERT INTO delivery_attempts (delivery_id, attempt, started_at, duration_ms, outcome, status_code, error, response_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 	}
@@ -162,7 +162,7 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 			return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 		}
 		if _, err := insert.ExecContext(ctx,
-			r.DeliveryID, n, formatTime(a.At), a.DurationMS, a.Outcome, sql.NullInt64{Int64: int64(a.StatusCode), Valid: a.StatusCode != 0}, nullString(a.Error),
+			r.DeliveryID, n, formatTime(a.At), a.DurationMS, a.Outcome, sql.NullInt64{Int64: int64(a.StatusCode), Valid: a.StatusCode != 0}, nullString(a.Error), nullString(a.ResponseBody),
 		); err != nil {
 			return nil, fmt.Errorf("sqlite: record attempts: %w", translate(s, err))
 		}
@@ -175,24 +175,8 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 
 // Deliveries reads the deliveries q selects, oldest first.
 func (s *Store) Deliveries(ctx context.Context, q kycd.DeliveryQuery) ([]*kycd.Delivery, error) {
-	query := `SELECT ` + deliveryColumns + deliveryFrom + `WHERE 1 = 1`
 	var args []any
-	in := func(column string, values []string) string {
-		for _, v := range values {
-			args = append(args, v)
-		}
-		return column + ` IN (` + placeholders(len(values)) + `)`
-	}
-	if len(q.States) > 0 {
-		query += ` AND ` + in(`d.state`, q.States)
-	}
-	if q.Sink != "" {
-		query += ` AND d.sink = ?`
-		args = append(args, q.Sink)
-	}
-	if len(q.NotSinks) > 0 {
-		query += ` AND NOT ` + in(`d.sink`, q.NotSinks)
-	}
+	query := `SELECT ` + deliveryColumns + deliveryFrom + `WHERE ` + deliveryWhere(q, &args)
 	if q.AfterID != "" {
 		at := formatTime(q.After)
 		query += ` AND (d.created_at > ? OR (d.created_at = ? AND d.id > ?))`
@@ -222,20 +206,20 @@ func (s *Store) Delivery(ctx context.Context, id string) (*kycd.Delivery, error)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: delivery: %w", s.notFound(err, "delivery %s not found", id))
 	}
-	err = queryRows(ctx, s.r, `SELECT attempt, started_at, duration_ms, outcome, status_code, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`,
+	err = queryRows(ctx, s.r, `SELECT attempt, started_at, duration_ms, outcome, status_code, error, response_body FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`,
 		[]any{id}, func(rows *sql.Rows) error {
 			var a kycd.Attempt
 			var at string
 			var code sql.NullInt64
-			var msg sql.NullString
-			if err := rows.Scan(&a.N, &at, &a.DurationMS, &a.Outcome, &code, &msg); err != nil {
+			var msg, body sql.NullString
+			if err := rows.Scan(&a.N, &at, &a.DurationMS, &a.Outcome, &code, &msg, &body); err != nil {
 				return err
 			}
 			var err error
 			if a.At, err = parseTime(at); err != nil {
 				return err
 			}
-			a.StatusCode, a.Error = int(code.Int64), msg.String
+			a.StatusCode, a.Error, a.ResponseBody = int(code.Int64), msg.String, body.String
 			d.Attempts = append(d.Attempts, a)
 			return nil
 		})

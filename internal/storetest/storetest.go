@@ -138,6 +138,8 @@ var cases = []testCase{
 	{"Purge", "PurgeInChunks", testPurgeInChunks},
 	{"Reads", "EventsCursorAfterRebuild", testEventsCursorAfterRebuild},
 	{"Projection", "ClockSkewBoundedByReceipt", testClockSkew},
+	{"Outbox", "DeliveryFilters", testDeliveryFilters},
+	{"Outbox", "BulkByFilter", testBulkByFilter},
 }
 
 // reads is the application layer over s: the lists, their pages and

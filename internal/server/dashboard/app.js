@@ -214,7 +214,7 @@ async function route() {
       break;
     case "deliveries":
       if (id) return show("delivery", () => showDelivery(id, turn));
-      return show("deliveries", () => loadDeliveries());
+      return show("deliveries", () => loadDeliveries(parseHash().params));
     case "quarantine":
       if (id) return show("quarantined", () => showQuarantined(id, turn));
       return show("quarantine", () => loadQuarantine(params));
@@ -565,9 +565,70 @@ async function loadDeliveryList(table, query, retry, noneText, more) {
 const loadDead = (more) => loadDeliveryList("dead", { state: "dead" }, true, "No dead deliveries.", more);
 const loadOrphaned = (more) => loadDeliveryList("orphaned", { state: "pending", orphaned: "true" }, false, "No orphaned deliveries.", more);
 
-async function loadDeliveries() {
+// --- Dead-letter triage: the Deliveries page ---
+
+// triageFields are the filters of the Deliveries page, named as the API's
+// query parameters; the page's URL holds them (#/deliveries?sink=crm).
+const triageFields = ["state", "sink", "type", "session", "subject", "since", "until", "error"];
+
+// triageFilter is the API's filter of the page's URL: state dead unless
+// it says otherwise (state= is any state), days as the browser's days.
+function triageFilter(params) {
+  const f = {};
+  for (const name of triageFields) {
+    const v = params.get(name);
+    if (v) f[name] = name === "since" ? localDay(v, false) : name === "until" ? localDay(v, true) : v;
+  }
+  if (!params.has("state")) f.state = "dead";
+  return f;
+}
+
+// loadTriage fills the filters from the URL, the groups of what matches,
+// the button that retries all of it (with their count), and the matching
+// deliveries.
+async function loadTriage(params) {
+  const form = $("#triage-filter");
+  for (const name of triageFields) form.elements[name].value = name === "state" && !params.has("state") ? "dead" : params.get(name) || "";
+  $("#sink-names").replaceChildren(...configuredSinks.map((n) => el("option", null, { value: n })));
+  const filter = triageFilter(params);
+  const sum = await api("GET", "/api/v1/deliveries/summary?" + new URLSearchParams(filter));
+  const tbody = $("#triage-groups tbody");
+  tbody.replaceChildren();
+  if (!sum.groups.length) empty(tbody, "No delivery matches.");
+  for (const g of sum.groups) {
+    const narrow = new URLSearchParams(params);
+    narrow.set("sink", g.sink);
+    if (g.lastError) narrow.set("error", g.lastError); else narrow.delete("error");
+    row(tbody, [g.sink, g.lastError || "(none)", g.count, link("Only these", "#/deliveries?" + narrow, { "data-group": `${g.sink} ${g.lastError}` })]);
+  }
+  $("#triage-filter-text").textContent = `${sum.total} matching ` + Object.entries(filter).map(([k, v]) => `${k}=${v}`).join(" ");
+  const retry = $("#retry-matching");
+  // A retry takes pending and dead deliveries only; an empty filter is
+  // refused (it would take every delivery).
+  retry.hidden = !sum.total || !["dead", "pending"].includes(filter.state) || !may("operator");
+  retry.textContent = `Retry all ${sum.total} matching`;
+  retry.dataset.filter = JSON.stringify(filter);
+  retry.disabled = false;
+  await loadMatching(false);
+}
+
+const loadMatching = (more) => loadDeliveryList("matching", triageFilter(parseHash().params), true, "No delivery matches.", more);
+
+async function retryMatching(b) {
+  const filter = JSON.parse(b.dataset.filter);
+  await act(b, async () => {
+    const res = await api("POST", "/api/v1/deliveries/retry", filter);
+    $("#retry-matching-result").textContent = `Retried ${res.retried} of ${res.matched} matching.`;
+    await loadDeliveries(parseHash().params);
+  });
+}
+
+async function loadDeliveries(params) {
   await guard($("#sinks-error"), loadSinks);
-  await Promise.all([guard($("#dead-error"), () => loadDead(false)), guard($("#orphaned-error"), () => loadOrphaned(false))]);
+  const lists = [guard($("#orphaned-error"), () => loadOrphaned(false))];
+  if (params) lists.push(guard($("#triage-error"), () => loadTriage(params)));
+  else lists.push(guard($("#dead-error"), () => loadDead(false)));
+  await Promise.all(lists);
 }
 
 // rowError is the error box beside a button: in its row or its block.
@@ -599,7 +660,7 @@ async function deliveryAction(e) {
       const pick = b.closest("tr").querySelector(`[data-move-select]`);
       await api("POST", `/api/v1/deliveries/${enc(b.dataset.move)}/move`, { sink: pick.value });
     }
-    await loadDeliveries();
+    await loadDeliveries(parseHash().parts[0] === "deliveries" ? parseHash().params : null);
   });
 }
 
@@ -973,7 +1034,12 @@ async function showDelivery(id, turn) {
   const attempts = $("#delivery-attempts tbody");
   attempts.replaceChildren();
   if (!d.attempts?.length) empty(attempts, "No attempt yet.");
-  for (const a of d.attempts || []) row(attempts, [a.n, when(a.at), a.outcome, a.statusCode || "", `${a.durationMs} ms`, a.error || ""]);
+  for (const a of d.attempts || []) {
+    const answer = a.responseBody ? el("pre", a.responseBody, { class: "body answer" }) : "";
+    row(attempts, [a.n, when(a.at), a.outcome, a.statusCode || "–", `${a.durationMs} ms`, a.error || "", answer]);
+  }
+  $("#delivery-payload").textContent = d.notification ? JSON.stringify(d.notification, null, 2) : "";
+  $("#delivery-payload-note").textContent = d.notification ? "(as sent; personal data only for an admin token)" : "";
   const hist = $("#delivery-history tbody");
   hist.replaceChildren();
   if (!d.actions?.length) empty(hist, "None.");
@@ -1228,14 +1294,25 @@ document.addEventListener("DOMContentLoaded", () => {
     if (tile) setParams({ status: tile.dataset.status });
   });
   $("#dead").addEventListener("click", deliveryAction);
+  $("#matching").addEventListener("click", deliveryAction);
+  $("#retry-matching").addEventListener("click", (e) => retryMatching(e.currentTarget));
+  $("#triage-filter").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = e.target.elements, params = new URLSearchParams();
+    for (const name of triageFields) {
+      const v = f[name].value.trim();
+      if (v || (name === "state" && !v)) params.set(name, v);
+    }
+    go("deliveries", params);
+  });
   $("#orphaned").addEventListener("click", deliveryAction);
   $("#app").addEventListener("click", (e) => {
     const b = e.target.closest("[data-more]");
-    if (b) guard($(`#${b.dataset.more}-error`), () => (b.dataset.more === "dead" ? loadDead : loadOrphaned)(true));
+    if (b) guard($(`#${b.dataset.more === "matching" ? "triage" : b.dataset.more}-error`), () => ({ dead: loadDead, orphaned: loadOrphaned, matching: loadMatching })[b.dataset.more](true));
   });
   $("#sinks").addEventListener("click", async (e) => {
     const b = e.target.closest("[data-resume]");
-    if (b) await act(b, async () => { await api("POST", `/api/v1/sinks/${enc(b.dataset.resume)}/resume`); await loadDeliveries(); });
+    if (b) await act(b, async () => { await api("POST", `/api/v1/sinks/${enc(b.dataset.resume)}/resume`); await loadDeliveries(parseHash().parts[0] === "deliveries" ? parseHash().params : null); });
   });
   $("#quarantine").addEventListener("click", quarantineAction);
   $("#quarantined").addEventListener("click", quarantineAction);

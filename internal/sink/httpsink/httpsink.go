@@ -93,20 +93,23 @@ func (s *Sink) Send(ctx context.Context, m kycd.Message) error {
 		// cause is kept, the URL is named as shown.
 		return fmt.Errorf("POST %s: %w", s.shown, unwrapURLError(err))
 	}
-	// Drained so the connection is reused; the answer is the status code,
-	// whatever the rest of the body does.
+	// The start of the answer is kept for the attempt's record (a
+	// failure's body says why); the rest is drained so the connection is
+	// reused. The answer is the status code, whatever the body does.
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, kycd.ResponseBodyLimit))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	code := resp.StatusCode
+	body := string(head)
 	switch {
 	case code >= 200 && code < 300:
 		return nil
 	case code == http.StatusGone:
-		return &kycd.SinkError{Pause: true, StatusCode: code, Err: fmt.Errorf("%s answered %s: the endpoint is gone", s.shown, resp.Status)}
+		return &kycd.SinkError{Pause: true, StatusCode: code, Body: body, Err: fmt.Errorf("%s answered %s: the endpoint is gone", s.shown, resp.Status)}
 	case code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500 || code < 400:
-		return &kycd.SinkError{StatusCode: code, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()), Err: fmt.Errorf("%s answered %s", s.shown, resp.Status)}
+		return &kycd.SinkError{StatusCode: code, Body: body, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), s.now()), Err: fmt.Errorf("%s answered %s", s.shown, resp.Status)}
 	default:
-		return &kycd.SinkError{Permanent: true, StatusCode: code, Err: fmt.Errorf("%s refused it: %s", s.shown, resp.Status)}
+		return &kycd.SinkError{Permanent: true, StatusCode: code, Body: body, Err: fmt.Errorf("%s refused it: %s", s.shown, resp.Status)}
 	}
 }
 

@@ -382,3 +382,32 @@ func TestNewNeedsASecret(t *testing.T) {
 		t.Fatal("New without a secret = nil error")
 	}
 }
+
+// A failure carries the start of the receiver's answer, its first KiB, for
+// the attempt's record: what an operator reads to see why it failed.
+func TestSendKeepsTheAnswersStart(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 3000)
+	for _, tc := range []struct {
+		name, body, want string
+		status           int
+	}{
+		{"422 with a reason", `{"error":"subject.id is required"}`, `{"error":"subject.id is required"}`, 422},
+		{"503 with a page", "<h1>maintenance</h1>", "<h1>maintenance</h1>", 503},
+		{"a long answer", long, long[:kycd.ResponseBodyLimit], 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			t.Cleanup(srv.Close)
+			err := newSink(t, srv.URL, time.Now).Send(sendCtx(t), message)
+			se, ok := errors.AsType[*kycd.SinkError](err)
+			if !ok || se.Body != tc.want {
+				t.Fatalf("Send = %v; want a SinkError with the body %.40q… (%d bytes)", err, tc.want, len(tc.want))
+			}
+		})
+	}
+}

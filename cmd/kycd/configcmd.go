@@ -34,8 +34,9 @@ environment variable, a line of the file, or the default. Secrets (tokens,
 webhook secrets, the REST API key, the passwords and tokens in URLs) are
 never printed: a secret shows as hidden, or not set.
 
-Exits 1, naming the setting and where it was set, when serve would refuse to
-start.`,
+Naming the setting and where it was set, it exits 2 for a value that is
+invalid (as every command does) and 1 when serve would refuse to start with
+valid values (such as no admin token on an address other machines reach).`,
 		Example: `  kycd config check --config /etc/kycd/kycd.yaml
   KYCD_CONFIG=/etc/kycd/kycd.yaml kycd config check --json`,
 		Args: cobra.NoArgs,

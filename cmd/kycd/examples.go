@@ -8,6 +8,7 @@ var examples = map[string]string{ //nolint:gosec // G101: command lines with pla
 	"kycd audit": `  kycd audit list --action subject.erase`,
 	"kycd audit list": `  kycd audit list --actor cli:ana --limit 20
   kycd audit list --target subject:user: --json`,
+	"kycd config": `  kycd config check --config /etc/kycd/kycd.yaml`,
 	"kycd deliveries": `  kycd deliveries list --state dead --sink crm
   kycd deliveries retry --all-dead --sink crm`,
 	"kycd deliveries drop": `  kycd deliveries drop 0190c3a2-7f3e-7c4a-9a51-6b1f5c9e2d10`,

@@ -42,14 +42,8 @@ func TestDashboardTriageRetriesOneSinksDead(t *testing.T) {
 	if err := svc.RegisterSinks(ctx, []kycd.SinkInfo{{Name: "crm", Type: "http"}, {Name: "erp", Type: "http"}}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(triageServer(t, store))
-	defer srv.Close()
-
-	b.do(chromedp.Navigate(srv.URL+"/#/deliveries"),
-		chromedp.WaitVisible("#login"),
-		chromedp.SendKeys("#token", "token"),
-		chromedp.Click(`#login button[type="submit"]`),
-		chromedp.WaitVisible(`#retry-matching`))
+	triageDashboard(t, b, store, "token")
+	b.do(chromedp.WaitVisible(`#retry-matching`))
 	b.until("the groups", `document.querySelectorAll("#triage-groups tbody tr").length === 3`)
 	groups := b.text("#triage-groups")
 	for _, want := range []string{o.CRM503, o.CRM400, "erp answered 500"} {
@@ -96,6 +90,19 @@ func TestDashboardTriageRetriesOneSinksDead(t *testing.T) {
 	}
 }
 
+// triageDashboard serves the dashboard over store (triageServer) and signs
+// in to its Deliveries page with token.
+func triageDashboard(t *testing.T, b *browserPage, store kycd.Store, token string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(triageServer(t, store))
+	t.Cleanup(srv.Close)
+	b.do(chromedp.Navigate(srv.URL+"/#/deliveries"),
+		chromedp.WaitVisible("#login"),
+		chromedp.SendKeys("#token", token),
+		chromedp.Click(`#login button[type="submit"]`))
+	return srv
+}
+
 func uniq(s []string) map[string]bool {
 	m := map[string]bool{}
 	for _, x := range s {
@@ -114,12 +121,7 @@ func TestDashboardTriageOffersNoRetryToAViewer(t *testing.T) {
 	if err := (&app.Service{Store: store}).AddToken(context.Background(), &kycd.Token{Name: "support", Role: kycd.RoleViewer, Hash: kycd.TokenHash("viewer-token"), CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(triageServer(t, store))
-	defer srv.Close()
-	b.do(chromedp.Navigate(srv.URL+"/#/deliveries"),
-		chromedp.WaitVisible("#login"),
-		chromedp.SendKeys("#token", "viewer-token"),
-		chromedp.Click(`#login button[type="submit"]`))
+	srv := triageDashboard(t, b, store, "viewer-token")
 	b.until("the groups", `document.querySelectorAll("#triage-groups tbody tr").length === 2`)
 	if hidden := b.eval(`String(document.querySelector("#retry-matching").hidden)`); hidden != "true" {
 		t.Errorf("a viewer is offered %q", b.text("#retry-matching"))

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -191,6 +192,21 @@ func TestServesVariablesSetNoFilter(t *testing.T) {
 	out, _, err := cliEnv(t, map[string]string{"KYCD_SINKS": "name=crm,type=http,url=https://crm.example/k"}, "deliveries", "list", "--state", "dead", "--json", "--database", db)
 	if err != nil || json.Unmarshal([]byte(out), &page) != nil || len(page.Items) != 3 {
 		t.Fatalf("deliveries list with KYCD_SINKS set = %s, %v; want the 3 dead deliveries", out, err)
+	}
+}
+
+// Nor is it set by the configuration file's sinks.
+func TestConfigFileSinksSetNoFilter(t *testing.T) {
+	t.Parallel()
+	db, _, _ := triageDB(t)
+	file := filepath.Join(t.TempDir(), "kycd.yaml")
+	if err := os.WriteFile(file, []byte("sinks:\n  - name: crm\n    type: http\n    url: https://crm.example/kyc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var page struct{ Items []*kycd.Delivery }
+	jsonOf(t, &page, "deliveries", "list", "--state", "dead", "--config", file, "--database", db)
+	if len(page.Items) != 3 {
+		t.Fatalf("deliveries list with a config file's sinks = %d deliveries, want the 3 dead", len(page.Items))
 	}
 }
 

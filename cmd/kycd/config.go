@@ -54,8 +54,12 @@ type config struct {
 	MaxClockSkew     time.Duration
 	Users            []string // kycd reconcile --user
 	JSON             bool
+	TLSCert          string   // --tls-cert: PEM certificate chain
+	TLSKey           string   // --tls-key: its PEM private key
+	TrustedProxies   []string // --trusted-proxies, as given
 
-	sinks []sinkConfig // Sinks, parsed and checked
+	sinks          []sinkConfig   // Sinks, parsed and checked
+	trustedProxies []netip.Prefix // TrustedProxies, parsed
 }
 
 // envTwins maps each flag to its environment variable.
@@ -93,6 +97,9 @@ var envTwins = map[string]string{ //nolint:gosec // G101: names of environment v
 	"reconcile-rate":           "KYCD_RECONCILE_RATE",
 	"review-alert-after":       "KYCD_REVIEW_ALERT_AFTER",
 	"max-clock-skew":           "KYCD_MAX_CLOCK_SKEW",
+	"tls-cert":                 "KYCD_TLS_CERT",
+	"tls-key":                  "KYCD_TLS_KEY",
+	"trusted-proxies":          "KYCD_TRUSTED_PROXIES",
 
 	// Reconciliation's deadlines.
 	"reconcile-timeout":         "KYCD_RECONCILE_TIMEOUT",
@@ -110,7 +117,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.AuditRetention, "audit-retention", kycd.DefaultAuditRetention, "how long audit entries are kept (default 2 years)")
 	fs.Int64Var(&c.MaxBody, "max-body", 1<<20, "largest webhook body accepted, in bytes")
 	fs.Int64Var(&c.BodyBudget, "body-budget", 32<<20, "bytes of webhook bodies held in memory at once; a delivery beyond it gets 503 (Ralio retries)")
-	fs.Int64Var(&c.PeerBodyBudget, "peer-body-budget", 0, "bytes of webhook bodies the requests of one peer address (IPv4, IPv6 /64) hold at once; beyond it 503 (0: a quarter of --body-budget; behind a proxy that is every client's address, so set it to --body-budget)")
+	fs.Int64Var(&c.PeerBodyBudget, "peer-body-budget", 0, "bytes of webhook bodies the requests of one peer address (IPv4, IPv6 /64) hold at once; beyond it 503 (0: a quarter of --body-budget; behind a proxy give --trusted-proxies, so the peer is the client it names)")
 	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most HTTP connections open at once; at the cap the one idle the longest is closed for a new one (0: three quarters of the open-file limit, at most 16384)")
 	fs.DurationVar(&c.UntrustedIdle, "untrusted-idle-timeout", server.DefaultUntrustedIdleTimeout, "how long a connection that never sent a valid signature or API token may stay idle (Ralio's and API clients' keep 120s)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (then every line on stderr is JSON)")
@@ -136,6 +143,9 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReviewAlertAfter, "review-alert-after", kycd.DefaultReviewAlertAfter, "serve: how long a session may stay in REVIEW before it is stalled (listed, counted, notified once as kyc.session.stalled)")
 	fs.DurationVar(&c.MaxClockSkew, "max-clock-skew", kycd.DefaultMaxClockSkew, "how far after its receipt an event may be stamped and still be ordered at its timestamp; one stamped later is ordered at its receipt plus this, flagged, logged and counted")
 	fs.BoolVar(&c.JSON, "json", false, "print JSON instead of text")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "serve HTTPS with this PEM certificate (chain) file, with --tls-key; both are read again on SIGHUP")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "the PEM private key file of --tls-cert")
+	fs.StringSliceVar(&c.TrustedProxies, "trusted-proxies", nil, "reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For / Forwarded header names the client, for the audit trail, the logs and --peer-body-budget; any other peer's is ignored")
 }
 
 // applyEnv fills every flag not given on the command line from its
@@ -276,6 +286,16 @@ func (c *config) validate() error {
 	if c.RetryMaxAge <= 0 {
 		return fmt.Errorf("--retry-max-age %s: must be positive", c.RetryMaxAge)
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		given, missing := "--tls-cert", "--tls-key (KYCD_TLS_KEY)"
+		if c.TLSCert == "" {
+			given, missing = "--tls-key", "--tls-cert (KYCD_TLS_CERT)"
+		}
+		return fmt.Errorf("%s is set but %s is not: HTTPS needs both, the certificate and its private key (PEM files), or neither for plain HTTP", given, missing)
+	}
+	if c.trustedProxies, err = server.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	return nil
 }
 
@@ -298,10 +318,12 @@ func (c *config) checkServe() error {
 
 // The shortest secrets serve accepts on an address other machines reach. A
 // generated secret (randomToken) is 43 characters; openssl rand -hex 16
-// gives 32.
+// gives 32. (Sink secrets need no rule here: a Standard Webhooks key is
+// at least 24 bytes everywhere, checkSinkSecret, 32 characters of base64
+// after whsec_.)
 const (
 	minAdminToken  = 32
-	minRalioSecret = 16
+	minRalioSecret = 32
 )
 
 // weakSecrets names the secrets serve is given that are too short to

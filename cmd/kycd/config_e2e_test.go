@@ -283,7 +283,7 @@ func TestConfigCheckHidesSecrets(t *testing.T) {
 	dir := t.TempDir()
 	const (
 		token   = "admin-token-HUNTER2-0123456789abcdefghij"
-		ralio   = "ralio-HUNTER2-abcdefghijklmnop"
+		ralio   = "ralio-HUNTER2-abcdefghijklmnopqrstu" // 32 characters at least: on 0.0.0.0
 		sinkKey = "whsec_SFVOVEVSMi1zaW5rLWtleS0wMTIzNDU2Nzg5"
 		apiKey  = "api-key-HUNTER2"
 	)

@@ -219,7 +219,7 @@ func TestConfigExampleIsValid(t *testing.T) {
 var referenceMeaning = map[string]string{
 	"addr":                      "listen address (`serve`), target (`send`)",
 	"database":                  "`sqlite:PATH`, or `postgres://USER:PASS@HOST/DB` for several replicas",
-	"ralio-secret":              "Ralio webhook secret; a comma list accepts several during a rotation; at least 16 characters each when `--addr` is not loopback",
+	"ralio-secret":              "Ralio webhook secret; a comma list accepts several during a rotation; at least 32 characters each when `--addr` is not loopback",
 	"admin-token":               "the admin token named `admin` (more tokens: `kycd tokens create`); required, and at least 32 characters, when `--addr` is not loopback",
 	"sink":                      "where notifications go: `name=NAME,type=http|nats|log,url=URL[,events=…][,secret=…]`, or `http=URL`, `nats=URL?subject=PREFIX`, `log` (see the README's \"Receiving notifications\")",
 	"sink-secret":               "Standard Webhooks secret(s) (`whsec_` + the base64 of a key of at least 24 bytes) of the http sinks without their own; a comma list signs with each, for a rotation",
@@ -227,7 +227,7 @@ var referenceMeaning = map[string]string{
 	"audit-retention":           "how long audit entries are kept",
 	"max-body":                  "largest webhook body, bytes",
 	"body-budget":               "bytes of webhook bodies held in memory at once; a delivery beyond it gets 503 (which Ralio retries); must be more than `--max-body`",
-	"peer-body-budget":          "bytes of webhook bodies the requests of one peer address (IPv4, IPv6 /64) hold at once; beyond it 503; more than `--max-body`, at most `--body-budget` (set it to `--body-budget` behind a reverse proxy)",
+	"peer-body-budget":          "bytes of webhook bodies the requests of one peer address (IPv4, IPv6 /64) hold at once; beyond it 503; more than `--max-body`, at most `--body-budget`; behind a reverse proxy give `--trusted-proxies`, so that the peer is the client the proxy names",
 	"max-connections":           "most HTTP connections open at once; at the cap the one idle the longest is closed for a new one, untrusted first; 503 when none is idle",
 	"untrusted-idle-timeout":    "how long a connection that never sent a valid signature or API token may stay idle (before its first request or between two); `0`: the server's 120 s",
 	"retry-base":                "first notification retry delay",
@@ -252,6 +252,9 @@ var referenceMeaning = map[string]string{
 	"log-level":                 "the least severe log lines written: `debug`, `info`, `warn` or `error`",
 	"generated-secrets-file":    "where `serve` writes the secrets it generates (Ralio secret, admin token, signing secret) when stderr is not a terminal, created readable by its owner only; the log names it, never the secrets. Default: `kycd-generated-secrets` beside the SQLite database, else in `$STATE_DIRECTORY`, else in the working directory",
 	"config":                    "the YAML configuration file (above); a flag or an environment variable overrides each of its settings",
+	"tls-cert":                  "`serve`: serve HTTPS with this PEM certificate file (the server's certificate, then its chain), with `--tls-key`; both files are read again on `SIGHUP` (see the README's \"TLS and reverse proxies\")",
+	"tls-key":                   "the PEM private key of `--tls-cert`; give both or neither",
+	"trusted-proxies":           "`serve`: comma list of reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` / `Forwarded` header names the client, for the audit trail, the logs and `--peer-body-budget`; any other peer's header is ignored",
 }
 
 // meaning is the reference's text for f.

@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -75,7 +77,7 @@ func (b *syncBuffer) String() string {
 
 // kycdServer is a running `kycd serve`.
 type kycdServer struct {
-	URL    string // http://127.0.0.1:PORT
+	URL    string // http://127.0.0.1:PORT, or https:// with --tls-cert
 	Addr   string // 127.0.0.1:PORT
 	DB     string // the SQLite file
 	Secret string // Ralio webhook secret
@@ -91,12 +93,19 @@ type kycdServer struct {
 
 func noEnv(string) string { return "" }
 
-var listeningLine = regexp.MustCompile(`kycd listening on http://(\S+) \(webhook: POST /webhooks/ralio\)`)
+var listeningLine = regexp.MustCompile(`kycd listening on (https?)://(\S+) \(webhook: POST /webhooks/ralio\)`)
 
 // serve runs `kycd serve FLAGS…` until the test ends, and returns once it
 // listens and answers /readyz. The test fails unless run returns nil when
 // its context is cancelled.
 func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServer {
+	t.Helper()
+	return serveTrusting(t, nil, getenv, flags...)
+}
+
+// serveTrusting is serve for a server whose HTTPS certificate roots
+// signs (nil: the system's roots).
+func serveTrusting(t *testing.T, roots *x509.CertPool, getenv func(string) string, flags ...string) *kycdServer {
 	t.Helper()
 	if getenv == nil {
 		getenv = noEnv
@@ -112,6 +121,9 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &kycdServer{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, cancel: cancel, done: make(chan struct{}),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}}
+	if roots != nil {
+		s.client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	go func() {
 		defer close(s.done)
 		s.err = run(ctx, append([]string{"serve"}, flags...), getenv, strings.NewReader(""), s.Stdout, s.Stderr)
@@ -122,7 +134,7 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 		}
 	})
 
-	var addr string
+	var scheme, addr string
 	eventually(t, "kycd serve to print its listening line", func() bool {
 		select {
 		case <-s.done:
@@ -131,7 +143,7 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 		}
 		m := listeningLine.FindStringSubmatch(s.Stderr.String())
 		if m != nil {
-			addr = m[1]
+			scheme, addr = m[1], m[2]
 		}
 		return m != nil
 	})
@@ -143,7 +155,7 @@ func serve(t *testing.T, getenv func(string) string, flags ...string) *kycdServe
 		host = "127.0.0.1" // bound to every interface; reach it on loopback
 	}
 	s.Addr = net.JoinHostPort(host, port)
-	s.URL = "http://" + s.Addr
+	s.URL = scheme + "://" + s.Addr
 	eventually(t, "GET /readyz to answer 200", func() bool {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL+"/readyz", nil)
 		if err != nil {
@@ -1336,8 +1348,11 @@ func TestNonLoopbackNeedsAdminToken(t *testing.T) {
 }
 
 // chosenToken is an admin token long enough for an address other machines
-// reach.
-const chosenToken = "chosen-admin-token-of-32-letters"
+// reach; chosenSecret is such a Ralio secret.
+const (
+	chosenToken  = "chosen-admin-token-of-32-letters"
+	chosenSecret = "chosen-ralio-secret-of-32-letter"
+)
 
 func TestNonLoopbackRefusesWeakSecrets(t *testing.T) {
 	t.Parallel()
@@ -1346,14 +1361,18 @@ func TestNonLoopbackRefusesWeakSecrets(t *testing.T) {
 		flags []string
 		want  []string
 	}{
-		{"a one-letter admin token", []string{"--admin-token", "a", "--ralio-secret", testSecret},
+		{"a one-letter admin token", []string{"--admin-token", "a", "--ralio-secret", chosenSecret},
 			[]string{"--admin-token", "1 characters", "at least 32", "openssl rand"}},
-		{"a 31-letter admin token", []string{"--admin-token", chosenToken[1:], "--ralio-secret", testSecret},
+		{"a 31-letter admin token", []string{"--admin-token", chosenToken[1:], "--ralio-secret", chosenSecret},
 			[]string{"--admin-token", "31 characters"}},
 		{"a one-letter Ralio secret", []string{"--admin-token", chosenToken, "--ralio-secret", "a"},
-			[]string{"--ralio-secret", "secret 1 of 1 is 1 characters", "at least 16"}},
-		{"a short second Ralio secret", []string{"--admin-token", chosenToken, "--ralio-secret", testSecret + ",short"},
+			[]string{"--ralio-secret", "secret 1 of 1 is 1 characters", "at least 32"}},
+		{"a 31-letter Ralio secret", []string{"--admin-token", chosenToken, "--ralio-secret", chosenToken[1:]},
+			[]string{"--ralio-secret", "secret 1 of 1 is 31 characters", "at least 32"}},
+		{"a short second Ralio secret", []string{"--admin-token", chosenToken, "--ralio-secret", chosenSecret + ",short"},
 			[]string{"--ralio-secret", "secret 2 of 2"}},
+		{"a short sink secret", []string{"--admin-token", chosenToken, "--sink-secret", "whsec_" + base64.StdEncoding.EncodeToString([]byte("sixteen bytes!!!"))},
+			[]string{"--sink-secret", "16 bytes, want at least 24"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

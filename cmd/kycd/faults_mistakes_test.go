@@ -57,7 +57,7 @@ func operatorMistakesScenario(t *testing.T, _ string, rows *scenarioRows) {
 		name  string
 		flags []string
 	}{
-		{"--admin-token a", []string{"--admin-token", "a", "--ralio-secret", testSecret}},
+		{"--admin-token a", []string{"--admin-token", "a", "--ralio-secret", chosenSecret}},
 		{"--ralio-secret a", []string{"--admin-token", chosenToken, "--ralio-secret", "a"}},
 	} {
 		_, err := cli(t, append([]string{"serve", "--addr", "0.0.0.0:0", "--database", "sqlite:" + filepath.Join(t.TempDir(), "kycd.db")}, weak.flags...)...)

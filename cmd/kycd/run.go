@@ -55,7 +55,8 @@ var (
 		"body-budget", "peer-body-budget", "max-connections", "untrusted-idle-timeout", "log-format", "log-level", "generated-secrets-file", "retry-base", "retry-cap", "retry-max-attempts", "retry-max-age", "guidance",
 		"shutdown-drain", "max-backlog", "ralio-api-url", "ralio-api-key", "reconcile-every", "reconcile-rate",
 		"reconcile-timeout", "reconcile-request-timeout", "review-alert-after",
-		"audit-retention", "max-clock-skew", "signature-hold-retention", "signature-hold-max-count", "signature-hold-max-bytes"}
+		"audit-retention", "max-clock-skew", "signature-hold-retention", "signature-hold-max-count", "signature-hold-max-bytes",
+		"tls-cert", "tls-key", "trusted-proxies"}
 )
 
 // run is kycd's whole program; main and the tests call it.

@@ -58,6 +58,12 @@ func (e *env) serve(ctx context.Context) (err error) {
 	if err := cfg.checkServe(); err != nil {
 		return err
 	}
+	var cert *certificate
+	if cfg.TLSCert != "" {
+		if cert, err = loadCertificate(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return err
+		}
+	}
 	// Listen first: a taken port fails before a database is created or a
 	// secret generated and printed.
 	l, err := new(net.ListenConfig).Listen(ctx, "tcp", cfg.Addr)
@@ -67,6 +73,11 @@ func (e *env) serve(ctx context.Context) (err error) {
 	defer func() { _ = l.Close() }() // on the way out of a failed start; serving closes it itself
 	for _, w := range cfg.weakSecrets() {
 		log.Warn("weak secret: accepted only because --addr is a loopback address", "problem", w)
+	}
+	if !isLoopback(cfg.Addr) && cert == nil && len(cfg.trustedProxies) == 0 {
+		log.Warn("plain HTTP on an address other machines reach: tokens, secrets and personal data cross the network unencrypted. "+
+			"Serve HTTPS with --tls-cert and --tls-key, or put a TLS-terminating reverse proxy in front and name it with --trusted-proxies",
+			"addr", cfg.Addr)
 	}
 	metrics := server.NewMetrics()
 	store, err := e.openStore(ctx, migrating)
@@ -175,9 +186,11 @@ func (e *env) serve(ctx context.Context) (err error) {
 		// The list answers by the watchdog's threshold.
 		ReviewAlertAfter: cfg.ReviewAlertAfter,
 		Guide:            guide.For,
+		TrustedProxies:   cfg.trustedProxies,
 	})
 
 	limiter := server.NewConnLimiter(l, maxConnections(cfg.MaxConnections), cfg.UntrustedIdle, metrics)
+	limiter.TLS = cert != nil
 	ln := &closeOnce{Listener: limiter}
 	// A client without the secret may hold a connection, never kycd's
 	// memory or the places of signed deliveries: headers are small and
@@ -199,10 +212,19 @@ func (e *env) serve(ctx context.Context) (err error) {
 		ConnContext:       limiter.ConnContext,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	scheme := "http"
+	if cert != nil {
+		scheme = "https"
+		srv.TLSConfig = cert.config()
+		describeCertificate(log, "serving HTTPS", cert.current.Load())
+		cert.reloadOnHangup(bg, log)
+	}
 	// Banners go to stderr with the logs: stdout is the log sink's, one
 	// notification per line, for whatever reads them. A JSON log stream
 	// has the banner as a line of its own.
-	banner := fmt.Sprintf("kycd listening on http://%s (webhook: POST /webhooks/ralio)", ln.Addr())
+	banner := fmt.Sprintf("kycd listening on %s://%s (webhook: POST /webhooks/ralio)", scheme, ln.Addr())
 	if e.jsonLogs() {
 		log.Info(banner, "addr", ln.Addr().String())
 	} else {
@@ -210,8 +232,6 @@ func (e *env) serve(ctx context.Context) (err error) {
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "database", kycd.RedactURL(cfg.Database))
 
-	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBg()
 	var wg sync.WaitGroup
 	wg.Go(func() { purgeLoop(bg, log, store, cfg.Retention, cfg.AuditRetention, cfg.HoldRetention) })
 	wg.Go(func() { dispatcher.Run(bg) })
@@ -223,7 +243,13 @@ func (e *env) serve(ctx context.Context) (err error) {
 	}
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if cert != nil {
+			served <- srv.ServeTLS(ln, "", "") // the certificate is TLSConfig's
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		stopBg()

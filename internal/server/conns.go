@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -50,6 +51,11 @@ const refusal = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-L
 // limiter knows which connections are idle and Trust can mark them.
 type ConnLimiter struct {
 	net.Listener
+	// TLS says that the connections carry TLS (the server is served with
+	// ServeTLS on the limiter): one refused at the cap is closed without
+	// the plain-text 503, which its client could not read.
+	TLS bool
+
 	max       int
 	untrusted time.Duration
 	metrics   *Metrics
@@ -111,8 +117,10 @@ func (l *ConnLimiter) Accept() (net.Conn, error) {
 		if len(l.conns) >= l.max {
 			if victim = l.victimLocked(); victim == nil {
 				l.mu.Unlock()
-				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-				_, _ = c.Write([]byte(refusal))
+				if !l.TLS {
+					_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+					_, _ = c.Write([]byte(refusal))
+				}
 				_ = c.Close()
 				l.closed(closeRefused)
 				continue
@@ -186,7 +194,7 @@ func (c *limitedConn) disarmLocked() {
 // ConnState is the http.Server's ConnState hook: it follows which
 // connections are idle.
 func (l *ConnLimiter) ConnState(nc net.Conn, s http.ConnState) {
-	c, ok := nc.(*limitedConn)
+	c, ok := limited(nc)
 	if !ok {
 		return
 	}
@@ -206,13 +214,24 @@ func (l *ConnLimiter) ConnState(nc net.Conn, s http.ConnState) {
 // ConnContext is the http.Server's ConnContext hook: it lets Trust find a
 // request's connection.
 func (l *ConnLimiter) ConnContext(ctx context.Context, c net.Conn) context.Context {
-	if lc, ok := c.(*limitedConn); ok {
+	if lc, ok := limited(c); ok {
 		return context.WithValue(ctx, connKey{}, lc)
 	}
 	return ctx
 }
 
 type connKey struct{}
+
+// limited is the limiter's connection beneath c: c itself, or the
+// connection a TLS connection runs on (with ServeTLS the server's hooks
+// get the *tls.Conn).
+func limited(c net.Conn) (*limitedConn, bool) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	lc, ok := c.(*limitedConn)
+	return lc, ok
+}
 
 // Trust marks the connection of a request (of a server on a ConnLimiter)
 // as one that sent a valid signature or API token: it is no longer closed

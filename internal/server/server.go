@@ -5,6 +5,7 @@ package server
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,10 @@ type Options struct {
 	// notifications give it to the merchant (kycd.DefaultGuidance when
 	// nil); a session's failures show it.
 	Guide func(code string) string
+	// TrustedProxies are the peers whose X-Forwarded-For or Forwarded
+	// header names the client a request came from (forwardedClient); a
+	// request of any other peer is taken as coming from the peer itself.
+	TrustedProxies []netip.Prefix
 
 	touches *touches // when each token's use was last written
 }
@@ -156,7 +161,7 @@ func New(o Options) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, o)
 	routed := o.Metrics.instrument(mux)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return forwarded(o.TrustedProxies, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = withRequestID(w, r)
 		// While draining, every answer closes its connection, so that no
 		// keep-alive client sends its next request on a connection that
@@ -172,7 +177,7 @@ func New(o Options) http.Handler {
 			w.Header().Set("Cache-Control", "no-store")
 		}
 		routed.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // withRequestID gives the request an id, named by every log line written

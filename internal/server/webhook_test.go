@@ -74,6 +74,7 @@ func newServerWith(t testing.TB, wrap func(*sqlite.Store) kycd.Store, o server.O
 		BodyBudget:     o.BodyBudget,
 		PeerBodyBudget: o.PeerBodyBudget,
 		BodyTimeout:    o.BodyTimeout,
+		TrustedProxies: o.TrustedProxies,
 	}), s
 }
 
@@ -261,12 +262,16 @@ func TestListsAndStatsOverHTTP(t *testing.T) {
 func plain(s *sqlite.Store) kycd.Store { return s }
 
 // slowBody starts an unsigned delivery that declares declared bytes and
-// sends first, then stalls until the test ends; the returned channel gives
-// its status. It returns once the handler has read first.
-func slowBody(t *testing.T, h http.Handler, declared int64, first []byte) (<-chan int, *io.PipeWriter) {
+// sends first (with the header pairs given), then stalls until the test
+// ends; the returned channel gives its status. It returns once the handler
+// has read first.
+func slowBody(t *testing.T, h http.Handler, declared int64, first []byte, header ...string) (<-chan int, *io.PipeWriter) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/webhooks/ralio", pr)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
+	}
 	req.ContentLength = declared
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(ralio.SignatureHeader, "sha256="+strings.Repeat("ab", 32))

@@ -128,6 +128,10 @@ func (e *env) serve(ctx context.Context) (err error) {
 	dispatch.RegisterSinkStates(metrics.Registry, &app.Service{Store: store})
 	dispatch.RegisterOutboxAge(metrics.Registry, store, slices.Sorted(maps.Keys(sinks)))
 	metrics.RegisterQuarantine(store)
+	// Reconciliation's series are there from the start, even when serve
+	// never reconciles (the interval says so), so "never ran" shows.
+	reconcileMetrics := reconcile.NewMetrics(metrics.Registry)
+	reconcileMetrics.Interval.Set(cfg.ReconcileEvery.Seconds())
 	b := readBuild()
 	metrics.RegisterBuildInfo(b.Version, b.Revision, b.GoVersion)
 	dispatcher, err := dispatch.New(dispatch.Options{
@@ -238,7 +242,7 @@ func (e *env) serve(ctx context.Context) (err error) {
 	wg.Go(func() { in.Run(bg) })
 	wg.Go(func() { stalled.Run(bg) })
 	if cfg.ReconcileEvery > 0 {
-		r := e.reconciler(store, in, log, reconcile.NewMetrics(metrics.Registry))
+		r := e.reconciler(store, in, log, reconcileMetrics)
 		wg.Go(func() { e.reconcileLoop(bg, r, in, cfg.ReconcileEvery, log) })
 	}
 

@@ -90,6 +90,9 @@ func New(o Options) (*Dispatcher, error) {
 	for name := range o.Sinks {
 		d.names = append(d.names, name)
 		d.wake[name] = make(chan struct{}, 1)
+		if o.Metrics != nil {
+			o.Metrics.Latency.WithLabelValues(name) // a series from the start, at 0
+		}
 	}
 	slices.Sort(d.names)
 	return d, nil
@@ -263,6 +266,10 @@ func (d *Dispatcher) send(ctx context.Context, claimed []*kycd.Delivery) (slowes
 			// The lease runs out and the delivery is sent again: at least once.
 			log.Warn("dispatch: could not record the attempt", "err", rerr)
 		case sendErrs[i] == nil:
+			if d.o.Metrics != nil {
+				// Once recorded: from then on it is delivered for the API too.
+				d.o.Metrics.Latency.WithLabelValues(del.Sink).Observe(d.o.Now().Sub(del.CreatedAt).Seconds())
+			}
 			log.Info("notification delivered")
 		case up.State == kycd.DeliveryDead:
 			log.Warn("notification dead", "err", a.Error)

@@ -13,6 +13,10 @@ import (
 type Metrics struct {
 	Attempts *prometheus.CounterVec
 	Duration *prometheus.HistogramVec
+	// Latency is, by sink, the time from a delivery's creation to its
+	// delivery: for a notification of a webhook, from the event's receipt
+	// (its acknowledgement to Ralio) to the sink's acceptance.
+	Latency *prometheus.HistogramVec
 }
 
 // NewMetrics registers the dispatcher's metrics on reg.
@@ -28,8 +32,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			// Up to the send timeout.
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"sink"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kycd_delivery_latency_seconds",
+			Help: "Time from a webhook's acknowledgement (the event's receipt) to its notification's delivery, by sink (its name), retries included; for a resend, a stalled-session or an erasure notification, from when it was made.",
+			// From the usual few milliseconds to the retries' --retry-max-age.
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600},
+		}, []string{"sink"}),
 	}
-	reg.MustRegister(m.Attempts, m.Duration)
+	reg.MustRegister(m.Attempts, m.Duration, m.Latency)
 	return m
 }
 
@@ -105,11 +115,15 @@ func (c outboxDepth) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// sinkStates reports, per sink, the deliveries orphaned by a configuration
-// that no longer has the sink and whether a 410 paused it, read from the
-// store at scrape time as the outbox depth is.
+// sinkStates reports, per sink, the deliveries waiting (pending, dead), those
+// orphaned by a configuration that no longer has the sink and whether a
+// 410 paused it, read from the store at scrape time as the outbox depth
+// is. The waiting deliveries are counted through the index on state, so a
+// scrape costs what waits, not the whole outbox; delivered ones are
+// counted as they go (Latency's count).
 type sinkStates struct {
 	store    SinkLister
+	waiting  *prometheus.Desc
 	orphaned *prometheus.Desc
 	paused   *prometheus.Desc
 }
@@ -120,11 +134,13 @@ type SinkLister interface {
 	ListSinks(context.Context) ([]*kycd.SinkInfo, error)
 }
 
-// RegisterSinkStates registers kycd_outbox_orphaned_deliveries{sink} and
-// kycd_sink_paused{sink} on reg.
+// RegisterSinkStates registers kycd_sink_deliveries{sink,state},
+// kycd_outbox_orphaned_deliveries{sink} and kycd_sink_paused{sink} on reg.
 func RegisterSinkStates(reg prometheus.Registerer, store SinkLister) {
 	reg.MustRegister(sinkStates{
 		store: store,
+		waiting: prometheus.NewDesc("kycd_sink_deliveries",
+			"Deliveries of a sink waiting in a state: pending (due now or later) or dead (no further attempt until retried); 0 when none.", []string{"sink", "state"}, nil),
 		orphaned: prometheus.NewDesc("kycd_outbox_orphaned_deliveries",
 			"Pending and dead deliveries of a sink that is no longer configured: move them to another sink or drop them.", []string{"sink"}, nil),
 		paused: prometheus.NewDesc("kycd_sink_paused",
@@ -133,6 +149,7 @@ func RegisterSinkStates(reg prometheus.Registerer, store SinkLister) {
 }
 
 func (c sinkStates) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.waiting
 	ch <- c.orphaned
 	ch <- c.paused
 }
@@ -145,6 +162,8 @@ func (c sinkStates) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, s := range sinks {
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(s.Pending), s.Name, kycd.DeliveryPending)
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(s.Dead), s.Name, kycd.DeliveryDead)
 		ch <- prometheus.MustNewConstMetric(c.orphaned, prometheus.GaugeValue, float64(s.Orphaned()), s.Name)
 		paused := 0.0
 		if !s.PausedAt.IsZero() {

@@ -144,6 +144,10 @@ func (r *Reconciler) Run(ctx context.Context, users []string) (*kycd.Reconciliat
 	r.save(context.WithoutCancel(ctx), run)
 	if m := r.Metrics; m != nil {
 		m.Runs.WithLabelValues(run.State).Inc()
+		m.LastRun.Set(float64(run.FinishedAt.UnixMilli()) / 1000)
+		if run.State == kycd.ReconcileDone {
+			m.LastSuccess.Set(float64(run.FinishedAt.UnixMilli()) / 1000)
+		}
 		m.Repaired.Add(float64(len(run.Repaired)))
 		m.Drift.Add(float64(run.Drift))
 	}
@@ -444,9 +448,17 @@ type Metrics struct {
 	Repaired prometheus.Counter
 	Drift    prometheus.Counter
 	Errors   prometheus.Counter
+	// LastRun and LastSuccess are when the last run of this process ended,
+	// and the last that ended done: 0 until then, so that "never ran" shows.
+	LastRun     prometheus.Gauge
+	LastSuccess prometheus.Gauge
+	// Interval is serve's --reconcile-every in seconds, 0 when it never
+	// reconciles: what the alerts measure the last run against.
+	Interval prometheus.Gauge
 }
 
-// NewMetrics registers reconciliation's metrics on reg.
+// NewMetrics registers reconciliation's metrics on reg, every series
+// present (at 0) before a first run.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -465,7 +477,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "kycd_reconcile_errors_total",
 			Help: "Users and sessions reconciliation could not check after retries, and runs stopped (a refused API key, the run's deadline, a user skipped).",
 		}),
+		LastRun: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kycd_reconcile_last_run_timestamp_seconds",
+			Help: "When the last reconciliation run of this process ended, however it ended (Unix time); 0 before the first.",
+		}),
+		LastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kycd_reconcile_last_success_timestamp_seconds",
+			Help: "When the last reconciliation run of this process that checked every user ended (state done; Unix time); 0 before the first.",
+		}),
+		Interval: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kycd_reconcile_interval_seconds",
+			Help: "How often serve reconciles (--reconcile-every), in seconds; 0 when it does not.",
+		}),
 	}
-	reg.MustRegister(m.Runs, m.Repaired, m.Drift, m.Errors)
+	for _, state := range []string{kycd.ReconcileDone, kycd.ReconcileFailed, kycd.ReconcileInterrupted} {
+		m.Runs.WithLabelValues(state)
+	}
+	reg.MustRegister(m.Runs, m.Repaired, m.Drift, m.Errors, m.LastRun, m.LastSuccess, m.Interval)
 	return m
 }

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
@@ -224,4 +227,54 @@ func notifications(t *testing.T, store kycd.Store) []kycd.Notification {
 		out = append(out, n)
 	}
 	return out
+}
+
+// Reconciliation's series are there before a first run, at 0, so an alert
+// can tell "never ran"; each run sets when the last ended, and the last
+// that checked every user.
+func TestReconcileMetricsSayWhenRunsEnded(t *testing.T) {
+	ctx := context.Background()
+	store := sqlitetest.Open(t)
+	in, err := ingest.New(ctx, store, ingest.Options{Sinks: kycd.Routes("log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	reg := prometheus.NewRegistry()
+	m := reconcile.NewMetrics(reg)
+	want := func(when string, lastRun, lastSuccess, done, failed float64) {
+		t.Helper()
+		for name, v := range map[string][2]float64{
+			"last run":     {testutil.ToFloat64(m.LastRun), lastRun},
+			"last success": {testutil.ToFloat64(m.LastSuccess), lastSuccess},
+			"runs done":    {testutil.ToFloat64(m.Runs.WithLabelValues(kycd.ReconcileDone)), done},
+			"runs failed":  {testutil.ToFloat64(m.Runs.WithLabelValues(kycd.ReconcileFailed)), failed},
+		} {
+			if v[0] != v[1] {
+				t.Errorf("%s: %s = %v, want %v", when, name, v[0], v[1])
+			}
+		}
+	}
+	if n, err := testutil.GatherAndCount(reg, "kycd_reconcile_runs_total", "kycd_reconcile_last_run_timestamp_seconds",
+		"kycd_reconcile_last_success_timestamp_seconds", "kycd_reconcile_interval_seconds"); err != nil || n != 6 {
+		t.Errorf("before a first run: %d series (%v), want 6: runs of each end state, the two timestamps and the interval", n, err)
+	}
+	want("before a first run", 0, 0, 0, 0)
+
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	defer down.Close()
+	at := time.Date(2026, 3, 18, 9, 0, 0, 500_000_000, time.UTC)
+	r := &reconcile.Reconciler{Store: store, Receiver: in, Logger: discard(), Metrics: m, Now: func() time.Time { return at },
+		Client: &reconcile.Client{BaseURL: down.URL, APIKey: key, Attempts: 1, Sleep: func(context.Context, time.Duration) error { return nil }}}
+	if run, err := r.Run(ctx, []string{user}); err != nil || run.State != kycd.ReconcileFailed {
+		t.Fatalf("run against a failing API = %+v, %v; want failed", run, err)
+	}
+	want("after a failed run", 1773824400.5, 0, 0, 1)
+
+	at = at.Add(time.Hour)
+	r.Client = &reconcile.Client{BaseURL: newFakeRalio(t).URL, APIKey: key, Sleep: func(context.Context, time.Duration) error { return nil }}
+	if run, err := r.Run(ctx, []string{user}); err != nil || run.State != kycd.ReconcileDone {
+		t.Fatalf("run = %+v, %v; want done", run, err)
+	}
+	want("after a run that checked every user", 1773828000.5, 1773828000.5, 1, 1)
 }

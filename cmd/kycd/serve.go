@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/app"
@@ -23,6 +24,7 @@ import (
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/reconcile"
 	"github.com/kycd/kycd/internal/server"
+	"github.com/kycd/kycd/internal/tracing"
 	"github.com/kycd/kycd/internal/watchdog"
 	"github.com/kycd/kycd/ralio"
 )
@@ -79,6 +81,24 @@ func (e *env) serve(ctx context.Context) (err error) {
 			"Serve HTTPS with --tls-cert and --tls-key, or put a TLS-terminating reverse proxy in front and name it with --trusted-proxies",
 			"addr", cfg.Addr)
 	}
+	b := readBuild()
+	traces, err := tracing.FromEnv(ctx, e.getenv, b.Version)
+	if err != nil {
+		return err
+	}
+	if traces.Enabled() {
+		// The SDK's own complaints (an unreachable collector) go to
+		// kycd's log, in its format, not to a line of their own.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("OpenTelemetry", "err", err) }))
+		log.Info("OpenTelemetry traces on (OTEL_* variables)")
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := traces.Shutdown(sctx); err != nil {
+			log.Warn("OpenTelemetry: spans not sent at shutdown", "err", err)
+		}
+	}()
 	metrics := server.NewMetrics()
 	store, err := e.openStore(ctx, migrating)
 	if err != nil {
@@ -132,7 +152,6 @@ func (e *env) serve(ctx context.Context) (err error) {
 	// never reconciles (the interval says so), so "never ran" shows.
 	reconcileMetrics := reconcile.NewMetrics(metrics.Registry)
 	reconcileMetrics.Interval.Set(cfg.ReconcileEvery.Seconds())
-	b := readBuild()
 	metrics.RegisterBuildInfo(b.Version, b.Revision, b.GoVersion)
 	dispatcher, err := dispatch.New(dispatch.Options{
 		Store:   store,
@@ -140,6 +159,7 @@ func (e *env) serve(ctx context.Context) (err error) {
 		Backoff: dispatch.Backoff{Base: cfg.RetryBase, Cap: cfg.RetryCap, MaxAttempts: cfg.RetryMaxAttempts, MaxAge: cfg.RetryMaxAge},
 		Logger:  log,
 		Metrics: dispatch.NewMetrics(metrics.Registry),
+		Tracing: traces,
 	})
 	if err != nil {
 		return err
@@ -156,6 +176,7 @@ func (e *env) serve(ctx context.Context) (err error) {
 		MaxClockSkew: cfg.MaxClockSkew,
 		Verifier:     verifier,
 		Hold:         kycd.SignatureHold{MaxCount: cfg.HoldMaxCount, MaxBytes: cfg.HoldMaxBytes},
+		Tracing:      traces,
 	})
 	if err != nil {
 		return err
@@ -191,6 +212,7 @@ func (e *env) serve(ctx context.Context) (err error) {
 		ReviewAlertAfter: cfg.ReviewAlertAfter,
 		Guide:            guide.For,
 		TrustedProxies:   cfg.trustedProxies,
+		Tracing:          traces,
 	})
 
 	limiter := server.NewConnLimiter(l, maxConnections(cfg.MaxConnections), cfg.UntrustedIdle, metrics)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/app"
+	"github.com/kycd/kycd/internal/tracing"
 )
 
 // Options configure a Dispatcher. Zero values take the defaults noted.
@@ -27,6 +28,9 @@ type Options struct {
 	Backoff Backoff              // DefaultBackoff
 	Logger  *slog.Logger
 	Metrics *Metrics // none when nil
+	// Tracing makes a span of each attempt, whose traceparent the sinks
+	// send; none when nil or off.
+	Tracing *tracing.Tracing
 
 	Now  func() time.Time // time.Now
 	Rand func() float64   // math/rand/v2.Float64
@@ -292,6 +296,7 @@ func (d *Dispatcher) send(ctx context.Context, claimed []*kycd.Delivery) (slowes
 
 // attempt sends one delivery and says what to record of it.
 func (d *Dispatcher) attempt(ctx context.Context, del *kycd.Delivery) (kycd.AttemptRecord, error) {
+	ctx, traced := d.traceAttempt(ctx, del)
 	start := d.o.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.o.Timeout)
 	err := d.o.Sinks[del.Sink].Send(ctx, kycd.Message{ID: del.NotificationID, Type: del.NotificationType, Payload: del.Payload, Round: del.Round()})
@@ -329,5 +334,6 @@ func (d *Dispatcher) attempt(ctx context.Context, del *kycd.Delivery) (kycd.Atte
 			rec.Attempt.Outcome = kycd.AttemptRejected
 		}
 	}
+	traced(rec, err)
 	return rec, err
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/tracing"
 	"github.com/kycd/kycd/ralio"
 )
 
@@ -63,6 +64,9 @@ type Options struct {
 	}
 	// Hold bounds the signature hold (DefaultHold when zero).
 	Hold kycd.SignatureHold
+	// Tracing makes the append's and the projection batches' spans; none
+	// when nil or off.
+	Tracing *tracing.Tracing
 }
 
 // Defaults of Options.
@@ -87,6 +91,8 @@ type Ingester struct {
 		Verify(body []byte, signature string) error
 	}
 	hold *holder
+
+	tracing *tracing.Tracing
 }
 
 // New starts an Ingester on store: the appender runs at once (stop it with
@@ -113,7 +119,7 @@ func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
 	if o.Hold.MaxBytes <= 0 {
 		o.Hold.MaxBytes = DefaultHold.MaxBytes
 	}
-	in := &Ingester{store: store, now: o.Now, verify: o.Verifier}
+	in := &Ingester{store: store, now: o.Now, verify: o.Verifier, tracing: o.Tracing}
 	in.hold = newHolder(store, o.Hold, o.Now, o.Logger)
 	in.proj = newProjector(store, kycd.PlanOptions{Sinks: o.Sinks, Guide: o.Guide, MaxClockSkew: o.MaxClockSkew}, o.ProjectBatch, o.Logger, o.Metrics,
 		func(entries []*kycd.LogEntry, p *kycd.Plan) {
@@ -122,6 +128,7 @@ func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
 				o.Notified()
 			}
 		})
+	in.proj.tracing = o.Tracing
 	in.app = newAppender(store, maxAppendBatch, o.MaxBacklog, o.Gather, o.Metrics.AppendBatch, o.Now)
 	in.app.before, in.app.failed = in.proj.remember, in.proj.forget
 	in.app.appended = func([]*kycd.LogEntry) { in.proj.kick() }
@@ -254,8 +261,10 @@ func (in *Ingester) receive(ctx context.Context, body []byte, quarantine bool) (
 		return res, refusal
 	}
 	ev := toEvent(&re, body, now)
-	res := Result{EventID: ev.ID, EventType: ev.Type, Known: re.Known}
-	return in.append(ctx, ev, res, quarantine, arrived)
+	ctx, traced := traceAppend(ctx, in.tracing, ev.ID)
+	res, err := in.append(ctx, ev, Result{EventID: ev.ID, EventType: ev.Type, Known: re.Known}, quarantine, arrived)
+	traced(res, err)
+	return res, err
 }
 
 // Append appends an event decoded elsewhere (its Body and BodyHash set) as

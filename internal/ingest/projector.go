@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/tracing"
 	"github.com/kycd/kycd/ralio"
 )
 
@@ -25,6 +26,7 @@ type projector struct {
 	logger    *slog.Logger
 	metrics   Metrics
 	projected func(entries []*kycd.LogEntry, p *kycd.Plan)
+	tracing   *tracing.Tracing // its batches' spans; none when nil
 
 	wake     chan struct{}
 	hurried  chan struct{}
@@ -220,7 +222,7 @@ func (p *projector) quarantineUnstorable(ctx context.Context, cause error) (int,
 	return 1, nil
 }
 
-func (p *projector) tryBatch(ctx context.Context, limit int) (int, error) {
+func (p *projector) tryBatch(ctx context.Context, limit int) (_ int, err error) {
 	start := time.Now()
 	tx, err := p.log.BeginProjection(ctx)
 	if err != nil {
@@ -231,6 +233,8 @@ func (p *projector) tryBatch(ctx context.Context, limit int) (int, error) {
 	if err != nil || len(entries) == 0 {
 		return 0, err
 	}
+	ctx, traced := traceBatch(ctx, p.tracing, entries)
+	defer func() { traced(err) }()
 	valid := make([]*kycd.LogEntry, 0, len(entries))
 	var refused []*kycd.Quarantined
 	var refusedSeqs []int64

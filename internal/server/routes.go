@@ -20,7 +20,7 @@ func addRoutes(mux *http.ServeMux, o Options) {
 	admin := func(action string, h http.Handler) http.Handler { return gate(o, kycd.RoleAdmin, action, h) }
 	read := func(h http.Handler) http.Handler { return readYourWrites(o, h) }
 
-	mux.Handle("/webhooks/ralio", handleWebhook(o))
+	mux.Handle("/webhooks/ralio", traceWebhook(o, handleWebhook(o)))
 
 	mux.Handle("GET /api/v1/whoami", viewer(handleWhoami()))
 	mux.Handle("GET /api/v1/search", viewer(read(handleSearch(o))))

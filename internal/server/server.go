@@ -16,6 +16,7 @@ import (
 	"github.com/kycd/kycd/internal/app"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/internal/requestid"
+	"github.com/kycd/kycd/internal/tracing"
 	"github.com/kycd/kycd/ralio"
 )
 
@@ -101,6 +102,9 @@ type Options struct {
 	// header names the client a request came from (forwardedClient); a
 	// request of any other peer is taken as coming from the peer itself.
 	TrustedProxies []netip.Prefix
+	// Tracing makes the webhook's spans (its request, the signature's
+	// verification; the ingester the append); none when nil or off.
+	Tracing *tracing.Tracing
 
 	touches *touches // when each token's use was last written
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/ingest"
 	"github.com/kycd/kycd/ralio"
@@ -118,6 +120,8 @@ func handleWebhook(o Options) http.Handler {
 		// decode, or one of a coding kycd does not decode, goes on as
 		// received, so a signed one is still taken if it is an event, and
 		// refused 400 and kept if not.
+		_, verifying := o.span(r.Context(), "kycd.webhook.verify")
+		defer verifying.End() // on the ways out below; End twice is once
 		verified := false
 		if contentCoding(r.Header.Values("Content-Encoding")) == "gzip" {
 			decoded, err := budget.gunzip(body, peer, o.MaxBody, &held)
@@ -162,10 +166,12 @@ func handleWebhook(o Options) http.Handler {
 					log.WarnContext(r.Context(), "webhook signature refused", "reason", err.Error(),
 						"remote", r.RemoteAddr, "bytes", len(body), "held", held, "count", n)
 				}
+				verifying.SetStatus(codes.Error, "signature refused")
 				writeProblem(w, Problem{Status: http.StatusUnauthorized, Detail: "missing or wrong " + ralio.SignatureHeader})
 				return
 			}
 		}
+		verifying.End()
 		// Ralio's connection: it keeps the server's idle timeout, not the
 		// short one of connections that never proved anything.
 		Trust(r.Context())

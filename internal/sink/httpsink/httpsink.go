@@ -16,8 +16,10 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/tracing"
 )
 
 // Sink POSTs notifications to one URL.
@@ -87,6 +89,9 @@ func (s *Sink) Send(ctx context.Context, m kycd.Message) error {
 	// Several signatures, space-separated, as the Standard Webhooks
 	// specification has it for key rotation.
 	req.Header.Set(standardwebhooks.HeaderWebhookSignature, strings.Join(sigs, " "))
+	// The attempt's span (when tracing is on) as W3C traceparent, so the
+	// receiver continues the webhook's trace; nothing without one.
+	tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		// Go's client writes the URL, query and all, into its errors: the

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kycd/kycd"
+	"github.com/kycd/kycd/internal/tracing"
 )
 
 // Sink publishes to PREFIX.<notification type>.
@@ -81,6 +82,8 @@ func (s *Sink) Send(ctx context.Context, m kycd.Message) error {
 	msg := nats.NewMsg(s.prefix + "." + m.Type)
 	msg.Data = m.Payload
 	msg.Header.Set(jetstream.MsgIDHeader, MsgID(m))
+	// The attempt's span (when tracing is on) as a traceparent header.
+	tracing.Propagator.Inject(ctx, headerCarrier(msg.Header))
 	// A duplicate ack is a publish of this id that the stream stored before:
 	// an attempt of the same round whose ack was lost. The id of every later
 	// round is new, so a resend is stored again, never dropped as a repeat.
@@ -88,6 +91,22 @@ func (s *Sink) Send(ctx context.Context, m kycd.Message) error {
 		return fmt.Errorf("nats publish %s: %w", msg.Subject, err)
 	}
 	return nil
+}
+
+// headerCarrier writes trace context into a message's headers under the
+// keys as the propagator names them (traceparent, tracestate): NATS
+// headers are case-sensitive, and propagation.HeaderCarrier would write
+// Traceparent, which a consumer asking for traceparent does not find.
+type headerCarrier nats.Header
+
+func (c headerCarrier) Get(key string) string { return nats.Header(c).Get(key) }
+func (c headerCarrier) Set(key, value string) { c[key] = []string{value} }
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // MsgID is m's Nats-Msg-Id: the notification id in the delivery's first

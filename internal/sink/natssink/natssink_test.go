@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/sink/natssink"
@@ -434,5 +435,35 @@ func TestCreatedStreamFollowsTheRetention(t *testing.T) {
 	}
 	if cfg := info.CachedInfo().Config; cfg.MaxAge != 48*time.Hour || cfg.Duplicates != time.Hour {
 		t.Errorf("operator's stream after Open with MaxAge 1h: MaxAge %s, Duplicates %s; want it untouched (48h, 1h)", cfg.MaxAge, cfg.Duplicates)
+	}
+}
+
+// A message sent under a span carries its W3C traceparent, under that
+// very (lower-case) key.
+func TestSendCarriesTraceparent(t *testing.T) {
+	t.Parallel()
+	url, js := natsServer(t)
+	prefix, stream := uniquePrefix(t, js)
+	s := open(t, url+"?subject="+prefix+"&create=1")
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID:    trace.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36},
+		SpanID:     trace.SpanID{0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+		TraceFlags: trace.FlagsSampled,
+	})
+	ctx, cancel := context.WithTimeout(trace.ContextWithSpanContext(t.Context(), sc), 10*time.Second)
+	defer cancel()
+	if err := s.Send(ctx, rejection()); err != nil {
+		t.Fatal(err)
+	}
+	send(t, s, rejection()) // no span: no header
+	msgs := fetchAll(t, js, stream)
+	if len(msgs) != 2 {
+		t.Fatalf("stream %s holds %d messages, want 2", stream, len(msgs))
+	}
+	if got, want := msgs[0].Headers().Get("traceparent"), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"; got != want {
+		t.Errorf("traceparent = %q, want %q (headers %v)", got, want, msgs[0].Headers())
+	}
+	if got := msgs[1].Headers().Get("traceparent"); got != "" {
+		t.Errorf("a message sent without a span has traceparent %q", got)
 	}
 }

@@ -311,7 +311,16 @@ func (c *config) checkServe() error {
 		return fmt.Errorf("--addr %s is reachable from other machines, so its secrets must not be guessable: %s", c.Addr, strings.Join(weak, "; "))
 	}
 	if c.ReconcileEvery > 0 {
-		return c.requireRalioAPI("--reconcile-every")
+		if err := c.requireRalioAPI("--reconcile-every"); err != nil {
+			return err
+		}
+	}
+	if c.TLSCert != "" {
+		// Read here too so that kycd config check finds a bad pair; serve
+		// reads it again to serve it.
+		if _, err := loadCertificate(c.TLSCert, c.TLSKey); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -235,6 +235,9 @@ func TestTLSFlagsAreChecked(t *testing.T) {
 			if _, err := os.Stat(db); err == nil {
 				t.Errorf("serve with %s created its database before refusing", tc.name)
 			}
+			if _, _, err := cliEnv(t, nil, append([]string{"config", "check"}, tc.flags...)...); err == nil || !strings.Contains(err.Error(), tc.want[0]) {
+				t.Errorf("kycd config check with %s = %v, want it refused saying %q", tc.name, err, tc.want[0])
+			}
 		})
 	}
 

@@ -3,9 +3,11 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/kycd/kycd"
@@ -128,3 +130,23 @@ func TestProxiedClientsHoldTheirOwnShareOfTheBodyBudget(t *testing.T) {
 		}
 	})
 }
+
+// A log line's remote is the client a trusted proxy names too.
+func TestLogsNameTheClientTrustedProxiesName(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	h, _ := newServerWith(t, plain, server.Options{TrustedProxies: proxies, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	body := seed(t)
+	req := httptest.NewRequestWithContext(context.Background(), http.MethodPost, "/webhooks/ralio", bytes.NewReader(body))
+	req.Header.Set(ralio.SignatureHeader, ralio.Sign(body, "not-the-secret"))
+	req.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("a wrong signature = %d, want 401", rec.Code)
+	}
+	if out := logs.String(); !strings.Contains(out, "webhook signature refused") || !strings.Contains(out, "remote=203.0.113.9") {
+		t.Errorf("the refusal's log line does not name the client 203.0.113.9:\n%s", out)
+	}
+}
+

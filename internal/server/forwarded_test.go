@@ -149,4 +149,3 @@ func TestLogsNameTheClientTrustedProxiesName(t *testing.T) {
 		t.Errorf("the refusal's log line does not name the client 203.0.113.9:\n%s", out)
 	}
 }
-

@@ -34,6 +34,15 @@ type Notification struct {
 	// StalledReason is set on kyc.session.stalled: StalledReviewOverdue or
 	// StalledInvitationExpired.
 	StalledReason string `json:"stalledReason,omitempty"`
+	// PreviousStatus is, on a session notification, the session's status
+	// before the event; absent on the session's first.
+	PreviousStatus Status `json:"previousStatus,omitempty"`
+	// SessionVersion is, on a session notification, the session's version
+	// once the event was applied (Session.Version: its applied events).
+	// A receiver applies a notification only if its SessionVersion is
+	// higher than the one it holds. kyc.session.stalled carries the
+	// version of the state it is about.
+	SessionVersion int64 `json:"sessionVersion,omitempty"`
 }
 
 // NotificationType returns the notification type an event produces when it
@@ -63,6 +72,8 @@ func NotificationType(ev *Event) string {
 // NewNotification builds the notification for ev under the given id, or
 // returns nil when ev notifies nothing. Rejections carry the flat failure
 // list, each failure with guidance from guide (which may be nil).
+// PlanBatch adds a session notification's PreviousStatus and
+// SessionVersion, which the event alone does not tell.
 func NewNotification(id string, ev *Event, guide func(code string) string) *Notification {
 	typ := NotificationType(ev)
 	if typ == "" {
@@ -89,6 +100,14 @@ func NewNotification(id string, ev *Event, guide func(code string) string) *Noti
 		}
 	}
 	return n
+}
+
+// SessionChange is what an applied session event changed: the status the
+// session had before it ("" for its first) and its version after it.
+// Zero for events of no session.
+type SessionChange struct {
+	PreviousStatus Status
+	Version        int64
 }
 
 // NotificationTypes lists every notification type a sink's events filter

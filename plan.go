@@ -128,7 +128,7 @@ func PlanBatch(entries []*LogEntry, cur *Projection, opt PlanOptions) *Plan {
 		}
 		b.known[e.EventID] = KnownEvent{Seq: e.Seq, BodyHash: e.BodyHash}
 		ev := e.Event
-		outcome := b.apply(e)
+		outcome, change := b.apply(e)
 		_, skewed := OrderingTime(ev.Timestamp, e.ReceivedAt, b.maxSkew)
 		b.plan.Events = append(b.plan.Events, &EventRow{
 			Seq: e.Seq, ID: ev.ID, Type: ev.Type, Timestamp: ev.Timestamp, ReceivedAt: e.ReceivedAt,
@@ -141,6 +141,7 @@ func PlanBatch(entries []*LogEntry, cur *Projection, opt PlanOptions) *Plan {
 		if n == nil {
 			continue
 		}
+		n.PreviousStatus, n.SessionVersion = change.PreviousStatus, change.Version
 		if sinks := opt.sinksFor(n.Type); len(sinks) > 0 {
 			b.plan.Notifications = append(b.plan.Notifications, &Outgoing{Notification: n, CreatedAt: e.ReceivedAt, Sinks: sinks})
 		}
@@ -179,24 +180,28 @@ func (b *batch) knownEvent(id string) (KnownEvent, bool) {
 	return k, ok
 }
 
-// apply applies ev to the state of the batch and returns its outcome.
-func (b *batch) apply(e *LogEntry) string {
+// apply applies ev to the state of the batch and returns its outcome and,
+// for a session event, what it changed.
+func (b *batch) apply(e *LogEntry) (string, SessionChange) {
 	ev := e.Event
 	switch {
 	case ev.Status != "":
 		return b.applySession(ev, e.ReceivedAt)
 	case ev.Level != "":
-		return b.applyLevel(ev, e.ReceivedAt)
+		return b.applyLevel(ev, e.ReceivedAt), SessionChange{}
 	case ev.Expiration != nil:
 		if !ev.Subject.IsZero() && !slices.Contains(b.plan.Subjects, ev.Subject) {
 			b.plan.Subjects = append(b.plan.Subjects, ev.Subject)
 		}
-		return OutcomeApplied
+		return OutcomeApplied, SessionChange{}
 	}
-	return OutcomeUnhandled
+	return OutcomeUnhandled, SessionChange{}
 }
 
-func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
+// applySession applies a session event. Applied, it returns the status
+// before it and the session's version after it (SessionVersion of the new
+// history).
+func (b *batch) applySession(ev *Event, receivedAt time.Time) (string, SessionChange) {
 	s := b.session(ev.SessionID)
 	at, skewed := OrderingTime(ev.Timestamp, receivedAt, b.maxSkew)
 	applied := s.StatusEventID == "" || Supersedes(at, ev.ID, s.StatusAt, s.StatusEventID) && !equivalent(ev, s)
@@ -212,8 +217,9 @@ func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 	})
 	s.History = slices.Insert(s.History, i, h)
 	if !applied {
-		return OutcomeStale
+		return OutcomeStale, SessionChange{}
 	}
+	change := SessionChange{PreviousStatus: s.Status, Version: SessionVersion(s.History)}
 	s.Subject, s.Status, s.StatusAt, s.StatusEventID = ev.Subject, ev.Status, at, ev.ID
 	s.Checks = ev.Checks
 	if s.Checks == nil {
@@ -223,7 +229,7 @@ func (b *batch) applySession(ev *Event, receivedAt time.Time) string {
 	if ev.Invitation != nil {
 		s.ExpiresAt = ev.Invitation.ExpiresAt.UTC()
 	}
-	return OutcomeApplied
+	return OutcomeApplied, change
 }
 
 // equivalent reports whether ev is the transition that put s in its state,

@@ -29,6 +29,27 @@ type Session struct {
 	Checks        []Check        `json:"checks"`
 	Failures      []Failure      `json:"failures"`
 	History       []HistoryEntry `json:"history"`
+	// Version is the session's version: how many of its events were
+	// applied (SessionVersion). Every notification of the session carries
+	// the version it brought the session to.
+	Version int64 `json:"sessionVersion"`
+}
+
+// SessionVersion is the version of a session with this history: the
+// number of its events that were applied. Stale events, duplicates and a
+// transition learnt again from the other source are in the history
+// unapplied, so they do not count. It grows by one with each applied
+// event, is the same on every replica (they share the row) and after a
+// rebuild (which applies the log in the same order), and is derived, not
+// stored, so every existing session has one.
+func SessionVersion(history []HistoryEntry) int64 {
+	var n int64
+	for _, h := range history {
+		if h.Applied {
+			n++
+		}
+	}
+	return n
 }
 
 // Complete fills what every read of a session shows beyond its stored
@@ -48,6 +69,7 @@ func (s *Session) Complete() {
 		s.History = []HistoryEntry{}
 	}
 	s.Failures = Failures(s.Checks)
+	s.Version = SessionVersion(s.History)
 }
 
 // HistoryEntry is one event of a session, applied or stale.
@@ -121,6 +143,9 @@ type SessionListItem struct {
 	Subject  SubjectRef `json:"subject"`
 	Status   Status     `json:"status"`
 	StatusAt time.Time  `json:"statusAt"`
+	// Version is Session.Version; a store counts the applied entries of
+	// the history as SessionVersion does.
+	Version int64 `json:"sessionVersion"`
 }
 
 // Supersedes reports whether an event at (ts, id) is newer than the one at

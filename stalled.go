@@ -56,6 +56,9 @@ type StalledSession struct {
 	StatusAt      time.Time  `json:"statusAt"`
 	StatusEventID string     `json:"statusEventId"`
 	ExpiresAt     time.Time  `json:"expiresAt,omitzero"`
+	// Version is Session.Version, counted by the store as for
+	// SessionListItem.
+	Version int64 `json:"sessionVersion"`
 	// Reason is StalledReviewOverdue or StalledInvitationExpired.
 	Reason string `json:"stalledReason"`
 }
@@ -97,13 +100,14 @@ func NewStalledNotification(s StalledSession, reviewAlertAfter time.Duration) *N
 		at = s.ExpiresAt
 	}
 	return &Notification{
-		ID:            StalledNotificationID(s.ID, s.StatusEventID),
-		Type:          NotifySessionStalled,
-		OccurredAt:    at.UTC(),
-		SourceEventID: s.StatusEventID,
-		SessionID:     s.ID,
-		Subject:       s.Subject,
-		Status:        s.Status,
-		StalledReason: s.Reason,
+		ID:             StalledNotificationID(s.ID, s.StatusEventID),
+		Type:           NotifySessionStalled,
+		OccurredAt:     at.UTC(),
+		SourceEventID:  s.StatusEventID,
+		SessionID:      s.ID,
+		Subject:        s.Subject,
+		Status:         s.Status,
+		SessionVersion: s.Version,
+		StalledReason:  s.Reason,
 	}
 }

@@ -443,6 +443,8 @@ type sessionView struct {
 	Checks    []check        `json:"checks"`
 	Failures  []failure      `json:"failures"`
 	History   []historyEntry `json:"history"`
+	// SessionVersion is the count of applied events of the session.
+	SessionVersion int64 `json:"sessionVersion"`
 }
 
 type subjectView struct {

@@ -111,6 +111,16 @@ func TestNotificationsReachTheMerchantOnce(t *testing.T) {
 	if len(got) != 2 || got[1]["sourceEventId"] != marker || got[1]["type"] != "kyc.session.review" {
 		t.Fatalf("merchant received %d notifications (%v); want the rejection then the review only", len(got), got)
 	}
+	// The receiver's rule: the duplicate and the stale event did not count.
+	if _, ok := got[0]["previousStatus"]; ok || got[0]["sessionVersion"] != 1.0 {
+		t.Errorf("the first notification has previousStatus %v, sessionVersion %v; want none and 1", got[0]["previousStatus"], got[0]["sessionVersion"])
+	}
+	if got[1]["previousStatus"] != "REJECTED" || got[1]["sessionVersion"] != 2.0 {
+		t.Errorf("the review has previousStatus %v, sessionVersion %v; want REJECTED and 2", got[1]["previousStatus"], got[1]["sessionVersion"])
+	}
+	if v := s.session(t, failedSession).SessionVersion; v != 2 {
+		t.Errorf("GET /api/v1/sessions/{id} gives sessionVersion %d, want 2 as the last notification", v)
+	}
 	if m.badSig != 0 {
 		t.Fatalf("%d requests failed the Standard Webhooks signature check", m.badSig)
 	}

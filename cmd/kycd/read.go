@@ -170,8 +170,8 @@ are shown without personal data (contact details, reason messages).`,
 			if err != nil {
 				return err
 			}
-			return printPage(e, items, next, "no sessions", "SESSION\tSTATUS\tSINCE\tSUBJECT", func(s kycd.SessionListItem) string {
-				return fmt.Sprintf("%s\t%s\t%s\t%s %s", shown(s.ID), s.Status, ts(s.StatusAt), shown(s.Subject.Type), shown(s.Subject.ID))
+			return printPage(e, items, next, "no sessions", "SESSION\tSTATUS\tSINCE\tSUBJECT\tVERSION", func(s kycd.SessionListItem) string {
+				return fmt.Sprintf("%s\t%s\t%s\t%s %s\t%d", shown(s.ID), s.Status, ts(s.StatusAt), shown(s.Subject.Type), shown(s.Subject.ID), s.Version)
 			})
 		}),
 	}
@@ -300,6 +300,7 @@ func printSession(out io.Writer, s *app.SessionDetail) error {
 	fmt.Fprintf(w, "Session\t%s\n", shown(s.ID))
 	fmt.Fprintf(w, "Subject\t%s %s\n", shown(s.Subject.Type), shown(s.Subject.ID))
 	fmt.Fprintf(w, "Status\t%s\tsince %s (event %s)\n", s.Status, ts(s.StatusAt), shown(s.StatusEventID))
+	fmt.Fprintf(w, "Version\t%d\t(a notification with a higher sessionVersion is newer)\n", s.Version)
 	if err := w.Flush(); err != nil {
 		return err
 	}

@@ -57,6 +57,13 @@ func TestRebuildReproducesTheProjection(t *testing.T) {
 	if got := sources(); len(got) != 4 || got[3] != marker {
 		t.Fatalf("notifications from events %v, want the three first ones once, then the marker", got)
 	}
+	// The marker continues the session's versions where the rebuild kept
+	// them.
+	for _, n := range m.notifications() {
+		if n["sourceEventId"] == marker && (n["sessionVersion"] != float64(after.SessionVersion+1) || n["previousStatus"] != "REJECTED" || after.SessionVersion != 1) {
+			t.Errorf("the marker's notification = %v, want sessionVersion %d after REJECTED (the rebuilt session's version is %d, want 1)", n, after.SessionVersion+1, after.SessionVersion)
+		}
+	}
 }
 
 // kycd rebuild refuses to run while a kycd serve uses the same database,

@@ -11,9 +11,14 @@ import (
 	"github.com/kycd/kycd"
 )
 
+// sqlSessionVersion is a session row's version, kycd.SessionVersion of its
+// history: the number of its applied entries. Counted in the query so that
+// a list does not decode every history.
+const sqlSessionVersion = `(SELECT count(*) FROM json_array_elements(history) h WHERE (h->>'applied')::boolean)`
+
 // Sessions reads the sessions q selects, newest status first.
 func (s *Store) Sessions(ctx context.Context, q kycd.SessionQuery) ([]kycd.SessionListItem, error) {
-	query := `SELECT id, subject_type, subject_id, status, status_at FROM sessions WHERE true`
+	query := `SELECT id, subject_type, subject_id, status, status_at, ` + sqlSessionVersion + ` FROM sessions WHERE true`
 	var args []any
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
 	if q.Status != "" {
@@ -44,7 +49,7 @@ func (s *Store) Sessions(ctx context.Context, q kycd.SessionQuery) ([]kycd.Sessi
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (kycd.SessionListItem, error) {
 		var it kycd.SessionListItem
-		err := row.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &it.StatusAt)
+		err := row.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &it.StatusAt, &it.Version)
 		it.StatusAt = it.StatusAt.UTC()
 		return it, err
 	})

@@ -29,7 +29,7 @@ func (s *Store) StalledSessions(ctx context.Context, f kycd.StalledFilter) ([]ky
 	if len(which) == 0 {
 		return nil, nil
 	}
-	q := `SELECT id, subject_type, subject_id, status, status_at, status_event_id, expires_at FROM sessions
+	q := `SELECT id, subject_type, subject_id, status, status_at, status_event_id, expires_at, ` + sqlSessionVersion + ` FROM sessions
 		WHERE (` + strings.Join(which, " OR ") + `)`
 	if !f.After.IsZero() {
 		at := arg(f.After.At)
@@ -43,7 +43,7 @@ func (s *Store) StalledSessions(ctx context.Context, f kycd.StalledFilter) ([]ky
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (kycd.StalledSession, error) {
 		var it kycd.StalledSession
 		var expires *time.Time
-		err := row.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &it.StatusAt, &it.StatusEventID, &expires)
+		err := row.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &it.StatusAt, &it.StatusEventID, &expires, &it.Version)
 		it.StatusAt, it.ExpiresAt = it.StatusAt.UTC(), derefTime(expires)
 		return it, err
 	})

@@ -9,9 +9,14 @@ import (
 	"github.com/kycd/kycd"
 )
 
+// sqlSessionVersion is a session row's version, kycd.SessionVersion of its
+// history: the number of its applied entries. Counted in the query so that
+// a list does not decode every history.
+const sqlSessionVersion = `(SELECT count(*) FROM json_each(history) h WHERE h.value ->> '$.applied')`
+
 // Sessions reads the sessions q selects, newest status first.
 func (s *Store) Sessions(ctx context.Context, q kycd.SessionQuery) ([]kycd.SessionListItem, error) {
-	query := `SELECT id, subject_type, subject_id, status, status_at FROM sessions WHERE 1 = 1`
+	query := `SELECT id, subject_type, subject_id, status, status_at, ` + sqlSessionVersion + ` FROM sessions WHERE 1 = 1`
 	var args []any
 	if q.Status != "" {
 		query += ` AND status = ?`
@@ -45,7 +50,7 @@ func (s *Store) Sessions(ctx context.Context, q kycd.SessionQuery) ([]kycd.Sessi
 	err := queryRows(ctx, s.r, query, args, func(rows *sql.Rows) error {
 		var it kycd.SessionListItem
 		var at string
-		if err := rows.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &at); err != nil {
+		if err := rows.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &at, &it.Version); err != nil {
 			return err
 		}
 		var err error

@@ -27,7 +27,7 @@ func (s *Store) StalledSessions(ctx context.Context, f kycd.StalledFilter) ([]ky
 	if len(which) == 0 {
 		return nil, nil
 	}
-	q := `SELECT id, subject_type, subject_id, status, status_at, status_event_id, expires_at FROM sessions
+	q := `SELECT id, subject_type, subject_id, status, status_at, status_event_id, expires_at, ` + sqlSessionVersion + ` FROM sessions
 		WHERE (` + strings.Join(which, " OR ") + `)`
 	if !f.After.IsZero() {
 		at := formatTime(f.After.At)
@@ -41,7 +41,7 @@ func (s *Store) StalledSessions(ctx context.Context, f kycd.StalledFilter) ([]ky
 		var it kycd.StalledSession
 		var at string
 		var expires sql.NullString
-		if err := rows.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &at, &it.StatusEventID, &expires); err != nil {
+		if err := rows.Scan(&it.ID, &it.Subject.Type, &it.Subject.ID, &it.Status, &at, &it.StatusEventID, &expires, &it.Version); err != nil {
 			return err
 		}
 		var err error

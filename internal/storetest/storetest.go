@@ -140,6 +140,7 @@ var cases = []testCase{
 	{"Projection", "ClockSkewBoundedByReceipt", testClockSkew},
 	{"Outbox", "DeliveryFilters", testDeliveryFilters},
 	{"Outbox", "BulkByFilter", testBulkByFilter},
+	{"Projection", "SessionVersions", testSessionVersions},
 }
 
 // reads is the application layer over s: the lists, their pages and

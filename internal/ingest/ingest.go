@@ -131,7 +131,8 @@ func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
 	in.proj.tracing = o.Tracing
 	in.app = newAppender(store, maxAppendBatch, o.MaxBacklog, o.Gather, o.Metrics.AppendBatch, o.Now)
 	in.app.before, in.app.failed = in.proj.remember, in.proj.forget
-	in.app.appended = func([]*kycd.LogEntry) { in.proj.kick() }
+	in.app.appended = func([]*kycd.LogEntry) { in.proj.appended() }
+	in.proj.behind, in.proj.watermark = in.app.backlog, max(o.MaxBacklog/2, 1)
 	if err := in.app.load(ctx); err != nil {
 		return nil, err
 	}

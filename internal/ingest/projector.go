@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,6 +32,15 @@ type projector struct {
 	wake     chan struct{}
 	hurried  chan struct{}
 	progress signal
+
+	// behind, when set, is how many events this process acknowledged that
+	// are not yet projected; at watermark or more the projector stops
+	// yielding to the acknowledgement (see yield).
+	behind    func() int
+	watermark int
+	// appendedAt is when the appender last committed to the log (Unix
+	// nanoseconds): the acknowledgement is busy while it is recent.
+	appendedAt atomic.Int64
 
 	mu      sync.Mutex
 	decoded map[string]*kycd.Event // events the appender decoded, by id
@@ -88,12 +98,26 @@ func (p *projector) kick() {
 	}
 }
 
-// pace is the least time between the starts of two projection batches
-// while the log keeps filling, unless a reader is waiting. Fewer, larger
-// batches write each page of an index once for many events: fewer bytes
-// and less CPU per event (see docs/benchmarks.md). A reader that waits
-// for its writes hurries the projector, so it pays none of this delay.
-const pace = 100 * time.Millisecond
+// The projection yields to the acknowledgement. While webhooks keep
+// being appended, the projector starts a batch at most every maxDefer,
+// unless the backlog reaches its watermark (half of --max-backlog) or a
+// reader waits for its writes (hurry). So in a burst the projection (and
+// the dispatch it wakes) runs behind, within the backlog's bound, and
+// leaves the cores to the requests; under a sustained load it projects
+// fewer, larger batches, which write each page of an index once for many
+// events: fewer bytes and less CPU per event (see docs/benchmarks.md).
+// Once the appends pause for quiet, it catches up at once.
+const (
+	maxDefer   = time.Second
+	quiet      = 50 * time.Millisecond
+	yieldCheck = 20 * time.Millisecond
+)
+
+// appended notes a commit to the log and offers its entries.
+func (p *projector) appended() {
+	p.appendedAt.Store(time.Now().UnixNano())
+	p.kick()
+}
 
 // hurry makes the projector start its next batch now.
 func (p *projector) hurry() {
@@ -119,7 +143,7 @@ func (p *projector) run(ctx context.Context, interval time.Duration, idle func(c
 		case err == nil && n == p.batchSize:
 			continue // a full batch: more is waiting
 		case err == nil && n > 0:
-			p.wait(ctx, time.Until(start.Add(pace)))
+			p.yield(ctx, start)
 			continue
 		}
 		if idle != nil {
@@ -134,18 +158,36 @@ func (p *projector) run(ctx context.Context, interval time.Duration, idle func(c
 	}
 }
 
-// wait sleeps for d unless the projector is hurried or ctx ends.
-func (p *projector) wait(ctx context.Context, d time.Duration) {
-	if d <= 0 {
-		return
+// yield waits, after a batch that began at start, while the
+// acknowledgement is busy (ackBusy), at most until start+maxDefer; a
+// reader that hurries the projector and the end of ctx end it at once.
+func (p *projector) yield(ctx context.Context, start time.Time) {
+	for p.ackBusy() {
+		d := time.Until(start.Add(maxDefer))
+		if d <= 0 {
+			return
+		}
+		t := time.NewTimer(min(d, yieldCheck))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-p.hurried:
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-p.hurried:
-	case <-t.C:
+}
+
+// ackBusy reports whether the projector should leave the cores to the
+// acknowledgement: events were appended within quiet, and the backlog is
+// under the watermark.
+func (p *projector) ackBusy() bool {
+	if p.behind == nil || time.Since(time.Unix(0, p.appendedAt.Load())) >= quiet {
+		return false
 	}
+	return p.behind() < p.watermark
 }
 
 // drain projects batches until the log has nothing unprojected and reports

@@ -92,6 +92,7 @@ var v1Session = &kycd.Session{
 		{EventID: "e1", Event: "kyc_session_failed", Timestamp: time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC),
 			ReceivedAt: time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC), Status: kycd.StatusRejected, Applied: true},
 	},
+	Version: 1, // one applied event: a migrated session has its version too
 }
 
 // openV1 opens a store on a new file migrated to the first schema only,

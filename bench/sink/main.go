@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string) error {
 	})
 	mux.HandleFunc("GET /count", func(w http.ResponseWriter, _ *http.Request) { rec.count(w) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := new(net.ListenConfig).Listen(ctx, "tcp", *addr)
 	if err != nil {
 		return err
 	}

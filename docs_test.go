@@ -50,7 +50,7 @@ func exportedMetrics(t *testing.T) []string {
 }
 
 // Every metric kycd exports is described where operators look: the
-// OpenAPI document's /metrics and the README.
+// OpenAPI document's /metrics and docs/monitoring.md.
 func TestEveryMetricDocumented(t *testing.T) {
 	var doc struct {
 		Paths map[string]map[string]struct{ Description string }
@@ -63,7 +63,7 @@ func TestEveryMetricDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	described := doc.Paths["/metrics"]["get"].Description
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("docs/monitoring.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestEveryMetricDocumented(t *testing.T) {
 			t.Errorf("internal/server/openapi.json: GET /metrics does not describe %s", name)
 		}
 		if !strings.Contains(string(readme), "`"+name) {
-			t.Errorf("README.md does not describe %s", name)
+			t.Errorf("docs/monitoring.md does not describe %s", name)
 		}
 	}
 }

@@ -203,12 +203,12 @@ func TestConfigExampleIsValid(t *testing.T) {
 	if len(rep.Sinks) != 3 || rep.Sinks[1].Name != "billing" || len(rep.Sinks[1].Events) != 2 || rep.Sinks[2].Type != "nats" {
 		t.Errorf("the example's sinks read as %+v", rep.Sinks)
 	}
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/configuring.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(readme), configExample) {
-		t.Error("README.md does not show the configuration example of docs/configuration.md (configExample)")
+		t.Error("docs/configuring.md does not show the configuration example of docs/configuration.md (configExample)")
 	}
 }
 
@@ -221,7 +221,7 @@ var referenceMeaning = map[string]string{
 	"database":                  "`sqlite:PATH`, or `postgres://USER:PASS@HOST/DB` for several replicas",
 	"ralio-secret":              "Ralio webhook secret; a comma list accepts several during a rotation; at least 32 characters each when `--addr` is not loopback",
 	"admin-token":               "the admin token named `admin` (more tokens: `kycd tokens create`); required, and at least 32 characters, when `--addr` is not loopback",
-	"sink":                      "where notifications go: `name=NAME,type=http|nats|log,url=URL[,events=…][,secret=…]`, or `http=URL`, `nats=URL?subject=PREFIX`, `log` (see the README's \"Receiving notifications\")",
+	"sink":                      "where notifications go: `name=NAME,type=http|nats|log,url=URL[,events=…][,secret=…]`, or `http=URL`, `nats=URL?subject=PREFIX`, `log` (see docs/notifications.md)",
 	"sink-secret":               "Standard Webhooks secret(s) (`whsec_` + the base64 of a key of at least 24 bytes) of the http sinks without their own; a comma list signs with each, for a rotation",
 	"retention":                 "how long raw bodies, quarantined bodies and the personal data derived from them (contact details, reason messages, action text) are kept (and the `MaxAge` of a NATS stream that `create=1` makes, updated at each start); event ids are kept for good (see \"Data protection\")",
 	"audit-retention":           "how long audit entries are kept",
@@ -252,7 +252,7 @@ var referenceMeaning = map[string]string{
 	"log-level":                 "the least severe log lines written: `debug`, `info`, `warn` or `error`",
 	"generated-secrets-file":    "where `serve` writes the secrets it generates (Ralio secret, admin token, signing secret) when stderr is not a terminal, created readable by its owner only; the log names it, never the secrets. Default: `kycd-generated-secrets` beside the SQLite database, else in `$STATE_DIRECTORY`, else in the working directory",
 	"config":                    "the YAML configuration file (above); a flag or an environment variable overrides each of its settings",
-	"tls-cert":                  "`serve`: serve HTTPS with this PEM certificate file (the server's certificate, then its chain), with `--tls-key`; both files are read again on `SIGHUP` (see the README's \"TLS and reverse proxies\")",
+	"tls-cert":                  "`serve`: serve HTTPS with this PEM certificate file (the server's certificate, then its chain), with `--tls-key`; both files are read again on `SIGHUP` (see docs/configuring.md, \"TLS and reverse proxies\")",
 	"tls-key":                   "the PEM private key of `--tls-cert`; give both or neither",
 	"trusted-proxies":           "`serve`: comma list of reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` / `Forwarded` header names the client, for the audit trail, the logs and `--peer-body-budget`; any other peer's header is ignored",
 }

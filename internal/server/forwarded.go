@@ -63,7 +63,7 @@ func forwarded(trusted []netip.Prefix, next http.Handler) http.Handler {
 // X-Forwarded-For comes first because it is what Caddy, nginx, HAProxy,
 // Traefik and Go's httputil.ReverseProxy set; a proxy that sets only
 // Forwarded passes on a client's X-Forwarded-For, so behind one remove
-// that header (README, "TLS and reverse proxies").
+// that header (docs/configuring.md, "TLS and reverse proxies").
 //
 // Written by hand: the walk is a few lines, the RFC 7239 syntax a small
 // tokenizer, and the libraries that do this (e.g. chi's RealIP) take the

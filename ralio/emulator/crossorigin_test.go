@@ -48,7 +48,7 @@ func TestControlAPIRefusesCrossSiteRequests(t *testing.T) {
 	if len(h.Logs) != 1 {
 		t.Fatalf("cross-site requests changed the session: %+v", h.Logs)
 	}
-	// curl -d, as the README shows it: a form content type, no browser headers.
+	// curl -d, as docs/emulator.md shows it: a form content type, no browser headers.
 	if status := post(map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); status != http.StatusOK {
 		t.Errorf("POST outcome as curl sends it = %d, want 200", status)
 	}

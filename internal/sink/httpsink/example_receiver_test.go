@@ -51,7 +51,7 @@ func receiver(secret string) (http.HandlerFunc, error) {
 
 // README excerpt "Receiving notifications": end
 
-// Example_receiver runs the receiver of the README against kycd's HTTP sink:
+// Example_receiver runs the receiver of docs/notifications.md against kycd's HTTP sink:
 // a notification sent twice is acted on once, and a request with a forged
 // signature is refused.
 func Example_receiver() {

@@ -6,14 +6,14 @@ import (
 	"testing"
 )
 
-// The README shows the receiver of Example_receiver; this keeps the two the
-// same, so the README's code is code a test runs.
+// docs/notifications.md shows the receiver of Example_receiver; this keeps the two the
+// same, so the documentation's code is code a test runs.
 func TestReadmeShowsTheTestedReceiver(t *testing.T) {
 	src, err := os.ReadFile("example_receiver_test.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile("../../../README.md")
+	readme, err := os.ReadFile("../../../docs/notifications.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +25,6 @@ func TestReadmeShowsTheTestedReceiver(t *testing.T) {
 	}
 	excerpt := strings.TrimSpace(s[start:end])
 	if !strings.Contains(string(readme), excerpt) {
-		t.Fatalf("README.md does not contain the receiver of example_receiver_test.go verbatim; paste it again:\n%s", excerpt)
+		t.Fatalf("docs/notifications.md does not contain the receiver of example_receiver_test.go verbatim; paste it again:\n%s", excerpt)
 	}
 }

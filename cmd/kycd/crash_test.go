@@ -186,27 +186,8 @@ func kill9Scenario(store string) func(t *testing.T, bin string, rows *scenarioRo
 		}
 		// A delivery the killed process had leased waits for its lease (40 s)
 		// to expire: another replica may still be sending it.
-		deadline = time.Now().Add(90 * time.Second)
-		for {
-			m.mu.Lock()
-			got := map[string]bool{}
-			for _, id := range m.ids {
-				got[id] = true
-			}
-			m.mu.Unlock()
-			missing := 0
-			for id := range want {
-				if !got[id] {
-					missing++
-				}
-			}
-			if missing == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d acknowledged events never reached the merchant", missing, len(want))
-			}
-			time.Sleep(10 * time.Millisecond)
+		if missing := m.waitNotified(acked, 90*time.Second); missing > 0 {
+			t.Fatalf("%d of %d acknowledged events never reached the merchant", missing, len(want))
 		}
 		allNotified := time.Since(restarted)
 		found, missing := foundEvents(t, "http://"+addr, testToken, acked)

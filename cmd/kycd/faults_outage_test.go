@@ -345,15 +345,14 @@ func fillDisk(t *testing.T, dir string) (string, int64) {
 	return path, n
 }
 
-// diskFullScenario runs kycd on SQLite files in a small tmpfs and fills
-// it under load: deliveries must get 503 (Ralio retries), /readyz must
-// fail, and both must recover by themselves once space is freed.
-func diskFullScenario(t *testing.T, bin string, rows *scenarioRows) {
+// smallDisk mounts a tmpfs of size (as mount's size= takes it) for the
+// test, or skips it where mounting is not allowed.
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
 	mnt := filepath.Join(t.TempDir(), "small")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	const size = "32m"
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size="+size); err != nil {
 		t.Skipf("a full disk needs a small file system to fill, and mounting a tmpfs failed (%v): run as root (CAP_SYS_ADMIN) to try it", err)
 	}
@@ -362,6 +361,15 @@ func diskFullScenario(t *testing.T, bin string, rows *scenarioRows) {
 			t.Errorf("unmount %s: %v", mnt, err)
 		}
 	})
+	return mnt
+}
+
+// diskFullScenario runs kycd on SQLite files in a small tmpfs and fills
+// it under load: deliveries must get 503 (Ralio retries), /readyz must
+// fail, and both must recover by themselves once space is freed.
+func diskFullScenario(t *testing.T, bin string, rows *scenarioRows) {
+	const size = "32m"
+	mnt := smallDisk(t, size)
 	addr := freeAddr(t)
 	args := []string{"--database", "sqlite:" + filepath.Join(mnt, "kycd.db"), "--ralio-secret", testSecret,
 		"--admin-token", testToken, "--shutdown-drain", "0s"}

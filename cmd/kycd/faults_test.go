@@ -139,6 +139,8 @@ func faultScenarios() []faultScenario {
 		{name: "kill -9 on PostgreSQL", section: sectionCrashes, long: true, run: kill9Scenario("PostgreSQL")},
 		{name: "PostgreSQL outage", section: sectionCrashes, long: true, run: postgresOutageScenario},
 		{name: "disk full", section: sectionCrashes, long: true, run: diskFullScenario},
+		{name: "disk filled and freed", section: sectionCrashes, long: true, run: diskFreedScenario},
+		{name: "projection write lock held", section: sectionCrashes, long: true, run: projectionLockScenario},
 		{name: "SIGTERM", section: sectionCrashes, run: sigtermScenario},
 		{name: "wrong Ralio secret", section: sectionCrashes, run: wrongSecretScenario},
 		{name: "bad input", section: sectionInput, run: badInputScenario},

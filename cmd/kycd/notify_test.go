@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/kycd/kycd"
 )
 
 // merchant is the merchant's notification endpoint: it verifies every
@@ -70,6 +72,30 @@ func (m *merchant) notifications() []map[string]any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]map[string]any(nil), m.received...)
+}
+
+// waitNotified waits, at most within, until a notification of each of
+// the events has reached the merchant, and returns how many have not.
+func (m *merchant) waitNotified(eventIDs []string, within time.Duration) int {
+	deadline := time.Now().Add(within)
+	for {
+		m.mu.Lock()
+		got := make(map[string]bool, len(m.ids))
+		for _, id := range m.ids {
+			got[id] = true
+		}
+		m.mu.Unlock()
+		missing := 0
+		for _, id := range eventIDs {
+			if !got[kycd.NotificationID(id)] {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			return missing
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 const testSinkSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -44,6 +44,40 @@ type projector struct {
 
 	mu      sync.Mutex
 	decoded map[string]*kycd.Event // events the appender decoded, by id
+
+	// limit is the most entries the next batch claims: batchSize, halved
+	// after each batch that failed as unavailable and doubled back after
+	// each that committed. A full disk refuses a transaction of a thousand
+	// events that one of a hundred still fits in, and once a batch has
+	// failed the same one would fail for ever.
+	limit  atomic.Int64
+	health projectionHealth
+}
+
+// projectionHealth remembers since when the projection fails to commit.
+type projectionHealth struct {
+	mu      sync.Mutex
+	failing time.Time // the start of the first failed batch since the latest success; zero when the latest did not fail
+}
+
+// record notes the outcome of a batch started at start.
+func (h *projectionHealth) record(start time.Time, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case err == nil:
+		h.failing = time.Time{}
+	case h.failing.IsZero():
+		h.failing = start
+	}
+}
+
+// failingSince is the start of the failed batches since the latest
+// success; zero when the latest did not fail.
+func (h *projectionHealth) failingSince() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.failing
 }
 
 // maxBatchBytes bounds the bodies one projection batch holds in memory.
@@ -54,10 +88,12 @@ const maxBatchBytes = 16 << 20
 const maxDecoded = 8192
 
 func newProjector(log kycd.EventLog, opt kycd.PlanOptions, batchSize int, logger *slog.Logger, m Metrics, projected func([]*kycd.LogEntry, *kycd.Plan)) *projector {
-	return &projector{
+	p := &projector{
 		log: log, opt: opt, batchSize: batchSize, logger: logger, metrics: m, projected: projected,
 		wake: make(chan struct{}, 1), hurried: make(chan struct{}, 1), decoded: map[string]*kycd.Event{},
 	}
+	p.limit.Store(int64(batchSize))
+	return p
 }
 
 // remember keeps the decoded events of entries about to be appended, so
@@ -135,12 +171,12 @@ func (p *projector) run(ctx context.Context, interval time.Duration, idle func(c
 	defer t.Stop()
 	for {
 		start := time.Now()
-		n, err := p.batch(ctx)
+		n, full, err := p.fullBatch(ctx)
 		if err != nil && ctx.Err() == nil {
 			p.logger.Error("projection failed; retrying", "err", err)
 		}
 		switch {
-		case err == nil && n == p.batchSize:
+		case err == nil && full:
 			continue // a full batch: more is waiting
 		case err == nil && n > 0:
 			p.yield(ctx, start)
@@ -203,28 +239,50 @@ func (p *projector) drain(ctx context.Context) (int, error) {
 	}
 }
 
-// batch projects one batch of the log. It plans again when another
-// projector changed a row it read, and returns transient failures (store
-// unavailable) for a later try. Any other failure means an entry cannot be
-// stored as planned, and would stop every later entry too: the batch is
-// halved until that one entry is found, and it goes to the quarantine.
+// batch projects one batch of the log (see fullBatch).
 func (p *projector) batch(ctx context.Context) (int, error) {
-	limit, conflicts := p.batchSize, 0
+	n, _, err := p.fullBatch(ctx)
+	return n, err
+}
+
+// fullBatch projects one batch of the log and reports whether it took as
+// many entries as it could claim (more may be waiting). It plans again
+// when another projector changed a row it read, and returns transient
+// failures (store unavailable) for a later try, which claims half as many
+// entries. Any other failure means an entry cannot be stored as planned,
+// and would stop every later entry too: the batch is halved until that
+// one entry is found, and it goes to the quarantine.
+func (p *projector) fullBatch(ctx context.Context) (n int, full bool, err error) {
+	start := time.Now()
+	defer func() {
+		if ctx.Err() == nil {
+			p.health.record(start, err)
+		}
+	}()
+	first := int(p.limit.Load())
+	limit, conflicts := first, 0
 	for {
 		n, err := p.tryBatch(ctx, limit)
 		switch code := kycd.ErrorCode(err); {
 		case err == nil:
-			return n, nil
+			if n > 0 {
+				p.limit.Store(int64(min(p.batchSize, 2*first)))
+			}
+			return n, n == limit, nil
 		case code == kycd.ECONFLICT && conflicts < 10:
 			conflicts++
 			continue
 		case code == kycd.EUNAVAILABLE || code == kycd.ECONFLICT || ctx.Err() != nil:
-			return 0, err
+			if code == kycd.EUNAVAILABLE {
+				p.limit.Store(int64(max(1, first/2)))
+			}
+			return 0, false, err
 		case limit > 1:
 			limit = (limit + 1) / 2
 			continue
 		}
-		return p.quarantineUnstorable(ctx, err)
+		n, err = p.quarantineUnstorable(ctx, err)
+		return n, false, err
 	}
 }
 

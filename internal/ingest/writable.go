@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -57,4 +58,28 @@ func (in *Ingester) Writable(ctx context.Context) error {
 		return nil
 	}
 	return &kycd.Error{Code: kycd.EUNAVAILABLE, Message: "the event log cannot take commits", Err: latest.err}
+}
+
+// ProjectionStallAfter is how long the projection may fail to commit
+// before Projecting reports it: longer than a batch that waits out another
+// process's write (busy_timeout is 10 s on SQLite, so a batch that waited
+// and failed started longer ago than this), short enough that a load
+// balancer stops sending events a wedged projection would only pile up.
+const ProjectionStallAfter = 5 * time.Second
+
+// Projecting reports whether the projection commits: it fails with
+// EUNAVAILABLE once every batch since the latest that committed (or found
+// nothing to do) has failed, for ProjectionStallAfter or more. The log may
+// still take events then (its file and lock are the log's), and they are
+// acknowledged, but nothing is projected or notified until a batch commits
+// again, which it reports at once.
+func (in *Ingester) Projecting() error {
+	since := in.proj.health.failingSince()
+	if since.IsZero() {
+		return nil
+	}
+	if d := time.Since(since); d >= ProjectionStallAfter {
+		return &kycd.Error{Code: kycd.EUNAVAILABLE, Message: fmt.Sprintf("the projection has failed to commit for %s", d.Round(time.Second))}
+	}
+	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"time"
+
+	"github.com/kycd/kycd"
 )
 
 func handleHealthz() http.Handler {
@@ -28,6 +30,14 @@ func handleReadyz(o Options) http.Handler {
 		// read-only database) answers every webhook 503: not ready either.
 		if err := o.Ingester.Writable(ctx); err != nil {
 			writeProblem(w, Problem{Status: http.StatusServiceUnavailable, Detail: "the event log cannot take commits"})
+			return
+		}
+		// The log takes commits but the projection does not (its file is
+		// full, or another process holds its write lock): events are
+		// acknowledged and neither projected nor notified.
+		if err := o.Ingester.Projecting(); err != nil {
+			writeProblem(w, Problem{Status: http.StatusServiceUnavailable,
+				Detail: kycd.ErrorMessage(err) + "; events are acknowledged but not projected or notified until it commits again"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

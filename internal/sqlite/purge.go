@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -42,26 +41,18 @@ func (t *tx) DeleteQuarantineBefore(ctx context.Context, before time.Time) (int,
 
 // DropCopies checkpoints both files and empties their write-ahead logs,
 // whose old frames would otherwise keep what was just erased or purged
-// until they are written over. A reader in the middle of a read keeps the
-// frames it needs: that is reported as an error, and the next purge or
-// erasure tries again.
+// until they are written over. It waits checkpointWait at most for a
+// reader or a writer, on the checkpointer's connections, never on the
+// writers': a reader that keeps its frames (Litestream holds one) is
+// reported as an error, and the checkpointer tries again every second in
+// the background until the logs are empty.
 func (s *Store) DropCopies(ctx context.Context) error {
-	var errs []error
-	for _, f := range []struct {
-		name string
-		db   *sql.DB
-	}{{"main file", s.w}, {"log file", s.lw}} {
-		var busy, logPages, checkpointed int
-		err := f.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logPages, &checkpointed)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: %w", f.name, translate(s, err)))
-		case busy != 0:
-			errs = append(errs, fmt.Errorf("%s: a reader holds its write-ahead log (%d of %d pages written back)", f.name, checkpointed, logPages))
-		}
+	if s.closed.Load() {
+		return kycd.Errorf(kycd.EUNAVAILABLE, "store is closed")
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("sqlite: truncate the write-ahead logs: %w", err)
+	if err := s.ck.checkpoint(ctx, "TRUNCATE"); err != nil {
+		s.ck.owed.Store(true)
+		return fmt.Errorf("sqlite: truncate the write-ahead logs (tried again in the background): %w", translate(s, err))
 	}
 	return nil
 }

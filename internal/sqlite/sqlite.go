@@ -91,6 +91,8 @@ type Store struct {
 	appendStmt *sql.Stmt // AppendLog's insert, prepared once on lw
 
 	path string // the main file, beside which serving.lock lives
+
+	ck *checkpointer // keeps both WALs bounded (checkpoint.go)
 }
 
 var _ kycd.Store = (*Store)(nil)
@@ -161,18 +163,28 @@ func open(ctx context.Context, path, extra string) (*Store, error) {
 	if err := s.Ping(ctx); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
+	ck, err := openCheckpointer(s, filepath.Dir(path))
+	if err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	s.ck = ck
+	s.ck.start()
 	return s, nil
 }
 
 // dsn is the connection string of a file with the settings every
-// connection shares. secure_delete: what is deleted or overwritten
+// connection shares. journal_size_limit: see checkpoint.go. secure_delete: what is deleted or overwritten
 // (a purged or erased body, a hashed token) is zeroed in the file, not
 // left in free space for a copy of the file to show. Appends free
 // nothing, so it costs them nothing (BenchmarkProjection writes as many
 // bytes per event with it as without).
-func dsn(path string) string {
+func dsn(path string) string { return dsnWaiting(path, 10*time.Second) }
+
+// dsnWaiting is dsn with another busy_timeout.
+func dsnWaiting(path string, busy time.Duration) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_pragma=secure_delete(on)"
+		fmt.Sprintf("?_pragma=busy_timeout(%d)", busy.Milliseconds()) + "&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_pragma=secure_delete(on)" +
+		fmt.Sprintf("&_pragma=journal_size_limit(%d)", journalSizeLimit)
 }
 
 // openDB opens a pool of at most n connections that are kept open.
@@ -232,6 +244,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	var errs []error
+	if s.ck != nil {
+		errs = append(errs, s.ck.close())
+	}
 	s.appendMu.Lock()
 	if s.appendStmt != nil {
 		errs = append(errs, s.appendStmt.Close())
@@ -262,6 +277,9 @@ func translate(s *Store, err error) error {
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
+		if se.Code()&0xff == sqlite3.SQLITE_FULL && s.ck != nil {
+			s.ck.spaceRunOut()
+		}
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
 			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL:

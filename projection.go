@@ -2,6 +2,7 @@ package kycd
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -163,4 +164,38 @@ type Plan struct {
 type Conflict struct {
 	Entry       *LogEntry
 	OriginalSeq int64 // the entry stored first under the id
+}
+
+// LogCoverage is what a store whose projection and log are apart (SQLite's
+// two files) can tell cheaply about whether they belong together: a pair
+// of files copied at different moments, or from different databases, is
+// not, and its projection would skip what the log receives next.
+type LogCoverage struct {
+	Watermark int64 // the projection covers the log up to it
+	LogHead   int64 // the log's newest entry
+	// Beyond counts the projected events whose entry is past the log's
+	// newest: the log file is older than the projection's.
+	Beyond int64
+	// Mismatch describes a projected event that the log holds another
+	// event in place of ("" when the last one checked agrees).
+	Mismatch string
+}
+
+// CoverageChecker is a store that can compare its projection with its log.
+type CoverageChecker interface {
+	LogCoverage(ctx context.Context) (LogCoverage, error)
+}
+
+// Problem says what is wrong with the pair, "" when nothing is: a
+// projection ahead of its log, or an event the log does not hold where
+// the projection has it.
+func (c LogCoverage) Problem() string {
+	switch {
+	case c.Watermark > c.LogHead || c.Beyond > 0:
+		return fmt.Sprintf("the projection is ahead of its event log: it covers the log up to entry %d and holds %d events past the log's newest entry, %d",
+			c.Watermark, c.Beyond, c.LogHead)
+	case c.Mismatch != "":
+		return "the projection and its event log disagree: " + c.Mismatch
+	}
+	return ""
 }

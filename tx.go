@@ -203,6 +203,10 @@ type LogRun struct {
 	From, Through int64
 	Entries       int64 // how many entries the run holds (seqs may have gaps)
 	HasBody       bool  // every entry of the run has its body; or none has
+	// Beyond: projected entries the log does not hold, past its newest
+	// (a log file older than the projection's, see LogCoverage). Entries
+	// counts the events rows; a rebuild removes what they derived.
+	Beyond bool
 }
 
 // TokenTx creates and revokes API tokens.

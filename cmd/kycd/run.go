@@ -144,6 +144,8 @@ Exit codes:
 		resendCmd(e),
 		sinksCmd(e),
 		rebuildCmd(e),
+		backupCmd(e),
+		restoreCmd(e),
 		reconcileCmd(e),
 		emulatorCmd(e),
 		versionCmd(e),

@@ -113,6 +113,9 @@ func (e *env) serve(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() { _ = release() }() // the lock ends with the process anyway
+	if err := checkCoverage(ctx, store, cfg.Database); err != nil {
+		return err
+	}
 
 	secrets := cfg.RalioSecrets
 	if len(secrets) == 0 {

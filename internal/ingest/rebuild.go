@@ -38,7 +38,10 @@ var levelEventTypes = []string{ralio.TypeKYCStateUpdated, ralio.TypeKYBStateUpda
 // notifications, deliveries and the quarantine (a rebuild notifies no
 // one again), and everything derived from entries without a body (purged
 // by retention or erased): their bodies cannot derive it again, and their
-// events rows keep a late copy of them a duplicate.
+// events rows keep a late copy of them a duplicate. What derives from
+// entries past the log's newest (a Beyond run: a log file older than the
+// projection's) goes too, since no entry can derive it again, and the
+// watermark comes back to the log.
 func ResetProjection(ctx context.Context, s interface {
 	Begin(ctx context.Context) (kycd.Tx, error)
 }) (int64, error) {
@@ -57,9 +60,15 @@ func ResetProjection(ctx context.Context, s interface {
 	var again []kycd.LogRun
 	var n int64
 	for _, r := range runs {
-		if r.HasBody {
+		switch {
+		case r.HasBody:
 			again = append(again, r)
 			n += r.Entries
+		case r.Beyond:
+			// Derived from entries this log does not hold: gone, and
+			// the watermark back to the log's newest entry, so that
+			// what the log receives next is projected.
+			again = append(again, r)
 		}
 	}
 	if len(again) == 0 {

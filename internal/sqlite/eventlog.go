@@ -216,8 +216,62 @@ func (t *tx) ProjectedLogRuns(ctx context.Context) ([]kycd.LogRun, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: projected log runs: %w", translate(t.s, err))
 	}
+	// A log file older than the main file's (copied first, restored from
+	// another moment): the events rows past its newest entry, and a
+	// watermark past it, are a run of their own that a rebuild removes.
+	var head int64
+	if err := t.s.lr.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM event_log`).Scan(&head); err != nil {
+		return nil, fmt.Errorf("sqlite: projected log runs: %w", translate(t.s, err))
+	}
+	var beyond, last int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT count(*), coalesce(max(seq), 0) FROM events WHERE seq > ?`, head).Scan(&beyond, &last); err != nil {
+		return nil, fmt.Errorf("sqlite: projected log runs: %w", translate(t.s, err))
+	}
+	if beyond > 0 || w > head {
+		runs = append(runs, kycd.LogRun{From: head + 1, Through: max(w, last), Entries: beyond, Beyond: true})
+	}
 	return runs, nil
 }
+
+// LogCoverage compares the main file's projection with the log file: the
+// watermark and the events rows past the log's newest entry, and the
+// newest projected event the log should hold, which must be the same
+// event at the same seq there. Three reads of an index each.
+func (s *Store) LogCoverage(ctx context.Context) (kycd.LogCoverage, error) {
+	var c kycd.LogCoverage
+	var err error
+	if c.Watermark, err = watermark(ctx, s.r); err != nil {
+		return c, fmt.Errorf("sqlite: log coverage: %w", translate(s, err))
+	}
+	if c.LogHead, err = s.LogHead(ctx); err != nil {
+		return c, err
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE seq > ?`, c.LogHead).Scan(&c.Beyond); err != nil {
+		return c, fmt.Errorf("sqlite: log coverage: %w", translate(s, err))
+	}
+	var seq int64
+	var id string
+	err = s.r.QueryRowContext(ctx, `SELECT seq, id FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 1`, min(c.Watermark, c.LogHead)).Scan(&seq, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("sqlite: log coverage: %w", translate(s, err))
+	}
+	var logID string
+	err = s.lr.QueryRowContext(ctx, `SELECT event_id FROM event_log WHERE seq = ?`, seq).Scan(&logID)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		c.Mismatch = fmt.Sprintf("event %s is projected from log entry %d, which the log does not hold", id, seq)
+	case err != nil:
+		return c, fmt.Errorf("sqlite: log coverage: %w", translate(s, err))
+	case logID != id:
+		c.Mismatch = fmt.Sprintf("event %s is projected from log entry %d, which is event %s in the log", id, seq, logID)
+	}
+	return c, nil
+}
+
+var _ kycd.CoverageChecker = (*Store)(nil)
 
 // runsJSON gives runs as one JSON parameter, [[from, through], ...], read
 // by inRuns: one statement however many runs there are.

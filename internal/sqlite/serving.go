@@ -23,3 +23,10 @@ func (s *Store) HoldServing(context.Context) (func() error, error) {
 func (s *Store) ExcludeServing(context.Context) (func() error, error) {
 	return lockFile(s.path+ServingLockSuffix, true)
 }
+
+// ExcludeServingAt takes the exclusive lock of the database at path
+// without opening it, for a command that replaces its files (kycd
+// restore).
+func ExcludeServingAt(path string) (func() error, error) {
+	return lockFile(path+ServingLockSuffix, true)
+}

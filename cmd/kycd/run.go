@@ -595,7 +595,10 @@ func rebuildCmd(e *env) *cobra.Command {
 		Long: `Re-derive every session, subject level and history entry from the events
 whose bodies are still in the log (within serve's --retention), e.g. after a
 projection rule changed. No notification is sent again. Stop kycd serve
-first: the projection is rebuilt in place.`,
+first: the projection is rebuilt in place. It also repairs a main file whose
+projection is ahead of its event log (the log copied before the main file),
+which serve refuses to start on: what the projection holds past the log's
+newest entry is removed, since no entry can derive it again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			store, err := e.openStore(cmd.Context(), existing)

@@ -21,7 +21,8 @@ import (
 //     starts it again from its beginning, truncated to journalSizeLimit;
 //   - after a write failed for want of space (SQLITE_FULL, seen by
 //     translate) and after DropCopies found a reader in the way, a TRUNCATE
-//     checkpoint of both files, every checkpointRetry until one succeeds:
+//     checkpoint of both files, tried again (1 s, then twice as long each
+//     time up to a minute) until one succeeds:
 //     it gives the WAL's space back to the file system, so that the next
 //     (smaller, see the projector) transaction fits, where SQLite's own
 //     checkpoint, which runs after a commit only, would never run again;
@@ -43,9 +44,10 @@ const (
 	// smallCheckpointPages: four times its WAL at mainCheckpointPages.
 	lowSpace = 4 * mainCheckpointPages * 4096
 
-	checkpointWait  = 100 * time.Millisecond // the busy_timeout of the checkpointer's connections
-	checkpointRetry = time.Second
-	passiveEvery    = 30 * time.Second
+	checkpointWait   = 100 * time.Millisecond // the busy_timeout of the checkpointer's connections
+	checkpointRetry  = time.Second
+	maxTruncateDelay = time.Minute
+	passiveEvery     = 30 * time.Second
 )
 
 type checkpointer struct {
@@ -103,19 +105,30 @@ func (c *checkpointer) run(ctx context.Context) {
 	t := time.NewTicker(checkpointRetry)
 	defer t.Stop()
 	passive := time.Now()
+	// A TRUNCATE that failed is tried again after 1 s, then 2, 4, … up to
+	// maxTruncateDelay: while it waits (checkpointWait at most) it keeps
+	// writers out, and a reader that never lets go (Litestream) would
+	// otherwise cost the writers a tenth of every second.
+	var delay time.Duration
+	var next time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.full:
+			delay, next = 0, time.Time{} // space first: try at once
 		case <-t.C:
 		}
 		c.budget(ctx)
 		switch {
-		case c.owed.Load():
+		case c.owed.Load() && !time.Now().Before(next):
 			if c.checkpoint(ctx, "TRUNCATE") == nil {
 				c.owed.Store(false)
+				delay = 0
+				continue
 			}
+			delay = min(max(2*delay, checkpointRetry), maxTruncateDelay)
+			next = time.Now().Add(delay)
 		case time.Since(passive) >= passiveEvery:
 			_ = c.checkpoint(ctx, "PASSIVE") // a failure is tried again in passiveEvery
 			passive = time.Now()

@@ -137,7 +137,7 @@ func (e *env) restore(ctx context.Context, src, target string, force bool) error
 	if err := copyFile(src+sqlite.LogSuffix, staged+sqlite.LogSuffix); err != nil {
 		return errors.Join(err, removePair(staged))
 	}
-	if err := checkBackup(ctx, e, staged); err != nil {
+	if err := checkBackup(ctx, staged); err != nil {
 		return errors.Join(fmt.Errorf("%s is not a usable backup, nothing restored: %w", src, err), removePair(staged))
 	}
 	// The old files' write-ahead logs would be applied to the new files.
@@ -159,7 +159,7 @@ func (e *env) restore(ctx context.Context, src, target string, force bool) error
 
 // checkBackup opens the pair at path and checks its schema and that its
 // projection is not ahead of its log.
-func checkBackup(ctx context.Context, e *env, path string) (err error) {
+func checkBackup(ctx context.Context, path string) (err error) {
 	s, err := sqlite.OpenExisting(ctx, path)
 	if err != nil {
 		return err

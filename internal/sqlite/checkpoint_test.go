@@ -38,7 +38,7 @@ func TestDropCopiesDoesNotWaitForAReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rtx.Rollback() //nolint:errcheck // a read
+	defer rtx.Rollback()
 	var n int
 	if err := rtx.QueryRowContext(ctx, `SELECT count(*) FROM event_log`).Scan(&n); err != nil {
 		t.Fatal(err)

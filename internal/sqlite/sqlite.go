@@ -168,7 +168,10 @@ func open(ctx context.Context, path, extra string) (*Store, error) {
 		return nil, errors.Join(err, s.Close())
 	}
 	s.ck = ck
-	s.ck.start()
+	// The checkpointer outlives ctx, which bounds the opening only; Close
+	// stops it.
+	s.ck.start() //nolint:contextcheck // see above
+
 	return s, nil
 }
 

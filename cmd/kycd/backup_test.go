@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -27,12 +28,12 @@ func vacuumInto(t *testing.T, src, dst string) {
 	}
 }
 
-// kycd backup under load, then kycd restore: a start on the restored copy
-// finds every event acknowledged before the backup began, projected, and
-// notifies each of them; the serve that was backed up notified nothing (its
-// merchant refused everything), so every notification comes from the copy.
-func TestBackupUnderLoadThenRestore(t *testing.T) {
-	t.Parallel()
+// backupScenario, for the fault suite: kycd backup under load, then kycd
+// restore: a start on the restored copy finds every event acknowledged
+// before the backup began, projected, and notifies each of them; the serve
+// that was backed up notified nothing (its merchant refused everything), so
+// every notification comes from the copy.
+func backupScenario(t *testing.T, _ string, rows *scenarioRows) {
 	refusing := newMerchant(t, testSinkSecret)
 	refusing.status.Store(http.StatusInternalServerError)
 	src := startServer(t, "--sink", "http="+refusing.URL, "--sink-secret", testSinkSecret, "--retry-base", "50ms", "--retry-cap", "200ms")
@@ -51,6 +52,7 @@ func TestBackupUnderLoadThenRestore(t *testing.T) {
 	before := s.ackedIDs()
 	dest := filepath.Join(t.TempDir(), "backup.db")
 	out := mustCLI(t, "backup", dest, "--database", "sqlite:"+src.DB)
+	out0 := strings.ReplaceAll(out, filepath.Dir(dest), "DIR")
 	if !strings.Contains(out, "backed up to "+dest) || !strings.Contains(out, dest+sqlite.LogSuffix) {
 		t.Errorf("kycd backup printed %q, want both files named", out)
 	}
@@ -92,13 +94,22 @@ func TestBackupUnderLoadThenRestore(t *testing.T) {
 	if _, err := cli(t, "restore", dest, "--database", "sqlite:"+filepath.Join(t.TempDir(), "new.db")); err != nil {
 		t.Errorf("kycd restore to a new path: %v", err)
 	}
+	rows.add(t, faultRow{
+		Fault: "`kycd backup` of a SQLite database while 4 senders deliver and every delivery to the merchant fails; serve stopped; " +
+			"`kycd restore` of the backup into a new path; serve started on it with a merchant that accepts",
+		Expected: "backup exits 0 naming both files, owner-only; a second backup onto them refused naming --force; a restore refused while serve runs on its target; " +
+			"on the restored copy every event acknowledged before the backup began is found projected and notified",
+		Observed: fmt.Sprintf("%d acknowledged before the backup began, %d in all; backup: %q; on the restored copy: %d of them found, %d not notified",
+			len(before), len(s.ackedIDs()), strings.TrimSpace(out0), found, m.waitNotified(before, 0)),
+		Acked: len(before), Found: found, Counted: true,
+	})
 }
 
-// Two files copied at different moments, the event log first: serve
-// refuses to start and says what to do; kycd rebuild repairs the pair; a
-// start then projects and notifies an event sent after it.
-func TestInconsistentPairRefusedThenRebuilt(t *testing.T) {
-	t.Parallel()
+// inconsistentPairScenario, for the fault suite: two files copied at
+// different moments, the event log first: serve refuses to start and says
+// what to do; kycd rebuild repairs the pair; a start then projects and
+// notifies an event sent after it.
+func inconsistentPairScenario(t *testing.T, _ string, rows *scenarioRows) {
 	src := startServer(t)
 	s := newRalioSender(src.URL, testSecret, 1000)
 	stop := make(chan struct{})
@@ -120,6 +131,7 @@ func TestInconsistentPairRefusedThenRebuilt(t *testing.T) {
 	close(stop)
 	wait()
 	// Projected past the log's copy before the main file is copied.
+	ackedAtMain := len(s.ackedIDs())
 	foundEvents(t, src.URL, testToken, s.ackedIDs())
 	vacuumInto(t, src.DB, copyDB)
 	if err := src.stop(t); err != nil {
@@ -131,7 +143,8 @@ func TestInconsistentPairRefusedThenRebuilt(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ahead of its event log") || !strings.Contains(err.Error(), "kycd rebuild --database sqlite:"+copyDB) {
 		t.Fatalf("serve on a log copied before its main file = %v, want a refusal that names the problem and kycd rebuild", err)
 	}
-	mustCLI(t, "rebuild", "--database", "sqlite:"+copyDB)
+	refusal := strings.ReplaceAll(err.Error(), copyDB, "PATH")
+	rebuilt := mustCLI(t, "rebuild", "--database", "sqlite:"+copyDB)
 
 	m := newMerchant(t, testSinkSecret)
 	again := serve(t, nil, append(args[1:], "--sink", "http="+m.URL, "--sink-secret", testSinkSecret)...)
@@ -144,10 +157,25 @@ func TestInconsistentPairRefusedThenRebuilt(t *testing.T) {
 	if !later.deliver(t.Context(), id, body) {
 		t.Fatalf("a webhook after the rebuild was not acknowledged: %s", later.answerSummary(-1))
 	}
-	if ok, why := eventStored(&http.Client{Timeout: 20 * time.Second}, again.URL, testToken, id, kycd.OutcomeApplied); !ok {
+	projected, why := eventStored(&http.Client{Timeout: 20 * time.Second}, again.URL, testToken, id, kycd.OutcomeApplied)
+	if !projected {
 		t.Errorf("a webhook sent after the rebuild is not projected: %s", why)
 	}
-	if n := m.waitNotified([]string{id}, eventuallyWithin); n > 0 {
+	notified := m.waitNotified([]string{id}, eventuallyWithin) == 0
+	if !notified {
 		t.Errorf("a webhook sent after the rebuild was not notified")
 	}
+	if projected {
+		found++
+	}
+	rows.add(t, faultRow{
+		Fault: "a SQLite pair copied at two moments, the event log first (each file a consistent snapshot of itself, as a copy tool makes) while 4 senders deliver, " +
+			"then serve started on the copy",
+		Expected: "serve refuses to start, naming the problem and the fix (restore one backup, or kycd rebuild); after `kycd rebuild` it starts, " +
+			"every event in the copied log is found, and a webhook sent after the start is projected and notified",
+		Observed: fmt.Sprintf("%d acknowledged when the log was copied, %d when the main file was; serve: %q; rebuild: %q; after it: %d of the log's events found; "+
+			"the later webhook projected: %t, notified: %t",
+			len(inLog), ackedAtMain, refusal, strings.TrimSpace(rebuilt), found-map[bool]int{true: 1}[projected], projected, notified),
+		Acked: len(inLog) + 1, Found: found, Counted: true,
+	})
 }

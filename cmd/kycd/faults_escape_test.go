@@ -173,6 +173,7 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		escaped bool
 	}
 	withDB := func(args ...string) []string { return append(args, "--database", db) }
+	backupDir := t.TempDir()
 	commands := map[string][]command{
 		"audit list":         {{withDB("audit", "list"), true}},
 		"deliveries list":    {{withDB("deliveries", "list"), false}},
@@ -201,11 +202,16 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		"send":               {{withDB("send", "--addr", s.Addr, "--ralio-secret", testSecret, "--file", hostileFile), false}},
 		"reconcile":          {{withDB("reconcile", "--ralio-api-url", ralioAPI.URL, "--ralio-api-key", "k"), false}},
 		"migrate":            {{withDB("migrate"), false}},
-		"secrets show":       {{withDB("secrets", "show"), false}},
-		"version":            {{[]string{"version"}, false}},
-		"config check":       {{[]string{"config", "check", "--config", hostileConfig}, true}, {[]string{"config", "check", "--addr", hostile}, false}},
-		"subjects erase":     {{withDB("subjects", "erase", user, "--yes"), false}},
-		"tokens create":      {{withDB("tokens", "create", hostile, "--role", "viewer"), false}},
+		// A file name may hold any byte but NUL and '/': backup and
+		// restore print the names they were given.
+		"backup": {{withDB("backup", filepath.Join(backupDir, hostile+".db")), true}, {withDB("backup", filepath.Join(backupDir, hostile+".db")), false}},
+		"restore": {{withDB("restore", filepath.Join(backupDir, hostile+"-missing.db")), true},
+			{[]string{"restore", filepath.Join(backupDir, hostile+".db"), "--database", "sqlite:" + filepath.Join(backupDir, hostile+"-restored.db")}, true}},
+		"secrets show":   {{withDB("secrets", "show"), false}},
+		"version":        {{[]string{"version"}, false}},
+		"config check":   {{[]string{"config", "check", "--config", hostileConfig}, true}, {[]string{"config", "check", "--addr", hostile}, false}},
+		"subjects erase": {{withDB("subjects", "erase", user, "--yes"), false}},
+		"tokens create":  {{withDB("tokens", "create", hostile, "--role", "viewer"), false}},
 	}
 	// Commands that print nothing from the store or the outside: serve
 	// and the emulator print their own addresses and generated secrets,

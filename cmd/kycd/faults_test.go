@@ -142,6 +142,8 @@ func faultScenarios() []faultScenario {
 		{name: "disk filled and freed", section: sectionCrashes, long: true, run: diskFreedScenario},
 		{name: "projection write lock held", section: sectionCrashes, long: true, run: projectionLockScenario},
 		{name: "SIGTERM", section: sectionCrashes, run: sigtermScenario},
+		{name: "backup and restore", section: sectionCrashes, run: backupScenario},
+		{name: "SQLite files copied at two moments", section: sectionCrashes, run: inconsistentPairScenario},
 		{name: "wrong Ralio secret", section: sectionCrashes, run: wrongSecretScenario},
 		{name: "bad input", section: sectionInput, run: badInputScenario},
 		{name: "a quarantine-only subject", section: sectionInput, run: quarantineOnlyScenario},

@@ -52,7 +52,7 @@ func (s *Store) DropCopies(ctx context.Context) error {
 	}
 	if err := s.ck.checkpoint(ctx, "TRUNCATE"); err != nil {
 		s.ck.owed.Store(true)
-		return fmt.Errorf("sqlite: truncate the write-ahead logs (tried again in the background): %w", translate(s, err))
+		return fmt.Errorf("sqlite: truncate the write-ahead logs (tried again in the background while this process runs): %w", translate(s, err))
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ func (e *env) sqlitePath(what string) (string, error) {
 		return "", err
 	}
 	if driver != "sqlite" {
-		return "", fmt.Errorf("kycd %s works on SQLite (--database sqlite:PATH); on PostgreSQL use pg_dump / pg_restore or point-in-time recovery, as docs/operations.md describes", what)
+		return "", usagef("kycd %s works on SQLite (--database sqlite:PATH); on PostgreSQL use pg_dump / pg_restore or point-in-time recovery, as docs/operations.md describes", what)
 	}
 	return addr, nil
 }
@@ -56,7 +56,7 @@ unless --force.`,
 			defer closeStore(store, &err)
 			sum, err := store.(*sqlite.Store).Backup(cmd.Context(), dest)
 			if kycd.ErrorCode(err) == kycd.ECONFLICT {
-				return fmt.Errorf("%s: pass --force to replace it, or choose another DEST", kycd.ErrorMessage(err))
+				return usagef("%s: pass --force to replace it, or choose another DEST", kycd.ErrorMessage(err))
 			}
 			if err != nil {
 				return fmt.Errorf("backup failed, nothing written to %s: %w", dest, err)
@@ -108,11 +108,11 @@ delivered after the backup was taken, under the same webhook-id).`,
 func (e *env) restore(ctx context.Context, src, target string, force bool) error {
 	for _, p := range []string{src, src + sqlite.LogSuffix} {
 		if _, err := os.Stat(p); err != nil {
-			return fmt.Errorf("no backup at %s (a backup is two files, %s and %s%s): %w", src, src, src, sqlite.LogSuffix, err)
+			return &kycd.Error{Code: kycd.ENOTFOUND, Message: fmt.Sprintf("no backup at %s (a backup is two files, %s and %s%s)", src, src, src, sqlite.LogSuffix), Err: err}
 		}
 	}
 	if _, err := os.Stat(target); err == nil && !force {
-		return fmt.Errorf("a database exists at %s: pass --force to replace it with the backup", target)
+		return usagef("a database exists at %s: pass --force to replace it with the backup", target)
 	}
 	if dir := filepath.Dir(target); dir != "." {
 		if _, err := os.Stat(dir); err != nil {

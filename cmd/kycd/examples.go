@@ -35,7 +35,10 @@ var examples = map[string]string{ //nolint:gosec // G101: command lines with pla
 	"kycd quarantine replay": `  kycd quarantine replay 0190c3a2-7f3e-7c4a-9a51-6b1f5c9e2d10
   kycd quarantine replay 0190c3a2-7f3e-7c4a-9a51-6b1f5c9e2d10 --ralio-secret "$KYCD_RALIO_SECRETS"`,
 	"kycd quarantine show": `  kycd quarantine show 0190c3a2-7f3e-7c4a-9a51-6b1f5c9e2d10`,
-	"kycd rebuild":         `  kycd rebuild --database sqlite:/var/lib/kycd/kycd.db`,
+	"kycd backup": `  kycd backup /var/backups/kycd/kycd-2026-12-08.db --database sqlite:/var/lib/kycd/kycd.db
+  kycd backup /var/backups/kycd/latest.db --force --database sqlite:/var/lib/kycd/kycd.db`,
+	"kycd restore": `  kycd restore /var/backups/kycd/kycd-2026-12-08.db --database sqlite:/var/lib/kycd/kycd.db --force`,
+	"kycd rebuild": `  kycd rebuild --database sqlite:/var/lib/kycd/kycd.db`,
 	"kycd reconcile": `  kycd reconcile --ralio-api-url https://api.ralio.example --ralio-api-key "$RALIO_API_KEY"
   kycd reconcile --ralio-api-url https://api.ralio.example --ralio-api-key "$RALIO_API_KEY" --user 0190c3a2-0000-7000-8000-000000000001`,
 	"kycd resend": `  kycd resend --event 550e8400-e29b-41d4-a716-446655440000

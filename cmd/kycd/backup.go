@@ -171,8 +171,8 @@ func checkBackup(ctx context.Context, path string) (err error) {
 		return err
 	case sc.Version == 0:
 		return errors.New("it has no kycd schema")
-	case sc.Pending < 0:
-		return fmt.Errorf("its schema version %d is newer than this kycd's %d", sc.Version, sc.Latest)
+	case sc.Version > sc.Latest:
+		return fmt.Errorf("its schema version %d is newer than this kycd's %d: restore it with the kycd that made it", sc.Version, sc.Latest)
 	}
 	c, err := s.LogCoverage(ctx)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,13 +44,56 @@ type projector struct {
 	mu      sync.Mutex
 	decoded map[string]*kycd.Event // events the appender decoded, by id
 
-	// limit is the most entries the next batch claims: batchSize, halved
-	// after each batch that failed as unavailable and doubled back after
-	// each that committed. A full disk refuses a transaction of a thousand
-	// events that one of a hundred still fits in, and once a batch has
-	// failed the same one would fail for ever.
-	limit  atomic.Int64
+	// sizing is how many entries the next batch claims. A full disk
+	// refuses a transaction of a thousand events that one of a hundred
+	// still fits in, and once a batch has failed the same one would fail
+	// for ever.
+	sizing batchSizing
 	health projectionHealth
+}
+
+// batchSizing sizes the projector's batches: batchSize, halved after
+// each batch that failed as unavailable and doubled back after each that
+// committed, but kept below the size that failed for ceilingFor after the
+// failure, so that a disk with room for 300 events a transaction takes
+// batches of 300 or less instead of failing every other one; past
+// ceilingFor it grows back (the space may have been freed).
+type batchSizing struct {
+	mu        sync.Mutex
+	limit     int
+	ceiling   int // the smallest size refused within ceilingFor; 0: none
+	ceilingAt time.Time
+}
+
+const ceilingFor = 10 * time.Second
+
+func (b *batchSizing) next(batchSize int) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ceiling != 0 && time.Since(b.ceilingAt) >= ceilingFor {
+		b.ceiling = 0
+	}
+	return max(1, min(b.limit, batchSize))
+}
+
+func (b *batchSizing) committed(size, batchSize int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	grown := min(batchSize, 2*size)
+	if b.ceiling != 0 {
+		grown = min(grown, b.ceiling-1)
+	}
+	b.limit = max(1, grown, size)
+}
+
+func (b *batchSizing) refused(size int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ceiling == 0 || size < b.ceiling {
+		b.ceiling = size
+	}
+	b.ceilingAt = time.Now()
+	b.limit = max(1, size/2)
 }
 
 // projectionHealth remembers since when the projection fails to commit.
@@ -92,7 +134,7 @@ func newProjector(log kycd.EventLog, opt kycd.PlanOptions, batchSize int, logger
 		log: log, opt: opt, batchSize: batchSize, logger: logger, metrics: m, projected: projected,
 		wake: make(chan struct{}, 1), hurried: make(chan struct{}, 1), decoded: map[string]*kycd.Event{},
 	}
-	p.limit.Store(int64(batchSize))
+	p.sizing.limit = batchSize
 	return p
 }
 
@@ -259,14 +301,14 @@ func (p *projector) fullBatch(ctx context.Context) (n int, full bool, err error)
 			p.health.record(start, err)
 		}
 	}()
-	first := int(p.limit.Load())
+	first := p.sizing.next(p.batchSize)
 	limit, conflicts := first, 0
 	for {
 		n, err := p.tryBatch(ctx, limit)
 		switch code := kycd.ErrorCode(err); {
 		case err == nil:
 			if n > 0 {
-				p.limit.Store(int64(min(p.batchSize, 2*first)))
+				p.sizing.committed(first, p.batchSize)
 			}
 			return n, n == limit, nil
 		case code == kycd.ECONFLICT && conflicts < 10:
@@ -274,7 +316,7 @@ func (p *projector) fullBatch(ctx context.Context) (n int, full bool, err error)
 			continue
 		case code == kycd.EUNAVAILABLE || code == kycd.ECONFLICT || ctx.Err() != nil:
 			if code == kycd.EUNAVAILABLE {
-				p.limit.Store(int64(max(1, first/2)))
+				p.sizing.refused(first)
 			}
 			return 0, false, err
 		case limit > 1:

@@ -75,7 +75,7 @@ func TestDashboardShowsWhoIsSignedInAndTheAuditTrail(t *testing.T) {
 	if shown := b.eval(`String(!document.querySelector("#nav-audit").hidden || !document.querySelector("#audit").hidden)`); shown != "false" {
 		t.Error("a viewer is offered the audit trail")
 	}
-	b.do(chromedp.Click("#logout"), chromedp.WaitVisible("#login"))
+	b.do(click("#logout"), chromedp.WaitVisible("#login"))
 
 	// The admin: the trail on its own page, not below the overview.
 	b.signIn(srv.URL+"/", "token")
@@ -83,7 +83,7 @@ func TestDashboardShowsWhoIsSignedInAndTheAuditTrail(t *testing.T) {
 	if visible := b.eval(`String(!document.querySelector("#audit").hidden)`); visible != "false" {
 		t.Error("the overview shows the audit trail at its bottom")
 	}
-	b.do(chromedp.Click("#nav-audit"), chromedp.WaitVisible("#audit"))
+	b.do(click("#nav-audit"), chromedp.WaitVisible("#audit"))
 	b.until("the audit trail", `document.querySelector("#audit-trail").textContent.includes("delivery.retry")`)
 	if who := b.text("#whoami"); !strings.Contains(who, "admin (admin)") {
 		t.Errorf("signed in as the admin, the header reads %q", who)
@@ -94,7 +94,7 @@ func TestDashboardShowsWhoIsSignedInAndTheAuditTrail(t *testing.T) {
 			t.Errorf("the audit trail reads %q, lacking %q", trail, want)
 		}
 	}
-	b.do(chromedp.SendKeys("#audit-actor", "cli:ana"), chromedp.Click(`#audit-filter button[type="submit"]`))
+	b.do(chromedp.SendKeys("#audit-actor", "cli:ana"), click(`#audit-filter button[type="submit"]`))
 	b.until("the filtered trail", `!document.querySelector("#audit-trail").textContent.includes("refused")`)
 	if trail := b.text("#audit-trail"); !strings.Contains(trail, "cli:ana") {
 		t.Errorf("the trail filtered by actor reads %q", trail)

@@ -24,14 +24,14 @@ import (
 func (b *browserPage) signIn(url, token string) {
 	b.t.Helper()
 	b.do(chromedp.Navigate(url), chromedp.WaitVisible("#login"),
-		chromedp.SendKeys("#token", token), chromedp.Click(`#login button[type="submit"]`))
+		chromedp.SendKeys("#token", token), click(`#login button[type="submit"]`))
 	b.until("the signed-in token's name", `document.querySelector("#whoami").textContent !== ""`)
 }
 
 // search types q in the search box and sends it.
 func (b *browserPage) search(q string) {
 	b.t.Helper()
-	b.do(chromedp.SetValue("#q", q), chromedp.Click(`#search button[type="submit"]`))
+	b.do(chromedp.SetValue("#q", q), click(`#search button[type="submit"]`))
 }
 
 // errorsShown is every error text on screen, joined.
@@ -200,7 +200,7 @@ func TestDashboardForEveryRole(t *testing.T) {
 		b.search("ana.garcia@example.com")
 		b.until("the search's refusal", `document.querySelector("#search-error").textContent !== ""`)
 		refused := b.text("#search-error")
-		b.do(chromedp.Click("#nav-quarantine"))
+		b.do(click("#nav-quarantine"))
 		b.until("the quarantine's page", `location.hash === "#/quarantine" && document.querySelector("#quarantine").offsetParent !== null`)
 		if left := b.eval(`document.querySelector("#search-error").textContent`); !strings.Contains(refused, "8") || strings.Contains(refused, "ana.garcia") || left != "" {
 			t.Errorf("a search of an e-mail address says %q, and on the next page %q; want why (not quoting the address), then nothing", refused, left)
@@ -214,7 +214,7 @@ func TestDashboardForEveryRole(t *testing.T) {
 			t.Errorf("the session's audit trail reads %q, with the other session's drop", trail)
 		}
 		d.merchant.accept.Store(true)
-		b.do(chromedp.Click(`[data-send="` + d.dead + `"]`))
+		b.do(click(`[data-send="` + d.dead + `"]`))
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('[data-delivery-state="`+d.dead+`"]')?.textContent === "delivered" &&
 			document.querySelector("#object-audit-trail").textContent.includes("delivery.retry")`))

@@ -69,7 +69,7 @@ func TestDashboardOrphansAndPausedSink(t *testing.T) {
 	do(chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#token", "token"),
-		chromedp.Click(`#login button[type="submit"]`),
+		click(`#login button[type="submit"]`),
 		chromedp.WaitVisible(`#orphaned [data-move]`),
 		chromedp.WaitVisible(`[data-resume="crm"]`))
 	orphaned, sinks := text("#orphaned"), text("#sinks")
@@ -82,12 +82,12 @@ func TestDashboardOrphansAndPausedSink(t *testing.T) {
 		}
 	}
 	moved, dropped := orphans.Items[0].ID, orphans.Items[1].ID
-	do(chromedp.Click(`[data-move="`+moved+`"]`), chromedp.WaitNotPresent(`[data-move="`+moved+`"]`))
-	do(chromedp.Click(`[data-drop="`+dropped+`"]`), chromedp.WaitNotPresent(`[data-drop="`+dropped+`"]`))
+	do(click(`[data-move="`+moved+`"]`), chromedp.WaitNotPresent(`[data-move="`+moved+`"]`))
+	do(click(`[data-drop="`+dropped+`"]`), chromedp.WaitNotPresent(`[data-drop="`+dropped+`"]`))
 	if left := text("#orphaned"); !strings.Contains(left, "No orphaned deliveries") {
 		t.Errorf("after Move and Drop the orphans read %q", left)
 	}
-	do(chromedp.Click(`[data-resume="crm"]`), chromedp.WaitNotPresent(`[data-resume]`))
+	do(click(`[data-resume="crm"]`), chromedp.WaitNotPresent(`[data-resume]`))
 
 	if d, err := store.Delivery(ctx, moved); err != nil || d.Sink != "crm" || d.State != kycd.DeliveryPending || len(d.Actions) != 1 || d.Actions[0].Actor != kycd.AdminTokenName {
 		t.Errorf("moved delivery = %+v, %v; want crm's, pending, the move noted", d, err)

@@ -44,7 +44,7 @@ func TestDashboardMarksClockSkew(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#token", "token"),
-		chromedp.Click(`#login button[type="submit"]`),
+		click(`#login button[type="submit"]`),
 		chromedp.WaitVisible(`#statuses`),
 		chromedp.Navigate(srv.URL+"/#/sessions/"+sid),
 		chromedp.WaitVisible(`#history [data-clock-skew="`+skewed+`"]`),

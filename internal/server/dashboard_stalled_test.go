@@ -52,7 +52,7 @@ func TestDashboardListsStalledSessions(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#token", "token"),
-		chromedp.Click(`#login button[type="submit"]`),
+		click(`#login button[type="submit"]`),
 		chromedp.WaitVisible(`#stalled [data-reason="invitation_expired"]`),
 	); err != nil {
 		t.Fatalf("browser: %v", err)
@@ -61,7 +61,7 @@ func TestDashboardListsStalledSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(bctx, chromedp.Click(`#stalled [data-session="`+invited+`"]`), chromedp.WaitVisible("#session")); err != nil {
+	if err := chromedp.Do(bctx, click(`#stalled [data-session="`+invited+`"]`), chromedp.WaitVisible("#session")); err != nil {
 		t.Fatalf("browser: open the invitation: %v", err)
 	}
 	opened, err := chromedp.Run(bctx, chromedp.Text("#session-status"))

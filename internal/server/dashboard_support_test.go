@@ -239,17 +239,17 @@ func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#token", "token"),
-		chromedp.Click(`#login button[type="submit"]`),
+		click(`#login button[type="submit"]`),
 		chromedp.WaitVisible(`#dead [data-retry]`))
 	deadRow := b.text("#dead")
 	b.screenshot("dashboard-overview-dead-delivery")
 
 	// Search by subject id: the subject's page lists both sessions.
-	b.do(chromedp.SendKeys("#q", strings.ToUpper(subjectID)), chromedp.Click(`#search button[type="submit"]`), chromedp.WaitVisible(`#subject-sessions [data-session="`+sessionID+`"]`))
+	b.do(chromedp.SendKeys("#q", strings.ToUpper(subjectID)), click(`#search button[type="submit"]`), chromedp.WaitVisible(`#subject-sessions [data-session="`+sessionID+`"]`))
 	subjectPage, subjectHash := b.text("#subject"), b.eval(`location.hash`)
 
 	// Open the session, then reload its URL.
-	b.do(chromedp.Click(`#subject-sessions [data-session="`+sessionID+`"]`), chromedp.WaitVisible("#session"))
+	b.do(click(`#subject-sessions [data-session="`+sessionID+`"]`), chromedp.WaitVisible("#session"))
 	b.until("the session's notifications", `document.querySelector('[data-delivery-state="`+dead.ID+`"]') !== null`)
 	hash := b.eval(`location.hash`)
 	b.do(chromedp.Reload(), chromedp.WaitVisible("#session"))
@@ -262,26 +262,26 @@ func TestDashboardSupportFindsASessionAndRetriesItsNotification(t *testing.T) {
 
 	// Search by event id: the stale review's session opens, the event marked.
 	review := string(bodies[1][7:43])
-	b.do(chromedp.SetValue("#q", review), chromedp.Click(`#search button[type="submit"]`))
+	b.do(chromedp.SetValue("#q", review), click(`#search button[type="submit"]`))
 	b.until("the event's session", `location.hash.startsWith("#/sessions/`+sessionID+`?event=") && document.querySelector("#history tr.highlight") !== null`)
 	marked := b.text("#history tr.highlight")
 
 	// Send it again from the session's page, the merchant taking it now.
 	m.accept.Store(true)
-	b.do(chromedp.Click(`[data-send="` + dead.ID + `"]`))
+	b.do(click(`[data-send="` + dead.ID + `"]`))
 	b.until("the delivery delivered", `document.querySelector('[data-delivery-state="`+dead.ID+`"]')?.textContent === "delivered"`)
 	after := b.text(`[data-notification="` + rejection + `"]`)
 
 	// The delivery's own page lists both attempts; the event's, its body.
-	b.do(chromedp.Click(`[data-notification="` + rejection + `"] a[href="#/deliveries/` + dead.ID + `"]`))
+	b.do(click(`[data-notification="` + rejection + `"] a[href="#/deliveries/` + dead.ID + `"]`))
 	b.until("the delivery's page", `document.querySelectorAll("#delivery-attempts tbody tr").length === 2`)
 	deliveryPage := b.text("#delivery")
 	b.do(chromedp.NavigateBack(), chromedp.WaitVisible("#session"),
-		chromedp.Click(`#session-status a[href="#/events/550e8400-e29b-41d4-a716-446655440000"]`), chromedp.WaitVisible("#event-body"))
+		click(`#session-status a[href="#/events/550e8400-e29b-41d4-a716-446655440000"]`), chromedp.WaitVisible("#event-body"))
 	eventPage := b.text("#event")
 
 	// A search for nothing says so beside the search box.
-	b.do(chromedp.SetValue("#q", uuid.NewString()), chromedp.Click(`#search button[type="submit"]`))
+	b.do(chromedp.SetValue("#q", uuid.NewString()), click(`#search button[type="submit"]`))
 	b.until("the search's answer", `document.querySelector("#search-error").textContent !== ""`)
 	nothing := b.text("#search-error")
 
@@ -374,13 +374,13 @@ func TestDashboardQuarantineShowsBodiesAndDiscards(t *testing.T) {
 	b.do(chromedp.Navigate(srv.URL+"/#/quarantine"),
 		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#token", "token"),
-		chromedp.Click(`#login button[type="submit"]`),
+		click(`#login button[type="submit"]`),
 		chromedp.WaitVisible(`[data-view-quarantined="`+id+`"]`))
 	list := b.text("#quarantine")
 	replayButtons := b.eval(`String(document.querySelectorAll("#quarantine [data-replay]").length)`)
-	b.do(chromedp.Click(`[data-view-quarantined="`+id+`"]`), chromedp.WaitVisible("#quarantined-body"))
+	b.do(click(`[data-view-quarantined="`+id+`"]`), chromedp.WaitVisible("#quarantined-body"))
 	body, original, about := b.text("#quarantined-body"), b.text("#quarantined-original-body"), b.text("#quarantined-about")
-	b.do(chromedp.Click(`#quarantined [data-discard]`), chromedp.Click(`#quarantined [data-discard]`))
+	b.do(click(`#quarantined [data-discard]`), click(`#quarantined [data-discard]`))
 	b.until("the discard", `document.querySelector("#quarantined-about").textContent.includes("discarded")`)
 
 	if replayButtons != "0" || !strings.Contains(list, "is stored with another body") {
@@ -447,7 +447,7 @@ func TestDashboardRejectionReasonsOverADayAndAYear(t *testing.T) {
 		chromedp.Navigate(srv.URL+"/#/?window=8760h"),
 		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#token", "token"),
-		chromedp.Click(`#login button[type="submit"]`))
+		click(`#login button[type="submit"]`))
 	type chart struct{ Buckets, Labels, Rects, Ranked, Legend int }
 	read := func(what string) chart {
 		t.Helper()
@@ -469,15 +469,15 @@ func TestDashboardRejectionReasonsOverADayAndAYear(t *testing.T) {
 	other := b.eval(`String(document.querySelectorAll('#chart rect[data-code="other"]').length)`)
 	b.screenshot("dashboard-overview-year")
 	// A code of the ranking lists the sessions rejected for it.
-	b.do(chromedp.Click(`#reasons [data-code-link="KYC.FACE.MASK"]`))
+	b.do(click(`#reasons [data-code-link="KYC.FACE.MASK"]`))
 	b.until("the sessions rejected for KYC.FACE.MASK", `document.querySelector("#sessions-filter").textContent.includes("KYC.FACE.MASK") && document.querySelectorAll("#sessions tbody tr").length === 7`)
 	filtered, filterCode := b.text("#sessions"), b.eval(`document.querySelector("#filters [name=code]").value`)
 	// A day of the date filters: the two rejections of six days ago.
 	sixDaysAgo := now.Add(-6 * 24 * time.Hour).Format("2006-01-02")
-	b.do(chromedp.Click(`#clear-filters`))
+	b.do(click(`#clear-filters`))
 	b.until("the filters cleared", `location.hash === "#/" && document.querySelector("#filters [name=code]").value === ""`)
 	b.do(chromedp.SetValue(`#filters [name=since]`, sixDaysAgo), chromedp.SetValue(`#filters [name=until]`, sixDaysAgo),
-		chromedp.Click(`#filters button[type="submit"]`))
+		click(`#filters button[type="submit"]`))
 	b.until("the sessions of six days ago", `document.querySelector("#sessions-filter").textContent === "(from `+sixDaysAgo+`, to `+sixDaysAgo+`)"`)
 	oneDay, oneDayHash := b.text("#sessions tbody"), b.eval(`location.hash`)
 	b.do(chromedp.Navigate(srv.URL + "/#/?window=24h"))

@@ -63,7 +63,7 @@ func TestDashboardTriageRetriesOneSinksDead(t *testing.T) {
 	}
 	b.screenshot("triage-all-dead")
 
-	b.do(chromedp.SendKeys(`#triage-filter [name="sink"]`, "crm"), chromedp.Click(`#triage-filter button[type="submit"]`))
+	b.do(chromedp.SendKeys(`#triage-filter [name="sink"]`, "crm"), click(`#triage-filter button[type="submit"]`))
 	b.until("crm's groups only", `document.querySelectorAll("#triage-groups tbody tr").length === 2 && location.hash.includes("sink=crm")`)
 	b.until("the count of crm's dead", `document.querySelector("#retry-matching").textContent === "Retry all 3 matching"`)
 	b.until("crm's 3 dead listed", `document.querySelectorAll("#matching tbody tr").length === 3`)
@@ -71,7 +71,7 @@ func TestDashboardTriageRetriesOneSinksDead(t *testing.T) {
 		t.Errorf("the matching deliveries of crm read %q", rows)
 	}
 	b.screenshot("triage-crm-dead")
-	b.do(chromedp.Click("#retry-matching"))
+	b.do(click("#retry-matching"))
 	b.until("the retry's answer", `document.querySelector("#retry-matching-result").textContent === "Retried 3 of 3 matching."`)
 	b.until("the list refreshed", `document.querySelector("#matching tbody tr.none") !== null`)
 	b.screenshot("triage-crm-retried")
@@ -99,7 +99,7 @@ func triageDashboard(t *testing.T, b *browserPage, store kycd.Store, token strin
 	b.do(chromedp.Navigate(srv.URL+"/#/deliveries"),
 		chromedp.WaitVisible("#login"),
 		chromedp.SendKeys("#token", token),
-		chromedp.Click(`#login button[type="submit"]`))
+		click(`#login button[type="submit"]`))
 	return srv
 }
 

@@ -20,6 +20,10 @@ var _ kycd.Serving = (*Store)(nil)
 const (
 	trySharedServing    = `SELECT pg_try_advisory_lock_shared($1, 'settings'::regclass::oid::int)`
 	tryExclusiveServing = `SELECT pg_try_advisory_lock($1, 'settings'::regclass::oid::int)`
+	// Both unlock queries run on release: the one that does not match the
+	// lock held is a no-op (it answers false, with a notice).
+	unlockServing = `SELECT pg_advisory_unlock_shared($1, 'settings'::regclass::oid::int),
+		pg_advisory_unlock($1, 'settings'::regclass::oid::int)`
 )
 
 // servingLockClass is the first key of the serving lock ("kysv").
@@ -42,7 +46,17 @@ func (s *Store) lockServing(ctx context.Context, query string) (func() error, er
 	if err != nil {
 		return nil, fmt.Errorf("postgres: serving lock: %w", err)
 	}
-	release := func() error { return conn.Close(context.WithoutCancel(ctx)) }
+	// The lock is let go before the connection closes: a closed connection's
+	// backend drops its locks only once it has ended, a moment after Close
+	// returns, and a rebuild started right after a serve stopped would find
+	// the lock still held.
+	release := func() error {
+		ctx := context.WithoutCancel(ctx)
+		// An unlock that fails means the connection failed, and its lock
+		// went with it.
+		_, _ = conn.Exec(ctx, unlockServing, servingLockClass)
+		return conn.Close(ctx)
+	}
 	var got bool
 	if err := conn.QueryRow(ctx, query, servingLockClass).Scan(&got); err != nil {
 		_ = release()

@@ -119,3 +119,20 @@ func NotificationTypes() []string {
 		NotifySubjectErased,
 	}
 }
+
+// OrderKey names what a notification is ordered with at each sink: its
+// session's other notifications (s:SESSION), or, for one that concerns no
+// session (a level, a document expiry, an erasure), its subject's
+// (u:TYPE:ID); n:ID, ordered with nothing, for one that names neither. A
+// sink of order session sends a delivery only once every earlier one of
+// its key there was delivered or given up (docs/decisions.md, "Ordered
+// outbox").
+func (n *Notification) OrderKey() string {
+	switch {
+	case n.SessionID != "":
+		return "s:" + n.SessionID
+	case n.Subject.ID != "":
+		return "u:" + n.Subject.Type + ":" + n.Subject.ID
+	}
+	return "n:" + n.ID
+}

@@ -119,6 +119,10 @@ type SinkInfo struct {
 	Type   string   `json:"type"`             // http, nats or log; "" for a sink known only by its deliveries
 	Target string   `json:"target,omitempty"` // the URL without credentials
 	Events []string `json:"events,omitempty"` // the type patterns it takes; none: every type
+	// Order is how the sink's deliveries are ordered: OrderSession (each
+	// session's, and each subject's, in the order kycd applied them) or
+	// OrderNone; "" for a sink known only by its deliveries.
+	Order string `json:"order,omitempty"`
 	// Configured says that the last kycd serve to start has this sink.
 	// The pending and dead deliveries of a sink that is not are orphaned.
 	Configured   bool      `json:"configured"`
@@ -133,6 +137,27 @@ type SinkInfo struct {
 	Pending   int       `json:"pending"`
 	Dead      int       `json:"dead"`
 }
+
+// Sink orderings (the order= of a --sink).
+const (
+	// OrderSession sends a delivery only once every earlier delivery of its
+	// order key (Notification.OrderKey) to the sink was delivered, or given
+	// up (dead or dropped): the default.
+	OrderSession = "session"
+	// OrderNone sends every due delivery at once, in no particular order.
+	OrderNone = "none"
+)
+
+// OrderOrDefault is the sink's Order, OrderSession when unset.
+func (s *SinkInfo) OrderOrDefault() string {
+	if s.Order == "" {
+		return OrderSession
+	}
+	return s.Order
+}
+
+// SinkOrders are the orderings a sink may have, the default first.
+var SinkOrders = []string{OrderSession, OrderNone}
 
 // SinkCount is how many deliveries of a sink wait in a state (pending or
 // dead).

@@ -111,7 +111,7 @@ func (c *config) flags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Database, "database", "sqlite:kycd.db", "sqlite:PATH or postgres://…")
 	fs.StringSliceVar(&c.RalioSecrets, "ralio-secret", nil, "Ralio webhook secret; repeat or comma-separate to rotate (generated and kept in the database when unset)")
 	fs.StringVar(&c.AdminToken, "admin-token", "", "the API's admin token, named admin (generated and kept as a hash when unset; more tokens: kycd tokens create)")
-	fs.StringArrayVar(&c.Sinks, "sink", nil, "notification sink, repeatable (default log): name=NAME,type=http|nats|log,url=URL[,events=PATTERN][,secret=whsec_…], or http=URL, nats=URL?subject=PREFIX, log")
+	fs.StringArrayVar(&c.Sinks, "sink", nil, "notification sink, repeatable (default log): name=NAME,type=http|nats|log,url=URL[,events=PATTERN][,order=session|none][,secret=whsec_…], or http=URL, nats=URL?subject=PREFIX, log")
 	fs.StringSliceVar(&c.SinkSecrets, "sink-secret", nil, "Standard Webhooks secret (whsec_…) that signs the deliveries of http sinks without their own; repeat or comma-separate to rotate (each signs)")
 	fs.DurationVar(&c.Retention, "retention", 90*24*time.Hour, "how long raw event bodies, quarantined bodies and invitation contact data are kept")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", kycd.DefaultAuditRetention, "how long audit entries are kept (default 2 years)")

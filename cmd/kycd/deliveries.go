@@ -367,13 +367,14 @@ func sinksCmd(e *env) *cobra.Command {
 				return nil
 			}
 			w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tTYPE\tTARGET\tEVENTS\tSTATE\tPENDING\tDEAD")
+			fmt.Fprintln(w, "NAME\tTYPE\tTARGET\tEVENTS\tORDER\tSTATE\tPENDING\tDEAD")
 			for _, s := range sinks {
 				events := "all"
 				if len(s.Events) > 0 {
 					events = fmt.Sprint(s.Events)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%d\n", shown(s.Name), shown(orDash(s.Type)), shown(orDash(s.Target)), shown(events), shown(sinkState(s)), s.Pending, s.Dead)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", shown(s.Name), shown(orDash(s.Type)), shown(orDash(s.Target)), shown(events),
+					shown(orDash(s.Order)), shown(sinkState(s)), s.Pending, s.Dead)
 			}
 			return w.Flush()
 		}),

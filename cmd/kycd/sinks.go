@@ -42,6 +42,7 @@ type sinkConfig struct {
 	Type    string
 	URL     string   // http and nats
 	Events  []string // type patterns; none: every type
+	Order   string   // kycd.OrderSession (when "") or kycd.OrderNone
 	Secrets []string // http: whsec_ keys, each signing; none: --sink-secret's
 }
 
@@ -49,9 +50,9 @@ type sinkConfig struct {
 var eventPattern = regexp.MustCompile(`^[a-z0-9.*_-]+$`)
 
 // sinkKeys are the keys of the named form, in the order help lists them.
-var sinkKeys = []string{"name", "type", "url", "events", "secret"}
+var sinkKeys = []string{"name", "type", "url", "events", "order", "secret"}
 
-const sinkForms = "want name=NAME,type=http|nats|log[,url=URL][,events=PATTERN][,secret=whsec_…], or a shorthand: http=URL, nats=nats://HOST:PORT?subject=PREFIX, log"
+const sinkForms = "want name=NAME,type=http|nats|log[,url=URL][,events=PATTERN][,order=session|none][,secret=whsec_…], or a shorthand: http=URL, nats=nats://HOST:PORT?subject=PREFIX, log"
 
 // parseSink reads one --sink value: the named form, in the style of
 // docker's --mount (comma-separated key=value fields, CSV-quoted when a
@@ -94,6 +95,8 @@ func parseSink(spec string) (sinkConfig, error) {
 			s.URL = v
 		case "events":
 			s.Events = append(s.Events, splitList(v)...)
+		case "order":
+			s.Order = v
 		case "secret":
 			s.Secrets = append(s.Secrets, splitList(v)...)
 		}
@@ -156,6 +159,10 @@ func (s sinkConfig) check() error {
 		return fmt.Errorf("--sink %s: type= is missing: http, nats or log", name)
 	default:
 		return fmt.Errorf("--sink %s: type %q: want http, nats or log", name, s.Type)
+	}
+	if s.Order != "" && !slices.Contains(kycd.SinkOrders, s.Order) {
+		return fmt.Errorf("--sink %s: order=%s: want order=session (each session's notifications in the order kycd applied them, the default) or order=none (no order, for throughput)",
+			name, s.Order)
 	}
 	for _, p := range s.Events {
 		if !eventPattern.MatchString(p) || !slices.ContainsFunc(kycd.NotificationTypes(), func(t string) bool { return kycd.MatchType(p, t) }) {
@@ -267,7 +274,8 @@ func (e *env) sinkConfigs() []sinkConfig {
 func (e *env) sinkInfos() []kycd.SinkInfo {
 	var out []kycd.SinkInfo
 	for _, s := range e.sinkConfigs() {
-		info := kycd.SinkInfo{Name: s.Name, Type: s.Type, Events: s.Events}
+		info := kycd.SinkInfo{Name: s.Name, Type: s.Type, Events: s.Events, Order: s.Order}
+		info.Order = info.OrderOrDefault()
 		if s.URL != "" {
 			info.Target = kycd.RedactURL(s.URL)
 		}

@@ -274,7 +274,7 @@ func (d *Dispatcher) send(ctx context.Context, claimed []*kycd.Delivery) (slowes
 				// Once recorded: from then on it is delivered for the API too.
 				d.o.Metrics.Latency.WithLabelValues(del.Sink).Observe(d.o.Now().Sub(del.CreatedAt).Seconds())
 			}
-			log.Info("notification delivered")
+			log.Debug("notification delivered") // one per event: DEBUG, off the hot path (issue 14)
 		case up.State == kycd.DeliveryDead:
 			log.Warn("notification dead", "err", a.Error)
 		default:

@@ -37,9 +37,17 @@ func scanDelivery(row pgx.Row) (*kycd.Delivery, error) {
 	return &d, nil
 }
 
-// ClaimDeliveries leases due deliveries. FOR UPDATE SKIP LOCKED lets
-// replicas claim at the same moment without waiting for, or taking, one
-// another's rows.
+// ClaimDeliveries leases due deliveries, each the head of its sink's
+// order key: no earlier delivery of the key is pending (unless the sink is
+// of order none). FOR UPDATE SKIP LOCKED lets replicas claim at the same
+// moment without waiting for, or taking, one another's rows; it never lets
+// two replicas send one key's deliveries out of order, because the head
+// stays pending, and so holds back the rest, from its claim until its
+// outcome commits: a replica that sees it pending skips the later ones,
+// one that sees it leased skips it, and a lease that ran out (its owner
+// killed) makes that same head claimable again, never the one behind it.
+// Ordinals only grow (the projection lock hands them out), so no delivery
+// made later can come before a head already claimed.
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []string, now time.Time, lease time.Duration, limit int) ([]*kycd.Delivery, error) {
 	if len(sinks) == 0 || limit <= 0 {
 		return nil, nil
@@ -49,6 +57,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 			SELECT id FROM deliveries
 			WHERE state = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) AND sink = ANY($2)
 				AND NOT EXISTS (SELECT 1 FROM sinks p WHERE p.name = deliveries.sink AND p.paused_at IS NOT NULL)
+				AND (EXISTS (SELECT 1 FROM sink_orderings o WHERE o.name = deliveries.sink AND o.ordering = 'none')
+					OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.sink = deliveries.sink AND e.order_key = deliveries.order_key
+						AND e.state = 'pending' AND (e.ordinal, e.id) < (deliveries.ordinal, deliveries.id)))
 			ORDER BY next_attempt_at, id LIMIT $3
 			FOR UPDATE SKIP LOCKED
 		), leased AS (
@@ -267,10 +278,15 @@ func (t *tx) SetDeliveryState(ctx context.Context, id, state string, at time.Tim
 	return nil
 }
 
-// AddDelivery records a new delivery.
+// AddDelivery records a new delivery, in the place of its notification's
+// other deliveries in the order of their keys (a notification made with no
+// delivery has none, and is ordered with nothing).
 func (t *tx) AddDelivery(ctx context.Context, d kycd.DeliveryRow, at time.Time) error {
-	if _, err := t.tx.Exec(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $5, $5, $5)`, d.ID, d.NotificationID, d.Sink, d.State, at); err != nil {
+	if _, err := t.tx.Exec(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at,
+			order_key, ordinal)
+		VALUES ($1, $2, $3, $4, $5, $5, $5, $5,
+			coalesce((SELECT order_key FROM deliveries WHERE notification_id = $2 LIMIT 1), 'n:' || $2),
+			coalesce((SELECT ordinal FROM deliveries WHERE notification_id = $2 LIMIT 1), 0))`, d.ID, d.NotificationID, d.Sink, d.State, at); err != nil {
 		return fmt.Errorf("postgres: add delivery: %w", translate(t.s, err))
 	}
 	return nil

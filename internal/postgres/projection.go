@@ -398,7 +398,7 @@ func queueNotifications(b *pgx.Batch, out []*kycd.Outgoing) error {
 	}
 	var ids, types, events, payloads []string
 	var created []time.Time
-	var deliveryIDs, deliveryNotifications, sinks []string
+	var deliveryIDs, deliveryNotifications, sinks, keys []string
 	for _, o := range out {
 		n := o.Notification
 		payload, err := json.Marshal(n)
@@ -407,6 +407,7 @@ func queueNotifications(b *pgx.Batch, out []*kycd.Outgoing) error {
 		}
 		ids, types, events, payloads = append(ids, n.ID), append(types, n.Type), append(events, n.SourceEventID), append(payloads, string(payload))
 		created = append(created, o.CreatedAt)
+		key := n.OrderKey()
 		for _, sink := range o.Sinks {
 			// Version 7 ids are time-ordered: deliveries append to the
 			// right of their primary key index.
@@ -415,6 +416,7 @@ func queueNotifications(b *pgx.Batch, out []*kycd.Outgoing) error {
 				return fmt.Errorf("delivery id: %w", err)
 			}
 			deliveryIDs, deliveryNotifications, sinks = append(deliveryIDs, id.String()), append(deliveryNotifications, n.ID), append(sinks, sink)
+			keys = append(keys, key)
 		}
 	}
 	b.Queue(`
@@ -425,12 +427,17 @@ func queueNotifications(b *pgx.Batch, out []*kycd.Outgoing) error {
 			ON CONFLICT (id) DO NOTHING
 			RETURNING id, created_at
 		)
-		INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
-		SELECT d.id, d.notification_id, d.sink, 'pending', n.created_at, n.created_at, n.created_at, n.created_at
-		FROM unnest($6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS d(id, notification_id, sink, i)
-		JOIN n ON n.id = d.notification_id
+		-- The ordinals of the batch, taken at once: base + i for the i-th
+		-- delivery (i from 1), in the order of application. Only projection
+		-- transactions, which hold the projection lock, take ordinals, so
+		-- nothing takes one between the nextval and the setval.
+		, base AS (SELECT setval('delivery_ordinal', nextval('delivery_ordinal') + $10) - $10 - 1 AS b)
+		INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at, order_key, ordinal)
+		SELECT d.id, d.notification_id, d.sink, 'pending', n.created_at, n.created_at, n.created_at, n.created_at, d.order_key, base.b + d.i
+		FROM unnest($6::text[], $7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS d(id, notification_id, sink, order_key, i)
+		JOIN n ON n.id = d.notification_id CROSS JOIN base
 		ORDER BY d.i`,
-		ids, types, events, payloads, created, deliveryIDs, deliveryNotifications, sinks)
+		ids, types, events, payloads, created, deliveryIDs, deliveryNotifications, sinks, keys, len(deliveryIDs))
 	return nil
 }
 

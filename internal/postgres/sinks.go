@@ -33,7 +33,7 @@ func (s *Store) WaitingDeliveries(ctx context.Context) ([]kycd.SinkCount, error)
 	return out, nil
 }
 
-const sinkColumns = `name, type, target, events, configured, registered_at, paused_at, pause_reason, resumed_at, resumed_by`
+const sinkColumns = `name, type, target, events, coalesce((SELECT o.ordering FROM sink_orderings o WHERE o.name = sinks.name), 'session'), configured, registered_at, paused_at, pause_reason, resumed_at, resumed_by`
 
 // registeredSinks reads the sinks table, one row by name or whole, with
 // lock ("" or a locking clause) on the rows it reads.
@@ -49,7 +49,7 @@ func registeredSinks(ctx context.Context, q interface {
 		var events string
 		var paused, resumed *time.Time
 		var reason, by *string
-		if err := row.Scan(&k.Name, &k.Type, &k.Target, &events, &k.Configured, &k.RegisteredAt, &paused, &reason, &resumed, &by); err != nil {
+		if err := row.Scan(&k.Name, &k.Type, &k.Target, &events, &k.Order, &k.Configured, &k.RegisteredAt, &paused, &reason, &resumed, &by); err != nil {
 			return nil, err
 		}
 		if events != "" {
@@ -89,13 +89,21 @@ func (t *tx) RegisteredSinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
 	return sinks, nil
 }
 
-// PutSink records a sink, keeping its pause and resume.
+// PutSink records a sink, keeping its pause and resume, and its order
+// unless k names one.
 func (t *tx) PutSink(ctx context.Context, k kycd.SinkInfo) error {
 	if _, err := t.tx.Exec(ctx, `
 		INSERT INTO sinks (name, type, target, events, configured, registered_at) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (name) DO UPDATE SET type = excluded.type, target = excluded.target, events = excluded.events,
 			configured = excluded.configured, registered_at = excluded.registered_at`,
 		k.Name, k.Type, k.Target, strings.Join(k.Events, ","), k.Configured, k.RegisteredAt); err != nil {
+		return fmt.Errorf("postgres: put sink %s: %w", k.Name, translate(t.s, err))
+	}
+	if k.Order == "" {
+		return nil // kept as it is
+	}
+	if _, err := t.tx.Exec(ctx, `INSERT INTO sink_orderings (name, ordering) VALUES ($1, $2)
+		ON CONFLICT (name) DO UPDATE SET ordering = excluded.ordering`, k.Name, k.Order); err != nil {
 		return fmt.Errorf("postgres: put sink %s: %w", k.Name, translate(t.s, err))
 	}
 	return nil

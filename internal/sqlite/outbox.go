@@ -19,6 +19,14 @@ const (
 	deliveryFrom = ` FROM deliveries d JOIN notifications n ON n.id = d.notification_id `
 	// notPaused keeps the deliveries of a paused sink from being claimed.
 	notPaused = `NOT EXISTS (SELECT 1 FROM sinks p WHERE p.name = d.sink AND p.paused_at IS NOT NULL)`
+	// isHead keeps a delivery from being claimed while an earlier one of its
+	// sink and order key is pending (unless the sink is of order none): one
+	// that is due, leased, or waiting for its next attempt holds the later
+	// ones back, a dead, dropped or delivered one does not. The partial
+	// index deliveries_order answers it.
+	isHead = `(EXISTS (SELECT 1 FROM sink_orderings o WHERE o.name = d.sink AND o.ordering = 'none')
+		OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.sink = d.sink AND e.order_key = d.order_key AND e.state = 'pending'
+			AND (e.ordinal < d.ordinal OR (e.ordinal = d.ordinal AND e.id < d.id))))`
 )
 
 // scanDelivery reads deliveryColumns.
@@ -49,9 +57,10 @@ func scanDelivery(row interface{ Scan(...any) error }) (*kycd.Delivery, error) {
 	return &d, nil
 }
 
-// ClaimDeliveries leases due deliveries. The write connection's IMMEDIATE
-// transaction makes the select-then-update atomic against every other
-// writer, in this process or another.
+// ClaimDeliveries leases due deliveries, each the head of its sink's
+// order key (isHead). The write connection's IMMEDIATE transaction makes
+// the select-then-update atomic against every other writer, in this
+// process or another.
 func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []string, now time.Time, lease time.Duration, limit int) (_ []*kycd.Delivery, err error) {
 	if len(sinks) == 0 || limit <= 0 {
 		return nil, nil
@@ -61,7 +70,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 	for _, sink := range sinks {
 		args = append(args, sink)
 	}
-	const due = `d.state = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?) AND ` + notPaused + ` AND d.sink IN (`
+	const due = `d.state = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?) AND ` + notPaused + ` AND ` + isHead + ` AND d.sink IN (`
 	// An idle outbox is the common case: a look through the read pool
 	// spares the write lock that a claim takes.
 	var one int
@@ -333,11 +342,17 @@ func (t *tx) SetDeliveryState(ctx context.Context, id, state string, at time.Tim
 	return nil
 }
 
-// AddDelivery records a new delivery.
+// AddDelivery records a new delivery, in the place of its notification's
+// other deliveries in the order of their keys (a notification made with no
+// delivery has none, and is ordered with nothing).
 func (t *tx) AddDelivery(ctx context.Context, d kycd.DeliveryRow, at time.Time) error {
 	ts := formatTime(at)
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.NotificationID, d.Sink, d.State, ts, ts, ts, ts); err != nil {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at,
+			order_key, ordinal)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?,
+			coalesce((SELECT order_key FROM deliveries WHERE notification_id = ? LIMIT 1), 'n:' || ?),
+			coalesce((SELECT ordinal FROM deliveries WHERE notification_id = ? LIMIT 1), 0))`,
+		d.ID, d.NotificationID, d.Sink, d.State, ts, ts, ts, ts, d.NotificationID, d.NotificationID, d.NotificationID); err != nil {
 		return fmt.Errorf("sqlite: add delivery: %w", translate(t.s, err))
 	}
 	return nil

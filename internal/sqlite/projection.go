@@ -151,7 +151,8 @@ const (
 		WHERE id = ? AND type = ? AND version = ?`
 	sqlInsertSubject       = `INSERT INTO subjects (type, id, version) VALUES (?, ?, 0) ON CONFLICT (id, type) DO NOTHING`
 	sqlInsertNotifications = `INSERT INTO notifications (id, type, event_id, payload, created_at) VALUES `
-	sqlInsertDeliveries    = `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at) VALUES `
+	sqlInsertDeliveries    = `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at,
+		order_key, ordinal) VALUES `
 	sqlInsertQuarantine    = `INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`
 	sqlAdvanceWatermark = `INSERT INTO projection_watermark (id, seq) VALUES (1, ?)
@@ -229,7 +230,7 @@ func (p *projectionTx) apply(ctx context.Context, plan *kycd.Plan) error {
 			return fmt.Errorf("subject %s %s: %w", sub.Type, sub.ID, err)
 		}
 	}
-	if err := p.applyNotifications(ctx, plan.Notifications); err != nil {
+	if err := p.applyNotifications(ctx, plan.Notifications, ordinals(plan.Events, max(p.watermark, p.claimed))); err != nil {
 		return err
 	}
 	for _, q := range plan.Quarantine {
@@ -356,11 +357,30 @@ func conflictUnlessChanged(r sql.Result, err error, msg string) error {
 	return nil
 }
 
+// ordinals gives a notification's deliveries their ordinal: the log seq of
+// the event of the batch that made it, as the projection applies the log in
+// seq order; for one that no event of the batch made (the watchdog's
+// kyc.session.stalled, an erasure's), applied, the newest seq projected so
+// far, after every event applied before it.
+func ordinals(events []*kycd.EventRow, applied int64) func(n *kycd.Notification) int64 {
+	bySeq := make(map[string]int64, len(events))
+	for _, e := range events {
+		bySeq[e.ID] = e.Seq
+	}
+	return func(n *kycd.Notification) int64 {
+		if seq, ok := bySeq[n.SourceEventID]; ok && n.Type != kycd.NotifySessionStalled {
+			return seq
+		}
+		return applied
+	}
+}
+
 // applyNotifications records notifications and one pending delivery per
-// sink of each. A notification already there (its id derives from its
-// event's) was recorded by an earlier projection of the same event: its
-// deliveries exist too, and a second set would send it twice.
-func (p *projectionTx) applyNotifications(ctx context.Context, outgoing []*kycd.Outgoing) error {
+// sink of each, with its order key and its ordinal. A notification already
+// there (its id derives from its event's) was recorded by an earlier
+// projection of the same event: its deliveries exist too, and a second set
+// would send it twice.
+func (p *projectionTx) applyNotifications(ctx context.Context, outgoing []*kycd.Outgoing, ordinal func(*kycd.Notification) int64) error {
 	if len(outgoing) == 0 {
 		return nil
 	}
@@ -387,6 +407,7 @@ func (p *projectionTx) applyNotifications(ctx context.Context, outgoing []*kycd.
 			continue
 		}
 		ts := formatTime(o.CreatedAt)
+		key, ord := o.Notification.OrderKey(), ordinal(o.Notification)
 		for _, sink := range o.Sinks {
 			// Version 7 ids grow with time, so new deliveries go to the end
 			// of the primary key's index instead of to a random page.
@@ -394,7 +415,7 @@ func (p *projectionTx) applyNotifications(ctx context.Context, outgoing []*kycd.
 			if err != nil {
 				return err
 			}
-			deliveries = append(deliveries, []any{id.String(), o.Notification.ID, sink, kycd.DeliveryPending, ts, ts, ts, ts})
+			deliveries = append(deliveries, []any{id.String(), o.Notification.ID, sink, kycd.DeliveryPending, ts, ts, ts, ts, key, ord})
 		}
 	}
 	if err := p.insertRows(ctx, sqlInsertDeliveries, deliveries, ""); err != nil {

@@ -35,7 +35,7 @@ func (s *Store) WaitingDeliveries(ctx context.Context) ([]kycd.SinkCount, error)
 	return out, nil
 }
 
-const sinkColumns = `name, type, target, events, configured, registered_at, paused_at, pause_reason, resumed_at, resumed_by`
+const sinkColumns = `name, type, target, events, coalesce((SELECT o.ordering FROM sink_orderings o WHERE o.name = sinks.name), 'session'), configured, registered_at, paused_at, pause_reason, resumed_at, resumed_by`
 
 // registeredSinks reads the sinks table, where (one row by name) or
 // whole.
@@ -45,7 +45,7 @@ func registeredSinks(ctx context.Context, q queryer, name string) ([]*kycd.SinkI
 		var k kycd.SinkInfo
 		var events, registered string
 		var paused, reason, resumed, by sql.NullString
-		if err := rows.Scan(&k.Name, &k.Type, &k.Target, &events, &k.Configured, &registered, &paused, &reason, &resumed, &by); err != nil {
+		if err := rows.Scan(&k.Name, &k.Type, &k.Target, &events, &k.Order, &k.Configured, &registered, &paused, &reason, &resumed, &by); err != nil {
 			return err
 		}
 		if events != "" {
@@ -90,13 +90,21 @@ func (t *tx) RegisteredSinks(ctx context.Context) ([]*kycd.SinkInfo, error) {
 	return sinks, nil
 }
 
-// PutSink records a sink, keeping its pause and resume.
+// PutSink records a sink, keeping its pause and resume, and its order
+// unless k names one.
 func (t *tx) PutSink(ctx context.Context, k kycd.SinkInfo) error {
 	if _, err := t.tx.ExecContext(ctx, `
 		INSERT INTO sinks (name, type, target, events, configured, registered_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET type = excluded.type, target = excluded.target, events = excluded.events,
 			configured = excluded.configured, registered_at = excluded.registered_at`,
 		k.Name, k.Type, k.Target, strings.Join(k.Events, ","), k.Configured, formatTime(k.RegisteredAt)); err != nil {
+		return fmt.Errorf("sqlite: put sink %s: %w", k.Name, translate(t.s, err))
+	}
+	if k.Order == "" {
+		return nil // kept as it is
+	}
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO sink_orderings (name, ordering) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET ordering = excluded.ordering`, k.Name, k.Order); err != nil {
 		return fmt.Errorf("sqlite: put sink %s: %w", k.Name, translate(t.s, err))
 	}
 	return nil

@@ -153,7 +153,7 @@ const (
 	sqlInsertNotifications = `INSERT INTO notifications (id, type, event_id, payload, created_at) VALUES `
 	sqlInsertDeliveries    = `INSERT INTO deliveries (id, notification_id, sink, state, next_attempt_at, round_started_at, created_at, updated_at,
 		order_key, ordinal) VALUES `
-	sqlInsertQuarantine    = `INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES (?, ?, ?, ?, ?, ?, ?)
+	sqlInsertQuarantine = `INSERT INTO quarantine (id, received_at, reason, problem, event_id, body, original_body) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO NOTHING`
 	sqlAdvanceWatermark = `INSERT INTO projection_watermark (id, seq) VALUES (1, ?)
 		ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)`

@@ -299,3 +299,13 @@ func CheckMove(from, to string) error {
 	}
 	return nil
 }
+
+// NewDelivery is the delivery id of o's notification to sink as a
+// projection writes it: pending, due at once, in its first round, with
+// payload, the notification as stored.
+func NewDelivery(id string, o *Outgoing, sink string, payload []byte) *Delivery {
+	return &Delivery{
+		ID: id, NotificationID: o.Notification.ID, NotificationType: o.Notification.Type, Sink: sink, State: DeliveryPending,
+		NextAttemptAt: o.CreatedAt, CreatedAt: o.CreatedAt, UpdatedAt: o.CreatedAt, RoundStartedAt: o.CreatedAt, Payload: payload,
+	}
+}

@@ -157,6 +157,23 @@ type Plan struct {
 	// another body. The projector turns them into Quarantine items.
 	Conflicts  []Conflict
 	Quarantine []*Quarantined
+
+	// Handoff, when set, has Apply lease the new deliveries to its sinks
+	// that head their sink's order key (no earlier one of the key pending
+	// there, or the sink of order none) to the local dispatcher as it
+	// writes them, so that no claim runs for them; Apply lists those in
+	// HandedOff, with their notifications, for the projector to hand over
+	// once the transaction commits.
+	Handoff   *Handoff
+	HandedOff []*Delivery
+}
+
+// Handoff is the lease a projection gives the new deliveries it hands to
+// the dispatcher of its own process.
+type Handoff struct {
+	Owner string    // the dispatcher's name on its leases
+	Until time.Time // the lease's end
+	Sinks []string  // the sinks that dispatcher sends to
 }
 
 // Conflict is a log entry that reuses a projected event id with another

@@ -172,6 +172,8 @@ func (e *env) serve(ctx context.Context) (err error) {
 		Guide:      guide.For,
 		Logger:     log,
 		Notified:   dispatcher.Wake,
+		Handoff:    dispatcher.Handoff,
+		HandOver:   dispatcher.HandOver,
 		Metrics:    metrics.IngestMetrics(),
 		MaxBacklog: cfg.MaxBacklog,
 		// The ordering rule: every process projecting one store must use

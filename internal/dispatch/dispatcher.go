@@ -52,7 +52,21 @@ type Dispatcher struct {
 	app   *app.Service // where a 410 pauses a sink
 	names []string
 	wake  map[string]chan struct{} // one per sink
+
+	mu     sync.Mutex
+	handed map[string][]handed // per sink, the deliveries handed over, oldest first
 }
+
+// handed is a delivery a projection leased to this dispatcher, and when
+// its lease ends.
+type handed struct {
+	d     *kycd.Delivery
+	until time.Time
+}
+
+// maxHanded bounds the handed-over deliveries a sink keeps waiting in
+// memory; beyond it, a delivery's lease runs out and a claim takes it.
+const maxHanded = 8192
 
 // New returns a Dispatcher for o.
 func New(o Options) (*Dispatcher, error) {
@@ -89,7 +103,7 @@ func New(o Options) (*Dispatcher, error) {
 	if o.Poll <= 0 {
 		o.Poll = 500 * time.Millisecond
 	}
-	d := &Dispatcher{o: o, wake: map[string]chan struct{}{},
+	d := &Dispatcher{o: o, wake: map[string]chan struct{}{}, handed: map[string][]handed{},
 		app: &app.Service{Store: o.Store, Now: o.Now, Logger: o.Logger}}
 	for name := range o.Sinks {
 		d.names = append(d.names, name)
@@ -111,6 +125,48 @@ func (d *Dispatcher) Wake() {
 		default:
 		}
 	}
+}
+
+// Handoff is the lease a projection of this process gives the new
+// deliveries it hands straight to d (kycd.Plan.Handoff): d's name, its
+// sinks, and a lease from now.
+func (d *Dispatcher) Handoff() *kycd.Handoff {
+	return &kycd.Handoff{Owner: d.o.Owner, Until: d.o.Now().Add(d.o.Lease), Sinks: d.names}
+}
+
+// HandOver gives d deliveries a projection leased to it (Handoff) and
+// committed: d sends them without a claim, oldest first, and wakes their
+// sinks. Those past half their lease before a send begins are left to run
+// out and be claimed, as those beyond maxHanded are.
+func (d *Dispatcher) HandOver(ds []*kycd.Delivery, until time.Time) {
+	if len(ds) == 0 {
+		return
+	}
+	d.mu.Lock()
+	for _, del := range ds {
+		if q := d.handed[del.Sink]; len(q) < maxHanded {
+			d.handed[del.Sink] = append(q, handed{del, until})
+		}
+	}
+	d.mu.Unlock()
+	d.Wake()
+}
+
+// takeHanded takes up to limit handed-over deliveries of sink that are
+// well within their lease.
+func (d *Dispatcher) takeHanded(sink string, limit int) []*kycd.Delivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := d.handed[sink]
+	var out []*kycd.Delivery
+	n := 0
+	for ; n < len(q) && len(out) < limit; n++ {
+		if d.o.Now().Before(q[n].until.Add(-d.o.Lease / 2)) {
+			out = append(out, q[n].d)
+		}
+	}
+	d.handed[sink] = q[n:]
+	return out
 }
 
 // Run dispatches until ctx is cancelled, each sink in a loop of its own so a
@@ -193,18 +249,19 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (int, error) {
 	return total, errors.Join(errs...)
 }
 
-// dispatchSink claims up to limit due deliveries of one sink and sends
-// them; it reports how many it claimed and how long the slowest send took.
+// dispatchSink sends up to limit deliveries of one sink: those handed
+// over first, else those it claims; it reports how many it claimed and how long the slowest send took.
 // Once ctx has ended it claims nothing and returns ctx's error.
 func (d *Dispatcher) dispatchSink(ctx context.Context, sink string, limit int) (int, time.Duration, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
 	}
-	batch, err := d.o.Store.ClaimDeliveries(ctx, d.o.Owner, []string{sink}, d.o.Now(), d.o.Lease, limit)
-	if err != nil {
-		return 0, 0, err
-	}
-	return len(batch), d.send(ctx, batch), nil
+	// The handed-over ones first, then a claim for the rest of the batch:
+	// retries and other replicas' leases that ran out are never starved.
+	batch := d.takeHanded(sink, limit)
+	claimed, err := d.o.Store.ClaimDeliveries(ctx, d.o.Owner, []string{sink}, d.o.Now(), d.o.Lease, limit-len(batch))
+	batch = append(batch, claimed...)
+	return len(batch), d.send(ctx, batch), err
 }
 
 // send delivers one claimed batch concurrently, then records every attempt

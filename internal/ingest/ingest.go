@@ -40,6 +40,13 @@ type Options struct {
 	// Notified is called after a projection committed notifications, to
 	// wake the dispatcher; may be nil.
 	Notified func()
+	// Handoff and HandOver, when set, keep the outbox's claims off the
+	// path of new deliveries: each projection has the ones that head their
+	// sink's order key leased to the local dispatcher as it writes them
+	// (Handoff gives the lease when the projection applies its plan), and
+	// hands them over with HandOver once it committed.
+	Handoff  func() *kycd.Handoff
+	HandOver func(ds []*kycd.Delivery, until time.Time)
 	Metrics  Metrics
 	// MaxBacklog bounds the events acknowledged and not yet projected:
 	// beyond it Receive fails with EUNAVAILABLE (503, Ralio retries), so the
@@ -124,11 +131,15 @@ func New(ctx context.Context, store Store, o Options) (*Ingester, error) {
 	in.proj = newProjector(store, kycd.PlanOptions{Sinks: o.Sinks, Guide: o.Guide, MaxClockSkew: o.MaxClockSkew}, o.ProjectBatch, o.Logger, o.Metrics,
 		func(entries []*kycd.LogEntry, p *kycd.Plan) {
 			in.app.projected(entries)
+			if len(p.HandedOff) > 0 && o.HandOver != nil {
+				o.HandOver(p.HandedOff, p.Handoff.Until)
+			}
 			if len(p.Notifications) > 0 && o.Notified != nil {
 				o.Notified()
 			}
 		})
 	in.proj.tracing = o.Tracing
+	in.proj.handoff = o.Handoff
 	in.app = newAppender(store, maxAppendBatch, o.MaxBacklog, o.Gather, o.Metrics.AppendBatch, o.Now)
 	in.app.before, in.app.failed = in.proj.remember, in.proj.forget
 	in.app.appended = func([]*kycd.LogEntry) { in.proj.appended() }

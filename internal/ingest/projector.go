@@ -27,7 +27,8 @@ type projector struct {
 	logger    *slog.Logger
 	metrics   Metrics
 	projected func(entries []*kycd.LogEntry, p *kycd.Plan)
-	tracing   *tracing.Tracing // its batches' spans; none when nil
+	tracing   *tracing.Tracing     // its batches' spans; none when nil
+	handoff   func() *kycd.Handoff // the lease of new deliveries handed to the local dispatcher; none when nil
 
 	wake     chan struct{}
 	hurried  chan struct{}
@@ -428,6 +429,9 @@ func (p *projector) tryBatch(ctx context.Context, limit int) (_ int, err error) 
 	plan := kycd.PlanBatch(valid, cur, p.opt)
 	plan.Projected = append(plan.Projected, refusedSeqs...)
 	plan.Quarantine = refused
+	if p.handoff != nil {
+		plan.Handoff = p.handoff()
+	}
 	for _, c := range plan.Conflicts {
 		original, err := tx.LogBody(ctx, c.OriginalSeq)
 		if err != nil && kycd.ErrorCode(err) != kycd.ENOTFOUND {

@@ -11,6 +11,15 @@ import (
 	"github.com/kycd/kycd"
 )
 
+// sendable holds for a delivery d that may be sent now as far as its sink
+// goes: the sink is not paused, and d heads its order key there (no
+// earlier delivery of the key is pending) unless the sink is of order none.
+// The partial index deliveries_order answers the second.
+const sendable = `NOT EXISTS (SELECT 1 FROM sinks p WHERE p.name = d.sink AND p.paused_at IS NOT NULL)
+	AND (EXISTS (SELECT 1 FROM sink_orderings o WHERE o.name = d.sink AND o.ordering = 'none')
+		OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.sink = d.sink AND e.order_key = d.order_key
+			AND e.state = 'pending' AND (e.ordinal, e.id) < (d.ordinal, d.id)))`
+
 // deliveryColumns are read from deliveryFrom: a delivery with its
 // notification.
 const (
@@ -54,12 +63,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, owner string, sinks []strin
 	}
 	rows, err := s.pool.Query(ctx, `
 		WITH due AS (
-			SELECT id FROM deliveries
+			SELECT id FROM deliveries d
 			WHERE state = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) AND sink = ANY($2)
-				AND NOT EXISTS (SELECT 1 FROM sinks p WHERE p.name = deliveries.sink AND p.paused_at IS NOT NULL)
-				AND (EXISTS (SELECT 1 FROM sink_orderings o WHERE o.name = deliveries.sink AND o.ordering = 'none')
-					OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.sink = deliveries.sink AND e.order_key = deliveries.order_key
-						AND e.state = 'pending' AND (e.ordinal, e.id) < (deliveries.ordinal, deliveries.id)))
+				AND `+sendable+`
 			ORDER BY next_attempt_at, id LIMIT $3
 			FOR UPDATE SKIP LOCKED
 		), leased AS (

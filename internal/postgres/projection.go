@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -192,7 +194,7 @@ func (p *projection) Apply(ctx context.Context, plan *kycd.Plan) error {
 	}
 	queueLevels(b, plan.Levels)
 	queueSubjects(b, plan.Subjects)
-	if err := queueNotifications(b, plan.Notifications); err != nil {
+	if err := queueNotifications(b, plan); err != nil {
 		return fmt.Errorf("postgres: apply: %w", err)
 	}
 	queueQuarantine(b, plan.Quarantine)
@@ -392,10 +394,12 @@ func queueSubjects(b *pgx.Batch, subjects []kycd.SubjectRef) {
 // sink. Deliveries go only with a notification this statement inserted: a
 // notification that exists already (a projection redone, a rebuild) was
 // delivered or is pending, and must not be sent twice.
-func queueNotifications(b *pgx.Batch, out []*kycd.Outgoing) error {
+func queueNotifications(b *pgx.Batch, plan *kycd.Plan) error {
+	out := plan.Notifications
 	if len(out) == 0 {
 		return nil
 	}
+	handed := map[string]*kycd.Delivery{} // the new deliveries that may be handed off, by id
 	var ids, types, events, payloads []string
 	var created []time.Time
 	var deliveryIDs, deliveryNotifications, sinks, keys []string
@@ -417,6 +421,9 @@ func queueNotifications(b *pgx.Batch, out []*kycd.Outgoing) error {
 			}
 			deliveryIDs, deliveryNotifications, sinks = append(deliveryIDs, id.String()), append(deliveryNotifications, n.ID), append(sinks, sink)
 			keys = append(keys, key)
+			if plan.Handoff != nil && slices.Contains(plan.Handoff.Sinks, sink) {
+				handed[id.String()] = kycd.NewDelivery(id.String(), o, sink, payload)
+			}
 		}
 	}
 	b.Queue(`
@@ -438,7 +445,36 @@ func queueNotifications(b *pgx.Batch, out []*kycd.Outgoing) error {
 		JOIN n ON n.id = d.notification_id CROSS JOIN base
 		ORDER BY d.i`,
 		ids, types, events, payloads, created, deliveryIDs, deliveryNotifications, sinks, keys, len(deliveryIDs))
+	if len(handed) > 0 {
+		queueHandoff(b, plan, handed)
+	}
 	return nil
+}
+
+// queueHandoff leases, of the deliveries just written (only those of
+// notifications the statement before inserted exist), those that head their
+// sink's order key to plan.Handoff's owner, and lists them in
+// plan.HandedOff, oldest first. The statement sees the earlier deliveries
+// of this batch, pending, so only the first of a key in the batch can be
+// a head. What another replica commits meanwhile can only make fewer of
+// them heads: ordinals only grow, and a head stays pending until its
+// outcome commits.
+func queueHandoff(b *pgx.Batch, plan *kycd.Plan, candidates map[string]*kycd.Delivery) {
+	ids := slices.Sorted(maps.Keys(candidates))
+	b.Queue(`
+		UPDATE deliveries d SET lease_owner = $1, lease_until = $2
+		WHERE d.id = ANY($3) AND `+sendable+`
+		RETURNING d.id`, plan.Handoff.Owner, plan.Handoff.Until, ids).Query(func(rows pgx.Rows) error {
+		leased, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		slices.Sort(leased)
+		for _, id := range leased {
+			plan.HandedOff = append(plan.HandedOff, candidates[id])
+		}
+		return nil
+	})
 }
 
 // queueQuarantine keeps the conflicts the plan found. Their ids are

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -230,7 +231,7 @@ func (p *projectionTx) apply(ctx context.Context, plan *kycd.Plan) error {
 			return fmt.Errorf("subject %s %s: %w", sub.Type, sub.ID, err)
 		}
 	}
-	if err := p.applyNotifications(ctx, plan.Notifications, ordinals(plan.Events, max(p.watermark, p.claimed))); err != nil {
+	if err := p.applyNotifications(ctx, plan, ordinals(plan.Events, max(p.watermark, p.claimed))); err != nil {
 		return err
 	}
 	for _, q := range plan.Quarantine {
@@ -379,18 +380,22 @@ func ordinals(events []*kycd.EventRow, applied int64) func(n *kycd.Notification)
 // sink of each, with its order key and its ordinal. A notification already
 // there (its id derives from its event's) was recorded by an earlier
 // projection of the same event: its deliveries exist too, and a second set
-// would send it twice.
-func (p *projectionTx) applyNotifications(ctx context.Context, outgoing []*kycd.Outgoing, ordinal func(*kycd.Notification) int64) error {
+// would send it twice. With plan.Handoff, the new deliveries that head their
+// key are leased to the local dispatcher and listed in plan.HandedOff.
+func (p *projectionTx) applyNotifications(ctx context.Context, plan *kycd.Plan, ordinal func(*kycd.Notification) int64) error {
+	outgoing := plan.Notifications
 	if len(outgoing) == 0 {
 		return nil
 	}
 	rows := make([][]any, 0, len(outgoing))
-	for _, o := range outgoing {
+	payloads := make([][]byte, len(outgoing))
+	for i, o := range outgoing {
 		n := o.Notification
 		payload, err := json.Marshal(n)
 		if err != nil {
 			return fmt.Errorf("notification %s: %w", n.ID, err)
 		}
+		payloads[i] = payload
 		rows = append(rows, []any{n.ID, n.Type, n.SourceEventID, payload, formatTime(o.CreatedAt)})
 	}
 	added, err := p.insertRowsReturning(ctx, sqlInsertNotifications, rows, ` ON CONFLICT (id) DO NOTHING RETURNING id`, true)
@@ -402,7 +407,8 @@ func (p *projectionTx) applyNotifications(ctx context.Context, outgoing []*kycd.
 		isNew[id] = true
 	}
 	var deliveries [][]any
-	for _, o := range outgoing {
+	handed := map[string]*kycd.Delivery{} // the new deliveries that may be handed off, by id
+	for i, o := range outgoing {
 		if !isNew[o.Notification.ID] {
 			continue
 		}
@@ -416,10 +422,43 @@ func (p *projectionTx) applyNotifications(ctx context.Context, outgoing []*kycd.
 				return err
 			}
 			deliveries = append(deliveries, []any{id.String(), o.Notification.ID, sink, kycd.DeliveryPending, ts, ts, ts, ts, key, ord})
+			if plan.Handoff != nil && slices.Contains(plan.Handoff.Sinks, sink) {
+				handed[id.String()] = kycd.NewDelivery(id.String(), o, sink, payloads[i])
+			}
 		}
 	}
 	if err := p.insertRows(ctx, sqlInsertDeliveries, deliveries, ""); err != nil {
 		return fmt.Errorf("deliveries: %w", err)
+	}
+	if len(handed) == 0 {
+		return nil
+	}
+	if err := p.handOff(ctx, plan, handed); err != nil {
+		return fmt.Errorf("hand off deliveries: %w", err)
+	}
+	return nil
+}
+
+// handOff leases, of the deliveries just written, those that head their
+// sink's order key (isHead, which sees the earlier ones of this batch too)
+// to plan.Handoff's owner, and lists them in plan.HandedOff, oldest first.
+func (p *projectionTx) handOff(ctx context.Context, plan *kycd.Plan, candidates map[string]*kycd.Delivery) error {
+	ids := slices.Sorted(maps.Keys(candidates))
+	for chunk := range slices.Chunk(ids, maxIn) {
+		args := []any{plan.Handoff.Owner, formatTime(plan.Handoff.Until)}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		//nolint:gosec // G202: constant fragments and "?, " placeholders only; every value is a bound argument
+		leased, err := p.queryStrings(ctx, `UPDATE deliveries AS d SET lease_owner = ?, lease_until = ?
+			WHERE d.id IN (`+placeholders(len(chunk))+`) AND `+notPaused+` AND `+isHead+` RETURNING id`, args...)
+		if err != nil {
+			return err
+		}
+		slices.Sort(leased)
+		for _, id := range leased {
+			plan.HandedOff = append(plan.HandedOff, candidates[id])
+		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/app"
+	"github.com/kycd/kycd/internal/ingest"
 )
 
 // orderedSession records, through the write path to sinks, a session's
@@ -210,5 +211,56 @@ func testOrderNone(t *testing.T, s kycd.Store) {
 	}
 	if sinks, _ := svc.ListSinks(ctx); sinks[0].Name != "crm" || sinks[1].Order != kycd.OrderSession {
 		t.Fatalf("after registering fast as session: %+v", sinks[1])
+	}
+}
+
+// testHandoff: a projection with a handoff leases the new deliveries that
+// head their key to the local dispatcher and hands them over: another
+// owner claims none of them while the lease lasts, and none of the later
+// ones behind them; a sink the dispatcher does not send to is not handed
+// anything; once the lease runs out, a claim takes the same head again.
+func testHandoff(t *testing.T, s kycd.Store) {
+	ctx := context.Background()
+	until := time.Now().UTC().Add(time.Minute)
+	var handed []*kycd.Delivery
+	in, err := ingest.New(ctx, s, ingest.Options{Sinks: kycd.Routes("crm", "ops"),
+		Handoff:  func() *kycd.Handoff { return &kycd.Handoff{Owner: "local", Until: until, Sinks: []string{"crm"}} },
+		HandOver: func(ds []*kycd.Delivery, _ time.Time) { handed = append(handed, ds...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.Close)
+	sid := uuid.NewString()
+	var ids []string
+	for i, st := range []kycd.Status{kycd.StatusRejected, kycd.StatusReview, kycd.StatusVerified} {
+		res, err := ingestWith(in, sessionEvent(sid, st, time.Duration(i)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.NotificationID)
+	}
+	if len(handed) != 1 || handed[0].NotificationID != ids[0] || handed[0].Sink != "crm" || len(handed[0].Payload) == 0 {
+		t.Fatalf("handed over %+v, want the first notification's delivery to crm alone, with its payload", handed)
+	}
+	at := time.Now().UTC().Add(time.Second)
+	if _, got := claimIDs(t, s, "other", "crm", at); len(got) != 0 {
+		t.Fatalf("another owner's claim of crm while the handed-off head is leased = %v, want none", got)
+	}
+	if _, got := claimIDs(t, s, "other", "ops", at); !slices.Equal(got, ids[:1]) {
+		t.Fatalf("claim of ops (not handed off) = %v, want its first %v", got, ids[:1])
+	}
+	stored, err := s.Delivery(ctx, handed[0].ID)
+	if err != nil || string(stored.Payload) != string(handed[0].Payload) || stored.NotificationType != handed[0].NotificationType {
+		t.Fatalf("stored delivery %+v, %v; want what was handed over", stored, err)
+	}
+	// The lease runs out (the local dispatcher died): the same head again.
+	expired, got := claimIDs(t, s, "other", "crm", until.Add(time.Second))
+	if !slices.Equal(got, ids[:1]) || expired[0].ID != handed[0].ID {
+		t.Fatalf("claim after the handoff's lease ran out = %v, want the handed-off first %v", got, ids[:1])
+	}
+	errs, err := s.RecordAttempts(ctx, "local", []kycd.AttemptRecord{{DeliveryID: handed[0].ID,
+		Attempt: kycd.Attempt{At: at, Outcome: kycd.AttemptDelivered}, Next: kycd.DeliveryUpdate{State: kycd.DeliveryDelivered, NextAttemptAt: at}}})
+	if err != nil || kycd.ErrorCode(errs[0]) != kycd.ECONFLICT {
+		t.Fatalf("record by the owner that lost the lease = %v, %v; want ECONFLICT", errs, err)
 	}
 }

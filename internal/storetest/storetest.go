@@ -134,6 +134,7 @@ var cases = []testCase{
 	{"Outbox", "OrderedDeadReleases", testOrderedDeadReleases},
 	{"Outbox", "OrderedDropReleases", testOrderedDropReleases},
 	{"Outbox", "OrderNone", testOrderNone},
+	{"Outbox", "HandoffLeased", testHandoff},
 	{"Quarantine", "QuarantinePending", testQuarantinePending},
 	{"Tokens", "Tokens", testTokens},
 	{"Audit", "AuditTrail", testAuditTrail},

@@ -259,8 +259,12 @@ func (d *Dispatcher) dispatchSink(ctx context.Context, sink string, limit int) (
 	// The handed-over ones first, then a claim for the rest of the batch:
 	// retries and other replicas' leases that ran out are never starved.
 	batch := d.takeHanded(sink, limit)
-	claimed, err := d.o.Store.ClaimDeliveries(ctx, d.o.Owner, []string{sink}, d.o.Now(), d.o.Lease, limit-len(batch))
-	batch = append(batch, claimed...)
+	var err error
+	if len(batch) < limit {
+		var claimed []*kycd.Delivery
+		claimed, err = d.o.Store.ClaimDeliveries(ctx, d.o.Owner, []string{sink}, d.o.Now(), d.o.Lease, limit-len(batch))
+		batch = append(batch, claimed...)
+	}
 	return len(batch), d.send(ctx, batch), err
 }
 

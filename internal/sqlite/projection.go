@@ -449,7 +449,6 @@ func (p *projectionTx) handOff(ctx context.Context, plan *kycd.Plan, candidates 
 		for _, id := range chunk {
 			args = append(args, id)
 		}
-		//nolint:gosec // G202: constant fragments and "?, " placeholders only; every value is a bound argument
 		leased, err := p.queryStrings(ctx, `UPDATE deliveries AS d SET lease_owner = ?, lease_until = ?
 			WHERE d.id IN (`+placeholders(len(chunk))+`) AND `+notPaused+` AND `+isHead+` RETURNING id`, args...)
 		if err != nil {

@@ -153,20 +153,27 @@ func (d *Dispatcher) HandOver(ds []*kycd.Delivery, until time.Time) {
 }
 
 // takeHanded takes up to limit handed-over deliveries of sink that are
-// well within their lease.
-func (d *Dispatcher) takeHanded(sink string, limit int) []*kycd.Delivery {
+// within the first half of their lease, and says by when their sends must
+// begin: while the first half of the shortest of their leases lasts, the
+// deadline a claimed batch has too.
+func (d *Dispatcher) takeHanded(sink string, limit int) ([]*kycd.Delivery, time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	now := d.o.Now()
+	startBy := now.Add(d.o.Lease / 2)
 	q := d.handed[sink]
 	var out []*kycd.Delivery
 	n := 0
 	for ; n < len(q) && len(out) < limit; n++ {
-		if d.o.Now().Before(q[n].until.Add(-d.o.Lease / 2)) {
+		if by := q[n].until.Add(-d.o.Lease / 2); now.Before(by) {
 			out = append(out, q[n].d)
+			if by.Before(startBy) {
+				startBy = by
+			}
 		}
 	}
 	d.handed[sink] = q[n:]
-	return out
+	return out, startBy
 }
 
 // Run dispatches until ctx is cancelled, each sink in a loop of its own so a
@@ -258,21 +265,21 @@ func (d *Dispatcher) dispatchSink(ctx context.Context, sink string, limit int) (
 	}
 	// The handed-over ones first, then a claim for the rest of the batch:
 	// retries and other replicas' leases that ran out are never starved.
-	batch := d.takeHanded(sink, limit)
+	batch, startBy := d.takeHanded(sink, limit)
 	var err error
 	if len(batch) < limit {
 		var claimed []*kycd.Delivery
 		claimed, err = d.o.Store.ClaimDeliveries(ctx, d.o.Owner, []string{sink}, d.o.Now(), d.o.Lease, limit-len(batch))
 		batch = append(batch, claimed...)
 	}
-	return len(batch), d.send(ctx, batch), err
+	return len(batch), d.send(ctx, batch, startBy), err
 }
 
 // send delivers one claimed batch concurrently, then records every attempt
 // in one store call (one transaction instead of one each). Sends outlive ctx
 // by at most their timeout, so a stop never cuts a send whose answer is on
 // its way.
-func (d *Dispatcher) send(ctx context.Context, claimed []*kycd.Delivery) (slowest time.Duration) {
+func (d *Dispatcher) send(ctx context.Context, claimed []*kycd.Delivery, startBy time.Time) (slowest time.Duration) {
 	if len(claimed) == 0 {
 		return 0
 	}
@@ -280,15 +287,15 @@ func (d *Dispatcher) send(ctx context.Context, claimed []*kycd.Delivery) (slowes
 	recs := make([]kycd.AttemptRecord, len(claimed))
 	sendErrs := make([]error, len(claimed))
 	sent := make([]bool, len(claimed))
-	// At most Concurrency sends at a time; and none begun past half the
-	// lease, so every send ends within it: a delivery left unsent keeps its
-	// lease until it runs out and is claimed again.
+	// At most Concurrency sends at a time; and none begun past startBy
+	// (half the shortest lease of the batch), so every send ends within its
+	// lease: a delivery left unsent keeps its lease until it runs out and
+	// is claimed again.
 	slots := make(chan struct{}, d.o.Concurrency)
-	begun := d.o.Now()
 	var wg sync.WaitGroup
 	for i, del := range claimed {
 		slots <- struct{}{}
-		if d.o.Now().Sub(begun) > d.o.Lease/2 {
+		if d.o.Now().After(startBy) {
 			<-slots
 			break
 		}

@@ -157,3 +157,26 @@ func TestHandedOffSentWithoutClaim(t *testing.T) {
 		t.Fatalf("delivered = %+v, %v; want the 3 recorded", got, err)
 	}
 }
+
+// A handed-off delivery whose lease is past its first half is not sent from
+// memory (the send could outlast the lease, and another replica send the
+// next one meanwhile): its lease runs out and a claim takes it.
+func TestStaleHandoffLeftToItsLease(t *testing.T) {
+	f := newFixture(t)
+	sink := &flakySink{}
+	d, err := dispatch.New(dispatch.Options{Store: f.store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := func() *kycd.Handoff { h := d.Handoff(); h.Until = f.clock.Now().Add(5 * time.Second); return h }
+	in := f.ingester(t, ingest.Options{Handoff: short, HandOver: d.HandOver})
+	ids := f.sessionEvents(t, in)
+	if n := dispatchOnce(t, d); n != 0 || len(sink.accepted) != 0 {
+		t.Fatalf("sent %v (%d taken) from a handoff 5 s from the end of its lease, want none", sink.accepted, n)
+	}
+	f.clock.Add(6 * time.Second)
+	dispatchOnce(t, d)
+	if !slices.Equal(sink.accepted, ids[:1]) {
+		t.Fatalf("after the lease ran out sent %v, want the first %v, claimed", sink.accepted, ids[:1])
+	}
+}

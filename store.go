@@ -84,6 +84,10 @@ type Store interface {
 	// was lost to another owner (its record is skipped); the last result
 	// is a failure of the whole call.
 	RecordAttempts(ctx context.Context, owner string, recs []AttemptRecord) ([]error, error)
+	// ReleaseDeliveries ends owner's lease of the pending deliveries ids
+	// (a dispatcher stopping with deliveries handed to it and not sent), so
+	// that a claim takes them at once rather than when the lease runs out.
+	ReleaseDeliveries(ctx context.Context, owner string, ids []string) error
 	// Deliveries reads the deliveries q selects, oldest first (by
 	// creation, then id), with their notifications, without their
 	// attempts and actions, and without the Orphaned and SinkPaused flags

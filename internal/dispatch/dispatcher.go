@@ -53,8 +53,9 @@ type Dispatcher struct {
 	names []string
 	wake  map[string]chan struct{} // one per sink
 
-	mu     sync.Mutex
-	handed map[string][]handed // per sink, the deliveries handed over, oldest first
+	mu      sync.Mutex
+	handed  map[string][]handed // per sink, the deliveries handed over, oldest first
+	stopped bool                // Run has ended: what is handed over now is released at once
 }
 
 // handed is a delivery a projection leased to this dispatcher, and when
@@ -136,13 +137,18 @@ func (d *Dispatcher) Handoff() *kycd.Handoff {
 
 // HandOver gives d deliveries a projection leased to it (Handoff) and
 // committed: d sends them without a claim, oldest first, and wakes their
-// sinks. Those past half their lease before a send begins are left to run
-// out and be claimed, as those beyond maxHanded are.
+// sinks. Those past half their lease before a send begins are released and
+// claimed; those beyond maxHanded wait for their lease to run out.
 func (d *Dispatcher) HandOver(ds []*kycd.Delivery, until time.Time) {
 	if len(ds) == 0 {
 		return
 	}
 	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		d.release(ds)
+		return
+	}
 	for _, del := range ds {
 		if q := d.handed[del.Sink]; len(q) < maxHanded {
 			d.handed[del.Sink] = append(q, handed{del, until})
@@ -152,34 +158,76 @@ func (d *Dispatcher) HandOver(ds []*kycd.Delivery, until time.Time) {
 	d.Wake()
 }
 
+// release ends d's lease of handed-over deliveries it will not send, so
+// that a claim (another replica's, or the next start's) takes them at once:
+// a session's later notifications would wait behind them for the lease.
+func (d *Dispatcher) release(ds []*kycd.Delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	ids := make([]string, len(ds))
+	for i, del := range ds {
+		ids[i] = del.ID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.o.Store.ReleaseDeliveries(ctx, d.o.Owner, ids); err != nil {
+		// Their leases run out instead.
+		d.o.Logger.Warn("dispatch: could not release the deliveries handed over and not sent", "count", len(ids), "err", err)
+	}
+}
+
+// stop ends the handoff: the deliveries handed over and not sent are
+// released, and so is whatever is handed over from now on.
+func (d *Dispatcher) stop() {
+	d.mu.Lock()
+	d.stopped = true
+	var left []*kycd.Delivery
+	for sink, q := range d.handed {
+		for _, h := range q {
+			left = append(left, h.d)
+		}
+		delete(d.handed, sink)
+	}
+	d.mu.Unlock()
+	d.release(left)
+}
+
 // takeHanded takes up to limit handed-over deliveries of sink that are
 // within the first half of their lease, and says by when their sends must
 // begin: while the first half of the shortest of their leases lasts, the
-// deadline a claimed batch has too.
+// deadline a claimed batch has too. Those past it are released, for the
+// claim that follows to take.
 func (d *Dispatcher) takeHanded(sink string, limit int) ([]*kycd.Delivery, time.Time) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	now := d.o.Now()
 	startBy := now.Add(d.o.Lease / 2)
 	q := d.handed[sink]
-	var out []*kycd.Delivery
+	var out, stale []*kycd.Delivery
 	n := 0
 	for ; n < len(q) && len(out) < limit; n++ {
-		if by := q[n].until.Add(-d.o.Lease / 2); now.Before(by) {
-			out = append(out, q[n].d)
-			if by.Before(startBy) {
-				startBy = by
-			}
+		by := q[n].until.Add(-d.o.Lease / 2)
+		if !now.Before(by) {
+			stale = append(stale, q[n].d)
+			continue
+		}
+		out = append(out, q[n].d)
+		if by.Before(startBy) {
+			startBy = by
 		}
 	}
 	d.handed[sink] = q[n:]
+	d.mu.Unlock()
+	// Released, a stale one is claimed with a lease of its own, at once.
+	d.release(stale)
 	return out, startBy
 }
 
 // Run dispatches until ctx is cancelled, each sink in a loop of its own so a
 // slow sink never holds up another. Sends under way when ctx ends finish
 // within their timeout (the soft stop becomes hard after it) and are
-// recorded; nothing is claimed after ctx ends. A claim that fails is
+// recorded; nothing is claimed after ctx ends, and the deliveries handed
+// over and not sent are released. A claim that fails is
 // logged and tried again at the next poll, so Run has no error to return.
 func (d *Dispatcher) Run(ctx context.Context) {
 	var wg sync.WaitGroup
@@ -187,6 +235,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		wg.Go(func() { d.runSink(ctx, sink) })
 	}
 	wg.Wait()
+	d.stop()
 }
 
 func (d *Dispatcher) runSink(ctx context.Context, sink string) {

@@ -160,23 +160,56 @@ func TestHandedOffSentWithoutClaim(t *testing.T) {
 
 // A handed-off delivery whose lease is past its first half is not sent from
 // memory (the send could outlast the lease, and another replica send the
-// next one meanwhile): its lease runs out and a claim takes it.
-func TestStaleHandoffLeftToItsLease(t *testing.T) {
+// next one meanwhile): it is released and claimed under a lease of its own.
+// A dispatcher that stops releases what was handed to it and not sent, so
+// that the next start sends it at once, not once the lease ran out.
+func TestHandoffReleased(t *testing.T) {
 	f := newFixture(t)
 	sink := &flakySink{}
-	d, err := dispatch.New(dispatch.Options{Store: f.store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now})
+	store := &countedClaims{Store: f.store}
+	d, err := dispatch.New(dispatch.Options{Store: store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	short := func() *kycd.Handoff { h := d.Handoff(); h.Until = f.clock.Now().Add(5 * time.Second); return h }
 	in := f.ingester(t, ingest.Options{Handoff: short, HandOver: d.HandOver})
-	ids := f.sessionEvents(t, in)
-	if n := dispatchOnce(t, d); n != 0 || len(sink.accepted) != 0 {
-		t.Fatalf("sent %v (%d taken) from a handoff 5 s from the end of its lease, want none", sink.accepted, n)
-	}
-	f.clock.Add(6 * time.Second)
+	stale := f.sessionEvents(t, in)[:1]
 	dispatchOnce(t, d)
-	if !slices.Equal(sink.accepted, ids[:1]) {
-		t.Fatalf("after the lease ran out sent %v, want the first %v, claimed", sink.accepted, ids[:1])
+	if !slices.Equal(sink.accepted, stale) || store.claimed != 1 {
+		t.Fatalf("sent %v with %d claimed; want the stale handoff %v, released and claimed", sink.accepted, store.claimed, stale)
 	}
+
+	// Stopped with a handoff not sent: the next dispatcher claims it now.
+	stopping, err := dispatch.New(dispatch.Options{Store: f.store, Sinks: map[string]kycd.Sink{f.sink: &flakySink{}}, Now: f.clock.Now,
+		Poll: time.Hour, Owner: "stopping"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in2 := f.ingester(t, ingest.Options{Handoff: stopping.Handoff})
+	other := f.sessionEvents(t, in2)[:1]
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	stopping.HandOver([]*kycd.Delivery{{ID: mustDeliveryOf(t, f, other[0]), Sink: f.sink}}, f.clock.Now().Add(time.Minute))
+	stopping.Run(ctx)
+	before := len(sink.accepted)
+	dispatchOnce(t, d)
+	if got := sink.accepted[before:]; !slices.Contains(got, other[0]) {
+		t.Fatalf("after the other dispatcher stopped, sent %v; want its handoff %v at once", got, other)
+	}
+}
+
+// mustDeliveryOf is the id of the one delivery of notification id.
+func mustDeliveryOf(t *testing.T, f *fixture, id string) string {
+	t.Helper()
+	page, err := (&app.Service{Store: f.store}).Deliveries(context.Background(), kycd.DeliveryFilter{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range page.Items {
+		if d.NotificationID == id {
+			return d.ID
+		}
+	}
+	t.Fatalf("no delivery of %s", id)
+	return ""
 }

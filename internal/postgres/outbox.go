@@ -134,6 +134,15 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 	return errs, nil
 }
 
+// ReleaseDeliveries ends owner's lease of the pending deliveries ids.
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string) error {
+	if _, err := s.pool.Exec(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+		WHERE lease_owner = $1 AND state = 'pending' AND id = ANY($2)`, owner, ids); err != nil {
+		return fmt.Errorf("postgres: release deliveries: %w", translate(s, err))
+	}
+	return nil
+}
+
 // Deliveries reads the deliveries q selects, oldest first.
 func (s *Store) Deliveries(ctx context.Context, q kycd.DeliveryQuery) ([]*kycd.Delivery, error) {
 	var args []any

@@ -182,6 +182,23 @@ func (s *Store) RecordAttempts(ctx context.Context, owner string, recs []kycd.At
 	return errs, nil
 }
 
+// ReleaseDeliveries ends owner's lease of the pending deliveries ids,
+// maxIn a statement.
+func (s *Store) ReleaseDeliveries(ctx context.Context, owner string, ids []string) error {
+	for chunk := range slices.Chunk(ids, maxIn) {
+		args := []any{owner}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		//nolint:gosec // G202: constant fragments and "?, " placeholders only; every value is a bound argument
+		if _, err := s.w.ExecContext(ctx, `UPDATE deliveries SET lease_owner = NULL, lease_until = NULL
+			WHERE lease_owner = ? AND state = 'pending' AND id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			return fmt.Errorf("sqlite: release deliveries: %w", translate(s, err))
+		}
+	}
+	return nil
+}
+
 // Deliveries reads the deliveries q selects, oldest first.
 func (s *Store) Deliveries(ctx context.Context, q kycd.DeliveryQuery) ([]*kycd.Delivery, error) {
 	var args []any

@@ -146,7 +146,7 @@ func (d *Dispatcher) HandOver(ds []*kycd.Delivery, until time.Time) {
 	d.mu.Lock()
 	if d.stopped {
 		d.mu.Unlock()
-		d.release(ds)
+		d.release(context.Background(), ds) // during a stop, which has no context of its own to give
 		return
 	}
 	for _, del := range ds {
@@ -161,7 +161,7 @@ func (d *Dispatcher) HandOver(ds []*kycd.Delivery, until time.Time) {
 // release ends d's lease of handed-over deliveries it will not send, so
 // that a claim (another replica's, or the next start's) takes them at once:
 // a session's later notifications would wait behind them for the lease.
-func (d *Dispatcher) release(ds []*kycd.Delivery) {
+func (d *Dispatcher) release(ctx context.Context, ds []*kycd.Delivery) {
 	if len(ds) == 0 {
 		return
 	}
@@ -169,7 +169,7 @@ func (d *Dispatcher) release(ds []*kycd.Delivery) {
 	for i, del := range ds {
 		ids[i] = del.ID
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := d.o.Store.ReleaseDeliveries(ctx, d.o.Owner, ids); err != nil {
 		// Their leases run out instead.
@@ -179,7 +179,7 @@ func (d *Dispatcher) release(ds []*kycd.Delivery) {
 
 // stop ends the handoff: the deliveries handed over and not sent are
 // released, and so is whatever is handed over from now on.
-func (d *Dispatcher) stop() {
+func (d *Dispatcher) stop(ctx context.Context) {
 	d.mu.Lock()
 	d.stopped = true
 	var left []*kycd.Delivery
@@ -190,7 +190,7 @@ func (d *Dispatcher) stop() {
 		delete(d.handed, sink)
 	}
 	d.mu.Unlock()
-	d.release(left)
+	d.release(ctx, left)
 }
 
 // takeHanded takes up to limit handed-over deliveries of sink that are
@@ -198,7 +198,7 @@ func (d *Dispatcher) stop() {
 // begin: while the first half of the shortest of their leases lasts, the
 // deadline a claimed batch has too. Those past it are released, for the
 // claim that follows to take.
-func (d *Dispatcher) takeHanded(sink string, limit int) ([]*kycd.Delivery, time.Time) {
+func (d *Dispatcher) takeHanded(ctx context.Context, sink string, limit int) ([]*kycd.Delivery, time.Time) {
 	d.mu.Lock()
 	now := d.o.Now()
 	startBy := now.Add(d.o.Lease / 2)
@@ -219,7 +219,7 @@ func (d *Dispatcher) takeHanded(sink string, limit int) ([]*kycd.Delivery, time.
 	d.handed[sink] = q[n:]
 	d.mu.Unlock()
 	// Released, a stale one is claimed with a lease of its own, at once.
-	d.release(stale)
+	d.release(ctx, stale)
 	return out, startBy
 }
 
@@ -235,7 +235,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		wg.Go(func() { d.runSink(ctx, sink) })
 	}
 	wg.Wait()
-	d.stop()
+	d.stop(ctx)
 }
 
 func (d *Dispatcher) runSink(ctx context.Context, sink string) {
@@ -314,7 +314,7 @@ func (d *Dispatcher) dispatchSink(ctx context.Context, sink string, limit int) (
 	}
 	// The handed-over ones first, then a claim for the rest of the batch:
 	// retries and other replicas' leases that ran out are never starved.
-	batch, startBy := d.takeHanded(sink, limit)
+	batch, startBy := d.takeHanded(ctx, sink, limit)
 	var err error
 	if len(batch) < limit {
 		var claimed []*kycd.Delivery

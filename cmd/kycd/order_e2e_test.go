@@ -30,6 +30,9 @@ func newOrderedMerchant(t *testing.T) *orderedMerchant {
 	m.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var n struct{ Type, SessionID string }
 		body, _ := io.ReadAll(r.Body)
+		// Slow, so that the kill finds deliveries in flight: sent, and not
+		// yet recorded.
+		time.Sleep(50 * time.Millisecond)
 		if err := json.Unmarshal(body, &n); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -221,7 +221,7 @@ var referenceMeaning = map[string]string{
 	"database":                  "`sqlite:PATH`, or `postgres://USER:PASS@HOST/DB` for several replicas",
 	"ralio-secret":              "Ralio webhook secret; a comma list accepts several during a rotation; at least 32 characters each when `--addr` is not loopback",
 	"admin-token":               "the admin token named `admin` (more tokens: `kycd tokens create`); required, and at least 32 characters, when `--addr` is not loopback",
-	"sink":                      "where notifications go: `name=NAME,type=http|nats|log,url=URL[,events=…][,secret=…]`, or `http=URL`, `nats=URL?subject=PREFIX`, `log` (see docs/notifications.md)",
+	"sink":                      "where notifications go: `name=NAME,type=http|nats|log,url=URL[,events=…][,order=session|none][,secret=…]`, or `http=URL`, `nats=URL?subject=PREFIX`, `log` (see docs/notifications.md)",
 	"sink-secret":               "Standard Webhooks secret(s) (`whsec_` + the base64 of a key of at least 24 bytes) of the http sinks without their own; a comma list signs with each, for a rotation",
 	"retention":                 "how long raw bodies, quarantined bodies and the personal data derived from them (contact details, reason messages, action text) are kept (and the `MaxAge` of a NATS stream that `create=1` makes, updated at each start); event ids are kept for good (see \"Data protection\")",
 	"audit-retention":           "how long audit entries are kept",

@@ -179,10 +179,20 @@ type Schema struct {
 	// database migrated by a newer build has none pending (its extra
 	// migrations are that build's).
 	Pending int
+	// Newer is set when the database holds migrations above Latest: a
+	// newer build migrated it, and this one does not know its schema.
+	Newer bool
 }
 
 // Current reports whether every migration of this build is applied.
 func (s Schema) Current() bool { return s.Pending == 0 }
+
+// Migrated is one migration that MigrateTo applied or rolled back.
+type Migrated struct {
+	Version int64  `json:"version"` // the migration's number
+	Name    string `json:"name"`    // its file, e.g. 00009_signature_hold.sql
+	Down    bool   `json:"down"`    // rolled back rather than applied
+}
 
 // Serving is implemented by the stores: it tells a command that rewrites
 // the database in place (kycd rebuild) from the serve processes using it.

@@ -432,7 +432,18 @@ const (
 	// existing opens a database that is there and up to date, changing
 	// neither its files nor its schema.
 	existing
+	// versioned opens a database that is there, whatever its schema: kycd
+	// migrate --to, which looks at the schema itself.
+	versioned
 )
+
+// migratable is a store whose schema a command can look at and move.
+type migratable interface {
+	kycd.Store
+	Migrate(context.Context) error
+	MigrateTo(ctx context.Context, version int64) ([]kycd.Migrated, error)
+	Schema(context.Context) (kycd.Schema, error)
+}
 
 // openStore opens the configured database. With existing it creates no
 // file (a mistyped path is an error, not a new empty database) and
@@ -443,13 +454,9 @@ func (e *env) openStore(ctx context.Context, mode int) (kycd.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	var s interface {
-		kycd.Store
-		Migrate(context.Context) error
-		Schema(context.Context) (kycd.Schema, error)
-	}
+	var s migratable
 	switch {
-	case driver == "sqlite" && mode == existing:
+	case driver == "sqlite" && mode != migrating:
 		st, err := sqlite.OpenExisting(ctx, addr)
 		if kycd.ErrorCode(err) == kycd.ENOTFOUND {
 			if _, statErr := os.Stat(addr); statErr == nil {
@@ -472,9 +479,13 @@ func (e *env) openStore(ctx context.Context, mode int) (kycd.Store, error) {
 		}
 		s = st
 	}
-	if mode == migrating {
-		err = s.Migrate(ctx)
-	} else {
+	switch mode {
+	case migrating:
+		// A newer build's schema is refused before anything migrates.
+		if err = e.checkNewer(ctx, s); err == nil {
+			err = s.Migrate(ctx)
+		}
+	case existing:
 		err = e.checkSchema(ctx, s)
 	}
 	if err != nil {
@@ -492,14 +503,15 @@ func closeStore(store interface{ Close() error }, err *error) {
 	}
 }
 
-// checkSchema refuses a database whose schema is behind this build's.
-func (e *env) checkSchema(ctx context.Context, s interface {
-	Schema(context.Context) (kycd.Schema, error)
-}) error {
+// checkSchema refuses a database whose schema is behind this build's, or
+// ahead of it.
+func (e *env) checkSchema(ctx context.Context, s migratable) error {
 	sc, err := s.Schema(ctx)
 	switch {
 	case err != nil:
 		return err
+	case sc.Newer:
+		return e.newerSchema(sc)
 	case sc.Current():
 		return nil
 	case sc.Version == 0:
@@ -513,15 +525,48 @@ func (e *env) checkSchema(ctx context.Context, s interface {
 		kycd.RedactURL(e.cfg.Database), sc.Version, sc.Latest, sc.Pending, migrations)
 }
 
+// checkNewer refuses a database that a newer build of kycd migrated: this
+// build's queries do not know its schema, and writing with them could
+// lose or garble what the newer one keeps.
+func (e *env) checkNewer(ctx context.Context, s migratable) error {
+	sc, err := s.Schema(ctx)
+	if err != nil {
+		return err
+	}
+	if sc.Newer {
+		return e.newerSchema(sc)
+	}
+	return nil
+}
+
+// newerSchema is the refusal of a schema newer than this build's: both
+// versions, and the two ways on.
+func (e *env) newerSchema(sc kycd.Schema) error {
+	return fmt.Errorf("the database %s has schema version %d, from a newer kycd: this kycd is %s and knows schema versions up to %d. "+
+		"Run the newer kycd, or roll the schema back first with the newer kycd's migrate --to %d (the CHANGELOG says what that undoes), then start this one",
+		kycd.RedactURL(e.cfg.Database), sc.Version, readBuild().Version, sc.Latest, sc.Latest)
+}
+
 func migrateCmd(e *env) *cobra.Command {
+	var to int64
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or update the database schema, then exit",
 		Long: `Create or update the database schema, then exit. kycd serve migrates at start
 too; no other command migrates (they refuse a database whose schema is behind).
-On PostgreSQL, replicas starting at once take turns under an advisory lock.`,
+On PostgreSQL, replicas starting at once take turns under an advisory lock.
+
+With --to N it moves the schema to version N instead: down to roll back an
+upgrade (the down migrations of every version above N, newest first), or up to
+N. Stop every kycd serve on the database first; it refuses while one runs.
+Then start the kycd release whose schema is N (the CHANGELOG names each
+release's schema version). A database a newer kycd migrated is rolled back with
+that newer kycd, which has the migrations to undo.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) (err error) {
+			if cmd.Flags().Changed("to") {
+				return e.migrateTo(cmd.Context(), to)
+			}
 			s, err := e.openStore(cmd.Context(), migrating)
 			if err != nil {
 				return err
@@ -542,7 +587,69 @@ On PostgreSQL, replicas starting at once take turns under an advisory lock.`,
 		},
 	}
 	e.use(cmd, storeFlags...)
+	cmd.Flags().Int64Var(&to, "to", 0, "move the schema to this version (down to roll back an upgrade) instead of the latest")
 	return cmd
+}
+
+// migrateTo is kycd migrate --to version: it moves the schema of a database
+// no serve is using, down or up, and says what it ran.
+func (e *env) migrateTo(ctx context.Context, version int64) (err error) {
+	store, err := e.openStore(ctx, versioned)
+	if err != nil {
+		return err
+	}
+	defer closeStore(store, &err)
+	s := store.(migratable)
+	release, err := store.(kycd.Serving).ExcludeServing(ctx)
+	if kycd.ErrorCode(err) == kycd.ECONFLICT {
+		return fmt.Errorf("kycd serve (or kycd rebuild) is using the database of --database %s: stop every kycd serve on it first, since the running one's queries need the schema it started with", kycd.RedactURL(e.cfg.Database))
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = release() }() // the lock ends with the process anyway
+	before, err := s.Schema(ctx)
+	switch {
+	case err != nil:
+		return err
+	case before.Newer:
+		return fmt.Errorf("the database %s has schema version %d, from a newer kycd: this kycd is %s and knows schema versions up to %d, so it does not have the down migrations to run; run migrate --to %d with the newer kycd",
+			kycd.RedactURL(e.cfg.Database), before.Version, readBuild().Version, before.Latest, version)
+	case version < 1:
+		return fmt.Errorf("--to %d: the lowest schema version is 1 (version 0 would drop every table: to start afresh, use a new database)", version)
+	case version > before.Latest:
+		return fmt.Errorf("--to %d: this kycd knows schema versions 1 to %d; a later one needs a newer kycd", version, before.Latest)
+	}
+	done, err := s.MigrateTo(ctx, version)
+	db := kycd.RedactURL(e.cfg.Database)
+	if !e.cfg.JSON {
+		for _, m := range done {
+			verb := "applied"
+			if m.Down {
+				verb = "rolled back"
+			}
+			fmt.Fprintf(e.stdout, "%s %s\n", verb, m.Name)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	after, err := s.Schema(ctx)
+	if err != nil {
+		return err
+	}
+	if e.cfg.JSON {
+		if done == nil {
+			done = []kycd.Migrated{}
+		}
+		return printJSON(e.stdout, map[string]any{"database": db, "from": before.Version, "schemaVersion": after.Version, "migrations": done})
+	}
+	if len(done) == 0 {
+		fmt.Fprintf(e.stdout, "nothing to do: %s is at schema version %d\n", db, after.Version)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "schema version %d → %d: %s\n", before.Version, after.Version, db)
+	return nil
 }
 
 // withStore adapts a command that reads or changes the database: it opens

@@ -65,6 +65,16 @@ func (s *Store) Migrate(ctx context.Context) error {
 	})
 }
 
+// MigrateTo moves the schema to version, down or up, under the same
+// lock as Migrate, and says which migrations it ran.
+func (s *Store) MigrateTo(ctx context.Context, version int64) (done []kycd.Migrated, err error) {
+	err = s.migrate(ctx, func(ctx context.Context, p *goose.Provider) error {
+		done, err = schemastatus.To(ctx, p, version)
+		return err
+	})
+	return done, err
+}
+
 // migrate runs fn on a goose provider of the embedded migrations.
 func (s *Store) migrate(ctx context.Context, fn func(ctx context.Context, p *goose.Provider) error) (err error) {
 	sub, err := fs.Sub(migrations, "migrations")

@@ -6,6 +6,7 @@ package schemastatus
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/pressly/goose/v3"
 
@@ -37,5 +38,33 @@ func Read(ctx context.Context, p *goose.Provider, exists bool) (kycd.Schema, err
 	if v, err := p.GetDBVersion(ctx); err == nil {
 		out.Version = max(out.Version, v) // a newer build's migrations count too
 	}
+	out.Newer = out.Version > out.Latest
 	return out, nil
+}
+
+// To moves p's database to schema version: down (goose's down migrations,
+// newest applied first) when it is above, up when below. The caller
+// checks version against the migrations p carries.
+func To(ctx context.Context, p *goose.Provider, version int64) ([]kycd.Migrated, error) {
+	current, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rs []*goose.MigrationResult
+	switch {
+	case version < current:
+		rs, err = p.DownTo(ctx, version)
+	case version > current:
+		rs, err = p.UpTo(ctx, version)
+	}
+	return results(rs), err
+}
+
+// results is what goose's results of a run say.
+func results(rs []*goose.MigrationResult) []kycd.Migrated {
+	out := make([]kycd.Migrated, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, kycd.Migrated{Version: r.Source.Version, Name: filepath.Base(r.Source.Path), Down: r.Direction == "down"})
+	}
+	return out
 }

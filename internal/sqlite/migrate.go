@@ -31,15 +31,44 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dir string) error {
+// MigrateTo moves the main file's schema to version, down or up, and
+// says which migrations it ran. The event log file has a schema of its
+// own, which only grows (its one migration creates the log): it is
+// brought up to date and never rolled back.
+func (s *Store) MigrateTo(ctx context.Context, version int64) ([]kycd.Migrated, error) {
+	if err := s.migrate(ctx, s.lw, logMigrations, "logmigrations"); err != nil {
+		return nil, fmt.Errorf("sqlite: migrate log: %w", err)
+	}
+	p, err := provider(s.w, migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	done, err := schemastatus.To(ctx, p, version)
+	if err != nil {
+		return done, fmt.Errorf("sqlite: migrate to %d: %w", version, translate(s, err))
+	}
+	if version >= 2 {
+		if err := s.moveV1Bodies(ctx); err != nil {
+			return done, fmt.Errorf("sqlite: migrate: move event bodies to the log: %w", translate(s, err))
+		}
+	}
+	return done, nil
+}
+
+// provider is goose's provider of dir's migrations on db.
+func provider(db *sql.DB, fsys fs.FS, dir string) (*goose.Provider, error) {
 	sub, err := fs.Sub(fsys, dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Out of order: migrations were numbered as work began, and a database
 	// migrated by a build that had 00004 and 00005 but not yet 00003 takes
 	// 00003 late rather than refusing to start.
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	return goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+}
+
+func (s *Store) migrate(ctx context.Context, db *sql.DB, fsys fs.FS, dir string) error {
+	p, err := provider(db, fsys, dir)
 	if err != nil {
 		return err
 	}
@@ -140,20 +169,20 @@ func (s *Store) Schema(ctx context.Context) (kycd.Schema, error) {
 		if err != nil {
 			return kycd.Schema{}, fmt.Errorf("sqlite: schema: %w", translate(s, err))
 		}
-		// The main file's versions are the ones a person compares.
-		out.Version, out.Latest = sc.Version, sc.Latest
+		// The main file's versions are the ones a person compares, unless
+		// only the log file is newer than this build.
+		if !out.Newer || sc.Newer {
+			out.Version, out.Latest = sc.Version, sc.Latest
+		}
 		out.Pending += sc.Pending
+		out.Newer = out.Newer || sc.Newer
 	}
 	return out, nil
 }
 
 // schema compares one file's applied migrations with those of dir.
 func schema(ctx context.Context, db *sql.DB, fsys fs.FS, dir string) (kycd.Schema, error) {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		return kycd.Schema{}, err
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
+	p, err := provider(db, fsys, dir)
 	if err != nil {
 		return kycd.Schema{}, err
 	}

@@ -212,6 +212,7 @@ func hostileTextScenario(t *testing.T, _ string, rows *scenarioRows) {
 		"config check":   {{[]string{"config", "check", "--config", hostileConfig}, true}, {[]string{"config", "check", "--addr", hostile}, false}},
 		"subjects erase": {{withDB("subjects", "erase", user, "--yes"), false}},
 		"tokens create":  {{withDB("tokens", "create", hostile, "--role", "viewer"), false}},
+		"healthcheck":    {{[]string{"healthcheck", "--addr", s.Addr}, false}, {[]string{"healthcheck", "--url", "http://" + s.Addr + "/" + hostile}, false}},
 	}
 	// Commands that print nothing from the store or the outside: serve
 	// and the emulator print their own addresses and generated secrets,

@@ -149,6 +149,7 @@ Exit codes:
 		reconcileCmd(e),
 		emulatorCmd(e),
 		versionCmd(e),
+		healthcheckCmd(e),
 		tokensCmd(e),
 		auditCmd(e),
 		configCmd(e),

@@ -54,6 +54,9 @@ func TestReleaseBuild(t *testing.T) {
 	testenv.Long(t)
 	t.Parallel()
 	dist := t.TempDir()
+	// Read before the build, which stamps the commit it starts from.
+	commit := git(t, "rev-parse", "HEAD")
+	date := git(t, "log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%dT%H:%M:%SZ", "HEAD")
 	cmd := exec.CommandContext(t.Context(), filepath.Join(repoRoot(t), "scripts", "release"))
 	// A work tree with changes (a developer's) builds too, marked -dirty.
 	cmd.Env = append(os.Environ(), "DIST="+dist, "VERSION=v9.8.7-test", "ALLOW_DIRTY=1")
@@ -64,8 +67,6 @@ func TestReleaseBuild(t *testing.T) {
 	if version != "v9.8.7-test" && version != "v9.8.7-test-dirty" {
 		t.Fatalf("dist/VERSION = %q, want the VERSION given", version)
 	}
-	commit := git(t, "rev-parse", "HEAD")
-	date := git(t, "log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%dT%H:%M:%SZ", "HEAD")
 
 	// Every file the checksums name has that SHA-256, and every archive
 	// is named.

@@ -4,11 +4,13 @@ import (
 	"archive/tar"
 	"bufio"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"debug/elf"
 	"debug/macho"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kycd/kycd/internal/testenv"
 )
@@ -132,6 +135,32 @@ func TestReleaseBuild(t *testing.T) {
 		if err := json.Unmarshal(out, &b); err != nil || b.Version != version || b.Revision != commit || b.Date != date {
 			t.Errorf("kycd version --json = %s (%v), want version %s, revision %s, date %s", out, err, version, commit, date)
 		}
+		checkRefusesNewerSchema(t, bin, version)
+	}
+}
+
+// checkRefusesNewerSchema starts the release binary's serve on a database
+// a newer kycd migrated (a migration above its own in goose's table): it
+// exits 1 at once, naming both schema versions and its own version.
+func checkRefusesNewerSchema(t *testing.T, bin, version string) {
+	t.Helper()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "kycd.db")
+	if out, err := exec.CommandContext(t.Context(), bin, "migrate", "--database", db).CombinedOutput(); err != nil {
+		t.Fatalf("kycd migrate: %v\n%s", err, out)
+	}
+	latest := gooseMax(t, db)
+	gooseExec(t, db, `INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)`, latest+1)
+	// A serve that does not refuse would run on: it is killed after 20 s.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--database", db)
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 {
+		t.Fatalf("kycd serve on a newer schema: %v, want exit status 1\n%s", err, out)
+	}
+	want := fmt.Sprintf("has schema version %d, from a newer kycd: this kycd is %s and knows schema versions up to %d", latest+1, version, latest)
+	if !strings.Contains(string(out), want) {
+		t.Errorf("kycd serve on a newer schema printed:\n%s\nwant %q", out, want)
 	}
 }
 

@@ -295,8 +295,10 @@ func TestDeployFiles(t *testing.T) {
 		t.Errorf("the final stages of Dockerfile and deploy/Dockerfile.release differ:\n%s\n----\n%s", a, b)
 	}
 	known := map[string]bool{}
-	for _, name := range envTwins {
-		known[name] = true
+	for _, vars := range []map[string]string{envTwins, secretFileVars} {
+		for _, name := range vars {
+			known[name] = true
+		}
 	}
 	variable := regexp.MustCompile(`\bKYCD_[A-Z0-9_]+`)
 	for _, path := range []string{"Dockerfile", "deploy/Dockerfile.release", "deploy/kycd.env", "deploy/kycd.service", "docker-compose.yml"} {

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"debug/elf"
 	"debug/macho"
 	"encoding/hex"
@@ -307,5 +308,25 @@ func TestDeployFiles(t *testing.T) {
 				t.Errorf("%s sets %s, which kycd does not read", path, name)
 			}
 		}
+	}
+}
+
+// With --tls-cert, as serve has it, kycd healthcheck asks over HTTPS: the
+// image's HEALTHCHECK keeps working when KYCD_TLS_CERT is set.
+func TestHealthcheckHTTPS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	cert := newSelfSigned(t, "kycd healthcheck")
+	cert.write(t, certFile, keyFile)
+	roots := x509.NewCertPool()
+	roots.AddCert(cert.cert)
+	s := serveTrusting(t, roots, nil, "--addr", "127.0.0.1:0", "--database", "sqlite:"+filepath.Join(t.TempDir(), "kycd.db"),
+		"--ralio-secret", testSecret, "--admin-token", testToken, "--tls-cert", certFile, "--tls-key", keyFile)
+	if out := mustCLI(t, "healthcheck", "--addr", s.Addr, "--tls-cert", certFile, "--tls-key", keyFile); !strings.Contains(out, "ok: https://"+s.Addr+"/healthz answered 200") {
+		t.Errorf("kycd healthcheck --tls-cert printed %q", out)
+	}
+	if msg := wantCLIError(t, "healthcheck", "--addr", s.Addr); !strings.Contains(msg, "answered 400") && !strings.Contains(msg, "no answer") {
+		t.Errorf("kycd healthcheck over plain HTTP on the HTTPS port: %s, want it to fail", msg)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,16 +145,16 @@ func TestMigrateToRollsBack(t *testing.T) {
 			return s.api(t, "GET", "/api/v1/sessions/"+sessionID).status == 200
 		})
 		latest := latestSchema(t, db)
-		to := latest - 2
 
-		msg := wantCLIError(t, "migrate", "--to", fmt.Sprint(to), "--database", db)
+		versions := migrationVersions(t)
+		msg := wantCLIError(t, "migrate", "--to", fmt.Sprint(versions[len(versions)-2]), "--database", db)
 		if !strings.Contains(msg, "stop every kycd serve") {
 			t.Errorf("migrate --to under a running serve: %s, want it refused", msg)
 		}
 		if err := s.stop(t); err != nil {
 			t.Fatal(err)
 		}
-		checkMigrateTo(t, db, latest, to)
+		checkMigrateTo(t, db, latest)
 
 		again := serve(t, nil, "--addr", "127.0.0.1:0", "--database", db, "--ralio-secret", testSecret, "--admin-token", testToken)
 		again.Token = testToken
@@ -165,9 +166,12 @@ func TestMigrateToRollsBack(t *testing.T) {
 		t.Parallel()
 		db := postgrestest.URL(t)
 		latest := latestSchema(t, db)
-		checkMigrateTo(t, db, latest, latest-2)
+		to := checkMigrateTo(t, db, latest)
 		out := mustCLI(t, "migrate", "--to", fmt.Sprint(latest), "--database", db)
-		for v := latest - 1; v <= latest; v++ {
+		for _, v := range migrationVersions(t) {
+			if v <= to {
+				continue
+			}
 			if !strings.Contains(out, fmt.Sprintf("applied %05d_", v)) {
 				t.Errorf("migrate --to %d printed:\n%s\nwant it to name migration %d", latest, out, v)
 			}
@@ -178,13 +182,38 @@ func TestMigrateToRollsBack(t *testing.T) {
 	})
 }
 
-// checkMigrateTo rolls db back from latest to version to and checks what
-// kycd says and does: each migration named, the schema then behind, and
-// the versions it refuses.
-func checkMigrateTo(t *testing.T, db string, latest, to int64) {
+// migrationVersions are the numbers of this build's migrations, in
+// order: both stores have the same (numbered as work began, so with gaps).
+func migrationVersions(t *testing.T) []int64 {
 	t.Helper()
+	files, err := filepath.Glob(filepath.Join("..", "..", "internal", "sqlite", "migrations", "*.sql"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("migrations: %v, %v", files, err)
+	}
+	var versions []int64
+	for _, f := range files {
+		var v int64
+		if _, err := fmt.Sscanf(filepath.Base(f), "%05d_", &v); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		versions = append(versions, v)
+	}
+	slices.Sort(versions)
+	return versions
+}
+
+// checkMigrateTo rolls db back from latest to the version two migrations
+// before it and checks what kycd says and does: each migration named, the
+// schema then behind, and the versions it refuses. It returns that version.
+func checkMigrateTo(t *testing.T, db string, latest int64) int64 {
+	t.Helper()
+	versions := migrationVersions(t)
+	if versions[len(versions)-1] != latest {
+		t.Fatalf("the newest migration file is %d, kycd migrate says %d", versions[len(versions)-1], latest)
+	}
+	to := versions[len(versions)-3]
 	out := mustCLI(t, "migrate", "--to", fmt.Sprint(to), "--database", db)
-	for v := latest; v > to; v-- {
+	for _, v := range versions[len(versions)-2:] {
 		if !strings.Contains(out, fmt.Sprintf("rolled back %05d_", v)) {
 			t.Errorf("migrate --to %d printed:\n%s\nwant it to name migration %d", to, out, v)
 		}
@@ -204,4 +233,5 @@ func checkMigrateTo(t *testing.T, db string, latest, to int64) {
 			t.Errorf("migrate --to %d: %s, want it to name the flag", bad, msg)
 		}
 	}
+	return to
 }

@@ -26,7 +26,11 @@ var examples = map[string]string{ //nolint:gosec // G101: command lines with pla
   kycd events get 550e8400-e29b-41d4-a716-446655440000 --body`,
 	"kycd events list": `  kycd events list
   kycd events list --type kyc_session_failed --all --json`,
-	"kycd migrate": `  kycd migrate --database postgres://kycd@db.internal/kycd`,
+	"kycd migrate": `  kycd migrate --database postgres://kycd@db.internal/kycd
+  kycd migrate --to 9 --database sqlite:/var/lib/kycd/kycd.db`,
+	"kycd healthcheck": `  kycd healthcheck --addr 127.0.0.1:8080
+  kycd healthcheck --ready
+  kycd healthcheck --url https://kycd.example.com/healthz`,
 	"kycd quarantine": `  kycd quarantine list
   kycd quarantine replay 0190c3a2-7f3e-7c4a-9a51-6b1f5c9e2d10`,
 	"kycd quarantine discard": `  kycd quarantine discard 0190c3a2-7f3e-7c4a-9a51-6b1f5c9e2d10`,

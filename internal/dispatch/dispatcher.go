@@ -66,7 +66,9 @@ type handed struct {
 }
 
 // maxHanded bounds the handed-over deliveries a sink keeps waiting in
-// memory; beyond it, a delivery's lease runs out and a claim takes it.
+// memory. A sink whose queue is full is left out of the next Handoff, so
+// its new deliveries are written unleased and claimed; any handed over
+// beyond the bound all the same are released at once.
 const maxHanded = 8192
 
 // New returns a Dispatcher for o.
@@ -132,13 +134,27 @@ func (d *Dispatcher) Wake() {
 // deliveries it hands straight to d (kycd.Plan.Handoff): d's name, its
 // sinks, and a lease from now.
 func (d *Dispatcher) Handoff() *kycd.Handoff {
-	return &kycd.Handoff{Owner: d.o.Owner, Until: d.o.Now().Add(d.o.Lease), Sinks: d.names}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return nil
+	}
+	sinks := make([]string, 0, len(d.names))
+	for _, sink := range d.names {
+		if len(d.handed[sink]) < maxHanded {
+			sinks = append(sinks, sink)
+		}
+	}
+	if len(sinks) == 0 {
+		return nil
+	}
+	return &kycd.Handoff{Owner: d.o.Owner, Until: d.o.Now().Add(d.o.Lease), Sinks: sinks}
 }
 
 // HandOver gives d deliveries a projection leased to it (Handoff) and
 // committed: d sends them without a claim, oldest first, and wakes their
 // sinks. Those past half their lease before a send begins are released and
-// claimed; those beyond maxHanded wait for their lease to run out.
+// claimed, and so are those beyond maxHanded.
 func (d *Dispatcher) HandOver(ds []*kycd.Delivery, until time.Time) {
 	if len(ds) == 0 {
 		return
@@ -149,12 +165,18 @@ func (d *Dispatcher) HandOver(ds []*kycd.Delivery, until time.Time) {
 		d.release(context.Background(), ds) // during a stop, which has no context of its own to give
 		return
 	}
+	var over []*kycd.Delivery
 	for _, del := range ds {
 		if q := d.handed[del.Sink]; len(q) < maxHanded {
 			d.handed[del.Sink] = append(q, handed{del, until})
+		} else {
+			over = append(over, del)
 		}
 	}
 	d.mu.Unlock()
+	// Released, they are claimed at once rather than when their lease ends:
+	// a burst's last notifications would otherwise wait the whole lease.
+	d.release(context.Background(), over)
 	d.Wake()
 }
 

@@ -213,3 +213,38 @@ func mustDeliveryOf(t *testing.T, f *fixture, id string) string {
 	t.Fatalf("no delivery of %s", id)
 	return ""
 }
+
+// A sink whose queue of handed-over deliveries is full is left out of the
+// next handoff, and a delivery handed over beyond the bound all the same is
+// released at once: a burst's last notifications are claimed now, not when
+// a lease nobody works runs out (bench/run saw them arrive 40 s late).
+func TestHandoffBeyondTheQueueReleased(t *testing.T) {
+	f := newFixture(t)
+	full, err := dispatch.New(dispatch.Options{Store: f.store, Sinks: map[string]kycd.Sink{f.sink: &flakySink{}}, Now: f.clock.Now,
+		Poll: time.Hour, Owner: "full"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A delivery leased to full by a projection, not yet handed over.
+	in := f.ingester(t, ingest.Options{Handoff: full.Handoff})
+	last := f.sessionEvents(t, in)[:1]
+	queued := make([]*kycd.Delivery, dispatch.MaxHanded)
+	for i := range queued {
+		queued[i] = &kycd.Delivery{ID: uuid.NewString(), Sink: f.sink}
+	}
+	full.HandOver(queued, f.clock.Now().Add(time.Minute))
+	if h := full.Handoff(); h != nil {
+		t.Fatalf("Handoff with the sink's queue full = %+v, want none", h)
+	}
+	full.HandOver([]*kycd.Delivery{{ID: mustDeliveryOf(t, f, last[0]), Sink: f.sink}}, f.clock.Now().Add(time.Minute))
+
+	sink := &flakySink{}
+	other, err := dispatch.New(dispatch.Options{Store: f.store, Sinks: map[string]kycd.Sink{f.sink: sink}, Now: f.clock.Now, Owner: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dispatchOnce(t, other)
+	if !slices.Contains(sink.accepted, last[0]) {
+		t.Fatalf("another dispatcher sent %v; want the delivery handed over beyond the full queue, released: %v", sink.accepted, last)
+	}
+}

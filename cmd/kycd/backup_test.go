@@ -38,16 +38,8 @@ func backupScenario(t *testing.T, _ string, rows *scenarioRows) {
 	refusing.status.Store(http.StatusInternalServerError)
 	src := startServer(t, "--sink", "http="+refusing.URL, "--sink-secret", testSinkSecret, "--retry-base", "50ms", "--retry-cap", "200ms")
 	s := newRalioSender(src.URL, testSecret, 1000)
-	stop := make(chan struct{})
-	wait := s.run(4, 20*time.Millisecond, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := s.start(4, 20*time.Millisecond)
+	defer stopLoad()
 	s.waitAcked(t, 200, 60*time.Second)
 	before := s.ackedIDs()
 	dest := filepath.Join(t.TempDir(), "backup.db")
@@ -57,8 +49,7 @@ func backupScenario(t *testing.T, _ string, rows *scenarioRows) {
 		t.Errorf("kycd backup printed %q, want both files named", out)
 	}
 	s.waitAcked(t, 50, 60*time.Second) // serve went on meanwhile
-	close(stop)
-	wait()
+	stopLoad()
 	for _, p := range []string{dest, dest + sqlite.LogSuffix} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("backup file %s: %v, mode %v; want it there, owner-only", p, err, fi.Mode())
@@ -112,24 +103,15 @@ func backupScenario(t *testing.T, _ string, rows *scenarioRows) {
 func inconsistentPairScenario(t *testing.T, _ string, rows *scenarioRows) {
 	src := startServer(t)
 	s := newRalioSender(src.URL, testSecret, 1000)
-	stop := make(chan struct{})
-	wait := s.run(4, 20*time.Millisecond, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := s.start(4, 20*time.Millisecond)
+	defer stopLoad()
 	s.waitAcked(t, 100, 60*time.Second)
 	inLog := s.ackedIDs()
 	dir := t.TempDir()
 	copyDB := filepath.Join(dir, "kycd.db")
 	vacuumInto(t, src.DB+sqlite.LogSuffix, copyDB+sqlite.LogSuffix)
 	s.waitAcked(t, 200, 60*time.Second)
-	close(stop)
-	wait()
+	stopLoad()
 	// Projected past the log's copy before the main file is copied.
 	ackedAtMain := len(s.ackedIDs())
 	foundEvents(t, src.URL, testToken, s.ackedIDs())

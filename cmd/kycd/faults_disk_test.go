@@ -119,16 +119,8 @@ func diskFreedScenario(t *testing.T, bin string, rows *scenarioRows) {
 		"--sink", "http=" + m.URL, "--sink-secret", testSinkSecret, "--retry-base", "50ms", "--retry-cap", "200ms"}
 	p := startProcess(t, bin, addr, args...)
 	s := newRalioSender("http://"+addr, testSecret, 1<<10)
-	stop := make(chan struct{})
-	wait := s.run(8, 50*time.Millisecond, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := s.start(8, 50*time.Millisecond)
+	defer stopLoad()
 	s.waitAcked(t, 300, 60*time.Second)
 	ackedBefore := len(s.ackedIDs())
 
@@ -159,8 +151,7 @@ func diskFreedScenario(t *testing.T, bin string, rows *scenarioRows) {
 	// Enough events that the main file's WAL, at its budget of a
 	// roomier disk (32 MiB), would take more than the space freed.
 	s.waitAcked(t, afterFreed, 90*time.Second)
-	close(stop)
-	wait()
+	stopLoad()
 	s.flush(t, 30*time.Second)
 	s.checkNoProblems(t)
 	acked := s.ackedIDs()
@@ -218,16 +209,8 @@ func projectionLockScenario(t *testing.T, bin string, rows *scenarioRows) {
 		"--admin-token", testToken, "--shutdown-drain", "0s",
 		"--sink", "http="+m.URL, "--sink-secret", testSinkSecret, "--retry-base", "50ms", "--retry-cap", "200ms")
 	s := newRalioSender("http://"+addr, testSecret, 1000)
-	stop := make(chan struct{})
-	wait := s.run(4, 50*time.Millisecond, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := s.start(4, 50*time.Millisecond)
+	defer stopLoad()
 	s.waitAcked(t, 100, 60*time.Second)
 
 	db, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(10000)")
@@ -271,8 +254,7 @@ func projectionLockScenario(t *testing.T, bin string, rows *scenarioRows) {
 	releasedAt := time.Now()
 	p.waitReady(t, 30*time.Second)
 	readyAfter := time.Since(releasedAt)
-	close(stop)
-	wait()
+	stopLoad()
 	s.flush(t, 30*time.Second)
 	s.checkNoProblems(t)
 	acked := s.ackedIDs()

@@ -163,6 +163,16 @@ func (s *ralioSender) run(workers int, pause time.Duration, stop <-chan struct{}
 	}
 }
 
+// start runs s.run until the stop it returns is called, which waits for
+// the senders to end; a second call does nothing, so a test may stop the
+// load midway and defer stop for the paths that end early.
+func (s *ralioSender) start(workers int, pause time.Duration) (stop func()) {
+	ch := make(chan struct{})
+	wait := s.run(workers, pause, ch)
+	var once sync.Once
+	return func() { once.Do(func() { close(ch); wait() }) }
+}
+
 // waitAcked waits, at most within, until n more events than before are
 // acknowledged.
 func (s *ralioSender) waitAcked(t *testing.T, n int64, within time.Duration) {

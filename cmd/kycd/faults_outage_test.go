@@ -62,13 +62,11 @@ func sigtermScenario(t *testing.T, bin string, rows *scenarioRows) {
 		"--ralio-secret", testSecret, "--admin-token", testToken}
 	p := startProcess(t, bin, addr, args...)
 	s := newRalioSender("http://"+addr, testSecret, 1000)
-	stop := make(chan struct{})
-	wait := s.run(16, 20*time.Millisecond, stop)
+	stopLoad := s.start(16, 20*time.Millisecond)
 	s.waitAcked(t, 300, 60*time.Second)
 	s.phase.Store(1)
 	took, err := p.terminate(t, 40*time.Second)
-	close(stop)
-	wait()
+	stopLoad()
 	if err != nil {
 		t.Errorf("kycd exited with %v after SIGTERM, want 0\nstderr:\n%s", err, p.stderr)
 	}
@@ -236,16 +234,8 @@ func postgresOutageScenario(t *testing.T, bin string, rows *scenarioRows) {
 	p := startProcess(t, bin, addr, "--database", pg.URL, "--ralio-secret", testSecret, "--admin-token", testToken,
 		"--shutdown-drain", "0s")
 	s := newRalioSender("http://"+addr, testSecret, 1000)
-	stop := make(chan struct{})
-	wait := s.run(8, 50*time.Millisecond, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := s.start(8, 50*time.Millisecond)
+	defer stopLoad()
 
 	type outage struct {
 		mode, what     string
@@ -283,8 +273,7 @@ func postgresOutageScenario(t *testing.T, bin string, rows *scenarioRows) {
 		outages = append(outages, o)
 	}
 	s.waitAcked(t, 200, 60*time.Second)
-	close(stop)
-	wait()
+	stopLoad()
 	s.flush(t, 30*time.Second)
 	s.checkNoProblems(t)
 	for ph := range int32(7) {
@@ -377,16 +366,8 @@ func diskFullScenario(t *testing.T, bin string, rows *scenarioRows) {
 	// Bodies of 16 KiB fill the log's WAL quickly once it can no longer be
 	// checkpointed into a file that cannot grow.
 	s := newRalioSender("http://"+addr, testSecret, 16<<10)
-	stop := make(chan struct{})
-	wait := s.run(8, 50*time.Millisecond, stop)
-	defer func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wait()
-		}
-	}()
+	stopLoad := s.start(8, 50*time.Millisecond)
+	defer stopLoad()
 	s.waitAcked(t, 100, 60*time.Second)
 	ackedBefore := len(s.ackedIDs())
 
@@ -413,8 +394,7 @@ func diskFullScenario(t *testing.T, bin string, rows *scenarioRows) {
 	p.waitReady(t, 30*time.Second)
 	recovered := time.Since(freedAt)
 	s.waitAcked(t, 100, 60*time.Second)
-	close(stop)
-	wait()
+	stopLoad()
 	s.flush(t, 30*time.Second)
 	s.checkNoProblems(t)
 	onlyAnswers(t, "disk full", s.answersIn(1), "200", "503")

@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/kycd/kycd/internal/postgres"
-	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
 
 // Migration 00010 gives every existing delivery its order key, from its
@@ -17,20 +14,7 @@ import (
 func TestMigrateOrdersExistingDeliveries(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u := postgrestest.URL(t)
-	s, err := postgres.Open(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.MigrateUpTo(ctx, 9); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	s, conn := atVersion(t, 9)
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	b := &pgx.Batch{}
 	for i, e := range []struct{ id, payload string }{

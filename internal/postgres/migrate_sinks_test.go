@@ -10,8 +10,6 @@ import (
 
 	"github.com/kycd/kycd"
 	"github.com/kycd/kycd/internal/app"
-	"github.com/kycd/kycd/internal/postgres"
-	"github.com/kycd/kycd/internal/postgres/postgrestest"
 )
 
 // Migration 00003: deliveries of the second schema held the whole --sink
@@ -21,20 +19,7 @@ import (
 func TestMigrateSinkSpecsToNames(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u := postgrestest.URL(t)
-	s, err := postgres.Open(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.MigrateUpTo(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	s, conn := atVersion(t, 2)
 	at := time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC)
 	const failure = `Post "https://merchant:***@merchant.example/hook?token=T0K3N": dial tcp: connection refused`
 	b := &pgx.Batch{}

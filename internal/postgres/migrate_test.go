@@ -23,20 +23,7 @@ import (
 func TestMigrateFromTheFirstSchema(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	u := postgrestest.URL(t)
-	s, err := postgres.Open(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if err := s.MigrateUpTo(ctx, 1); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	s, conn := atVersion(t, 1)
 
 	sessionID, userID := uuid.NewString(), uuid.NewString()
 	user := kycd.SubjectRef{Type: kycd.SubjectUser, ID: userID}

@@ -175,6 +175,9 @@ type Store interface {
 type Schema struct {
 	Version int64 // the highest migration applied; 0 when none is
 	Latest  int64 // the highest migration this build carries
+	// Versions are the numbers of the migrations this build carries, in
+	// order; numbers were taken as work began, so some are missing.
+	Versions []int64
 	// Pending counts the migrations of this build not applied yet. A
 	// database migrated by a newer build has none pending (its extra
 	// migrations are that build's).

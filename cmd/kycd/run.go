@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -594,6 +595,15 @@ that newer kycd, which has the migrations to undo.`,
 
 // migrateTo is kycd migrate --to version: it moves the schema of a database
 // no serve is using, down or up, and says what it ran.
+// joinVersions lists schema versions for a message: "1, 2, …, 12".
+func joinVersions(vs []int64) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = strconv.FormatInt(v, 10)
+	}
+	return strings.Join(parts, ", ")
+}
+
 func (e *env) migrateTo(ctx context.Context, version int64) (err error) {
 	store, err := e.openStore(ctx, versioned)
 	if err != nil {
@@ -620,6 +630,8 @@ func (e *env) migrateTo(ctx context.Context, version int64) (err error) {
 		return fmt.Errorf("--to %d: the lowest schema version is 1 (version 0 would drop every table: to start afresh, use a new database)", version)
 	case version > before.Latest:
 		return fmt.Errorf("--to %d: this kycd knows schema versions 1 to %d; a later one needs a newer kycd", version, before.Latest)
+	case !slices.Contains(before.Versions, version):
+		return fmt.Errorf("--to %d: no migration has that number (they were numbered as work began); this kycd's schema versions are %s", version, joinVersions(before.Versions))
 	}
 	done, err := s.MigrateTo(ctx, version)
 	db := kycd.RedactURL(e.cfg.Database)

@@ -20,6 +20,9 @@ import (
 func Read(ctx context.Context, p *goose.Provider, exists bool) (kycd.Schema, error) {
 	sources := p.ListSources()
 	out := kycd.Schema{Latest: sources[len(sources)-1].Version, Pending: len(sources)}
+	for _, src := range sources {
+		out.Versions = append(out.Versions, src.Version)
+	}
 	if !exists {
 		return out, nil
 	}

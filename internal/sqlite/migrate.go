@@ -172,7 +172,7 @@ func (s *Store) Schema(ctx context.Context) (kycd.Schema, error) {
 		// The main file's versions are the ones a person compares, unless
 		// only the log file is newer than this build.
 		if !out.Newer || sc.Newer {
-			out.Version, out.Latest = sc.Version, sc.Latest
+			out.Version, out.Latest, out.Versions = sc.Version, sc.Latest, sc.Versions
 		}
 		out.Pending += sc.Pending
 		out.Newer = out.Newer || sc.Newer

@@ -8,21 +8,30 @@ import (
 	"time"
 )
 
-// CheckSinkName is nil for a name a sink may have: lower-case letters,
-// digits, '.', '_' and '-', beginning with a letter or a digit, up to 63
-// characters. A sink's name shows in metrics, URLs and the audit trail.
-// EINVALID otherwise.
-func CheckSinkName(name string) error {
-	ok := name != "" && len(name) <= 63
+// validName reports whether name is 1 to maxLen lower-case letters, digits,
+// '.', '_' and '-', beginning with a letter or a digit: the names of sinks
+// and tokens, which show in metrics, URLs and the audit trail.
+func validName(name string, maxLen int) bool {
+	if name == "" || len(name) > maxLen {
+		return false
+	}
 	for i, c := range name {
 		switch {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
 		case (c == '.' || c == '_' || c == '-') && i > 0:
 		default:
-			ok = false
+			return false
 		}
 	}
-	if !ok {
+	return true
+}
+
+// CheckSinkName is nil for a name a sink may have: lower-case letters,
+// digits, '.', '_' and '-', beginning with a letter or a digit, up to 63
+// characters. A sink's name shows in metrics, URLs and the audit trail.
+// EINVALID otherwise.
+func CheckSinkName(name string) error {
+	if !validName(name, 63) {
 		return Errorf(EINVALID, "sink name %q: a name is lower-case letters, digits, '.', '_' and '-', up to 63 characters", name)
 	}
 	return nil

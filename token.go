@@ -91,16 +91,7 @@ type Token struct {
 // name is the actor of the token's actions in the audit trail, so it can
 // never be taken for the CLI's cli:USER.
 func CheckTokenName(name string) error {
-	ok := name != "" && len(name) <= 64
-	for i, c := range name {
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case (c == '.' || c == '_' || c == '-') && i > 0:
-		default:
-			ok = false
-		}
-	}
-	if !ok {
+	if !validName(name, 64) {
 		return Errorf(EINVALID, "token name %q: want 1 to 64 lower-case letters, digits, '.', '_' or '-', beginning with a letter or a digit", name)
 	}
 	return nil
